@@ -1,0 +1,163 @@
+"""OptimizedLRU beside lru-dict, cachetools, functools.lru_cache and a plain dict.
+
+Every cache holds ``capacity`` entries; keys are read and overwritten in one fixed shuffled
+order (a cache is read in the order requests arrive, not in insertion order). Operations:
+get-hit (``c[k]``), get-miss (``c.get(k)``), set-new-with-eviction (``c[k] = v`` on a full
+cache), overwrite (``c[k] = v`` of a present key), for int keys and ``"token:%d"`` str keys.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import random
+from collections.abc import Callable
+from typing import Any
+
+from defiperf.bench._memory import measure_in_child
+from defiperf.bench._table import Row
+from defiperf.bench._timing import best_ns_per_op
+from defiperf.structures import OptimizedLRU
+
+TTL_SECONDS = 3600.0
+
+
+def make_ours(capacity: int) -> Any:
+    return OptimizedLRU(capacity)
+
+
+def make_ours_ttl(capacity: int) -> Any:
+    return OptimizedLRU(capacity, ttl=TTL_SECONDS)
+
+
+def make_lru_dict(capacity: int) -> Any:
+    import lru
+
+    return lru.LRU(capacity)
+
+
+def make_cachetools_lru(capacity: int) -> Any:
+    import cachetools
+
+    return cachetools.LRUCache(capacity)
+
+
+def make_cachetools_ttl(capacity: int) -> Any:
+    import cachetools
+
+    return cachetools.TTLCache(capacity, TTL_SECONDS)
+
+
+def make_dict(capacity: int) -> Any:
+    return {}
+
+
+# label -> (factory, the module it needs); ours first. The dict is the floor: no eviction.
+CONTENDERS: dict[str, tuple[Callable[[int], Any], str | None]] = {
+    "defiperf": (make_ours, None),
+    "defiperf ttl": (make_ours_ttl, None),
+    "lru-dict": (make_lru_dict, "lru"),
+    "cachetools LRU": (make_cachetools_lru, "cachetools"),
+    "cachetools TTL": (make_cachetools_ttl, "cachetools"),
+    "dict": (make_dict, None),
+}
+
+
+def available() -> dict[str, Callable[[int], Any]]:
+    """The contenders whose package is installed (peers come from the ``bench`` extra)."""
+    return {label: make for label, (make, module) in CONTENDERS.items()
+            if module is None or importlib.util.find_spec(module) is not None}
+
+
+def _key_sets(kind: str, capacity: int, seed: int) -> tuple[list[Any], list[Any], list[Any]]:
+    """(present keys, a shuffled read order of them, fresh keys never inserted)."""
+    if kind == "int":
+        present: list[Any] = list(range(capacity))
+        fresh: list[Any] = list(range(capacity, 2 * capacity))
+    else:
+        present = [f"token:{i}" for i in range(capacity)]
+        fresh = [f"token:{i}" for i in range(capacity, 2 * capacity)]
+    order = present[:]
+    random.Random(seed).shuffle(order)
+    return present, order, fresh
+
+
+def _passes(op: str, caches: dict[str, Any], order: list[Any], present: list[Any],
+            fresh: list[Any]) -> dict[str, Callable[[], int]]:
+    """One timed pass per contender for `op`; each pass returns its operation count."""
+    passes: dict[str, Callable[[], int]] = {}
+    for label, cache in caches.items():
+        if op == "get-hit":
+            def run(c: Any = cache) -> int:
+                for k in order:
+                    c[k]
+                return len(order)
+        elif op == "get-miss":
+            def run(c: Any = cache) -> int:
+                get = c.get
+                for k in fresh:
+                    get(k)
+                return len(fresh)
+        elif op == "set-evict":
+            if label == "dict":
+                continue
+            state = {"flip": False}
+
+            def run(c: Any = cache, state: dict[str, bool] = state) -> int:
+                # Alternate between the two key sets so that every insert evicts.
+                keys = present if state["flip"] else fresh
+                state["flip"] = not state["flip"]
+                for k in keys:
+                    c[k] = k
+                return len(keys)
+        else:  # overwrite
+            def run(c: Any = cache) -> int:
+                for k in order:
+                    c[k] = k
+                return len(order)
+        passes[label] = run
+    return passes
+
+
+def _lru_cache_hit(order: list[Any], capacity: int, present: list[Any]) -> Callable[[], int]:
+    """functools.lru_cache has only a hit path to compare: calls of a cached identity."""
+    @functools.lru_cache(maxsize=capacity)
+    def cached(k: Any) -> Any:
+        return k
+
+    for k in present:
+        cached(k)
+
+    def run() -> int:
+        for k in order:
+            cached(k)
+        return len(order)
+    return run
+
+
+def run(quick: bool = False, capacity: int = 100_000, seed: int = 12345,
+        memory_items: int = 1_000_000) -> list[Row]:
+    """Measure every operation for int and str keys, plus memory for 1e6 int->int entries."""
+    rounds = 3 if quick else 7
+    makers = available()
+    rows: list[Row] = []
+    for kind in ("int", "str"):
+        present, order, fresh = _key_sets(kind, capacity, seed)
+        for op in ("get-hit", "get-miss", "set-evict", "overwrite"):
+            caches = {label: make(capacity) for label, make in makers.items()}
+            for cache in caches.values():
+                for k in present:
+                    cache[k] = k
+            passes = _passes(op, caches, order, present, fresh)
+            if op == "get-hit":
+                passes["functools.lru_cache"] = _lru_cache_hit(order, capacity, present)
+            best = best_ns_per_op(passes, rounds)
+            ours = best.pop("defiperf")
+            rows.append(Row("lru", f"{op} {kind}", "ns/op", ours, best))
+            del caches
+    n_mem = memory_items // 10 if quick else memory_items
+    mem = {label: measure_in_child(f"defiperf.bench.lru:{make.__name__}", n_mem)
+           for label, make in makers.items()}
+    ours_mem = mem.pop("defiperf")
+    rows.append(Row("lru", f"memory {n_mem:,} int->int", "B/entry", ours_mem, mem))
+    return rows

@@ -1,0 +1,788 @@
+# cython: language_level=3, embedsignature=True, binding=True
+"""OptimizedLRU: an LRU cache with TTL, weights and access counts over C arrays.
+
+The recency list, hash index, expiry heap, weights and access counts live in C arrays
+(``csrc/lru.c``); this module keeps the keys and values in two arrays of owned references
+indexed by the same slots, and does the key comparisons the C core cannot.
+"""
+
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.object cimport PyObject, Py_EQ
+from cpython.ref cimport Py_DECREF, Py_INCREF
+from libc.math cimport isfinite, isnan
+from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy
+
+from defiperf.structures._clib cimport (
+    DP_ENOMEM,
+    DP_LRU_MAX_CAP,
+    DP_LRU_NEVER,
+    DP_OK,
+    dp_clock_now_ns,
+    dp_lru_check,
+    dp_lru_clear,
+    dp_lru_copy_into,
+    dp_lru_count_expired,
+    dp_lru_expired_top,
+    dp_lru_free,
+    dp_lru_init,
+    dp_lru_insert,
+    dp_lru_is_expired,
+    dp_lru_probe_begin,
+    dp_lru_probe_next,
+    dp_lru_remove,
+    dp_lru_set_expiry,
+    dp_lru_t,
+    dp_lru_top_hits,
+    dp_lru_touch,
+)
+
+from collections.abc import MutableMapping
+
+from defiperf._stats import CacheStats
+
+
+cdef extern from "Python.h":
+    Py_hash_t PyObject_Hash(object) except -1
+    int PyObject_RichCompareBool(object, object, int) except -1
+    ctypedef int (*visitproc)(PyObject *, void *)
+    ctypedef int (*traverseproc)(PyObject *, visitproc, void *)
+    ctypedef int (*inquiry)(PyObject *)
+    void Py_INCREF_raw "Py_INCREF"(PyObject *)
+    void Py_DECREF_raw "Py_DECREF"(PyObject *)
+    ctypedef struct _TypeSlots "PyTypeObject":
+        traverseproc tp_traverse
+        inquiry tp_clear
+
+
+# Removal causes passed to on_evict.
+cdef str REASON_DELETED = "deleted"
+cdef tuple _REASONS = ("size", "expired", "replaced", REASON_DELETED)
+cdef enum:
+    _SIZE = 0
+    _EXPIRED = 1
+    _REPLACED = 2
+    _DELETED = 3
+
+
+# _Victims (declared in lru.pxd) holds entries taken out during one operation; they are released
+# (on_evict, then DECREF) only once the structure is consistent again, because freeing a value can
+# run arbitrary code (__del__, a garbage collection).
+
+
+cdef inline void _victims_init(_Victims *v) noexcept:
+    v.items = v.first
+    v.n = 0
+    v.cap = 2
+
+
+cdef int _victims_reserve(_Victims *v) except -1:
+    """Room for one more victim; grows with malloc, which never runs Python code."""
+    if v.n < v.cap:
+        return 0
+    cdef _Victim *grown = <_Victim *>malloc(2 * v.cap * sizeof(_Victim))
+    if grown == NULL:
+        raise MemoryError()
+    memcpy(grown, v.items, v.n * sizeof(_Victim))
+    if v.items != v.first:
+        free(v.items)
+    v.items = grown
+    v.cap *= 2
+    return 0
+
+
+cdef inline void _victims_free(_Victims *v) noexcept:
+    if v.items != v.first:
+        free(v.items)
+    _victims_init(v)
+
+cdef object _MISSING = object()
+
+
+cdef inline int _check_status(int rc) except -1:
+    """Map a DP_* status to the Python exception it stands for (style rule 4)."""
+    if rc >= DP_OK:
+        return 0
+    if rc == DP_ENOMEM:
+        raise MemoryError()
+    raise RuntimeError(f"defiperf C core failed with status {rc}")
+
+
+cdef int64_t _seconds_to_ns(object seconds, str name) except? -1:
+    """A non-negative duration in seconds as ns; inf means never (DP_LRU_NEVER)."""
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds or None, not {type(seconds).__name__}")
+    cdef double s = seconds
+    if isnan(s) or s < 0:
+        raise ValueError(f"{name} must be >= 0 seconds, got {seconds!r}")
+    if s * 1e9 >= 9.2e18:
+        return DP_LRU_NEVER
+    return <int64_t>(s * 1e9)
+
+
+cdef inline object _callable_or_none(object fn, str name):
+    if fn is not None and not callable(fn):
+        raise TypeError(f"{name} must be callable or None, not {type(fn).__name__}")
+    return fn
+
+
+cdef int _lru_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
+    """tp_traverse: the generated one for the attributes, then every live key and value."""
+    cdef int r = _base_traverse(o, visit, arg)
+    if r:
+        return r
+    cdef OptimizedLRU self = <OptimizedLRU>o
+    cdef int32_t s = self.c.head
+    while s >= 0:
+        r = visit(self.entries[s].key, arg)
+        if r:
+            return r
+        r = visit(self.entries[s].value, arg)
+        if r:
+            return r
+        s = self.c.node[s].next
+    return 0
+
+
+cdef int _lru_clear(PyObject *o) noexcept:
+    """tp_clear: drop every entry (no on_evict calls), then the generated attribute clear."""
+    (<OptimizedLRU>o)._drop_all()
+    return _base_clear(o)
+
+
+cdef class OptimizedLRU:
+    """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None)
+
+    A least-recently-used cache with O(1) get, set and delete, optional TTL, optional weights,
+    and per-entry access counts. It behaves like a ``MutableMapping``.
+
+    - ``ttl``: default time to live in seconds (None: entries never expire); ``set`` can
+      override it per entry. TTL counts from the last ``set`` of the key; reads do not extend it.
+    - ``max_weight`` with ``size_of(key, value) -> int``: a second bound on the total weight.
+    - ``on_evict(key, value, reason)`` is called after the cache is consistent again, with
+      ``reason`` one of ``"size"`` (evicted by ``max_size``/``max_weight`` or by ``resize``),
+      ``"expired"`` (removed because its TTL passed: on access, on ``expire()``, or to make
+      room), ``"replaced"`` (``set`` of a key that held a live value: the old value), and
+      ``"deleted"`` (``delete``, ``pop``, ``popitem``, ``del``, ``clear``). If the callback
+      raises, the operation has still completed; the first error is raised after all calls.
+    - ``timer``: a callable returning monotonic seconds (for tests). By default the C monotonic
+      clock is read directly, with no Python call on the hot path.
+
+    Thread safety: every method is atomic with respect to the others under the GIL (the
+    structure is changed only in C, and Python callbacks run once it is consistent again).
+    It is not safe on a free-threaded (no-GIL) build.
+
+    >>> cache = OptimizedLRU(2)
+    >>> cache["a"] = 1; cache["b"] = 2
+    >>> cache.get("a")
+    1
+    >>> cache["c"] = 3          # evicts "b", the least recently used
+    >>> cache.keys()
+    ['c', 'a']
+    >>> cache.stats().hits
+    1
+    """
+
+    def __cinit__(self, max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None,
+                  timer=None):
+        if isinstance(max_size, bool) or not isinstance(max_size, int):
+            raise TypeError(f"max_size must be an int, not {type(max_size).__name__}")
+        if max_size <= 0 or max_size > DP_LRU_MAX_CAP:
+            raise ValueError(f"max_size must be in 1..{DP_LRU_MAX_CAP}, got {max_size}")
+        self.ttl_ns = DP_LRU_NEVER if ttl is None else _seconds_to_ns(ttl, "ttl")
+        self.size_of = _callable_or_none(size_of, "size_of")
+        self.on_evict = _callable_or_none(on_evict, "on_evict")
+        self.timer = _callable_or_none(timer, "timer")
+        if max_weight is not None:
+            if isinstance(max_weight, bool) or not isinstance(max_weight, int):
+                raise TypeError(f"max_weight must be an int, not {type(max_weight).__name__}")
+            if max_weight <= 0:
+                raise ValueError(f"max_weight must be > 0, got {max_weight}")
+            if size_of is None:
+                raise ValueError("max_weight needs size_of(key, value) to weigh entries")
+            if max_weight > 2**62:
+                raise ValueError(f"max_weight must be at most 2**62, got {max_weight}")
+            self.c_max_weight = max_weight
+        _check_status(dp_lru_init(&self.c, <size_t>max_size, size_of is not None))
+        self.entries = <_Entry *>PyMem_Calloc(<size_t>max_size, sizeof(_Entry))
+        if self.entries == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        self._drop_all()
+        PyMem_Free(self.entries)
+        dp_lru_free(&self.c)
+
+    # ----------------------------------------------------------------- internals
+
+    cdef void _drop_all(self) noexcept:
+        """Forget every entry without callbacks; references are released once consistent."""
+        cdef size_t n = self.c.len, i = 0
+        if n == 0 or self.entries == NULL:
+            return
+        cdef _Entry *dead = <_Entry *>malloc(n * sizeof(_Entry))
+        if dead == NULL:
+            return  # keep the entries: leaking on OOM beats freeing reachable objects
+        cdef int32_t s = self.c.head
+        while s >= 0:
+            dead[i] = self.entries[s]
+            i += 1
+            s = self.c.node[s].next
+        dp_lru_clear(&self.c)
+        self.version += 1
+        for i in range(n):
+            Py_DECREF_raw(dead[i].key)
+            Py_DECREF_raw(dead[i].value)
+        free(dead)
+
+    cdef int64_t _now(self) except? -1:
+        if self.timer is None:
+            return dp_clock_now_ns()
+        t = self.timer()
+        if isinstance(t, bool) or not isinstance(t, (int, float)):
+            raise TypeError(f"timer must return a number of seconds, got {type(t).__name__}")
+        cdef double s = t
+        if not isfinite(s) or s * 1e9 >= 9.2e18 or s * 1e9 <= -9.2e18:
+            raise ValueError(f"timer returned an unusable time: {t!r}")
+        return <int64_t>(s * 1e9)
+
+    cdef bint _may_expire(self):
+        return self.c.n_timed > 0
+
+    cdef int32_t _find(self, object key, uint64_t h) except -2:
+        """The slot holding `key`, or -1. Restarts if a key's __eq__ changed the cache."""
+        cdef size_t pos
+        cdef int32_t slot
+        cdef uint64_t version
+        cdef object stored
+        cdef int eq
+        while True:
+            pos = dp_lru_probe_begin(&self.c, h)
+            version = self.version
+            while True:
+                slot = dp_lru_probe_next(&self.c, h, &pos)
+                if slot < 0:
+                    return -1
+                if self.entries[slot].key == <PyObject *>key:
+                    return slot
+                stored = <object>self.entries[slot].key
+                eq = PyObject_RichCompareBool(stored, key, Py_EQ)
+                if self.version != version:
+                    break  # slots moved under us: start over
+                if eq:
+                    return slot
+
+    cdef int _take(self, _Victims *v, int32_t slot, int reason) except -1:
+        """Move `slot`'s references into `v` and remove it (no Python code runs)."""
+        _victims_reserve(v)
+        v.items[v.n].key = self.entries[slot].key
+        v.items[v.n].value = self.entries[slot].value
+        v.items[v.n].reason = reason
+        v.n += 1
+        self.entries[slot].key = NULL
+        self.entries[slot].value = NULL
+        dp_lru_remove(&self.c, slot)
+        self.version += 1
+        if reason == _SIZE:
+            self.n_evictions += 1
+        elif reason == _EXPIRED:
+            self.n_expirations += 1
+        return 0
+
+    cdef int _evict_one(self, _Victims *v, int64_t now) except -1:
+        """Evict the soonest-expired entry if one has expired, else the least recent one."""
+        cdef int32_t slot = dp_lru_expired_top(&self.c, now) if self._may_expire() else -1
+        if slot >= 0:
+            return self._take(v, slot, _EXPIRED)
+        return self._take(v, self.c.tail, _SIZE)
+
+    cdef int _release(self, _Victims *v) except -1:
+        """Run on_evict for each victim (all run; the first error is raised after), then drop
+        the references. Called once the structure is consistent."""
+        cdef size_t i
+        if v.n == 0:
+            _victims_free(v)
+            return 0
+        first_error = None
+        try:
+            for i in range(v.n):
+                if self.on_evict is not None:
+                    try:
+                        self.on_evict(<object>v.items[i].key, <object>v.items[i].value,
+                                      _REASONS[v.items[i].reason])
+                    except BaseException as exc:
+                        if first_error is None:
+                            first_error = exc
+        finally:
+            n = v.n
+            v.n = 0
+            for i in range(n):
+                Py_DECREF_raw(v.items[i].key)
+                Py_DECREF_raw(v.items[i].value)
+            _victims_free(v)
+        if first_error is not None:
+            raise first_error
+        return 0
+
+    cdef int32_t _live_slot(self, object key, _Victims *v) except -2:
+        """The slot of a live entry for `key`, or -1; an expired entry found is moved to `v`."""
+        cdef uint64_t h = <uint64_t>PyObject_Hash(key)
+        cdef bint timed = self._may_expire()
+        cdef int64_t now = self._now() if timed else 0
+        cdef int32_t slot = self._find(key, h)
+        if slot >= 0 and timed and dp_lru_is_expired(&self.c, slot, now):
+            self._take(v, slot, _EXPIRED)
+            return -1
+        return slot
+
+    cdef int32_t _peek_slot(self, object key) except -2:
+        """Like _live_slot, but an expired entry is only reported (-1), never removed."""
+        cdef uint64_t h = <uint64_t>PyObject_Hash(key)
+        cdef bint timed = self._may_expire()
+        cdef int64_t now = self._now() if timed else 0
+        cdef int32_t slot = self._find(key, h)
+        if slot >= 0 and timed and dp_lru_is_expired(&self.c, slot, now):
+            return -1
+        return slot
+
+    cdef int64_t _weigh(self, object key, object value) except -1:
+        if self.size_of is None:
+            return 0
+        w = self.size_of(key, value)
+        if isinstance(w, bool) or not isinstance(w, int):
+            raise TypeError(f"size_of must return an int, got {type(w).__name__}")
+        if w < 0:
+            raise ValueError(f"size_of returned a negative weight: {w}")
+        if self.c_max_weight and w > self.c_max_weight:
+            raise ValueError(f"entry weight {w} exceeds max_weight {self.c_max_weight}")
+        if w > 2**62:
+            raise ValueError(f"size_of returned a weight above 2**62: {w}")
+        return w
+
+    cdef int _set(self, object key, object value, object ttl) except -1:
+        # Everything that may run Python code (hash, size_of, timer, __eq__) runs first.
+        cdef uint64_t h = <uint64_t>PyObject_Hash(key)
+        cdef int64_t weight = self._weigh(key, value)
+        cdef int64_t ttl_ns = self.ttl_ns if ttl is None else _seconds_to_ns(ttl, "ttl")
+        cdef int64_t now = 0, expires = DP_LRU_NEVER
+        cdef bint timed = ttl_ns != DP_LRU_NEVER or self._may_expire()
+        if timed:
+            now = self._now()
+            if ttl_ns != DP_LRU_NEVER:
+                expires = DP_LRU_NEVER if ttl_ns >= DP_LRU_NEVER - now else now + ttl_ns
+        cdef int32_t slot = self._find(key, h)
+        cdef PyObject *old
+        if slot >= 0 and self.on_evict is None and self.c.weight == NULL:
+            # Fast overwrite: nothing to report and no weight to rebalance.
+            if timed and dp_lru_is_expired(&self.c, slot, now):
+                self.n_expirations += 1
+            old = self.entries[slot].value
+            Py_INCREF_raw(<PyObject *>value)
+            self.entries[slot].value = <PyObject *>value
+            if self.c.node[slot].expires_ns != expires:
+                dp_lru_set_expiry(&self.c, slot, expires)
+            dp_lru_touch(&self.c, slot)
+            Py_DECREF_raw(old)  # last: freeing it may run code, and the cache is consistent
+            return 0
+        cdef _Victims v
+        _victims_init(&v)
+        try:
+            if slot >= 0:
+                self._replace(&v, slot, value, weight, expires, timed and
+                              dp_lru_is_expired(&self.c, slot, now))
+            else:
+                while self.c.len >= self.c.cap:
+                    self._evict_one(&v, now)
+                while self.c_max_weight and self.c.total_weight + weight > self.c_max_weight:
+                    self._evict_one(&v, now)
+                slot = dp_lru_insert(&self.c, h, weight, expires)
+                Py_INCREF_raw(<PyObject *>key)
+                Py_INCREF_raw(<PyObject *>value)
+                self.entries[slot].key = <PyObject *>key
+                self.entries[slot].value = <PyObject *>value
+                self.version += 1
+            while self.c_max_weight and self.c.total_weight > self.c_max_weight:
+                self._evict_one(&v, now)  # the new value outweighs; `slot` is MRU, never chosen
+        finally:
+            self._release(&v)
+        return 0
+
+    cdef int _replace(self, _Victims *v, int32_t slot, object value, int64_t weight,
+                      int64_t expires, bint expired) except -1:
+        _victims_reserve(v)
+        Py_INCREF_raw(self.entries[slot].key)
+        v.items[v.n].key = self.entries[slot].key
+        v.items[v.n].value = self.entries[slot].value
+        v.items[v.n].reason = _EXPIRED if expired else _REPLACED
+        v.n += 1
+        Py_INCREF_raw(<PyObject *>value)
+        self.entries[slot].value = <PyObject *>value
+        if self.c.weight != NULL:
+            self.c.total_weight += weight - self.c.weight[slot]
+            self.c.weight[slot] = weight
+        if self.c.node[slot].expires_ns != expires:
+            dp_lru_set_expiry(&self.c, slot, expires)
+        dp_lru_touch(&self.c, slot)
+        if expired:
+            self.n_expirations += 1
+        return 0
+
+    cdef object _lookup(self, object key, object default, bint count):
+        """The live value for `key` (made most recent), else `default`."""
+        cdef uint64_t h = <uint64_t>PyObject_Hash(key)
+        cdef bint timed = self._may_expire()
+        cdef int64_t now = self._now() if timed else 0
+        cdef int32_t slot = self._find(key, h)
+        if slot >= 0:
+            if not (timed and dp_lru_is_expired(&self.c, slot, now)):
+                self.n_hits += count
+                dp_lru_touch(&self.c, slot)
+                return <object>self.entries[slot].value
+            self._remove_expired(slot)
+        self.n_misses += count
+        return default
+
+    cdef int _remove_expired(self, int32_t slot) except -1:
+        cdef _Victims v
+        _victims_init(&v)
+        try:
+            self._take(&v, slot, _EXPIRED)
+        finally:
+            self._release(&v)
+        return 0
+
+    cdef object _pop_entry(self, object key):
+        """Remove `key`; returns the value, or _MISSING if no live entry held it."""
+        cdef _Victims v
+        _victims_init(&v)
+        cdef int32_t slot
+        try:
+            slot = self._live_slot(key, &v)
+            if slot < 0:
+                return _MISSING
+            value = <object>self.entries[slot].value
+            self._take(&v, slot, _DELETED)
+            return value
+        finally:
+            self._release(&v)
+
+    # ----------------------------------------------------------------- mapping API
+
+    def __getitem__(self, key):
+        value = self._lookup(key, _MISSING, True)
+        if value is _MISSING:
+            raise KeyError(key)
+        return value
+
+    def get(self, key, default=None):
+        """Return the value for ``key`` (and mark it most recent), else ``default``."""
+        return self._lookup(key, default, True)
+
+    def __setitem__(self, key, value):
+        self._set(key, value, None)
+
+    def set(self, key, value, ttl=None):
+        """Store ``value`` under ``key`` as the most recent entry.
+
+        ``ttl`` (seconds) overrides the cache's default TTL for this entry; ``math.inf`` means
+        never expire. Raises ``ValueError`` (cache unchanged) if the entry alone is heavier than
+        ``max_weight``.
+        """
+        self._set(key, value, ttl)
+
+    def peek(self, key, default=None):
+        """The value for ``key`` without changing recency, counts or stats; else ``default``."""
+        cdef int32_t slot = self._peek_slot(key)
+        return default if slot < 0 else <object>self.entries[slot].value
+
+    def __contains__(self, key):
+        return self._peek_slot(key) >= 0
+
+    def delete(self, key):
+        """Remove ``key``; True if a live entry was removed."""
+        return self._pop_entry(key) is not _MISSING
+
+    def __delitem__(self, key):
+        if self._pop_entry(key) is _MISSING:
+            raise KeyError(key)
+
+    def pop(self, key, default=_MISSING):
+        """Remove ``key`` and return its value; ``default`` or ``KeyError`` if absent."""
+        value = self._pop_entry(key)
+        if value is _MISSING:
+            if default is _MISSING:
+                raise KeyError(key)
+            return default
+        return value
+
+    def popitem(self):
+        """Remove and return the least recently used live ``(key, value)``; KeyError if empty."""
+        cdef bint timed = self._may_expire()
+        cdef int64_t now = self._now() if timed else 0
+        cdef _Victims v
+        _victims_init(&v)
+        try:
+            while self.c.len:
+                if timed and dp_lru_is_expired(&self.c, self.c.tail, now):
+                    self._take(&v, self.c.tail, _EXPIRED)
+                    continue
+                item = (<object>self.entries[self.c.tail].key,
+                        <object>self.entries[self.c.tail].value)
+                self._take(&v, self.c.tail, _DELETED)
+                return item
+            raise KeyError("popitem(): cache is empty")
+        finally:
+            self._release(&v)
+
+    def clear(self):
+        """Remove every entry; on_evict (if any) is called with reason "deleted" for each."""
+        dead = None
+        if self.on_evict is not None:
+            dead = self._collect(2, False)
+        self._drop_all()
+        if dead is None:
+            return
+        first_error = None
+        for k, v in dead:
+            try:
+                self.on_evict(k, v, REASON_DELETED)
+            except BaseException as exc:
+                if first_error is None:
+                    first_error = exc
+        if first_error is not None:
+            raise first_error
+
+    def __len__(self):
+        if self._may_expire():
+            return self.c.len - dp_lru_count_expired(&self.c, self._now())
+        return self.c.len
+
+    def __iter__(self):
+        return iter(self.keys())
+
+    def __repr__(self):
+        return (f"OptimizedLRU(max_size={self.c.cap}, ttl={self.ttl}, "
+                f"len={len(self)}, hit_rate={self.stats().hit_rate:.3f})")
+
+    cdef list _collect(self, int what, bint live_only):
+        """Keys (0), values (1) or items (2), most recent first.
+
+        The references are first copied (and held) in one pass that runs no Python code, so a
+        garbage collection triggered while the list is built cannot change what is walked."""
+        cdef bint timed = live_only and self._may_expire()
+        cdef int64_t now = self._now() if timed else 0
+        cdef size_t n = 0, i
+        cdef _Entry *snap = <_Entry *>malloc((self.c.len or 1) * sizeof(_Entry))
+        if snap == NULL:
+            raise MemoryError()
+        cdef int32_t s = self.c.head
+        while s >= 0:
+            if not (timed and dp_lru_is_expired(&self.c, s, now)):
+                snap[n] = self.entries[s]
+                Py_INCREF_raw(snap[n].key)
+                Py_INCREF_raw(snap[n].value)
+                n += 1
+            s = self.c.node[s].next
+        cdef list out = []
+        try:
+            for i in range(n):
+                if what == 0:
+                    out.append(<object>snap[i].key)
+                elif what == 1:
+                    out.append(<object>snap[i].value)
+                else:
+                    out.append((<object>snap[i].key, <object>snap[i].value))
+        finally:
+            for i in range(n):
+                Py_DECREF_raw(snap[i].key)
+                Py_DECREF_raw(snap[i].value)
+            free(snap)
+        return out
+
+    def keys(self):
+        """Live keys, most recently used first (a list snapshot)."""
+        return self._collect(0, True)
+
+    def values(self):
+        """Live values, most recently used first (a list snapshot)."""
+        return self._collect(1, True)
+
+    def items(self):
+        """Live ``(key, value)`` pairs, most recently used first (a list snapshot)."""
+        return self._collect(2, True)
+
+    # ----------------------------------------------------------------- bulk and maintenance
+
+    def get_many(self, keys):
+        """``{key: value}`` for the keys that hold live entries (each counts as a get)."""
+        cdef dict out = {}
+        for key in keys:
+            value = self._lookup(key, _MISSING, True)
+            if value is not _MISSING:
+                out[key] = value
+        return out
+
+    def set_many(self, mapping, ttl=None):
+        """``set`` every pair of a mapping (or iterable of pairs), in order, with one ``ttl``."""
+        if ttl is not None:
+            _seconds_to_ns(ttl, "ttl")
+        pairs = mapping.items() if hasattr(mapping, "items") else mapping
+        for key, value in pairs:
+            self._set(key, value, ttl)
+
+    def expire(self):
+        """Remove every expired entry now (reason "expired"); returns how many were removed."""
+        if not self._may_expire():
+            return 0
+        cdef int64_t now = self._now()
+        cdef int32_t slot
+        cdef _Victims v
+        _victims_init(&v)
+        try:
+            while True:
+                slot = dp_lru_expired_top(&self.c, now)
+                if slot < 0:
+                    return v.n
+                self._take(&v, slot, _EXPIRED)
+        finally:
+            self._release(&v)
+
+    def resize(self, new_max_size):
+        """Change ``max_size``; shrinking evicts least recent entries (reason "size")."""
+        if isinstance(new_max_size, bool) or not isinstance(new_max_size, int):
+            raise TypeError(f"new_max_size must be an int, not {type(new_max_size).__name__}")
+        if new_max_size <= 0 or new_max_size > DP_LRU_MAX_CAP:
+            raise ValueError(f"new_max_size must be in 1..{DP_LRU_MAX_CAP}, got {new_max_size}")
+        cdef size_t cap = new_max_size, i
+        cdef int64_t now = self._now() if self._may_expire() else 0
+        cdef dp_lru_t fresh
+        _check_status(dp_lru_init(&fresh, cap, self.c.weight != NULL))
+        cdef _Entry *entries = <_Entry *>PyMem_Calloc(cap, sizeof(_Entry))
+        cdef int32_t *remap = <int32_t *>malloc(self.c.cap * sizeof(int32_t))
+        if entries == NULL or remap == NULL:
+            PyMem_Free(entries)
+            free(remap)
+            dp_lru_free(&fresh)
+            raise MemoryError()
+        cdef _Victims v
+        _victims_init(&v)
+        try:
+            while self.c.len > cap:
+                self._evict_one(&v, now)
+            dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh is empty, big enough
+            for i in range(self.c.cap):
+                if remap[i] >= 0:
+                    entries[remap[i]] = self.entries[i]
+            PyMem_Free(self.entries)
+            dp_lru_free(&self.c)
+            self.c = fresh
+            self.entries = entries
+            self.version += 1
+            entries = NULL
+        finally:
+            free(remap)
+            if entries != NULL:  # an eviction failed: the cache keeps its old arrays
+                PyMem_Free(entries)
+                dp_lru_free(&fresh)
+            self._release(&v)
+
+    def hot_keys(self, n=10):
+        """The ``n`` live keys accessed most often since they were inserted, most first."""
+        if isinstance(n, bool) or not isinstance(n, int):
+            raise TypeError(f"n must be an int, not {type(n).__name__}")
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+        cdef bint timed = self._may_expire()
+        cdef int64_t now = self._now() if timed else 0
+        cdef size_t want = min(n, self.c.len), got, i
+        if timed:
+            want = min(want + dp_lru_count_expired(&self.c, now), self.c.len)
+        if want == 0:
+            return []
+        cdef int32_t *top = <int32_t *>malloc(want * sizeof(int32_t))
+        if top == NULL:
+            raise MemoryError()
+        got = dp_lru_top_hits(&self.c, top, want)
+        cdef list keys = []
+        cdef size_t kept = 0
+        cdef PyObject **held = <PyObject **>malloc(want * sizeof(PyObject *))
+        if held == NULL:
+            free(top)
+            raise MemoryError()
+        for i in range(got):
+            if kept < <size_t>n and not (timed and dp_lru_is_expired(&self.c, top[i], now)):
+                held[kept] = self.entries[top[i]].key
+                Py_INCREF_raw(held[kept])
+                kept += 1
+        free(top)
+        try:
+            for i in range(kept):
+                keys.append(<object>held[i])
+        finally:
+            for i in range(kept):
+                Py_DECREF_raw(held[i])
+            free(held)
+        return keys
+
+    def access_count(self, key):
+        """How often ``key`` was read or set since insertion; 0 if absent. No side effects."""
+        cdef int32_t slot = self._peek_slot(key)
+        return 0 if slot < 0 else self.c.node[slot].n_hits
+
+    def stats(self):
+        """A :class:`CacheStats` snapshot: hits, misses, evictions, expirations, hit_rate."""
+        return CacheStats(hits=self.n_hits, misses=self.n_misses, evictions=self.n_evictions,
+                          expirations=self.n_expirations)
+
+    def reset_stats(self):
+        """Zero the hit, miss, eviction and expiration counters."""
+        self.n_hits = self.n_misses = self.n_evictions = self.n_expirations = 0
+
+    @property
+    def max_size(self):
+        """The bound on the number of entries."""
+        return self.c.cap
+
+    @property
+    def ttl(self):
+        """The default TTL in seconds, or None."""
+        return None if self.ttl_ns == DP_LRU_NEVER else self.ttl_ns / 1e9
+
+    @property
+    def max_weight(self):
+        """The bound on the total weight, or None."""
+        return self.c_max_weight or None
+
+    @property
+    def total_weight(self):
+        """The sum of ``size_of`` over the entries held (expired ones included until removed)."""
+        return self.c.total_weight
+
+    def _check(self):
+        """Validate the internal invariants (links, counts, index, heap); AssertionError if not."""
+        if dp_lru_check(&self.c) != DP_OK:
+            raise AssertionError("OptimizedLRU: C structure invariant violated")
+        cdef int32_t s = self.c.head
+        cdef size_t pos
+        cdef int32_t found
+        while s >= 0:
+            if self.entries[s].key == NULL or self.entries[s].value == NULL:
+                raise AssertionError(f"OptimizedLRU: live slot {s} has no key or value")
+            pos = dp_lru_probe_begin(&self.c, self.c.node[s].hash)
+            found = dp_lru_probe_next(&self.c, self.c.node[s].hash, &pos)
+            while found >= 0 and found != s:
+                found = dp_lru_probe_next(&self.c, self.c.node[s].hash, &pos)
+            if found != s:
+                raise AssertionError(f"OptimizedLRU: live slot {s} is not reachable by its hash")
+            s = self.c.node[s].next
+
+
+MutableMapping.register(OptimizedLRU)
+
+# Cython generates traverse/clear for the object attributes only; wrap them so the GC also
+# sees the keys and values held in the C arrays (a value referencing the cache is collected).
+cdef traverseproc _base_traverse = (<_TypeSlots *>OptimizedLRU).tp_traverse
+cdef inquiry _base_clear = (<_TypeSlots *>OptimizedLRU).tp_clear
+(<_TypeSlots *>OptimizedLRU).tp_traverse = _lru_traverse
+(<_TypeSlots *>OptimizedLRU).tp_clear = _lru_clear

@@ -1,0 +1,40 @@
+"""Builds the compiled extensions; all metadata lives in pyproject.toml.
+
+DEFIPERF_DEBUG=1 builds with -O0 -g -UNDEBUG; DEFIPERF_SANITIZE=1 adds ASan and UBSan.
+"""
+
+from __future__ import annotations
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+DEBUG = os.environ.get("DEFIPERF_DEBUG") == "1"
+SANITIZE = os.environ.get("DEFIPERF_SANITIZE") == "1"
+
+compile_args = ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"]
+compile_args += ["-Wall", "-Wextra", "-Wno-unused-function"]
+link_args: list[str] = []
+if SANITIZE:
+    compile_args += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+    link_args += ["-fsanitize=address,undefined"]
+
+
+def extension(name: str, c_sources: list[str]) -> Extension:
+    """One Cython shell `defiperf/structures/<name>.pyx` over the C files in csrc/."""
+    return Extension(
+        f"defiperf.structures.{name}",
+        [f"defiperf/structures/{name}.pyx", *(f"csrc/{src}" for src in c_sources)],
+        include_dirs=["csrc"],
+        extra_compile_args=compile_args,
+        extra_link_args=link_args,
+    )
+
+
+setup(
+    ext_modules=cythonize(
+        [extension("lru", ["lru.c"])],
+        compiler_directives={"language_level": 3, "embedsignature": True, "binding": True},
+    )
+)
