@@ -6,7 +6,9 @@
 
 /*** Allocation ***/
 
-int dp_lru_init(dp_lru_t *lru, size_t cap, int weighted) {
+_Static_assert(sizeof(dp_lru_node_t) == 64, "a node must fill exactly one cache line");
+
+int dp_lru_init(dp_lru_t *lru, size_t cap) {
     memset(lru, 0, sizeof(*lru));
     if (cap == 0 || cap > DP_LRU_MAX_CAP) return DP_EINVAL;
     size_t n_buckets = 8;
@@ -18,11 +20,10 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int weighted) {
     lru->cap = cap;
     lru->n_buckets = n_buckets;
     lru->shift = 64u - log2_buckets;
-    lru->node = malloc(cap * sizeof(dp_lru_node_t));
+    lru->node = aligned_alloc(64, cap * sizeof(dp_lru_node_t));
     lru->heap = malloc(cap * sizeof(int32_t));
     lru->table = malloc(n_buckets * sizeof(dp_lru_bucket_t));
-    if (weighted) lru->weight = malloc(cap * sizeof(int64_t));
-    if (!lru->node || !lru->heap || !lru->table || (weighted && !lru->weight)) {
+    if (!lru->node || !lru->heap || !lru->table) {
         dp_lru_free(lru);
         return DP_ENOMEM;
     }
@@ -32,7 +33,6 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int weighted) {
 
 void dp_lru_free(dp_lru_t *lru) {
     free(lru->node);
-    free(lru->weight);
     free(lru->heap);
     free(lru->table);
     memset(lru, 0, sizeof(*lru));
@@ -204,10 +204,9 @@ int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expi
     nd->next = lru->head;
     nd->heap_pos = -1;
     nd->expires_ns = DP_LRU_NEVER;
-    if (lru->weight) {
-        lru->weight[slot] = weight;
-        lru->total_weight += weight;
-    }
+    nd->weight = weight;
+    nd->user[0] = nd->user[1] = NULL;
+    lru->total_weight += weight;
     if (lru->head >= 0) lru->node[lru->head].prev = slot; else lru->tail = slot;
     lru->head = slot;
     lru->len++;
@@ -220,7 +219,7 @@ void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
     dp_lru_node_t *const nd = &lru->node[slot];
     dp_lru_index_del(lru, slot);
     dp_lru_untime(lru, slot);
-    if (lru->weight) lru->total_weight -= lru->weight[slot];
+    lru->total_weight -= nd->weight;
     const int32_t p = nd->prev, n = nd->next;
     if (p >= 0) lru->node[p].next = n; else lru->head = n;
     if (n >= 0) lru->node[n].prev = p; else lru->tail = p;
@@ -236,12 +235,19 @@ int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap) {
     for (size_t i = 0; i < src->cap; i++) remap[i] = -1;
     /* Oldest first, so that each insert at the head rebuilds the same order. */
     for (int32_t s = src->tail; s >= 0; s = src->node[s].prev) {
-        const int64_t w = src->weight ? src->weight[s] : 0;
-        const int32_t d = dp_lru_insert(dst, src->node[s].hash, w, src->node[s].expires_ns);
-        dst->node[d].n_hits = src->node[s].n_hits;
+        const dp_lru_node_t *const from = &src->node[s];
+        const int32_t d = dp_lru_insert(dst, from->hash, from->weight, from->expires_ns);
+        dst->node[d].n_hits = from->n_hits;
+        dst->node[d].user[0] = from->user[0];
+        dst->node[d].user[1] = from->user[1];
         remap[s] = d;
     }
     return DP_OK;
+}
+
+void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight) {
+    lru->total_weight += weight - lru->node[slot].weight;
+    lru->node[slot].weight = weight;
 }
 
 /*** Access ranking ***/
@@ -295,12 +301,12 @@ int dp_lru_check(const dp_lru_t *lru) {
     for (int32_t s = lru->head; s >= 0; s = lru->node[s].next) {
         if ((size_t)s >= lru->cap || lru->node[s].prev != prev || ++n > lru->len)
             return DP_ECORRUPT;
-        if (lru->weight) weight += lru->weight[s];
+        weight += lru->node[s].weight;
         if (lru->node[s].expires_ns != DP_LRU_NEVER) n_finite++;
         prev = s;
     }
     if (n != lru->len || lru->tail != prev) return DP_ECORRUPT;
-    if (lru->weight && weight != lru->total_weight) return DP_ECORRUPT;
+    if (weight != lru->total_weight) return DP_ECORRUPT;
     size_t n_free = 0;
     for (int32_t s = lru->free_head; s >= 0; s = lru->node[s].next)
         if ((size_t)s >= lru->cap || ++n_free > lru->cap - lru->len) return DP_ECORRUPT;

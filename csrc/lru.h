@@ -1,6 +1,8 @@
-/* lru.h -- recency list, hash index and expiry heap for an LRU cache of `cap` slots.
- * The C core never sees keys or values: the caller keeps them in its own arrays indexed by slot
- * and compares keys itself when dp_lru_probe_next() reports a slot whose hash tag matches.
+/* lru.h -- recency list, hash index and expiry structures for an LRU cache of `cap` slots.
+ * The C core never interprets keys or values: each node carries two opaque caller words
+ * (`user`, where the Cython shell keeps its key and value references, so that one cache line
+ * serves a whole lookup), and the caller compares keys itself when dp_lru_probe_next()
+ * reports a slot whose hash tag matches.
  * Invariants: 0 <= len <= cap; live slots form one doubly linked list head (MRU) .. tail (LRU)
  * through prev/next (-1 ends it); free slots form a singly linked list through next; every live
  * slot sits in exactly one bucket of the linear-probing table (no tombstones: deletion shifts
@@ -24,10 +26,12 @@ typedef struct {
     int32_t slot;  /* -1 = empty bucket */
 } dp_lru_bucket_t;
 
-/* One slot's bookkeeping, kept together so that a lookup and a touch share cache lines. */
+/* One slot's bookkeeping: exactly one 64-byte cache line, allocated 64-byte aligned. */
 typedef struct {
     uint64_t hash;           /* the caller's 64-bit key hash */
     int64_t expires_ns;      /* DP_LRU_NEVER = no expiry */
+    int64_t weight;          /* the caller's weight of the entry (0 when unweighted) */
+    void *user[2];           /* the caller's words; never read or freed here */
     int32_t prev, next;      /* recency links; next also chains the free list */
     uint32_t n_hits;         /* accesses since insertion (saturating) */
     int32_t heap_pos;        /* heap position; -1: untimed; DP_LRU_IN_FIFO: in the list */
@@ -38,8 +42,7 @@ typedef struct {
     size_t cap, len;
     int32_t head, tail, free_head;
     dp_lru_node_t *node;
-    int64_t *weight;         /* NULL unless created weighted */
-    int64_t total_weight;
+    int64_t total_weight;    /* sum of node[].weight over live slots */
     int32_t *heap;           /* min-heap of slots on node[].expires_ns */
     size_t heap_len;
     int32_t fifo_head, fifo_tail;
@@ -49,12 +52,14 @@ typedef struct {
     unsigned shift;          /* 64 - log2(n_buckets) */
 } dp_lru_t;
 
-int dp_lru_init(dp_lru_t *lru, size_t cap, int weighted);
+int dp_lru_init(dp_lru_t *lru, size_t cap);
 void dp_lru_free(dp_lru_t *lru);
 /* Forget every entry (arrays kept). */
 void dp_lru_clear(dp_lru_t *lru);
 /* Insert a new entry as MRU; needs len < cap. Returns its slot, or DP_EFULL. */
 int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns);
+/* Change a live slot's weight, keeping total_weight. */
+void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight);
 /* Remove a live slot from list, index and heap, and return it to the free list. */
 void dp_lru_remove(dp_lru_t *lru, int32_t slot);
 void dp_lru_set_expiry(dp_lru_t *lru, int32_t slot, int64_t expires_ns);

@@ -82,41 +82,42 @@ def _key_sets(kind: str, capacity: int, seed: int) -> tuple[list[Any], list[Any]
     return present, order, fresh
 
 
-def _passes(op: str, caches: dict[str, Any], order: list[Any], present: list[Any],
-            fresh: list[Any]) -> dict[str, Callable[[], int]]:
-    """One timed pass per contender for `op`; each pass returns its operation count."""
-    passes: dict[str, Callable[[], int]] = {}
-    for label, cache in caches.items():
-        if op == "get-hit":
-            def run(c: Any = cache) -> int:
-                for k in order:
-                    c[k]
-                return len(order)
-        elif op == "get-miss":
-            def run(c: Any = cache) -> int:
-                get = c.get
-                for k in fresh:
-                    get(k)
-                return len(fresh)
-        elif op == "set-evict":
-            if label == "dict":
-                continue
-            state = {"flip": False}
+def _pass(op: str, cache: Any, order: list[Any], present: list[Any],
+          fresh: list[Any]) -> Callable[[], int]:
+    """One timed pass of `op` over `cache`; it returns its operation count."""
+    if op == "get-hit":
+        def get_hit() -> int:
+            c = cache
+            for k in order:
+                c[k]
+            return len(order)
+        return get_hit
+    if op == "get-miss":
+        def get_miss() -> int:
+            get = cache.get
+            for k in fresh:
+                get(k)
+            return len(fresh)
+        return get_miss
+    if op == "set-evict":
+        key_sets = [fresh, present]
 
-            def run(c: Any = cache, state: dict[str, bool] = state) -> int:
-                # Alternate between the two key sets so that every insert evicts.
-                keys = present if state["flip"] else fresh
-                state["flip"] = not state["flip"]
-                for k in keys:
-                    c[k] = k
-                return len(keys)
-        else:  # overwrite
-            def run(c: Any = cache) -> int:
-                for k in order:
-                    c[k] = k
-                return len(order)
-        passes[label] = run
-    return passes
+        def set_evict() -> int:
+            # Alternate between the two key sets so that every insert evicts.
+            keys = key_sets[0]
+            key_sets.reverse()
+            c = cache
+            for k in keys:
+                c[k] = k
+            return len(keys)
+        return set_evict
+
+    def overwrite() -> int:
+        c = cache
+        for k in order:
+            c[k] = k
+        return len(order)
+    return overwrite
 
 
 def _lru_cache_hit(order: list[Any], capacity: int, present: list[Any]) -> Callable[[], int]:
@@ -148,7 +149,9 @@ def run(quick: bool = False, capacity: int = 100_000, seed: int = 12345,
             for cache in caches.values():
                 for k in present:
                     cache[k] = k
-            passes = _passes(op, caches, order, present, fresh)
+            passes = {label: _pass(op, cache, order, present, fresh)
+                      for label, cache in caches.items()
+                      if not (op == "set-evict" and label == "dict")}  # a dict never evicts
             if op == "get-hit":
                 passes["functools.lru_cache"] = _lru_cache_hit(order, capacity, present)
             best = best_ns_per_op(passes, rounds)

@@ -23,6 +23,8 @@ cdef extern from "lru.h" nogil:
     ctypedef struct dp_lru_node_t:
         uint64_t hash
         int64_t expires_ns
+        int64_t weight
+        void *user[2]
         int32_t prev, next
         uint32_t n_hits
         int32_t heap_pos
@@ -32,15 +34,15 @@ cdef extern from "lru.h" nogil:
         size_t cap, len
         int32_t head, tail, free_head
         dp_lru_node_t *node
-        int64_t *weight
         int64_t total_weight
         size_t heap_len
         size_t n_timed
 
-    int dp_lru_init(dp_lru_t *lru, size_t cap, int weighted)
+    int dp_lru_init(dp_lru_t *lru, size_t cap)
     void dp_lru_free(dp_lru_t *lru)
     void dp_lru_clear(dp_lru_t *lru)
     int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns)
+    void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight)
     void dp_lru_remove(dp_lru_t *lru, int32_t slot)
     void dp_lru_set_expiry(dp_lru_t *lru, int32_t slot, int64_t expires_ns)
     size_t dp_lru_count_expired(const dp_lru_t *lru, int64_t now_ns)

@@ -25,7 +25,7 @@ ctypedef struct _Victims:
 @cython.final
 cdef class OptimizedLRU:
     cdef dp_lru_t c
-    cdef _Entry *entries        # owned references, valid for live slots only
+    # Keys and values: owned references in each live node's user[0] and user[1].
     cdef object timer           # None: the C monotonic clock
     cdef object size_of
     cdef object on_evict

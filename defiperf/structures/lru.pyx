@@ -6,7 +6,6 @@ The recency list, hash index, expiry heap, weights and access counts live in C a
 indexed by the same slots, and does the key comparisons the C core cannot.
 """
 
-from cpython.mem cimport PyMem_Calloc, PyMem_Free
 from cpython.object cimport PyObject, Py_EQ
 from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.math cimport isfinite, isnan
@@ -32,6 +31,7 @@ from defiperf.structures._clib cimport (
     dp_lru_probe_begin,
     dp_lru_probe_next,
     dp_lru_remove,
+    dp_lru_set_weight,
     dp_lru_set_expiry,
     dp_lru_t,
     dp_lru_top_hits,
@@ -69,6 +69,14 @@ cdef enum:
 # _Victims (declared in lru.pxd) holds entries taken out during one operation; they are released
 # (on_evict, then DECREF) only once the structure is consistent again, because freeing a value can
 # run arbitrary code (__del__, a garbage collection).
+
+
+cdef inline PyObject *_KEY(dp_lru_t *c, int32_t slot) noexcept:
+    return <PyObject *>c.node[slot].user[0]
+
+
+cdef inline PyObject *_VALUE(dp_lru_t *c, int32_t slot) noexcept:
+    return <PyObject *>c.node[slot].user[1]
 
 
 cdef inline void _victims_init(_Victims *v) noexcept:
@@ -135,10 +143,10 @@ cdef int _lru_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
     cdef OptimizedLRU self = <OptimizedLRU>o
     cdef int32_t s = self.c.head
     while s >= 0:
-        r = visit(self.entries[s].key, arg)
+        r = visit(_KEY(&self.c, s), arg)
         if r:
             return r
-        r = visit(self.entries[s].value, arg)
+        r = visit(_VALUE(&self.c, s), arg)
         if r:
             return r
         s = self.c.node[s].next
@@ -184,34 +192,45 @@ cdef class OptimizedLRU:
     1
     """
 
-    def __cinit__(self, max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None,
-                  timer=None):
+    def __cinit__(self, *args, **kwargs):
+        # A valid empty cache of one slot, so that even an instance whose __init__ never ran
+        # (OptimizedLRU.__new__) is safe to use; __init__ then sizes it.
+        _check_status(dp_lru_init(&self.c, 1))
+        self.ttl_ns = DP_LRU_NEVER
+
+    def __init__(self, max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None,
+                 timer=None):
+        # Validate everything before anything is allocated or changed.
         if isinstance(max_size, bool) or not isinstance(max_size, int):
             raise TypeError(f"max_size must be an int, not {type(max_size).__name__}")
         if max_size <= 0 or max_size > DP_LRU_MAX_CAP:
             raise ValueError(f"max_size must be in 1..{DP_LRU_MAX_CAP}, got {max_size}")
-        self.ttl_ns = DP_LRU_NEVER if ttl is None else _seconds_to_ns(ttl, "ttl")
-        self.size_of = _callable_or_none(size_of, "size_of")
-        self.on_evict = _callable_or_none(on_evict, "on_evict")
-        self.timer = _callable_or_none(timer, "timer")
+        cdef int64_t ttl_ns = DP_LRU_NEVER if ttl is None else _seconds_to_ns(ttl, "ttl")
+        _callable_or_none(size_of, "size_of")
+        _callable_or_none(on_evict, "on_evict")
+        _callable_or_none(timer, "timer")
         if max_weight is not None:
             if isinstance(max_weight, bool) or not isinstance(max_weight, int):
                 raise TypeError(f"max_weight must be an int, not {type(max_weight).__name__}")
-            if max_weight <= 0:
-                raise ValueError(f"max_weight must be > 0, got {max_weight}")
+            if max_weight <= 0 or max_weight > 2**62:
+                raise ValueError(f"max_weight must be in 1..2**62, got {max_weight}")
             if size_of is None:
                 raise ValueError("max_weight needs size_of(key, value) to weigh entries")
-            if max_weight > 2**62:
-                raise ValueError(f"max_weight must be at most 2**62, got {max_weight}")
-            self.c_max_weight = max_weight
-        _check_status(dp_lru_init(&self.c, <size_t>max_size, size_of is not None))
-        self.entries = <_Entry *>PyMem_Calloc(<size_t>max_size, sizeof(_Entry))
-        if self.entries == NULL:
-            raise MemoryError()
+        cdef dp_lru_t fresh
+        _check_status(dp_lru_init(&fresh, <size_t>max_size))
+        self._drop_all()  # __init__ called again on a used cache starts it afresh
+        dp_lru_free(&self.c)
+        self.c = fresh
+        self.version += 1
+        self.ttl_ns = ttl_ns
+        self.c_max_weight = 0 if max_weight is None else max_weight
+        self.size_of = size_of
+        self.on_evict = on_evict
+        self.timer = timer
+        self.n_hits = self.n_misses = self.n_evictions = self.n_expirations = 0
 
     def __dealloc__(self):
         self._drop_all()
-        PyMem_Free(self.entries)
         dp_lru_free(&self.c)
 
     # ----------------------------------------------------------------- internals
@@ -219,14 +238,15 @@ cdef class OptimizedLRU:
     cdef void _drop_all(self) noexcept:
         """Forget every entry without callbacks; references are released once consistent."""
         cdef size_t n = self.c.len, i = 0
-        if n == 0 or self.entries == NULL:
+        if n == 0:
             return
         cdef _Entry *dead = <_Entry *>malloc(n * sizeof(_Entry))
         if dead == NULL:
             return  # keep the entries: leaking on OOM beats freeing reachable objects
         cdef int32_t s = self.c.head
         while s >= 0:
-            dead[i] = self.entries[s]
+            dead[i].key = _KEY(&self.c, s)
+            dead[i].value = _VALUE(&self.c, s)
             i += 1
             s = self.c.node[s].next
         dp_lru_clear(&self.c)
@@ -264,9 +284,9 @@ cdef class OptimizedLRU:
                 slot = dp_lru_probe_next(&self.c, h, &pos)
                 if slot < 0:
                     return -1
-                if self.entries[slot].key == <PyObject *>key:
+                if _KEY(&self.c, slot) == <PyObject *>key:
                     return slot
-                stored = <object>self.entries[slot].key
+                stored = <object>_KEY(&self.c, slot)
                 eq = PyObject_RichCompareBool(stored, key, Py_EQ)
                 if self.version != version:
                     break  # slots moved under us: start over
@@ -276,12 +296,12 @@ cdef class OptimizedLRU:
     cdef int _take(self, _Victims *v, int32_t slot, int reason) except -1:
         """Move `slot`'s references into `v` and remove it (no Python code runs)."""
         _victims_reserve(v)
-        v.items[v.n].key = self.entries[slot].key
-        v.items[v.n].value = self.entries[slot].value
+        v.items[v.n].key = _KEY(&self.c, slot)
+        v.items[v.n].value = _VALUE(&self.c, slot)
         v.items[v.n].reason = reason
         v.n += 1
-        self.entries[slot].key = NULL
-        self.entries[slot].value = NULL
+        self.c.node[slot].user[0] = NULL
+        self.c.node[slot].user[1] = NULL
         dp_lru_remove(&self.c, slot)
         self.version += 1
         if reason == _SIZE:
@@ -373,13 +393,13 @@ cdef class OptimizedLRU:
                 expires = DP_LRU_NEVER if ttl_ns >= DP_LRU_NEVER - now else now + ttl_ns
         cdef int32_t slot = self._find(key, h)
         cdef PyObject *old
-        if slot >= 0 and self.on_evict is None and self.c.weight == NULL:
+        if slot >= 0 and self.on_evict is None and self.size_of is None:
             # Fast overwrite: nothing to report and no weight to rebalance.
             if timed and dp_lru_is_expired(&self.c, slot, now):
                 self.n_expirations += 1
-            old = self.entries[slot].value
+            old = _VALUE(&self.c, slot)
             Py_INCREF_raw(<PyObject *>value)
-            self.entries[slot].value = <PyObject *>value
+            self.c.node[slot].user[1] = <void *>value
             if self.c.node[slot].expires_ns != expires:
                 dp_lru_set_expiry(&self.c, slot, expires)
             dp_lru_touch(&self.c, slot)
@@ -399,8 +419,8 @@ cdef class OptimizedLRU:
                 slot = dp_lru_insert(&self.c, h, weight, expires)
                 Py_INCREF_raw(<PyObject *>key)
                 Py_INCREF_raw(<PyObject *>value)
-                self.entries[slot].key = <PyObject *>key
-                self.entries[slot].value = <PyObject *>value
+                self.c.node[slot].user[0] = <void *>key
+                self.c.node[slot].user[1] = <void *>value
                 self.version += 1
             while self.c_max_weight and self.c.total_weight > self.c_max_weight:
                 self._evict_one(&v, now)  # the new value outweighs; `slot` is MRU, never chosen
@@ -411,16 +431,14 @@ cdef class OptimizedLRU:
     cdef int _replace(self, _Victims *v, int32_t slot, object value, int64_t weight,
                       int64_t expires, bint expired) except -1:
         _victims_reserve(v)
-        Py_INCREF_raw(self.entries[slot].key)
-        v.items[v.n].key = self.entries[slot].key
-        v.items[v.n].value = self.entries[slot].value
+        Py_INCREF_raw(_KEY(&self.c, slot))
+        v.items[v.n].key = _KEY(&self.c, slot)
+        v.items[v.n].value = _VALUE(&self.c, slot)
         v.items[v.n].reason = _EXPIRED if expired else _REPLACED
         v.n += 1
         Py_INCREF_raw(<PyObject *>value)
-        self.entries[slot].value = <PyObject *>value
-        if self.c.weight != NULL:
-            self.c.total_weight += weight - self.c.weight[slot]
-            self.c.weight[slot] = weight
+        self.c.node[slot].user[1] = <void *>value
+        dp_lru_set_weight(&self.c, slot, weight)
         if self.c.node[slot].expires_ns != expires:
             dp_lru_set_expiry(&self.c, slot, expires)
         dp_lru_touch(&self.c, slot)
@@ -438,7 +456,7 @@ cdef class OptimizedLRU:
             if not (timed and dp_lru_is_expired(&self.c, slot, now)):
                 self.n_hits += count
                 dp_lru_touch(&self.c, slot)
-                return <object>self.entries[slot].value
+                return <object>_VALUE(&self.c, slot)
             self._remove_expired(slot)
         self.n_misses += count
         return default
@@ -461,7 +479,7 @@ cdef class OptimizedLRU:
             slot = self._live_slot(key, &v)
             if slot < 0:
                 return _MISSING
-            value = <object>self.entries[slot].value
+            value = <object>_VALUE(&self.c, slot)
             self._take(&v, slot, _DELETED)
             return value
         finally:
@@ -494,7 +512,7 @@ cdef class OptimizedLRU:
     def peek(self, key, default=None):
         """The value for ``key`` without changing recency, counts or stats; else ``default``."""
         cdef int32_t slot = self._peek_slot(key)
-        return default if slot < 0 else <object>self.entries[slot].value
+        return default if slot < 0 else <object>_VALUE(&self.c, slot)
 
     def __contains__(self, key):
         return self._peek_slot(key) >= 0
@@ -527,8 +545,8 @@ cdef class OptimizedLRU:
                 if timed and dp_lru_is_expired(&self.c, self.c.tail, now):
                     self._take(&v, self.c.tail, _EXPIRED)
                     continue
-                item = (<object>self.entries[self.c.tail].key,
-                        <object>self.entries[self.c.tail].value)
+                item = (<object>_KEY(&self.c, self.c.tail),
+                        <object>_VALUE(&self.c, self.c.tail))
                 self._take(&v, self.c.tail, _DELETED)
                 return item
             raise KeyError("popitem(): cache is empty")
@@ -579,7 +597,8 @@ cdef class OptimizedLRU:
         cdef int32_t s = self.c.head
         while s >= 0:
             if not (timed and dp_lru_is_expired(&self.c, s, now)):
-                snap[n] = self.entries[s]
+                snap[n].key = _KEY(&self.c, s)
+                snap[n].value = _VALUE(&self.c, s)
                 Py_INCREF_raw(snap[n].key)
                 Py_INCREF_raw(snap[n].value)
                 n += 1
@@ -657,33 +676,25 @@ cdef class OptimizedLRU:
         cdef size_t cap = new_max_size, i
         cdef int64_t now = self._now() if self._may_expire() else 0
         cdef dp_lru_t fresh
-        _check_status(dp_lru_init(&fresh, cap, self.c.weight != NULL))
-        cdef _Entry *entries = <_Entry *>PyMem_Calloc(cap, sizeof(_Entry))
+        _check_status(dp_lru_init(&fresh, cap))
         cdef int32_t *remap = <int32_t *>malloc(self.c.cap * sizeof(int32_t))
-        if entries == NULL or remap == NULL:
-            PyMem_Free(entries)
-            free(remap)
+        if remap == NULL:
             dp_lru_free(&fresh)
             raise MemoryError()
         cdef _Victims v
         _victims_init(&v)
+        cdef bint done = False
         try:
             while self.c.len > cap:
                 self._evict_one(&v, now)
             dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh is empty, big enough
-            for i in range(self.c.cap):
-                if remap[i] >= 0:
-                    entries[remap[i]] = self.entries[i]
-            PyMem_Free(self.entries)
             dp_lru_free(&self.c)
             self.c = fresh
-            self.entries = entries
             self.version += 1
-            entries = NULL
+            done = True
         finally:
             free(remap)
-            if entries != NULL:  # an eviction failed: the cache keeps its old arrays
-                PyMem_Free(entries)
+            if not done:  # an eviction failed: the cache keeps its old arrays
                 dp_lru_free(&fresh)
             self._release(&v)
 
@@ -712,7 +723,7 @@ cdef class OptimizedLRU:
             raise MemoryError()
         for i in range(got):
             if kept < <size_t>n and not (timed and dp_lru_is_expired(&self.c, top[i], now)):
-                held[kept] = self.entries[top[i]].key
+                held[kept] = _KEY(&self.c, top[i])
                 Py_INCREF_raw(held[kept])
                 kept += 1
         free(top)
@@ -767,7 +778,7 @@ cdef class OptimizedLRU:
         cdef size_t pos
         cdef int32_t found
         while s >= 0:
-            if self.entries[s].key == NULL or self.entries[s].value == NULL:
+            if _KEY(&self.c, s) == NULL or _VALUE(&self.c, s) == NULL:
                 raise AssertionError(f"OptimizedLRU: live slot {s} has no key or value")
             pos = dp_lru_probe_begin(&self.c, self.c.node[s].hash)
             found = dp_lru_probe_next(&self.c, self.c.node[s].hash, &pos)

@@ -1,0 +1,32 @@
+"""The hand-written stubs match the compiled modules (stubtest) and give useful types (mypy)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    # Run outside the source tree so that mypy sees the installed package, as users do.
+    return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
+                          cwd=HERE, check=False)
+
+
+def test_stubtest_finds_no_difference_between_stubs_and_runtime() -> None:
+    out = run("mypy.stubtest", "defiperf", "--allowlist", str(HERE / "stubtest_allowlist.txt"))
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_revealed_types_match_the_examples() -> None:
+    example = HERE / "lru_usage.py"
+    out = run("mypy", "--no-incremental", "--strict", str(example))
+    revealed = re.findall(r':(\d+): note: Revealed type is "([^"]+)"', out.stdout)
+    expected = [(str(n), m.group(1)) for n, line in enumerate(example.read_text().splitlines(), 1)
+                if (m := re.search(r"# R: (.+)$", line))]
+    assert expected, "the example file lost its expectations"
+    assert revealed == expected, out.stdout
+    assert "error" not in out.stdout.replace("Revealed", ""), out.stdout
