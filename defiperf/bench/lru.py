@@ -139,7 +139,7 @@ def _lru_cache_hit(order: list[Any], capacity: int, present: list[Any]) -> Calla
 def run(quick: bool = False, capacity: int = 100_000, seed: int = 12345,
         memory_items: int = 1_000_000) -> list[Row]:
     """Measure every operation for int and str keys, plus memory for 1e6 int->int entries."""
-    rounds = 3 if quick else 7
+    rounds = 3 if quick else 9
     makers = available()
     rows: list[Row] = []
     for kind in ("int", "str"):
