@@ -1,0 +1,55 @@
+"""python -m defiperf.bench: the harness runs, prints peers side by side, and reports honestly."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from defiperf.bench import Row, format_table
+from defiperf.bench import __main__ as cli
+from defiperf.bench import lru
+
+
+def test_lru_suite_measures_every_operation_for_both_key_kinds() -> None:
+    rows = lru.run(quick=True, capacity=500, memory_items=300_000)  # quick: 30,000 entries
+    ops = [r.operation for r in rows]
+    for kind in ("int", "str"):
+        for op in ("get-hit", "get-miss", "set-evict", "overwrite"):
+            assert f"{op} {kind}" in ops
+    assert ops[-1].startswith("memory")
+    for row in rows:
+        assert row.ours > 0 and math.isfinite(row.ours)
+        assert "defiperf" not in row.peers  # ours is not listed as its own peer
+        assert all(v > 0 for v in row.peers.values())
+    hit = next(r for r in rows if r.operation == "get-hit int")
+    assert "functools.lru_cache" in hit.peers and "dict" in hit.peers
+    evict = next(r for r in rows if r.operation == "set-evict int")
+    assert "dict" not in evict.peers  # a dict never evicts: no fake figure
+
+
+def test_table_shows_ratio_peer_over_ours() -> None:
+    rows = [Row("s", "op", "ns/op", 10.0, {"peer": 25.0}),
+            Row("s", "rate", "ops/s", 50.0, {"peer": 100.0}, lower_is_better=False)]
+    assert rows[0].ratio("peer") == 2.5
+    assert rows[1].ratio("peer") == 0.5
+    text = format_table(rows)
+    assert "25.0 (2.50)" in text and "100 (0.50)" in text
+
+
+def test_cli_runs_a_suite_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "rows.json"
+    assert cli.main(["lru", "--quick", "--capacity", "300", "--json", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "get-hit int" in printed and "defiperf" in printed
+    data = json.loads(out.read_text())
+    assert {d["operation"] for d in data} >= {"get-hit int", "overwrite str"}
+
+
+def test_cli_rejects_unknown_suites_and_bad_capacity() -> None:
+    with pytest.raises(SystemExit):
+        cli.main(["nope"])
+    with pytest.raises(SystemExit):
+        cli.main(["lru", "--capacity", "0"])
