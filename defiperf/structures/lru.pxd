@@ -48,7 +48,6 @@ cdef class OptimizedLRU:
     cdef int _set(self, object key, object value, object ttl) except -1
     cdef int _replace(self, _Victims *v, int32_t slot, object value, int64_t weight,
                       int64_t expires, bint expired) except -1
-    cdef object _lookup(self, object key, object default, bint count)
     cdef int _remove_expired(self, int32_t slot) except -1
     cdef object _pop_entry(self, object key)
     cdef list _collect(self, int what, bint live_only)

@@ -159,6 +159,32 @@ cdef int _lru_clear(PyObject *o) noexcept:
     return _base_clear(o)
 
 
+cdef inline int32_t _lru_find(OptimizedLRU self, object key, uint64_t h) except -2:
+    """The slot holding `key`, or -1. Inline fast path: an empty first bucket, or a first tag
+    match that is the very key object; anything else takes the general OptimizedLRU._find."""
+    cdef size_t pos = dp_lru_probe_begin(&self.c, h)
+    cdef int32_t slot = dp_lru_probe_next(&self.c, h, &pos)
+    if slot < 0 or _KEY(&self.c, slot) == <PyObject *>key:
+        return slot
+    return self._find(key, h)
+
+
+cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bint count):
+    """The live value for `key` (made most recent), else `default`."""
+    cdef uint64_t h = <uint64_t>PyObject_Hash(key)
+    cdef bint timed = self.c.n_timed > 0
+    cdef int64_t now = self._now() if timed else 0
+    cdef int32_t slot = _lru_find(self, key, h)
+    if slot >= 0:
+        if not (timed and dp_lru_is_expired(&self.c, slot, now)):
+            self.n_hits += count
+            dp_lru_touch(&self.c, slot)
+            return <object>_VALUE(&self.c, slot)
+        self._remove_expired(slot)
+    self.n_misses += count
+    return default
+
+
 cdef class OptimizedLRU:
     """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None)
 
@@ -350,7 +376,7 @@ cdef class OptimizedLRU:
         cdef uint64_t h = <uint64_t>PyObject_Hash(key)
         cdef bint timed = self._may_expire()
         cdef int64_t now = self._now() if timed else 0
-        cdef int32_t slot = self._find(key, h)
+        cdef int32_t slot = _lru_find(self, key, h)
         if slot >= 0 and timed and dp_lru_is_expired(&self.c, slot, now):
             self._take(v, slot, _EXPIRED)
             return -1
@@ -361,7 +387,7 @@ cdef class OptimizedLRU:
         cdef uint64_t h = <uint64_t>PyObject_Hash(key)
         cdef bint timed = self._may_expire()
         cdef int64_t now = self._now() if timed else 0
-        cdef int32_t slot = self._find(key, h)
+        cdef int32_t slot = _lru_find(self, key, h)
         if slot >= 0 and timed and dp_lru_is_expired(&self.c, slot, now):
             return -1
         return slot
@@ -391,7 +417,7 @@ cdef class OptimizedLRU:
             now = self._now()
             if ttl_ns != DP_LRU_NEVER:
                 expires = DP_LRU_NEVER if ttl_ns >= DP_LRU_NEVER - now else now + ttl_ns
-        cdef int32_t slot = self._find(key, h)
+        cdef int32_t slot = _lru_find(self, key, h)
         cdef PyObject *old
         if slot >= 0 and self.on_evict is None and self.size_of is None:
             # Fast overwrite: nothing to report and no weight to rebalance.
@@ -446,21 +472,6 @@ cdef class OptimizedLRU:
             self.n_expirations += 1
         return 0
 
-    cdef object _lookup(self, object key, object default, bint count):
-        """The live value for `key` (made most recent), else `default`."""
-        cdef uint64_t h = <uint64_t>PyObject_Hash(key)
-        cdef bint timed = self._may_expire()
-        cdef int64_t now = self._now() if timed else 0
-        cdef int32_t slot = self._find(key, h)
-        if slot >= 0:
-            if not (timed and dp_lru_is_expired(&self.c, slot, now)):
-                self.n_hits += count
-                dp_lru_touch(&self.c, slot)
-                return <object>_VALUE(&self.c, slot)
-            self._remove_expired(slot)
-        self.n_misses += count
-        return default
-
     cdef int _remove_expired(self, int32_t slot) except -1:
         cdef _Victims v
         _victims_init(&v)
@@ -488,14 +499,14 @@ cdef class OptimizedLRU:
     # ----------------------------------------------------------------- mapping API
 
     def __getitem__(self, key):
-        value = self._lookup(key, _MISSING, True)
+        value = _lru_lookup(self, key, _MISSING, True)
         if value is _MISSING:
             raise KeyError(key)
         return value
 
     def get(self, key, default=None):
         """Return the value for ``key`` (and mark it most recent), else ``default``."""
-        return self._lookup(key, default, True)
+        return _lru_lookup(self, key, default, True)
 
     def __setitem__(self, key, value):
         self._set(key, value, None)
@@ -637,7 +648,7 @@ cdef class OptimizedLRU:
         """``{key: value}`` for the keys that hold live entries (each counts as a get)."""
         cdef dict out = {}
         for key in keys:
-            value = self._lookup(key, _MISSING, True)
+            value = _lru_lookup(self, key, _MISSING, True)
             if value is not _MISSING:
                 out[key] = value
         return out
