@@ -13,6 +13,16 @@ from collections.abc import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
+try:
+    import defiperf.structures.lru  # noqa: F401  (the compiled module)
+except ImportError as exc:  # pragma: no cover - a set-up mistake, explained
+    raise pytest.UsageError(
+        f"defiperf's compiled modules cannot be imported ({exc}). Install the package first: "
+        "`python -m pip install -e '.[test]'` compiles them in place; after a non-editable "
+        "install run `pytest tests` (not `python -m pytest`, which puts the uncompiled source "
+        "tree first on sys.path)."
+    ) from exc
+
 settings.register_profile("dev", max_examples=10)
 settings.register_profile(
     "ci", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import defiperf
+
 HERE = Path(__file__).parent
+PACKAGE_ROOT = Path(defiperf.__file__).resolve().parent.parent
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
-    # Run outside the source tree so that mypy sees the installed package, as users do.
+    # Run outside the source tree so that mypy sees the imported package, as users do. An
+    # editable install is found through an import hook mypy cannot follow: point it there.
+    env = dict(os.environ)
+    if "-packages" not in PACKAGE_ROOT.name:
+        env["MYPYPATH"] = str(PACKAGE_ROOT)
     return subprocess.run([sys.executable, "-m", *args], capture_output=True, text=True,
-                          cwd=HERE, check=False)
+                          cwd=HERE, env=env, check=False)
 
 
 def test_stubtest_finds_no_difference_between_stubs_and_runtime() -> None:
