@@ -12,6 +12,9 @@ import importlib
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+import defiperf
 
 
 def rss_bytes() -> int:
@@ -22,10 +25,14 @@ def rss_bytes() -> int:
 
 def measure_in_child(factory: str, n_items: int) -> float:
     """Bytes per entry for ``factory`` (``module:callable`` taking a capacity)."""
+    # Run where this process found defiperf, so that the child imports the same build (from a
+    # source checkout, `python -m` would otherwise find the uncompiled tree in the cwd first).
     out = subprocess.run(
         [sys.executable, "-m", "defiperf.bench._memory", factory, str(n_items)],
-        check=True, capture_output=True, text=True,
+        capture_output=True, text=True, cwd=Path(defiperf.__file__).resolve().parent.parent,
     )
+    if out.returncode != 0:
+        raise RuntimeError(f"memory probe for {factory} failed:\n{out.stderr}")
     return int(out.stdout.strip()) / n_items
 
 
