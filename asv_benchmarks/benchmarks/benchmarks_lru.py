@@ -2,50 +2,33 @@
 
 from __future__ import annotations
 
-import importlib.util
 from typing import Any
 
-from .common import Benchmark, int_and_str_keys
+from defiperf.bench import lru as bench_lru
+
+from .common import SEED, Benchmark
 
 CAPACITY = 100_000
-KEYS = int_and_str_keys(CAPACITY)
+# asv name -> the label of the same contender in `python -m defiperf.bench lru`
+IMPLS = {"defiperf": "defiperf", "defiperf-ttl": "defiperf ttl", "lru-dict": "lru-dict",
+         "cachetools-lru": "cachetools LRU", "cachetools-ttl": "cachetools TTL"}
 
 
 def _make(impl: str, capacity: int) -> Any:
-    if impl == "defiperf":
-        from defiperf import OptimizedLRU
-
-        return OptimizedLRU(capacity)
-    if impl == "defiperf-ttl":
-        from defiperf import OptimizedLRU
-
-        return OptimizedLRU(capacity, ttl=3600.0)
-    if impl == "lru-dict":
-        import lru
-
-        return lru.LRU(capacity)
-    if impl == "cachetools-lru":
-        import cachetools
-
-        return cachetools.LRUCache(capacity)
-    import cachetools
-
-    return cachetools.TTLCache(capacity, 3600.0)
-
-
-IMPLS = ["defiperf", "defiperf-ttl", "lru-dict", "cachetools-lru", "cachetools-ttl"]
+    makers = bench_lru.available()
+    label = IMPLS[impl]
+    if label not in makers:
+        raise NotImplementedError(f"{impl} is not installed")  # asv skips the combination
+    return makers[label](capacity)
 
 
 class LRUOps(Benchmark):
-    params = [IMPLS, ["int", "str"]]
+    params = [list(IMPLS), ["int", "str"]]
     param_names = ["impl", "keys"]
 
     def setup(self, impl: str, keys: str) -> None:
-        needs = {"lru-dict": "lru", "cachetools-lru": "cachetools", "cachetools-ttl": "cachetools"}
-        if impl in needs and importlib.util.find_spec(needs[impl]) is None:
-            raise NotImplementedError(f"{impl} is not installed")  # asv skips the combination
-        self.present, self.order, self.fresh = KEYS[keys]
         self.cache = _make(impl, CAPACITY)
+        self.present, self.order, self.fresh = bench_lru.key_sets(keys, CAPACITY, SEED)
         for k in self.present:
             self.cache[k] = k
 
@@ -77,9 +60,7 @@ class LRUMemory(Benchmark):
     param_names = ["impl"]
 
     def setup(self, impl: str) -> None:
-        if impl != "defiperf" and importlib.util.find_spec(
-                "lru" if impl == "lru-dict" else "cachetools") is None:
-            raise NotImplementedError(f"{impl} is not installed")
+        _make(impl, 1)  # raises NotImplementedError for a peer that is not installed
         self.keys = list(range(1_000_000, 2_000_000))
 
     def peakmem_fill_1e6_int(self, impl: str) -> None:

@@ -65,7 +65,7 @@ def available() -> dict[str, Callable[[int], Any]]:
             if module is None or importlib.util.find_spec(module) is not None}
 
 
-def _key_sets(kind: str, capacity: int, seed: int) -> tuple[list[Any], list[Any], list[Any]]:
+def key_sets(kind: str, capacity: int, seed: int) -> tuple[list[Any], list[Any], list[Any]]:
     """(present keys, a shuffled read order of them, fresh keys never inserted)."""
     if kind == "int":
         present: list[Any] = list(range(capacity))
@@ -96,12 +96,12 @@ def _pass(op: str, cache: Any, order: list[Any], present: list[Any],
             return len(fresh)
         return get_miss
     if op == "set-evict":
-        key_sets = [fresh, present]
+        rotation = [fresh, present]
 
         def set_evict() -> int:
             # Alternate between the two key sets so that every insert evicts.
-            keys = key_sets[0]
-            key_sets.reverse()
+            keys = rotation[0]
+            rotation.reverse()
             c = cache
             for k in keys:
                 c[k] = k
@@ -139,7 +139,7 @@ def run(quick: bool = False, capacity: int = 100_000, seed: int = 12345,
     makers = available()
     rows: list[Row] = []
     for kind in ("int", "str"):
-        present, order, fresh = _key_sets(kind, capacity, seed)
+        present, order, fresh = key_sets(kind, capacity, seed)
         for op in ("get-hit", "get-miss", "set-evict", "overwrite"):
             caches = {label: make(capacity) for label, make in makers.items()}
             for cache in caches.values():
