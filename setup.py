@@ -34,7 +34,11 @@ def extension(name: str, c_sources: list[str]) -> Extension:
 
 setup(
     ext_modules=cythonize(
-        [extension("lru", ["lru.c"])],
+        [
+            extension("lru", ["lru.c"]),
+            extension("bloom", ["bloom.c", "hash.c"]),
+            extension("ring", ["ring.c"]),
+        ],
         compiler_directives={"language_level": 3, "embedsignature": True, "binding": True},
     )
 )

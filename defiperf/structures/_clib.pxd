@@ -1,5 +1,5 @@
 # Declarations of the C cores in csrc/, one block per header, no logic (style rule 3).
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 
 cdef extern from "dp_common.h" nogil:
@@ -54,3 +54,74 @@ cdef extern from "lru.h" nogil:
     void dp_lru_touch(dp_lru_t *lru, int32_t slot)
     int32_t dp_lru_expired_top(const dp_lru_t *lru, int64_t now_ns)
     int dp_lru_is_expired(const dp_lru_t *lru, int32_t slot, int64_t now_ns)
+
+
+cdef extern from "hash.h" nogil:
+    void dp_hash128(const void *data, size_t n_bytes, uint64_t seed, uint64_t out[2])
+
+
+cdef extern from "bloom.h" nogil:
+    unsigned int DP_BLOOM_MAX_HASHES
+    uint64_t DP_BLOOM_MAX_BITS
+
+    ctypedef struct dp_bloom_t:
+        uint64_t *words
+        size_t n_words
+        uint64_t n_bits
+        uint32_t n_hashes
+        uint64_t seed
+        uint64_t n_set
+        int owns_words
+
+    int dp_bloom_init(dp_bloom_t *bf, uint64_t n_bits, uint32_t n_hashes, uint64_t seed)
+    int dp_bloom_init_view(dp_bloom_t *bf, uint64_t *words, uint64_t n_bits, uint32_t n_hashes,
+                           uint64_t seed)
+    void dp_bloom_free(dp_bloom_t *bf)
+    void dp_bloom_clear(dp_bloom_t *bf)
+    int dp_bloom_add_hash(dp_bloom_t *bf, const uint64_t h[2])
+    int dp_bloom_contains_hash(const dp_bloom_t *bf, const uint64_t h[2])
+    void dp_bloom_hash_bytes(const dp_bloom_t *bf, const void *data, size_t n_bytes, uint64_t h[2])
+    void dp_bloom_hash_u64(const dp_bloom_t *bf, uint64_t value, int negative, uint64_t h[2])
+    void dp_bloom_add_ints(dp_bloom_t *bf, const uint64_t *keys, size_t n, int is_signed,
+                           uint8_t *out)
+    void dp_bloom_contains_ints(const dp_bloom_t *bf, const uint64_t *keys, size_t n,
+                                int is_signed, uint8_t *out)
+    void dp_bloom_add_fixed(dp_bloom_t *bf, const uint8_t *data, size_t n, size_t width,
+                            uint8_t *out)
+    void dp_bloom_contains_fixed(const dp_bloom_t *bf, const uint8_t *data, size_t n,
+                                 size_t width, uint8_t *out)
+    int dp_bloom_merge(dp_bloom_t *dst, const dp_bloom_t *src, int op_and)
+    void dp_bloom_recount(dp_bloom_t *bf)
+    void dp_bloom_words_to_le(const dp_bloom_t *bf, uint8_t *out)
+    void dp_bloom_words_from_le(dp_bloom_t *bf, const uint8_t *in_)
+
+
+cdef extern from "ring.h" nogil:
+    unsigned int DP_RING_MAX_FIELDS
+    size_t DP_RING_MAX_CAP
+
+    ctypedef struct dp_ring_t:
+        double *buf
+        size_t cap, len, head, n_fields
+        uint64_t n_pushed
+        int time_field, price_field, volume_field
+
+    int dp_ring_init(dp_ring_t *r, size_t cap, size_t n_fields, int time_field, int price_field,
+                     int volume_field)
+    void dp_ring_free(dp_ring_t *r)
+    void dp_ring_clear(dp_ring_t *r)
+    int dp_ring_check_row(const dp_ring_t *r, const double *row, double last_time)
+    int dp_ring_push(dp_ring_t *r, const double *row, int overwrite)
+    int dp_ring_push_many(dp_ring_t *r, const double *rows, size_t n, int overwrite)
+    double dp_ring_get(const dp_ring_t *r, size_t f, size_t i)
+    void dp_ring_copy_rows(const dp_ring_t *r, size_t start, size_t n, double *out)
+    double dp_ring_mean(const dp_ring_t *r, size_t f)
+    double dp_ring_var(const dp_ring_t *r, size_t f)
+    double dp_ring_vwap(const dp_ring_t *r)
+    double dp_ring_sum_last(const dp_ring_t *r, size_t f, size_t last)
+    double dp_ring_sumsq_dev_last(const dp_ring_t *r, size_t f, size_t last, double mean)
+    int dp_ring_enable_extrema(dp_ring_t *r, size_t f)
+    double dp_ring_min(const dp_ring_t *r, size_t f)
+    double dp_ring_max(const dp_ring_t *r, size_t f)
+    size_t dp_ring_time_lower(const dp_ring_t *r, double t)
+    size_t dp_ring_time_upper(const dp_ring_t *r, double t)

@@ -1,0 +1,172 @@
+/* bloom.c -- see bloom.h for the layout, its invariants and who frees what. */
+#include "bloom.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "hash.h"
+
+#define DP_BLOOM_NEG_TWEAK 0x9E3779B97F4A7C15ULL /* keeps -1 apart from 2**64 - 1 */
+
+/*** Allocation ***/
+
+static int dp_bloom_check_shape(uint64_t n_bits, uint32_t n_hashes) {
+    return n_bits == 0 || n_bits > DP_BLOOM_MAX_BITS || n_hashes == 0 ||
+           n_hashes > DP_BLOOM_MAX_HASHES;
+}
+
+int dp_bloom_init(dp_bloom_t *bf, uint64_t n_bits, uint32_t n_hashes, uint64_t seed) {
+    memset(bf, 0, sizeof(*bf));
+    if (dp_bloom_check_shape(n_bits, n_hashes)) return DP_EINVAL;
+    bf->n_words = (size_t)((n_bits + 63) / 64);
+    bf->words = calloc(bf->n_words, sizeof(uint64_t));
+    if (!bf->words) return DP_ENOMEM;
+    bf->n_bits = n_bits;
+    bf->n_hashes = n_hashes;
+    bf->seed = seed;
+    bf->owns_words = 1;
+    return DP_OK;
+}
+
+int dp_bloom_init_view(dp_bloom_t *bf, uint64_t *words, uint64_t n_bits, uint32_t n_hashes,
+                       uint64_t seed) {
+    memset(bf, 0, sizeof(*bf));
+    if (dp_bloom_check_shape(n_bits, n_hashes) || words == NULL) return DP_EINVAL;
+    bf->n_words = (size_t)((n_bits + 63) / 64);
+    bf->words = words;
+    bf->n_bits = n_bits;
+    bf->n_hashes = n_hashes;
+    bf->seed = seed;
+    dp_bloom_recount(bf);
+    return DP_OK;
+}
+
+void dp_bloom_free(dp_bloom_t *bf) {
+    if (bf->owns_words) free(bf->words);
+    memset(bf, 0, sizeof(*bf));
+}
+
+void dp_bloom_clear(dp_bloom_t *bf) {
+    memset(bf->words, 0, bf->n_words * sizeof(uint64_t));
+    bf->n_set = 0;
+}
+
+void dp_bloom_recount(dp_bloom_t *bf) {
+    uint64_t n = 0;
+    for (size_t i = 0; i < bf->n_words; i++) n += (uint64_t)__builtin_popcountll(bf->words[i]);
+    bf->n_set = n;
+}
+
+/*** Hashing and probing ***/
+
+DP_INLINE uint64_t dp_bloom_reduce(uint64_t x, uint64_t n_bits) {
+#if defined(__SIZEOF_INT128__)
+    return (uint64_t)(((unsigned __int128)x * n_bits) >> 64);
+#else
+    /* The same multiply-high from 32-bit halves, for compilers without 128-bit integers. */
+    const uint64_t x_lo = (uint32_t)x, x_hi = x >> 32, m_lo = (uint32_t)n_bits, m_hi = n_bits >> 32;
+    const uint64_t lo_lo = x_lo * m_lo, hi_lo = x_hi * m_lo, lo_hi = x_lo * m_hi;
+    const uint64_t cross = (lo_lo >> 32) + (uint32_t)hi_lo + lo_hi;
+    return x_hi * m_hi + (hi_lo >> 32) + (cross >> 32);
+#endif
+}
+
+void dp_bloom_hash_bytes(const dp_bloom_t *bf, const void *data, size_t n_bytes, uint64_t h[2]) {
+    dp_hash128(data, n_bytes, bf->seed, h);
+}
+
+void dp_bloom_hash_u64(const dp_bloom_t *bf, uint64_t value, int negative, uint64_t h[2]) {
+    dp_hash128_u64(value, negative ? bf->seed ^ DP_BLOOM_NEG_TWEAK : bf->seed, h);
+}
+
+int dp_bloom_add_hash(dp_bloom_t *bf, const uint64_t h[2]) {
+    uint64_t a = h[0], b = h[1];
+    int fresh = 0;
+    for (uint32_t i = 0; i < bf->n_hashes; i++) {
+        const uint64_t bit = dp_bloom_reduce(a, bf->n_bits);
+        const uint64_t mask = (uint64_t)1 << (bit & 63);
+        uint64_t *const w = &bf->words[bit >> 6];
+        if (!(*w & mask)) {
+            *w |= mask;
+            bf->n_set++;
+            fresh = 1;
+        }
+        a += b;
+        b += i;
+    }
+    return fresh;
+}
+
+int dp_bloom_contains_hash(const dp_bloom_t *bf, const uint64_t h[2]) {
+    uint64_t a = h[0], b = h[1];
+    for (uint32_t i = 0; i < bf->n_hashes; i++) {
+        const uint64_t bit = dp_bloom_reduce(a, bf->n_bits);
+        if (!((bf->words[bit >> 6] >> (bit & 63)) & 1)) return 0;
+        a += b;
+        b += i;
+    }
+    return 1;
+}
+
+/*** Bulk ***/
+
+void dp_bloom_add_ints(dp_bloom_t *bf, const uint64_t *keys, size_t n, int is_signed,
+                       uint8_t *out) {
+    uint64_t h[2];
+    for (size_t i = 0; i < n; i++) {
+        dp_bloom_hash_u64(bf, keys[i], is_signed && (int64_t)keys[i] < 0, h);
+        out[i] = (uint8_t)dp_bloom_add_hash(bf, h);
+    }
+}
+
+void dp_bloom_contains_ints(const dp_bloom_t *bf, const uint64_t *keys, size_t n, int is_signed,
+                            uint8_t *out) {
+    uint64_t h[2];
+    for (size_t i = 0; i < n; i++) {
+        dp_bloom_hash_u64(bf, keys[i], is_signed && (int64_t)keys[i] < 0, h);
+        out[i] = (uint8_t)dp_bloom_contains_hash(bf, h);
+    }
+}
+
+void dp_bloom_add_fixed(dp_bloom_t *bf, const uint8_t *data, size_t n, size_t width,
+                        uint8_t *out) {
+    uint64_t h[2];
+    for (size_t i = 0; i < n; i++) {
+        dp_hash128(data + i * width, width, bf->seed, h);
+        out[i] = (uint8_t)dp_bloom_add_hash(bf, h);
+    }
+}
+
+void dp_bloom_contains_fixed(const dp_bloom_t *bf, const uint8_t *data, size_t n, size_t width,
+                             uint8_t *out) {
+    uint64_t h[2];
+    for (size_t i = 0; i < n; i++) {
+        dp_hash128(data + i * width, width, bf->seed, h);
+        out[i] = (uint8_t)dp_bloom_contains_hash(bf, h);
+    }
+}
+
+/*** Set operations and serialisation ***/
+
+int dp_bloom_merge(dp_bloom_t *dst, const dp_bloom_t *src, int op_and) {
+    if (dst->n_bits != src->n_bits || dst->n_hashes != src->n_hashes || dst->seed != src->seed)
+        return DP_EINVAL;
+    for (size_t i = 0; i < dst->n_words; i++)
+        dst->words[i] = op_and ? dst->words[i] & src->words[i] : dst->words[i] | src->words[i];
+    dp_bloom_recount(dst);
+    return DP_OK;
+}
+
+void dp_bloom_words_to_le(const dp_bloom_t *bf, uint8_t *out) {
+    for (size_t i = 0; i < bf->n_words; i++)
+        for (int b = 0; b < 8; b++) out[8 * i + (size_t)b] = (uint8_t)(bf->words[i] >> (8 * b));
+}
+
+void dp_bloom_words_from_le(dp_bloom_t *bf, const uint8_t *in) {
+    for (size_t i = 0; i < bf->n_words; i++) {
+        uint64_t w = 0;
+        for (int b = 0; b < 8; b++) w |= (uint64_t)in[8 * i + (size_t)b] << (8 * b);
+        bf->words[i] = w;
+    }
+    dp_bloom_recount(bf);
+}
