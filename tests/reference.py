@@ -166,3 +166,27 @@ class LRUModel:
             self.evict_one(now, victims.pop(0))
         assert not victims
         self.max_size = new_max_size
+
+
+M64 = 2**64 - 1
+
+
+def bloom_bit_indices(key: bytes, n_bits: int, n_hashes: int, seed: int) -> set[int]:
+    """The bits a BloomFilter sets for `key`'s bytes, computed independently: reference
+    MurmurHash3 (mmh3), enhanced double hashing, multiply-high reduction to [0, n_bits)."""
+    import mmh3
+
+    h = mmh3.hash128(key, seed, True, signed=False)
+    a, b = h & M64, h >> 64
+    bits = set()
+    for i in range(n_hashes):
+        bits.add((a * n_bits) >> 64)
+        a = (a + b) & M64
+        b = (b + i) & M64
+    return bits
+
+
+def bloom_payload_bits(blob: bytes, header_bytes: int = 56, checksum_bytes: int = 16) -> set[int]:
+    """The set bits of a BloomFilter.to_bytes() payload (little-endian words)."""
+    payload = int.from_bytes(blob[header_bytes:len(blob) - checksum_bytes], "little")
+    return {i for i in range(payload.bit_length()) if payload >> i & 1}

@@ -37,6 +37,7 @@ from defiperf.structures._clib cimport (
 )
 
 import mmap as _mmap
+import operator
 import os
 import struct
 import sys
@@ -49,6 +50,7 @@ cdef extern from "Python.h":
     long long PyLong_AsLongLongAndOverflow(object, int *) except? -1
     unsigned long long PyLong_AsUnsignedLongLong(object) except? -1
     char *PyByteArray_AS_STRING(object)
+    bint PyIndex_Check(object)
     Py_ssize_t PyByteArray_GET_SIZE(object)
 
 
@@ -69,6 +71,21 @@ cdef inline int _check_status(int rc) except -1:
     if rc == DP_EINVAL:
         raise ValueError("invalid Bloom filter shape")
     raise RuntimeError(f"defiperf C core failed with status {rc}")
+
+
+def hash128(data, seed=0):
+    """MurmurHash3 x64-128 of ``data`` (bytes-like) as ``(h1, h2)``: the stable hash the
+    filters use, equal to the reference implementation for seeds below 2**32.
+
+    >>> hash128(b"hello world", 42)
+    (13858300319256836288, 9637047198292480789)
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
+    cdef const uint8_t[::1] view = memoryview(data).cast("B")
+    cdef uint64_t h[2]
+    dp_hash128(&view[0] if view.shape[0] else NULL, view.shape[0], seed, h)
+    return h[0], h[1]
 
 
 def optimal_shape(capacity, error_rate):
@@ -177,6 +194,8 @@ cdef class BloomFilter:
                 dp_bloom_hash_bytes(&self.c, view.buf, <size_t>view.len, h)
             finally:
                 PyBuffer_Release(&view)
+        elif PyIndex_Check(key):  # numpy integer scalars and other int-likes
+            return self._hash_key(operator.index(key), h)
         else:
             raise TypeError("BloomFilter keys must be str, bytes, bytearray, memoryview or int, "
                             f"not {type(key).__name__}")

@@ -28,10 +28,9 @@ class ScalableBloomFilter:
     threads adding the *same new key* at once may both see it as new.
 
     >>> seen = ScalableBloomFilter(100, 0.01)
-    >>> sum(seen.add(i) for i in range(1000))  # grows past its first filter
-    1000
-    >>> 999 in seen, 5000 in seen, seen.filter_count > 1
-    (True, False, True)
+    >>> new = seen.add_many(range(1000))  # grows past its first filter
+    >>> seen.filter_count > 1, all(i in seen for i in range(1000)), "0xnew" in seen
+    (True, True, False)
     """
 
     def __init__(self, initial_capacity: int, error_rate: float = 0.01, growth: int = 2, *,
