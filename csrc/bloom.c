@@ -110,40 +110,61 @@ int dp_bloom_contains_hash(const dp_bloom_t *bf, const uint64_t h[2]) {
 
 /*** Bulk ***/
 
-void dp_bloom_add_ints(dp_bloom_t *bf, const uint64_t *keys, size_t n, int is_signed,
-                       uint8_t *out) {
+/* (Prefetching each batch's probe words was measured slower here: the probes of a filter up to
+ * about 10 MB mostly hit L2/L3, and the extra index pass costs more than it hides.) */
+
+/* One bulk pass: `key_hash` hashes key i, then each key is added or tested in order. */
+typedef void (*dp_bloom_key_hash_fn)(const dp_bloom_t *bf, const void *keys, size_t i,
+                                     size_t width, uint64_t h[2]);
+
+static void dp_bloom_bulk(dp_bloom_t *bf, const void *keys, size_t n, size_t width,
+                          dp_bloom_key_hash_fn key_hash, int add, uint8_t *out) {
     uint64_t h[2];
     for (size_t i = 0; i < n; i++) {
-        dp_bloom_hash_u64(bf, keys[i], is_signed && (int64_t)keys[i] < 0, h);
-        out[i] = (uint8_t)dp_bloom_add_hash(bf, h);
+        key_hash(bf, keys, i, width, h);
+        out[i] = (uint8_t)(add ? dp_bloom_add_hash(bf, h) : dp_bloom_contains_hash(bf, h));
     }
+}
+
+static void dp_bloom_hash_unsigned(const dp_bloom_t *bf, const void *keys, size_t i,
+                                   size_t width, uint64_t h[2]) {
+    (void)width;
+    dp_bloom_hash_u64(bf, ((const uint64_t *)keys)[i], 0, h);
+}
+
+static void dp_bloom_hash_signed(const dp_bloom_t *bf, const void *keys, size_t i,
+                                 size_t width, uint64_t h[2]) {
+    (void)width;
+    const uint64_t v = ((const uint64_t *)keys)[i];
+    dp_bloom_hash_u64(bf, v, (int64_t)v < 0, h);
+}
+
+static void dp_bloom_hash_fixed(const dp_bloom_t *bf, const void *keys, size_t i, size_t width,
+                                uint64_t h[2]) {
+    dp_hash128((const uint8_t *)keys + i * width, width, bf->seed, h);
+}
+
+void dp_bloom_add_ints(dp_bloom_t *bf, const uint64_t *keys, size_t n, int is_signed,
+                       uint8_t *out) {
+    dp_bloom_bulk(bf, keys, n, 8, is_signed ? dp_bloom_hash_signed : dp_bloom_hash_unsigned, 1,
+                  out);
 }
 
 void dp_bloom_contains_ints(const dp_bloom_t *bf, const uint64_t *keys, size_t n, int is_signed,
                             uint8_t *out) {
-    uint64_t h[2];
-    for (size_t i = 0; i < n; i++) {
-        dp_bloom_hash_u64(bf, keys[i], is_signed && (int64_t)keys[i] < 0, h);
-        out[i] = (uint8_t)dp_bloom_contains_hash(bf, h);
-    }
+    /* The bulk pass only writes when add is set, so the const cast is never written through. */
+    dp_bloom_bulk((dp_bloom_t *)bf, keys, n, 8,
+                  is_signed ? dp_bloom_hash_signed : dp_bloom_hash_unsigned, 0, out);
 }
 
 void dp_bloom_add_fixed(dp_bloom_t *bf, const uint8_t *data, size_t n, size_t width,
                         uint8_t *out) {
-    uint64_t h[2];
-    for (size_t i = 0; i < n; i++) {
-        dp_hash128(data + i * width, width, bf->seed, h);
-        out[i] = (uint8_t)dp_bloom_add_hash(bf, h);
-    }
+    dp_bloom_bulk(bf, data, n, width, dp_bloom_hash_fixed, 1, out);
 }
 
 void dp_bloom_contains_fixed(const dp_bloom_t *bf, const uint8_t *data, size_t n, size_t width,
                              uint8_t *out) {
-    uint64_t h[2];
-    for (size_t i = 0; i < n; i++) {
-        dp_hash128(data + i * width, width, bf->seed, h);
-        out[i] = (uint8_t)dp_bloom_contains_hash(bf, h);
-    }
+    dp_bloom_bulk((dp_bloom_t *)bf, data, n, width, dp_bloom_hash_fixed, 0, out);
 }
 
 /*** Set operations and serialisation ***/

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DP_RING_RECOMPUTE_WINDOWS 4
+
 /*** Compensated sums ***/
 
 DP_INLINE void dp_ksum_add(dp_ksum_t *s, double x) {
@@ -93,10 +95,12 @@ static void dp_ring_recompute(dp_ring_t *r) {
     r->since_recompute = 0;
 }
 
+/* The running update is a plain sum of values centred on `shift` (small, so rounding is tiny);
+ * the exact, compensated rebuild every DP_RING_RECOMPUTE_WINDOWS windows bounds any drift. */
 static void dp_ring_account(dp_ring_t *r, size_t f, double x, double sign) {
     const double d = x - r->shift[f];
-    dp_ksum_add(&r->sum_d[f], sign * d);
-    dp_ksum_add(&r->sq_d[f], sign * d * d);
+    r->sum_d[f].value += sign * d;
+    r->sq_d[f].value += sign * d * d;
 }
 
 /*** Extrema queues (monotonic deques of absolute indices) ***/
@@ -180,8 +184,8 @@ static void dp_ring_store(dp_ring_t *r, const double *row) {
         for (size_t f = 0; f < r->n_fields; f++)
             dp_ring_account(r, f, r->buf[f * r->cap + r->head], -1.0);
         if (has_pv)
-            dp_ksum_add(&r->pv, -(r->buf[(size_t)r->price_field * r->cap + r->head] *
-                                  r->buf[(size_t)r->volume_field * r->cap + r->head]));
+            r->pv.value -= r->buf[(size_t)r->price_field * r->cap + r->head] *
+                           r->buf[(size_t)r->volume_field * r->cap + r->head];
         r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
         r->len--;
     }
@@ -191,7 +195,7 @@ static void dp_ring_store(dp_ring_t *r, const double *row) {
         r->buf[f * r->cap + j] = row[f];
         dp_ring_account(r, f, row[f], 1.0);
     }
-    if (has_pv) dp_ksum_add(&r->pv, row[r->price_field] * row[r->volume_field]);
+    if (has_pv) r->pv.value += row[r->price_field] * row[r->volume_field];
     r->len++;
     r->n_pushed++;
     for (size_t f = 0; f < r->n_fields; f++) {
@@ -201,7 +205,7 @@ static void dp_ring_store(dp_ring_t *r, const double *row) {
         dp_ring_deque_push(r, &r->min_q[f], f, r->n_pushed - 1, 0);
         dp_ring_deque_push(r, &r->max_q[f], f, r->n_pushed - 1, 1);
     }
-    if (++r->since_recompute >= r->cap) dp_ring_recompute(r);
+    if (++r->since_recompute >= DP_RING_RECOMPUTE_WINDOWS * r->cap) dp_ring_recompute(r);
 }
 
 int dp_ring_push(dp_ring_t *r, const double *row, int overwrite) {

@@ -2,9 +2,9 @@
  * sums for the whole window.
  * Invariants: 0 <= len <= cap; row i (0 = oldest) of field f lives at buf[f * cap + (head + i) %
  * cap]; n_pushed counts every row ever pushed, so the oldest live row has absolute index
- * n_pushed - len. Per field, sum_d and sq_d are the Neumaier-compensated sums of (x - shift) and
- * (x - shift)^2 over the live rows; they are recomputed exactly from buf whenever `cap` rows have
- * been pushed since the last recompute, so rounding never accumulates past one window. If
+ * n_pushed - len. Per field, sum_d and sq_d are the sums of (x - shift) and (x - shift)^2 over the live
+ * rows, updated per push and rebuilt exactly (compensated, around a fresh shift) every 4 * cap
+ * pushes, so rounding never accumulates past four windows. If
  * time_field >= 0 its column is non-decreasing; every stored value is finite. An extrema queue,
  * once enabled for a field, holds absolute indices of live rows with strictly monotonic values.
  * Ownership: dp_ring_init allocates everything, dp_ring_free releases it (safe on a zeroed

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -12,21 +14,38 @@ ASV_DIR = Path(__file__).resolve().parent.parent / "asv_benchmarks"
 
 
 @pytest.fixture
-def benchmarks_lru():  # type: ignore[no-untyped-def]
+def suites() -> Iterator[dict[str, ModuleType]]:
     sys.path.insert(0, str(ASV_DIR))
     try:
-        yield importlib.import_module("benchmarks.benchmarks_lru")
+        yield {name: importlib.import_module(f"benchmarks.benchmarks_{name}")
+               for name in ("lru", "bloom", "ring")}
     finally:
         sys.path.remove(str(ASV_DIR))
 
 
-def test_lru_suite_runs(benchmarks_lru) -> None:  # type: ignore[no-untyped-def]
-    ops = benchmarks_lru.LRUOps()
+def run_once(bench: object, *params: object) -> int:
+    bench.setup(*params)  # type: ignore[attr-defined]
+    names = [n for n in dir(bench) if n.startswith(("time_", "track_", "peakmem_"))]
+    for name in names:
+        getattr(bench, name)(*params)
+    return len(names)
+
+
+def test_lru_suite_runs(suites: dict[str, ModuleType]) -> None:
+    mod = suites["lru"]
     for keys in ("int", "str"):
-        ops.setup("defiperf", keys)
-        names = [n for n in dir(ops) if n.startswith("time_")]
-        assert len(names) == 4
-        for name in names:
-            getattr(ops, name)("defiperf", keys)
-        assert len(ops.cache) == benchmarks_lru.CAPACITY
-        ops.cache._check()
+        assert run_once(mod.LRUOps(), "defiperf", keys) == 4
+    assert run_once(mod.LRUMemory(), "defiperf") == 1
+
+
+def test_bloom_suite_runs(suites: dict[str, ModuleType]) -> None:
+    mod = suites["bloom"]
+    ops = mod.BloomOps()
+    assert run_once(ops, "defiperf", 10_000, 0.01) == 5
+    assert ops.track_false_positive_rate("defiperf", 10_000, 0.01) < 0.011 * 1.5
+    assert ops.track_bits_over_optimum("defiperf", 10_000, 0.01) <= 1.05
+    assert run_once(mod.BloomBulk(), 100_000) == 2
+
+
+def test_ring_suite_runs(suites: dict[str, ModuleType]) -> None:
+    assert run_once(suites["ring"].RingOps(), "defiperf", 1_000) == 3

@@ -53,3 +53,17 @@ def test_cli_rejects_unknown_suites_and_bad_capacity() -> None:
         cli.main(["nope"])
     with pytest.raises(SystemExit):
         cli.main(["lru", "--capacity", "0"])
+
+
+def test_bloom_and_ring_suites_run_quick() -> None:
+    from defiperf.bench import bloom, ring
+
+    rows = bloom.run(quick=True, capacity=20_000, n_keys=2_000)
+    ops = {r.operation: r for r in rows}
+    assert {"add str64", "contains int", "bits / optimum"} <= set(ops)
+    assert ops["bits / optimum"].ours <= 1.05
+    fpr = next(r for r in rows if r.operation.startswith("FPR"))
+    assert fpr.ours <= 0.011 * 1.5  # a 2,000-key sample: loose, the real check is in test_bloom
+    rows = ring.run(quick=True, capacity=1_000, n_ops=2_000)
+    assert [r.operation for r in rows][:2] == ["push 3-field row", "get_latest(100)"]
+    assert all(r.ours > 0 for r in rows)

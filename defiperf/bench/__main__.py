@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from defiperf.bench import lru
+from defiperf.bench import bloom, lru, ring
 from defiperf.bench._table import Row, format_table
 
-SUITES: dict[str, Callable[..., list[Row]]] = {"lru": lru.run}
+SUITES: dict[str, Callable[..., list[Row]]] = {"lru": lru.run, "bloom": bloom.run, "ring": ring.run}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,11 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suites", nargs="*", default=["all"],
                         help=f"which suites to run: {', '.join(SUITES)} or all (default)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller memory run")
-    parser.add_argument("--capacity", type=int, default=100_000,
-                        help="entries per structure (default 100000)")
+    parser.add_argument("--capacity", type=int, default=None,
+                        help="entries per structure (default: each suite's own)")
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON to FILE")
     args = parser.parse_args(argv)
-    if args.capacity < 1:
+    if args.capacity is not None and args.capacity < 1:
         parser.error("--capacity must be at least 1")
     names = list(SUITES) if "all" in args.suites else args.suites
     unknown = [n for n in names if n not in SUITES]
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         start = time.perf_counter()
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        suite_rows = SUITES[name](quick=args.quick, capacity=args.capacity)
+        kwargs = {} if args.capacity is None else {"capacity": args.capacity}
+        suite_rows = SUITES[name](quick=args.quick, **kwargs)
         rows += suite_rows
         print(f"\n[{name}] (x) = peer / defiperf: above 1 means defiperf is better "
               f"({time.perf_counter() - start:.0f} s)")

@@ -34,7 +34,9 @@ def _fmt(value: float) -> str:
         return "-"
     if value >= 100:
         return f"{value:,.0f}"
-    return f"{value:.1f}"
+    if value >= 1:
+        return f"{value:.1f}"
+    return f"{value:.3g}"
 
 
 def format_table(rows: list[Row], ours_label: str = "defiperf") -> str:

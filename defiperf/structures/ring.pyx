@@ -4,6 +4,7 @@ with O(1) moving mean, variance and VWAP over the whole window, amortised O(1) m
 binary-searched time queries.
 """
 
+cimport cython
 from cpython.buffer cimport PyBUF_WRITABLE
 from libc.stdint cimport uint64_t
 
@@ -40,6 +41,7 @@ from collections.abc import Mapping
 import numpy as np
 
 DEFAULT_FIELDS = ("timestamp", "price", "volume")
+cdef object _NO_VALUE = object()  # marks push() slots the caller did not fill
 
 
 class BufferFull(OverflowError):
@@ -155,22 +157,43 @@ cdef class RingBuffer:
 
     # ----------------------------------------------------------------- writes
 
-    def push(self, *values):
-        """Append one row: ``push(t, price, volume)`` or ``push({"timestamp": t, ...})``.
-        When full, the oldest row is overwritten (or ``BufferFull`` without overwrite)."""
+    def push(self, v0=_NO_VALUE, v1=_NO_VALUE, v2=_NO_VALUE, *more):
+        """push(*values) or push(mapping): append one row, e.g. ``push(t, price, volume)`` or
+        ``push({"timestamp": t, ...})``. When full, the oldest row is overwritten (or
+        ``BufferFull`` is raised without overwrite). Three named slots keep the common
+        three-field row free of an argument tuple."""
         cdef double row[64]
-        cdef Py_ssize_t n = len(values), i
-        if n == 1 and isinstance(values[0], Mapping):
-            mapping = values[0]
-            if set(mapping) != set(self.fields):
-                raise ValueError(f"push(mapping) needs exactly the fields {self.fields}, "
-                                 f"got {tuple(mapping)}")
-            values = tuple(mapping[name] for name in self.fields)
+        cdef Py_ssize_t n, i
+        if more:
+            values = (v0, v1, v2) + more
+        elif v2 is not _NO_VALUE:
+            values = None
+            n = 3
+        elif v1 is not _NO_VALUE:
+            values = (v0, v1)
+        elif v0 is not _NO_VALUE:
+            values = (v0,)
+        else:
+            values = ()
+        if values is None:
+            if self.c.n_fields != 3:
+                raise TypeError(f"push takes {self.c.n_fields} values {self.fields}, got 3")
+            row[0] = v0
+            row[1] = v1
+            row[2] = v2
+        else:
             n = len(values)
-        if n != <Py_ssize_t>self.c.n_fields:
-            raise TypeError(f"push takes {self.c.n_fields} values {self.fields}, got {n}")
-        for i in range(n):
-            row[i] = values[i]
+            if n == 1 and isinstance(values[0], Mapping):
+                mapping = values[0]
+                if set(mapping) != set(self.fields):
+                    raise ValueError(f"push(mapping) needs exactly the fields {self.fields}, "
+                                     f"got {tuple(mapping)}")
+                values = tuple(mapping[name] for name in self.fields)
+                n = len(values)
+            if n != <Py_ssize_t>self.c.n_fields:
+                raise TypeError(f"push takes {self.c.n_fields} values {self.fields}, got {n}")
+            for i in range(n):
+                row[i] = values[i]
         cdef int rc = dp_ring_push(&self.c, row, self.overwrite_on_full)
         if rc != DP_OK:
             self._raise_for(rc, "row")
