@@ -252,10 +252,25 @@ double dp_ring_var(const dp_ring_t *r, size_t f) {
     return v > 0.0 ? v : 0.0;
 }
 
-double dp_ring_vwap(const dp_ring_t *r) {
-    const size_t v = (size_t)r->volume_field;
-    const double volume = r->shift[v] * (double)r->len + dp_ksum_get(&r->sum_d[v]);
-    return dp_ksum_get(&r->pv) / volume;
+int dp_ring_vwap(const dp_ring_t *r, double *out) {
+    const size_t v = (size_t)r->volume_field, p = (size_t)r->price_field;
+    double volume = r->shift[v] * (double)r->len + dp_ksum_get(&r->sum_d[v]);
+    double pv = dp_ksum_get(&r->pv);
+    /* Ill-conditioned window (volumes far below those the running sums were centred on): the
+     * running sums may have lost their digits, so sum the stored rows exactly, O(len). */
+    if (fabs(volume) < 1e-7 * fabs(r->shift[v]) * (double)r->len) {
+        dp_ksum_t sv = {0, 0}, spv = {0, 0};
+        for (size_t i = 0; i < r->len; i++) {
+            const double x = dp_ring_get(r, v, i);
+            dp_ksum_add(&sv, x);
+            dp_ksum_add(&spv, x * dp_ring_get(r, p, i));
+        }
+        volume = dp_ksum_get(&sv);
+        pv = dp_ksum_get(&spv);
+    }
+    if (volume == 0.0) return DP_EINVAL;
+    *out = pv / volume;
+    return DP_OK;
 }
 
 double dp_ring_sum_last(const dp_ring_t *r, size_t f, size_t last) {

@@ -58,7 +58,8 @@ void dp_ring_copy_rows(const dp_ring_t *r, size_t start, size_t n, double *out);
 /* Window statistics; the caller checks len > 0 (and last <= len). */
 double dp_ring_mean(const dp_ring_t *r, size_t f);
 double dp_ring_var(const dp_ring_t *r, size_t f);
-double dp_ring_vwap(const dp_ring_t *r);
+/* sum(price * volume) / sum(volume) over the window; DP_EINVAL if the volumes sum to 0. */
+int dp_ring_vwap(const dp_ring_t *r, double *out);
 double dp_ring_sum_last(const dp_ring_t *r, size_t f, size_t last);
 double dp_ring_sumsq_dev_last(const dp_ring_t *r, size_t f, size_t last, double mean);
 int dp_ring_enable_extrema(dp_ring_t *r, size_t f);

@@ -117,7 +117,7 @@ cdef extern from "ring.h" nogil:
     void dp_ring_copy_rows(const dp_ring_t *r, size_t start, size_t n, double *out)
     double dp_ring_mean(const dp_ring_t *r, size_t f)
     double dp_ring_var(const dp_ring_t *r, size_t f)
-    double dp_ring_vwap(const dp_ring_t *r)
+    int dp_ring_vwap(const dp_ring_t *r, double *out)
     double dp_ring_sum_last(const dp_ring_t *r, size_t f, size_t last)
     double dp_ring_sumsq_dev_last(const dp_ring_t *r, size_t f, size_t last, double mean)
     int dp_ring_enable_extrema(dp_ring_t *r, size_t f)

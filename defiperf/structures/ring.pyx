@@ -368,10 +368,10 @@ cdef class RingBuffer:
         if self.c.price_field < 0 or self.c.volume_field < 0:
             raise ValueError(f"vwap needs 'price' and 'volume' fields; fields are {self.fields}")
         self._nonempty("vwap")
-        cdef double total = self.mean("volume") * self.c.len
-        if total == 0.0:
+        cdef double out
+        if dp_ring_vwap(&self.c, &out) != DP_OK:
             raise ValueError("vwap of a window whose volume sums to 0")
-        return dp_ring_vwap(&self.c)
+        return out
 
     def min(self, field):
         """Smallest ``field`` value in the window (amortised O(1) after the first call)."""
