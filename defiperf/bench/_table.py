@@ -29,9 +29,11 @@ class Row:
         return self.ours / theirs if theirs else math.nan
 
 
-def _fmt(value: float) -> str:
+def _fmt(value: float, unit: str = "") -> str:
     if math.isnan(value):
         return "-"
+    if unit in ("ratio", "rate"):
+        return f"{value:.4g}"
     if value >= 100:
         return f"{value:,.0f}"
     if value >= 1:
@@ -49,10 +51,10 @@ def format_table(rows: list[Row], ours_label: str = "defiperf") -> str:
     header = ["operation", "unit", ours_label] + [f"{p} (x)" for p in peers]
     lines = [header]
     for row in rows:
-        cells = [row.operation, row.unit, _fmt(row.ours)]
+        cells = [row.operation, row.unit, _fmt(row.ours, row.unit)]
         for p in peers:
             if p in row.peers and not math.isnan(row.peers[p]):
-                cells.append(f"{_fmt(row.peers[p])} ({row.ratio(p):.2f})")
+                cells.append(f"{_fmt(row.peers[p], row.unit)} ({row.ratio(p):.2f})")
             else:
                 cells.append("-")
         lines.append(cells)

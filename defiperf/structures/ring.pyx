@@ -158,8 +158,8 @@ cdef class RingBuffer:
     # ----------------------------------------------------------------- writes
 
     def push(self, v0=_NO_VALUE, v1=_NO_VALUE, v2=_NO_VALUE, *more):
-        """push(*values) or push(mapping): append one row, e.g. ``push(t, price, volume)`` or
-        ``push({"timestamp": t, ...})``. When full, the oldest row is overwritten (or
+        """push(*values) or push(mapping): append one row, e.g. ``push(t, price, volume)``,
+        ``push((t, price, volume))`` or ``push({"timestamp": t, ...})``. When full, the oldest row is overwritten (or
         ``BufferFull`` is raised without overwrite). Three named slots keep the common
         three-field row free of an argument tuple."""
         cdef double row[64]
@@ -189,6 +189,9 @@ cdef class RingBuffer:
                     raise ValueError(f"push(mapping) needs exactly the fields {self.fields}, "
                                      f"got {tuple(mapping)}")
                 values = tuple(mapping[name] for name in self.fields)
+                n = len(values)
+            elif n == 1 and self.c.n_fields > 1 and isinstance(values[0], (tuple, list, np.ndarray)):
+                values = tuple(values[0])  # one row given as a sequence
                 n = len(values)
             if n != <Py_ssize_t>self.c.n_fields:
                 raise TypeError(f"push takes {self.c.n_fields} values {self.fields}, got {n}")
@@ -373,21 +376,20 @@ cdef class RingBuffer:
             raise ValueError("vwap of a window whose volume sums to 0")
         return out
 
-    def min(self, field):
-        """Smallest ``field`` value in the window (amortised O(1) after the first call)."""
+    def _extremum(self, field, bint largest):
         cdef size_t f = self._field(field)
-        self._nonempty("min")
+        self._nonempty("max" if largest else "min")
         if dp_ring_enable_extrema(&self.c, f) != DP_OK:
             raise MemoryError()
-        return dp_ring_min(&self.c, f)
+        return dp_ring_max(&self.c, f) if largest else dp_ring_min(&self.c, f)
+
+    def min(self, field):
+        """Smallest ``field`` value in the window (amortised O(1) after the first call)."""
+        return self._extremum(field, False)
 
     def max(self, field):
         """Largest ``field`` value in the window (amortised O(1) after the first call)."""
-        cdef size_t f = self._field(field)
-        self._nonempty("max")
-        if dp_ring_enable_extrema(&self.c, f) != DP_OK:
-            raise MemoryError()
-        return dp_ring_max(&self.c, f)
+        return self._extremum(field, True)
 
 
 def create_price_buffer(capacity=10_000):

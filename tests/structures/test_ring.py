@@ -47,7 +47,12 @@ def test_push_forms_and_bad_rows_store_nothing() -> None:
     buf = RingBuffer(5)
     buf.push(1.0, 10.0, 2.0)
     buf.push({"price": 11.0, "volume": 3.0, "timestamp": 2})
-    assert list(buf) == [(1.0, 10.0, 2.0), (2.0, 11.0, 3.0)]
+    buf.push((2.5, 12.0, 1.0))
+    buf.push(np.array([3.0, 13.0, 1.0]))
+    assert list(buf) == [(1.0, 10.0, 2.0), (2.0, 11.0, 3.0), (2.5, 12.0, 1.0), (3.0, 13.0, 1.0)]
+    buf.clear()
+    buf.push(1.0, 10.0, 2.0)
+    buf.push(2.0, 11.0, 3.0)
     with pytest.raises(TypeError, match="3 values"):
         buf.push(1.0, 2.0)
     with pytest.raises(TypeError):
