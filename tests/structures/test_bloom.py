@@ -265,3 +265,22 @@ def test_doctests() -> None:
     for module in (bloom_module, scalable_module):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0
+
+
+def test_create_and_drop_releases_c_memory(tmp_path: Path) -> None:
+    from defiperf.bench._memory import rss_bytes
+
+    path = tmp_path / "big.bloom"
+    BloomFilter(1_000_000, 0.01).save(path)  # 1.2 MB
+
+    def churn() -> None:
+        for _ in range(200):
+            f = BloomFilter(1_000_000, 0.01)
+            g = f | f.copy()
+            m = BloomFilter.load(path, mmap=True)
+            del f, g, m
+
+    churn()
+    before = rss_bytes()
+    churn()  # 720 MB through the allocator and 200 mappings
+    assert rss_bytes() - before < 50 * 2**20

@@ -203,3 +203,20 @@ def test_factory_and_doctests() -> None:
     assert prices.capacity == 10_000 and prices.fields == ("timestamp", "price", "volume")
     result = doctest.testmod(ring_module)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_create_and_drop_releases_c_memory() -> None:
+    from defiperf.bench._memory import rss_bytes
+
+    def churn() -> None:
+        rows = np.column_stack([np.arange(20_000.0), np.ones(20_000), np.ones(20_000)])
+        for _ in range(200):
+            buf = RingBuffer(20_000)  # 480 kB of C storage each, all of it written below
+            buf.push_many(rows)
+            buf.min("price")  # allocates (and fills) the extrema queues too
+            del buf
+
+    churn()
+    before = rss_bytes()
+    churn()  # 200 x 800 kB through the allocator: a leak would show as 100+ MB
+    assert rss_bytes() - before < 50 * 2**20
