@@ -1,0 +1,131 @@
+"""The trace simulator: readers, LRU and OPT against brute-force references, the CLI."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from defiperf.simulate import hit_rate, read_trace
+from defiperf.simulate.__main__ import main
+from defiperf.simulate.policies import next_use
+
+TRACES = Path(os.environ.get("DEFIPERF_TRACES",
+                             Path(__file__).resolve().parents[2].parent / "shared/data/traces"))
+
+
+def lru_reference_hits(trace: list[int], size: int) -> int:
+    od: OrderedDict[int, None] = OrderedDict()
+    hits = 0
+    for k in trace:
+        if k in od:
+            hits += 1
+            od.move_to_end(k)
+        else:
+            od[k] = None
+            if len(od) > size:
+                od.popitem(last=False)
+    return hits
+
+
+def optimal_hits_brute_force(trace: list[int], size: int) -> int:
+    """Try every eviction choice (tiny traces only)."""
+    best = 0
+
+    def go(i: int, cache: frozenset[int], hits: int) -> None:
+        nonlocal best
+        if i == len(trace):
+            best = max(best, hits)
+            return
+        k = trace[i]
+        if k in cache:
+            go(i + 1, cache, hits + 1)
+        elif len(cache) < size:
+            go(i + 1, cache | {k}, hits)
+        else:
+            for victim in cache:
+                go(i + 1, (cache - {victim}) | {k}, hits)
+
+    go(0, frozenset(), 0)
+    return best
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=9), st.integers(1, 3))
+def test_opt_is_optimal_and_lru_matches_reference(trace: list[int], size: int) -> None:
+    arr = np.array(trace, dtype=np.int64)
+    assert round(hit_rate("opt", arr, size) * len(trace)) == optimal_hits_brute_force(trace, size)
+    assert round(hit_rate("lru", arr, size) * len(trace)) == lru_reference_hits(trace, size)
+
+
+def test_next_use() -> None:
+    assert next_use(np.array([1, 2, 1, 3, 2])).tolist() == [2, 4, 5, 5, 5]
+
+
+@pytest.mark.parametrize("suffix, opener", [("", open), (".gz", gzip.open), (".xz", lzma.open),
+                                             (".bz2", bz2.open)])
+def test_readers_and_compression(tmp_path: Path, suffix: str, opener: object) -> None:
+    keys = [5, -3, 2**40, 5]
+    cases = {
+        "lirs": ("*\n" + "\n".join(map(str, keys)) + "\n\n*\n").encode(),
+        "text": b"alpha\nbeta\nalpha\n",
+        "i64be": np.array(keys, dtype=">i8").tobytes(),
+        "i32be": np.array([5, -3, 7], dtype=">i4").tobytes(),
+    }
+    expected = {"lirs": keys, "text": [0, 1, 0], "i64be": keys, "i32be": [5, -3, 7]}
+    for fmt, data in cases.items():
+        path = tmp_path / f"t.{fmt}{suffix}"
+        with opener(path, "wb") as f:  # type: ignore[operator]
+            f.write(data)
+        assert read_trace(path, fmt).tolist() == expected[fmt]
+
+
+def test_reader_errors(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.trace"
+    bad.write_text("1\nxyz\n")
+    with pytest.raises(ValueError, match="line 2"):
+        read_trace(bad)
+    odd = tmp_path / "odd.bin"
+    odd.write_bytes(b"\x00" * 7)
+    with pytest.raises(ValueError, match="8-byte"):
+        read_trace(odd, "i64be")
+    with pytest.raises(ValueError, match="unknown trace format"):
+        read_trace(odd, "csv")
+    with pytest.raises(FileNotFoundError):
+        read_trace(tmp_path / "missing.trace")
+    with pytest.raises(ValueError, match="size"):
+        hit_rate("lru", np.array([1]), 0)
+    with pytest.raises(ValueError, match="policy"):
+        hit_rate("fifo", np.array([1]), 1)
+
+
+def test_cli_on_a_real_trace(capsys: pytest.CaptureFixture[str]) -> None:
+    gli = TRACES / "gli.trace.gz"
+    assert gli.is_file(), f"the shared traces are missing ({gli}); set DEFIPERF_TRACES"
+    assert main([str(gli), "--sizes", "500,1000", "--policies", "lru,opt"]) == 0
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines()[2:]]
+    assert [row[1] for row in lines] == ["500", "1000"]
+    for row in lines:
+        lru, opt = (float(v.rstrip("%")) for v in row[2:4])
+        assert 0 <= lru <= opt <= 100
+    with pytest.raises(SystemExit):
+        main([str(gli), "--policies", "nope"])
+    with pytest.raises(SystemExit):
+        main([str(gli), "--sizes", "0"])
+
+
+def test_doctests() -> None:
+    import doctest
+
+    import defiperf.simulate.traces as traces
+
+    result = doctest.testmod(traces)
+    assert result.failed == 0 and result.attempted > 0
