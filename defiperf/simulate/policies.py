@@ -19,7 +19,7 @@ from defiperf.structures import OptimizedLRU
 
 
 def _lru(trace: np.ndarray, size: int) -> int:
-    cache = OptimizedLRU(size)
+    cache: OptimizedLRU[int, bool] = OptimizedLRU(size)
     get, put = cache.get, cache.__setitem__
     hits = 0
     for key in trace.tolist():

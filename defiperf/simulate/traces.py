@@ -13,12 +13,12 @@ import lzma
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 import numpy as np
 
-_OPENERS: dict[str, Callable[..., IO[bytes]]] = {".gz": gzip.open, ".xz": lzma.open,
-                                                 ".bz2": bz2.open}
+_OPENERS: dict[str, Callable[..., Any]] = {".gz": gzip.open, ".xz": lzma.open,
+                                           ".bz2": bz2.open}
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -26,7 +26,8 @@ def _read_bytes(path: Path) -> bytes:
     if opener is None:
         return path.read_bytes()
     with opener(path, "rb") as f:
-        return f.read()
+        data: bytes = f.read()
+        return data
 
 
 def _lirs(data: bytes) -> np.ndarray:
