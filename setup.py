@@ -38,6 +38,7 @@ setup(
             extension("lru", ["lru.c"]),
             extension("bloom", ["bloom.c", "hash.c"]),
             extension("ring", ["ring.c"]),
+            extension("sketch", ["sketch.c"]),
         ],
         compiler_directives={"language_level": 3, "embedsignature": True, "binding": True},
     )

@@ -9,10 +9,12 @@ from defiperf.structures.ring import BufferFull as BufferFull
 from defiperf.structures.ring import RingBuffer as RingBuffer
 from defiperf.structures.ring import create_price_buffer as create_price_buffer
 from defiperf.structures.scalable_bloom import ScalableBloomFilter as ScalableBloomFilter
+from defiperf.structures.sketch import FrequencySketch as FrequencySketch
 
 __all__ = [
     "BloomFilter",
     "BufferFull",
+    "FrequencySketch",
     "OptimizedLRU",
     "RingBuffer",
     "ScalableBloomFilter",

@@ -125,3 +125,22 @@ cdef extern from "ring.h" nogil:
     double dp_ring_max(const dp_ring_t *r, size_t f)
     size_t dp_ring_time_lower(const dp_ring_t *r, double t)
     size_t dp_ring_time_upper(const dp_ring_t *r, double t)
+
+
+cdef extern from "sketch.h" nogil:
+    size_t DP_SKETCH_MAX_CAP
+
+    ctypedef struct dp_sketch_t:
+        uint64_t *table
+        size_t n_words
+        uint64_t n_counters
+        uint64_t sample_size
+        uint64_t additions
+        uint64_t n_resets
+
+    int dp_sketch_init(dp_sketch_t *s, size_t capacity)
+    void dp_sketch_free(dp_sketch_t *s)
+    void dp_sketch_clear(dp_sketch_t *s)
+    void dp_sketch_increment(dp_sketch_t *s, uint64_t hash)
+    unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash)
+    void dp_sketch_halve(dp_sketch_t *s)
