@@ -284,3 +284,17 @@ def test_create_and_drop_releases_c_memory(tmp_path: Path) -> None:
     before = rss_bytes()
     churn()  # 720 MB through the allocator and 200 mappings
     assert rss_bytes() - before < 50 * 2**20
+
+
+@given(st.lists(st.one_of(st.text(max_size=20), st.binary(max_size=20),
+                          st.integers(-(2**63), 2**64 - 1)), max_size=60),
+       st.integers(1, 500), st.sampled_from([0.1, 0.01, 0.0001]), st.integers(0, 2**64 - 1))
+def test_persistence_round_trip_keeps_every_key_and_bit(keys: list[object], capacity: int,
+                                                         rate: float, seed: int) -> None:
+    f = BloomFilter(capacity, rate, seed=seed)
+    f.add_many(keys)
+    g = BloomFilter.from_bytes(f.to_bytes())
+    assert g == f and g.to_bytes() == f.to_bytes()
+    assert (g.bit_count, g.hash_count, g.seed, g.capacity, g.error_rate, len(g)) == (
+        f.bit_count, f.hash_count, f.seed, f.capacity, f.error_rate, len(f))
+    assert all(k in g for k in keys)
