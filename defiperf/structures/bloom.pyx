@@ -11,12 +11,10 @@ from libc.math cimport exp, isnan, log, round
 from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+from defiperf.structures._status cimport check_status
 from defiperf.structures._clib cimport (
     DP_BLOOM_MAX_BITS,
     DP_BLOOM_MAX_HASHES,
-    DP_EINVAL,
-    DP_ENOMEM,
-    DP_OK,
     dp_bloom_add_fixed,
     dp_bloom_add_hash,
     dp_bloom_add_ints,
@@ -61,16 +59,6 @@ _HEADER = struct.Struct("<8sIIQQQdQ")  # magic, version, k, m, seed, capacity, e
 _CHECKSUM_SEED = 0x64656669706572  # "defiper"
 _CHECKSUM_BYTES = 16
 cdef size_t HEADER_BYTES = _HEADER.size  # 56: the words start 8-byte aligned
-
-
-cdef inline int _check_status(int rc) except -1:
-    if rc >= DP_OK:
-        return 0
-    if rc == DP_ENOMEM:
-        raise MemoryError()
-    if rc == DP_EINVAL:
-        raise ValueError("invalid Bloom filter shape")
-    raise RuntimeError(f"defiperf C core failed with status {rc}")
 
 
 def hash128(data, seed=0):
@@ -143,7 +131,7 @@ cdef class BloomFilter:
     """
 
     def __cinit__(self, *args, **kwargs):
-        _check_status(dp_bloom_init(&self.c, 64, 1, 0))  # a valid filter even without __init__
+        check_status(dp_bloom_init(&self.c, 64, 1, 0))  # a valid filter even without __init__
         self.capacity = 1
         self.error_rate = 0.5
 
@@ -154,7 +142,7 @@ cdef class BloomFilter:
         if not 0 <= seed < 2**64:
             raise ValueError(f"seed must be in [0, 2**64), got {seed}")
         cdef dp_bloom_t fresh
-        _check_status(dp_bloom_init(&fresh, n_bits, n_hashes, seed))
+        check_status(dp_bloom_init(&fresh, n_bits, n_hashes, seed))
         dp_bloom_free(&self.c)
         self.c = fresh
         self._backing = None
@@ -346,7 +334,7 @@ cdef class BloomFilter:
         """A new filter holding the keys of both (``|``)."""
         cdef BloomFilter o = self._compatible(other)
         cdef BloomFilter out = self.copy()
-        _check_status(dp_bloom_merge(&out.c, &o.c, 0))
+        check_status(dp_bloom_merge(&out.c, &o.c, 0))
         return out
 
     def intersection(self, other):
@@ -354,7 +342,7 @@ cdef class BloomFilter:
         that of a filter built from the common keys alone."""
         cdef BloomFilter o = self._compatible(other)
         cdef BloomFilter out = self.copy()
-        _check_status(dp_bloom_merge(&out.c, &o.c, 1))
+        check_status(dp_bloom_merge(&out.c, &o.c, 1))
         return out
 
     def __or__(self, other):
@@ -366,13 +354,13 @@ cdef class BloomFilter:
     def __ior__(self, other):
         cdef BloomFilter o = self._compatible(other)
         self._writable()
-        _check_status(dp_bloom_merge(&self.c, &o.c, 0))
+        check_status(dp_bloom_merge(&self.c, &o.c, 0))
         return self
 
     def __iand__(self, other):
         cdef BloomFilter o = self._compatible(other)
         self._writable()
-        _check_status(dp_bloom_merge(&self.c, &o.c, 1))
+        check_status(dp_bloom_merge(&self.c, &o.c, 1))
         return self
 
     def __eq__(self, other):
@@ -389,7 +377,7 @@ cdef class BloomFilter:
         """An independent, writable copy."""
         cdef BloomFilter out = BloomFilter.__new__(BloomFilter)
         cdef dp_bloom_t fresh
-        _check_status(dp_bloom_init(&fresh, self.c.n_bits, self.c.n_hashes, self.c.seed))
+        check_status(dp_bloom_init(&fresh, self.c.n_bits, self.c.n_hashes, self.c.seed))
         memcpy(fresh.words, self.c.words, self.c.n_words * sizeof(uint64_t))
         fresh.n_set = self.c.n_set
         dp_bloom_free(&out.c)
@@ -455,7 +443,7 @@ cdef class BloomFilter:
         k, m, seed, capacity, error_rate, n_words = BloomFilter._parse_header(view)
         cdef BloomFilter out = BloomFilter.__new__(BloomFilter)
         cdef dp_bloom_t fresh
-        _check_status(dp_bloom_init(&fresh, m, k, seed))
+        check_status(dp_bloom_init(&fresh, m, k, seed))
         dp_bloom_words_from_le(&fresh, &view[HEADER_BYTES])
         if m % 64 and fresh.words[fresh.n_words - 1] >> (m % 64):
             dp_bloom_free(&fresh)
@@ -500,7 +488,7 @@ cdef class BloomFilter:
             raise ValueError("corrupted BloomFilter: bits set past bit_count")
         cdef BloomFilter out = BloomFilter.__new__(BloomFilter)
         cdef dp_bloom_t borrowed
-        _check_status(dp_bloom_init_view(&borrowed, words, m, k, seed))
+        check_status(dp_bloom_init_view(&borrowed, words, m, k, seed))
         dp_bloom_free(&out.c)
         out.c = borrowed
         out._backing = view  # keeps the mapping alive (and exported) as long as the filter

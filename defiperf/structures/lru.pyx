@@ -13,8 +13,8 @@ from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
 
+from defiperf.structures._status cimport check_status
 from defiperf.structures._clib cimport (
-    DP_ENOMEM,
     DP_LRU_MAX_CAP,
     DP_LRU_NEVER,
     DP_OK,
@@ -106,15 +106,6 @@ cdef inline void _victims_free(_Victims *v) noexcept:
     _victims_init(v)
 
 cdef object _MISSING = object()
-
-
-cdef inline int _check_status(int rc) except -1:
-    """Map a DP_* status to the Python exception it stands for (style rule 4)."""
-    if rc >= DP_OK:
-        return 0
-    if rc == DP_ENOMEM:
-        raise MemoryError()
-    raise RuntimeError(f"defiperf C core failed with status {rc}")
 
 
 cdef int64_t _seconds_to_ns(object seconds, str name) except? -1:
@@ -221,7 +212,7 @@ cdef class OptimizedLRU:
     def __cinit__(self, *args, **kwargs):
         # A valid empty cache of one slot, so that even an instance whose __init__ never ran
         # (OptimizedLRU.__new__) is safe to use; __init__ then sizes it.
-        _check_status(dp_lru_init(&self.c, 1))
+        check_status(dp_lru_init(&self.c, 1))
         self.ttl_ns = DP_LRU_NEVER
 
     def __init__(self, max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None,
@@ -243,7 +234,7 @@ cdef class OptimizedLRU:
             if size_of is None:
                 raise ValueError("max_weight needs size_of(key, value) to weigh entries")
         cdef dp_lru_t fresh
-        _check_status(dp_lru_init(&fresh, <size_t>max_size))
+        check_status(dp_lru_init(&fresh, <size_t>max_size))
         self._drop_all()  # __init__ called again on a used cache starts it afresh
         dp_lru_free(&self.c)
         self.c = fresh
@@ -687,7 +678,7 @@ cdef class OptimizedLRU:
         cdef size_t cap = new_max_size, i
         cdef int64_t now = self._now() if self._may_expire() else 0
         cdef dp_lru_t fresh
-        _check_status(dp_lru_init(&fresh, cap))
+        check_status(dp_lru_init(&fresh, cap))
         cdef int32_t *remap = <int32_t *>malloc(self.c.cap * sizeof(int32_t))
         if remap == NULL:
             dp_lru_free(&fresh)

@@ -8,10 +8,10 @@ cimport cython
 from cpython.buffer cimport PyBUF_WRITABLE
 from libc.stdint cimport uint64_t
 
+from defiperf.structures._status cimport check_status
 from defiperf.structures._clib cimport (
     DP_EFULL,
     DP_EINVAL,
-    DP_ENOMEM,
     DP_OK,
     DP_RING_MAX_CAP,
     DP_RING_MAX_FIELDS,
@@ -105,12 +105,9 @@ cdef class RingBuffer:
             raise ValueError(f"field names must be unique, got {fields}")
         index = {name: i for i, name in enumerate(fields)}
         cdef dp_ring_t fresh
-        rc = dp_ring_init(&fresh, <size_t>capacity, len(fields), index.get("timestamp", -1),
-                          index.get("price", -1), index.get("volume", -1))
-        if rc == DP_ENOMEM:
-            raise MemoryError()
-        if rc != DP_OK:
-            raise ValueError("invalid RingBuffer shape")
+        check_status(dp_ring_init(&fresh, <size_t>capacity, len(fields),
+                                  index.get("timestamp", -1), index.get("price", -1),
+                                  index.get("volume", -1)), "RingBuffer")
         dp_ring_free(&self.c)
         self.c = fresh
         self.fields = fields
@@ -151,9 +148,7 @@ cdef class RingBuffer:
                          if self.c.time_field >= 0 else "")
             raise ValueError(f"{what} rejected: a value that is not finite{time_note}; "
                              "nothing was stored")
-        if rc == DP_ENOMEM:
-            raise MemoryError()
-        return 0
+        return check_status(rc, what)
 
     # ----------------------------------------------------------------- writes
 
@@ -379,8 +374,7 @@ cdef class RingBuffer:
     def _extremum(self, field, bint largest):
         cdef size_t f = self._field(field)
         self._nonempty("max" if largest else "min")
-        if dp_ring_enable_extrema(&self.c, f) != DP_OK:
-            raise MemoryError()
+        check_status(dp_ring_enable_extrema(&self.c, f), "extrema queue")
         return dp_ring_max(&self.c, f) if largest else dp_ring_min(&self.c, f)
 
     def min(self, field):

@@ -7,9 +7,8 @@ table of 16 counters (8 bytes) per expected key; it is the admission filter of a
 
 from libc.stdint cimport uint64_t
 
+from defiperf.structures._status cimport check_status
 from defiperf.structures._clib cimport (
-    DP_ENOMEM,
-    DP_OK,
     DP_SKETCH_MAX_CAP,
     dp_sketch_clear,
     dp_sketch_estimate,
@@ -40,8 +39,7 @@ cdef class FrequencySketch:
     """
 
     def __cinit__(self, *args, **kwargs):
-        if dp_sketch_init(&self.c, 1) != DP_OK:
-            raise MemoryError()
+        check_status(dp_sketch_init(&self.c, 1), "FrequencySketch")
 
     def __init__(self, capacity):
         if isinstance(capacity, bool) or not isinstance(capacity, int):
@@ -49,9 +47,7 @@ cdef class FrequencySketch:
         if not 0 < capacity <= DP_SKETCH_MAX_CAP:
             raise ValueError(f"capacity must be in 1..{DP_SKETCH_MAX_CAP}, got {capacity}")
         cdef dp_sketch_t fresh
-        rc = dp_sketch_init(&fresh, <size_t>capacity)
-        if rc == DP_ENOMEM:
-            raise MemoryError()
+        check_status(dp_sketch_init(&fresh, <size_t>capacity), "FrequencySketch")
         dp_sketch_free(&self.c)
         self.c = fresh
 
