@@ -12,6 +12,7 @@ cdef class RingBuffer:
     cdef object _dtype          # the structured dtype of returned rows
     cdef Py_ssize_t _shape[2]   # for the buffer protocol: (n_fields, capacity)
     cdef Py_ssize_t _strides[2]
+    cdef Py_ssize_t _exports    # live buffer exports (views): the storage must not move
     cdef object __weakref__
 
     cdef size_t _field(self, object field) except? 0xFFFF

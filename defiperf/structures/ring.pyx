@@ -104,6 +104,8 @@ cdef class RingBuffer:
         if len(set(fields)) != len(fields):
             raise ValueError(f"field names must be unique, got {fields}")
         index = {name: i for i, name in enumerate(fields)}
+        if self._exports:
+            raise BufferError("cannot re-initialise a RingBuffer while views of it exist")
         cdef dp_ring_t fresh
         check_status(dp_ring_init(&fresh, <size_t>capacity, len(fields),
                                   index.get("timestamp", -1), index.get("price", -1),
@@ -318,9 +320,10 @@ cdef class RingBuffer:
         buffer.shape = self._shape
         buffer.strides = self._strides
         buffer.suboffsets = NULL
+        self._exports += 1
 
     def __releasebuffer__(self, Py_buffer *buffer):
-        pass
+        self._exports -= 1
 
     def __repr__(self):
         return (f"RingBuffer(capacity={self.c.cap}, fields={self.fields}, len={self.c.len}, "

@@ -127,6 +127,11 @@ def test_view_is_zero_copy_and_read_only() -> None:
     assert parts[0][0, 0] != first_ts and parts[0][0, 0] == 7.0
     assert RingBuffer(3).view() == []
     assert len(filled(2, 5).view()) == 1
+    with pytest.raises(BufferError):
+        buf.__init__(10)  # would free the storage under the views
+    del parts, joined
+    buf.__init__(10)  # no views left: allowed
+    assert len(buf) == 0 and buf.capacity == 10
 
 
 @given(st.lists(st.tuples(st.floats(-1e6, 1e6), st.floats(0, 1e3)), min_size=1, max_size=80),
