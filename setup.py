@@ -35,7 +35,7 @@ def extension(name: str, c_sources: list[str]) -> Extension:
 setup(
     ext_modules=cythonize(
         [
-            extension("lru", ["lru.c"]),
+            extension("lru", ["lru.c", "sketch.c"]),
             extension("bloom", ["bloom.c", "hash.c"]),
             extension("ring", ["ring.c"]),
             extension("sketch", ["sketch.c"]),

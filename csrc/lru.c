@@ -8,9 +8,24 @@
 
 _Static_assert(sizeof(dp_lru_node_t) == 64, "a node must fill exactly one cache line");
 
-int dp_lru_init(dp_lru_t *lru, size_t cap) {
+/* Window 1% of the cache at first (the climber moves it), protected 80% of the main region. */
+static void dp_lru_set_shares(dp_lru_t *lru, size_t window_max) {
+    if (lru->policy == DP_LRU_POLICY_LRU) {
+        lru->window_max = lru->cap;
+        lru->protected_max = 0;
+        return;
+    }
+    if (window_max < 1) window_max = 1;
+    if (window_max > lru->cap) window_max = lru->cap;
+    lru->window_max = window_max;
+    lru->protected_max = (lru->cap - window_max) * 4 / 5;
+}
+
+int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
     memset(lru, 0, sizeof(*lru));
     if (cap == 0 || cap > DP_LRU_MAX_CAP) return DP_EINVAL;
+    if (policy != DP_LRU_POLICY_LRU && policy != DP_LRU_POLICY_TINYLFU) return DP_EINVAL;
+    lru->policy = policy;
     size_t n_buckets = 8;
     unsigned log2_buckets = 3;
     while (n_buckets < cap + cap / 2) {
@@ -23,15 +38,20 @@ int dp_lru_init(dp_lru_t *lru, size_t cap) {
     lru->node = aligned_alloc(64, cap * sizeof(dp_lru_node_t));
     lru->heap = malloc(cap * sizeof(int32_t));
     lru->table = malloc(n_buckets * sizeof(dp_lru_bucket_t));
-    if (!lru->node || !lru->heap || !lru->table) {
+    if (!lru->node || !lru->heap || !lru->table ||
+        (policy == DP_LRU_POLICY_TINYLFU && dp_sketch_init(&lru->sketch, cap) != DP_OK)) {
         dp_lru_free(lru);
         return DP_ENOMEM;
     }
+    dp_lru_set_shares(lru, cap / 100);
+    lru->sample_size = 10 * (uint64_t)cap;
+    lru->step = -0.0625; /* first try a smaller window; the climber reverses if that hurts */
     dp_lru_clear(lru);
     return DP_OK;
 }
 
 void dp_lru_free(dp_lru_t *lru) {
+    dp_sketch_free(&lru->sketch);
     free(lru->node);
     free(lru->heap);
     free(lru->table);
@@ -40,7 +60,10 @@ void dp_lru_free(dp_lru_t *lru) {
 
 void dp_lru_clear(dp_lru_t *lru) {
     lru->len = 0;
-    lru->head = lru->tail = -1;
+    for (int seg = 0; seg < 3; seg++) {
+        lru->head[seg] = lru->tail[seg] = -1;
+        lru->seg_len[seg] = 0;
+    }
     lru->total_weight = 0;
     lru->heap_len = 0;
     lru->n_timed = 0;
@@ -193,6 +216,125 @@ static void dp_lru_index_del(dp_lru_t *lru, int32_t slot) {
 
 /*** Entries ***/
 
+/*** Segment lists ***/
+
+DP_INLINE int dp_lru_seg(const dp_lru_node_t *nd) { return (int)(nd->n_hits >> 30); }
+
+static void dp_lru_link_head(dp_lru_t *lru, int seg, int32_t slot) {
+    dp_lru_node_t *const nd = &lru->node[slot];
+    nd->n_hits = (nd->n_hits & DP_LRU_HITS_MASK) | ((uint32_t)seg << 30);
+    nd->prev = -1;
+    nd->next = lru->head[seg];
+    if (lru->head[seg] >= 0) lru->node[lru->head[seg]].prev = slot; else lru->tail[seg] = slot;
+    lru->head[seg] = slot;
+    lru->seg_len[seg]++;
+}
+
+static void dp_lru_unlink(dp_lru_t *lru, int32_t slot) {
+    dp_lru_node_t *const nd = &lru->node[slot];
+    const int seg = dp_lru_seg(nd);
+    const int32_t p = nd->prev, n = nd->next;
+    if (p >= 0) lru->node[p].next = n; else lru->head[seg] = n;
+    if (n >= 0) lru->node[n].prev = p; else lru->tail[seg] = p;
+    lru->seg_len[seg]--;
+}
+
+static void dp_lru_move_head(dp_lru_t *lru, int seg, int32_t slot) {
+    dp_lru_unlink(lru, slot);
+    dp_lru_link_head(lru, seg, slot);
+}
+
+/* Push window overflow into probation, and protected overflow back to probation. */
+static void dp_lru_rebalance(dp_lru_t *lru) {
+    while (lru->seg_len[DP_LRU_WINDOW] > lru->window_max)
+        dp_lru_move_head(lru, DP_LRU_PROBATION, lru->tail[DP_LRU_WINDOW]);
+    while (lru->seg_len[DP_LRU_PROTECTED] > lru->protected_max)
+        dp_lru_move_head(lru, DP_LRU_PROBATION, lru->tail[DP_LRU_PROTECTED]);
+}
+
+static void dp_lru_climb(dp_lru_t *lru);
+
+void dp_lru_touch_segmented(dp_lru_t *lru, int32_t slot) {
+    dp_lru_node_t *const nd = &lru->node[slot];
+    if ((nd->n_hits & DP_LRU_HITS_MASK) != DP_LRU_HITS_MASK) nd->n_hits++;
+    /* A hit is a read of a present key: it counts towards frequency and the climber's sample. */
+    dp_sketch_increment(&lru->sketch, nd->hash);
+    lru->sample_hits++;
+    if (++lru->sample_reads >= lru->sample_size) dp_lru_climb(lru);
+    const int seg = dp_lru_seg(nd);
+    if (seg == DP_LRU_PROBATION) {
+        dp_lru_move_head(lru, DP_LRU_PROTECTED, slot);
+        if (lru->seg_len[DP_LRU_PROTECTED] > lru->protected_max) dp_lru_rebalance(lru);
+    } else if (lru->head[seg] != slot) {
+        dp_lru_move_head(lru, seg, slot);
+    }
+}
+
+int32_t dp_lru_first(const dp_lru_t *lru) {
+    if (lru->head[DP_LRU_WINDOW] >= 0) return lru->head[DP_LRU_WINDOW];
+    if (lru->head[DP_LRU_PROTECTED] >= 0) return lru->head[DP_LRU_PROTECTED];
+    return lru->head[DP_LRU_PROBATION];
+}
+
+int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot) {
+    const dp_lru_node_t *const nd = &lru->node[slot];
+    if (nd->next >= 0) return nd->next;
+    switch (dp_lru_seg(nd)) {
+        case DP_LRU_WINDOW:
+            if (lru->head[DP_LRU_PROTECTED] >= 0) return lru->head[DP_LRU_PROTECTED];
+            return lru->head[DP_LRU_PROBATION];
+        case DP_LRU_PROTECTED:
+            return lru->head[DP_LRU_PROBATION];
+        default:
+            return -1;
+    }
+}
+
+int32_t dp_lru_victim(const dp_lru_t *lru) {
+    if (lru->policy == DP_LRU_POLICY_LRU) return lru->tail[DP_LRU_WINDOW];
+    const int32_t main_victim = lru->tail[DP_LRU_PROBATION] >= 0 ? lru->tail[DP_LRU_PROBATION]
+                                                                : lru->tail[DP_LRU_PROTECTED];
+    const int32_t candidate = lru->tail[DP_LRU_WINDOW];
+    if (candidate >= 0 && lru->seg_len[DP_LRU_WINDOW] >= lru->window_max) {
+        /* The window will overflow: admit its oldest entry only if it is more popular. */
+        if (main_victim < 0) return candidate;
+        return dp_sketch_estimate(&lru->sketch, lru->node[candidate].hash) >
+                       dp_sketch_estimate(&lru->sketch, lru->node[main_victim].hash)
+                   ? main_victim
+                   : candidate;
+    }
+    return main_victim >= 0 ? main_victim : candidate;
+}
+
+/*** Frequency and hill climbing (W-TinyLFU only) ***/
+
+static void dp_lru_climb(dp_lru_t *lru) {
+    const double rate = (double)lru->sample_hits / (double)lru->sample_reads;
+    if (rate < lru->prev_hit_rate) lru->step = -lru->step; /* that way hurt: turn round */
+    lru->prev_hit_rate = rate;
+    double window = (double)lru->window_max + lru->step * (double)lru->cap;
+    if (window < 1.0) window = 1.0;
+    if (window > (double)lru->cap) window = (double)lru->cap;
+    dp_lru_set_shares(lru, (size_t)window);
+    lru->step *= 0.98;
+    const double min_step = 1.0 / (double)lru->cap;
+    if (lru->step > -min_step && lru->step < min_step) lru->step = lru->step < 0 ? -min_step : min_step;
+    lru->sample_reads = lru->sample_hits = 0;
+}
+
+void dp_lru_record_miss(dp_lru_t *lru) {
+    /* As in Caffeine, a miss does not count towards the key's frequency: the write that follows
+     * it (the load) counts it once. It does count in the climber's sample. */
+    if (lru->policy == DP_LRU_POLICY_LRU) return;
+    if (++lru->sample_reads >= lru->sample_size) dp_lru_climb(lru);
+}
+
+void dp_lru_record_write(dp_lru_t *lru, uint64_t hash) {
+    if (lru->policy != DP_LRU_POLICY_LRU) dp_sketch_increment(&lru->sketch, hash);
+}
+
+/*** Entries ***/
+
 int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns) {
     if (lru->len >= lru->cap || lru->free_head < 0) return DP_EFULL;
     const int32_t slot = lru->free_head;
@@ -200,15 +342,13 @@ int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expi
     lru->free_head = nd->next;
     nd->hash = hash;
     nd->n_hits = 0;
-    nd->prev = -1;
-    nd->next = lru->head;
     nd->heap_pos = -1;
     nd->expires_ns = DP_LRU_NEVER;
     nd->weight = weight;
     nd->user[0] = nd->user[1] = NULL;
     lru->total_weight += weight;
-    if (lru->head >= 0) lru->node[lru->head].prev = slot; else lru->tail = slot;
-    lru->head = slot;
+    dp_lru_link_head(lru, DP_LRU_WINDOW, slot);
+    if (lru->policy != DP_LRU_POLICY_LRU) dp_lru_rebalance(lru);
     lru->len++;
     dp_lru_index_add(lru, slot);
     if (expires_ns != DP_LRU_NEVER) dp_lru_set_expiry(lru, slot, expires_ns);
@@ -220,9 +360,8 @@ void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
     dp_lru_index_del(lru, slot);
     dp_lru_untime(lru, slot);
     lru->total_weight -= nd->weight;
-    const int32_t p = nd->prev, n = nd->next;
-    if (p >= 0) lru->node[p].next = n; else lru->head = n;
-    if (n >= 0) lru->node[n].prev = p; else lru->tail = p;
+    dp_lru_unlink(lru, slot);
+    nd->n_hits = 0;
     nd->next = lru->free_head;
     nd->prev = -1;
     nd->expires_ns = DP_LRU_NEVER;
@@ -233,15 +372,21 @@ void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
 int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap) {
     if (dst->cap < src->len || dst->len != 0) return DP_EINVAL;
     for (size_t i = 0; i < src->cap; i++) remap[i] = -1;
-    /* Oldest first, so that each insert at the head rebuilds the same order. */
-    for (int32_t s = src->tail; s >= 0; s = src->node[s].prev) {
-        const dp_lru_node_t *const from = &src->node[s];
-        const int32_t d = dp_lru_insert(dst, from->hash, from->weight, from->expires_ns);
-        dst->node[d].n_hits = from->n_hits;
-        dst->node[d].user[0] = from->user[0];
-        dst->node[d].user[1] = from->user[1];
-        remap[s] = d;
+    /* Per segment, oldest first, so that each insert at the head rebuilds the same order. */
+    for (int seg = 0; seg < 3; seg++) {
+        for (int32_t s = src->tail[seg]; s >= 0; s = src->node[s].prev) {
+            const dp_lru_node_t *const from = &src->node[s];
+            const int32_t d = dp_lru_insert(dst, from->hash, from->weight, from->expires_ns);
+            if (seg != DP_LRU_WINDOW && dst->policy != DP_LRU_POLICY_LRU)
+                dp_lru_move_head(dst, seg, d);
+            dst->node[d].n_hits = (dst->node[d].n_hits & ~DP_LRU_HITS_MASK) |
+                                  (from->n_hits & DP_LRU_HITS_MASK);
+            dst->node[d].user[0] = from->user[0];
+            dst->node[d].user[1] = from->user[1];
+            remap[s] = d;
+        }
     }
+    if (dst->policy != DP_LRU_POLICY_LRU) dp_lru_rebalance(dst);
     return DP_OK;
 }
 
@@ -252,14 +397,18 @@ void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight) {
 
 /*** Access ranking ***/
 
-/* Sift `slot` down from position i of a size-k min-heap (on n_hits) held in out[]. */
+DP_INLINE uint32_t dp_lru_hits(const dp_lru_t *lru, int32_t slot) {
+    return lru->node[slot].n_hits & DP_LRU_HITS_MASK;
+}
+
+/* Sift `slot` down from position i of a size-k min-heap (on hits) held in out[]. */
 static void dp_lru_hits_down(const dp_lru_t *lru, int32_t *out, size_t k, size_t i, int32_t slot) {
-    const uint32_t h = lru->node[slot].n_hits;
+    const uint32_t h = dp_lru_hits(lru, slot);
     for (;;) {
         size_t c = 2 * i + 1;
         if (c >= k) break;
-        if (c + 1 < k && lru->node[out[c + 1]].n_hits < lru->node[out[c]].n_hits) c++;
-        if (lru->node[out[c]].n_hits >= h) break;
+        if (c + 1 < k && dp_lru_hits(lru, out[c + 1]) < dp_lru_hits(lru, out[c])) c++;
+        if (dp_lru_hits(lru, out[c]) >= h) break;
         out[i] = out[c];
         i = c;
     }
@@ -270,16 +419,16 @@ size_t dp_lru_top_hits(const dp_lru_t *lru, int32_t *out, size_t n) {
     /* Keep the n best in a min-heap: O(len log n); then heap-sort it, most hits first. */
     size_t k = 0;
     if (n == 0) return 0;
-    for (int32_t s = lru->head; s >= 0; s = lru->node[s].next) {
-        const uint32_t h = lru->node[s].n_hits;
+    for (int32_t s = dp_lru_first(lru); s >= 0; s = dp_lru_next(lru, s)) {
+        const uint32_t h = dp_lru_hits(lru, s);
         if (k < n) {
             size_t i = k++;
-            while (i > 0 && lru->node[out[(i - 1) / 2]].n_hits > h) {
+            while (i > 0 && dp_lru_hits(lru, out[(i - 1) / 2]) > h) {
                 out[i] = out[(i - 1) / 2];
                 i = (i - 1) / 2;
             }
             out[i] = s;
-        } else if (h > lru->node[out[0]].n_hits) {
+        } else if (h > dp_lru_hits(lru, out[0])) {
             dp_lru_hits_down(lru, out, k, 0, s);
         }
     }
@@ -297,15 +446,22 @@ int dp_lru_check(const dp_lru_t *lru) {
     if (lru->len > lru->cap) return DP_ECORRUPT;
     size_t n = 0, n_finite = 0;
     int64_t weight = 0;
-    int32_t prev = -1;
-    for (int32_t s = lru->head; s >= 0; s = lru->node[s].next) {
-        if ((size_t)s >= lru->cap || lru->node[s].prev != prev || ++n > lru->len)
-            return DP_ECORRUPT;
-        weight += lru->node[s].weight;
-        if (lru->node[s].expires_ns != DP_LRU_NEVER) n_finite++;
-        prev = s;
+    for (int seg = 0; seg < 3; seg++) {
+        size_t n_seg = 0;
+        int32_t prev = -1;
+        for (int32_t s = lru->head[seg]; s >= 0; s = lru->node[s].next) {
+            if ((size_t)s >= lru->cap || lru->node[s].prev != prev || ++n > lru->len ||
+                dp_lru_seg(&lru->node[s]) != seg)
+                return DP_ECORRUPT;
+            weight += lru->node[s].weight;
+            if (lru->node[s].expires_ns != DP_LRU_NEVER) n_finite++;
+            n_seg++;
+            prev = s;
+        }
+        if (lru->tail[seg] != prev || lru->seg_len[seg] != n_seg) return DP_ECORRUPT;
+        if (lru->policy == DP_LRU_POLICY_LRU && seg != DP_LRU_WINDOW && n_seg) return DP_ECORRUPT;
     }
-    if (n != lru->len || lru->tail != prev) return DP_ECORRUPT;
+    if (n != lru->len) return DP_ECORRUPT;
     if (weight != lru->total_weight) return DP_ECORRUPT;
     size_t n_free = 0;
     for (int32_t s = lru->free_head; s >= 0; s = lru->node[s].next)

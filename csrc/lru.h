@@ -1,10 +1,17 @@
-/* lru.h -- recency list, hash index and expiry structures for an LRU cache of `cap` slots.
+/* lru.h -- recency lists, hash index and expiry structures for a cache of `cap` slots, with an
+ * LRU or a W-TinyLFU eviction policy.
  * The C core never interprets keys or values: each node carries two opaque caller words
  * (`user`, where the Cython shell keeps its key and value references, so that one cache line
  * serves a whole lookup), and the caller compares keys itself when dp_lru_probe_next()
  * reports a slot whose hash tag matches.
- * Invariants: 0 <= len <= cap; live slots form one doubly linked list head (MRU) .. tail (LRU)
- * through prev/next (-1 ends it); free slots form a singly linked list through next; every live
+ * Invariants: 0 <= len <= cap; every live slot is in exactly one segment list head[seg] (most
+ * recent) .. tail[seg] (least recent), doubly linked through prev/next (-1 ends it), and the top
+ * two bits of its n_hits name that segment; seg_len[seg] counts each list. The LRU policy uses
+ * only the window segment. W-TinyLFU (Einziger et al.; Caffeine) keeps a small window LRU and a
+ * main region split into probation and protected: a new key enters the window, the window's
+ * overflow is admitted to probation only if the frequency sketch rates it above the main
+ * region's victim, a probation hit is promoted to protected, and a hill climber resizes the
+ * window from the sampled hit rate. Free slots form a singly linked list through next; every live
  * slot sits in exactly one bucket of the linear-probing table (no tombstones: deletion shifts
  * back); a live slot with a finite expiry sits either in the write-order list (fifo_head ..
  * fifo_tail through eprev/enext, expiries non-decreasing, heap_pos == DP_LRU_IN_FIFO) or in the
@@ -16,10 +23,18 @@
 #define DP_LRU_H
 
 #include "dp_common.h"
+#include "sketch.h"
 
 #define DP_LRU_MAX_CAP ((size_t)1 << 30)
 #define DP_LRU_NEVER INT64_MAX
 #define DP_LRU_IN_FIFO (-2)
+
+#define DP_LRU_POLICY_LRU 0
+#define DP_LRU_POLICY_TINYLFU 1
+#define DP_LRU_WINDOW 0
+#define DP_LRU_PROBATION 1
+#define DP_LRU_PROTECTED 2
+#define DP_LRU_HITS_MASK 0x3FFFFFFFu /* n_hits: low 30 bits count, high 2 bits segment */
 
 typedef struct {
     uint32_t tag;  /* low 32 bits of the mixed hash, to skip most key comparisons */
@@ -33,14 +48,21 @@ typedef struct {
     int64_t weight;          /* the caller's weight of the entry (0 when unweighted) */
     void *user[2];           /* the caller's words; never read or freed here */
     int32_t prev, next;      /* recency links; next also chains the free list */
-    uint32_t n_hits;         /* accesses since insertion (saturating) */
+    uint32_t n_hits;         /* accesses since insertion (saturating, 30 bits) | segment << 30 */
     int32_t heap_pos;        /* heap position; -1: untimed; DP_LRU_IN_FIFO: in the list */
     int32_t eprev, enext;    /* write-order expiry list links */
 } dp_lru_node_t;
 
 typedef struct {
     size_t cap, len;
-    int32_t head, tail, free_head;
+    int32_t head[3], tail[3];  /* per segment: window, probation, protected */
+    size_t seg_len[3];
+    int32_t free_head;
+    int policy;
+    size_t window_max, protected_max;
+    dp_sketch_t sketch;        /* allocated for W-TinyLFU only */
+    uint64_t sample_size, sample_reads, sample_hits;  /* hill climber */
+    double prev_hit_rate, step;
     dp_lru_node_t *node;
     int64_t total_weight;    /* sum of node[].weight over live slots */
     int32_t *heap;           /* min-heap of slots on node[].expires_ns */
@@ -52,7 +74,7 @@ typedef struct {
     unsigned shift;          /* 64 - log2(n_buckets) */
 } dp_lru_t;
 
-int dp_lru_init(dp_lru_t *lru, size_t cap);
+int dp_lru_init(dp_lru_t *lru, size_t cap, int policy);
 void dp_lru_free(dp_lru_t *lru);
 /* Forget every entry (arrays kept). */
 void dp_lru_clear(dp_lru_t *lru);
@@ -60,6 +82,16 @@ void dp_lru_clear(dp_lru_t *lru);
 int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns);
 /* Change a live slot's weight, keeping total_weight. */
 void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight);
+/* The slot the policy evicts next to make room for one new key; -1 if empty. */
+int32_t dp_lru_victim(const dp_lru_t *lru);
+/* Iterate live slots: window, protected, then probation, each most recent first; -1 ends. */
+int32_t dp_lru_first(const dp_lru_t *lru);
+int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot);
+/* W-TinyLFU bookkeeping (no-ops under LRU): a read that missed, a write of the key with this
+ * hash. A hit is counted by dp_lru_touch. */
+void dp_lru_record_miss(dp_lru_t *lru);
+void dp_lru_record_write(dp_lru_t *lru, uint64_t hash);
+void dp_lru_touch_segmented(dp_lru_t *lru, int32_t slot);
 /* Remove a live slot from list, index and heap, and return it to the free list. */
 void dp_lru_remove(dp_lru_t *lru, int32_t slot);
 void dp_lru_set_expiry(dp_lru_t *lru, int32_t slot, int64_t expires_ns);
@@ -102,18 +134,22 @@ DP_INLINE int32_t dp_lru_probe_next(const dp_lru_t *lru, uint64_t hash, size_t *
     }
 }
 
-/* Make `slot` the most recent entry and count the access. */
+/* Make `slot` the most recent entry (of its segment, or promote it) and count the access. */
 DP_INLINE void dp_lru_touch(dp_lru_t *lru, int32_t slot) {
+    if (lru->policy != DP_LRU_POLICY_LRU) {
+        dp_lru_touch_segmented(lru, slot);
+        return;
+    }
     dp_lru_node_t *const nd = lru->node;
-    if (DP_LIKELY(nd[slot].n_hits != UINT32_MAX)) nd[slot].n_hits++;
-    if (lru->head == slot) return;
+    if (DP_LIKELY((nd[slot].n_hits & DP_LRU_HITS_MASK) != DP_LRU_HITS_MASK)) nd[slot].n_hits++;
+    if (lru->head[0] == slot) return;
     const int32_t p = nd[slot].prev, n = nd[slot].next;
     nd[p].next = n; /* slot is not head, so p >= 0 */
-    if (n >= 0) nd[n].prev = p; else lru->tail = p;
+    if (n >= 0) nd[n].prev = p; else lru->tail[0] = p;
     nd[slot].prev = -1;
-    nd[slot].next = lru->head;
-    nd[lru->head].prev = slot;
-    lru->head = slot;
+    nd[slot].next = lru->head[0];
+    nd[lru->head[0]].prev = slot;
+    lru->head[0] = slot;
 }
 
 /* The slot whose expiry is soonest if it is at or before now_ns, else -1. */

@@ -4,14 +4,30 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* One odd multiplier per row, so that the rows pick independent-looking counters. */
-static const uint64_t dp_sketch_seeds[DP_SKETCH_DEPTH] = {
-    0x9E3779B97F4A7C15ULL, 0xC2B2AE3D27D4EB4FULL, 0x165667B19E3779F9ULL, 0xD6E8FEB86659FD93ULL};
+/* A key's four counters share one 64-byte block of 8 words (one cache miss per key, as in
+ * Caffeine): row r uses word 2r or 2r + 1 of the block and one of its 16 nibbles. One mixed
+ * hash serves all: its low bits pick the block (at most 2**27 blocks), its high 32 bits the
+ * words and nibbles. */
+DP_INLINE uint64_t dp_sketch_mix(uint64_t h) {
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    h *= 0xc4ceb9fe1a85ec53ULL;
+    h ^= h >> 33;
+    return h;
+}
 
-DP_INLINE uint64_t dp_sketch_index(const dp_sketch_t *s, uint64_t hash, int row) {
-    uint64_t h = (hash + (uint64_t)row) * dp_sketch_seeds[row];
-    h ^= h >> 32;
-    return h & (s->n_counters - 1);
+DP_INLINE size_t dp_sketch_block(const dp_sketch_t *s, uint64_t mixed) {
+    return (size_t)(mixed & (uint64_t)(s->n_words / 8 - 1)) * 8;
+}
+
+/* The word and bit shift of row `row`'s counter, from the key's second mixed hash. */
+DP_INLINE size_t dp_sketch_word(size_t block, uint64_t mixed, int row) {
+    return block + 2 * (size_t)row + (size_t)((mixed >> (32 + row)) & 1);
+}
+
+DP_INLINE unsigned dp_sketch_shift(uint64_t mixed, int row) {
+    return (unsigned)((mixed >> (40 + 4 * row)) & 15) * 4;
 }
 
 int dp_sketch_init(dp_sketch_t *s, size_t capacity) {
@@ -19,7 +35,7 @@ int dp_sketch_init(dp_sketch_t *s, size_t capacity) {
     if (capacity == 0 || capacity > DP_SKETCH_MAX_CAP) return DP_EINVAL;
     /* One 64-bit word (16 counters) per expected key, rounded up to a power of two, as in
      * Caffeine: with 4 counters per key the table stays sparse enough for few collisions. */
-    uint64_t n_words = 4;
+    uint64_t n_words = 8; /* at least one block */
     while (n_words < (uint64_t)capacity) n_words <<= 1;
     s->n_counters = 16 * n_words;
     s->n_words = (size_t)n_words;
@@ -47,24 +63,26 @@ void dp_sketch_halve(dp_sketch_t *s) {
 }
 
 void dp_sketch_increment(dp_sketch_t *s, uint64_t hash) {
-    int added = 0;
+    const uint64_t mixed = dp_sketch_mix(hash);
+    const size_t block = dp_sketch_block(s, mixed);
+    uint64_t added = 0;
     for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
-        const uint64_t c = dp_sketch_index(s, hash, row);
-        uint64_t *const w = &s->table[c >> 4];
-        const unsigned shift = (unsigned)(c & 15) * 4;
-        if (((*w >> shift) & 15) != 15) {
-            *w += (uint64_t)1 << shift;
-            added = 1;
-        }
+        uint64_t *const w = &s->table[dp_sketch_word(block, mixed, row)];
+        const unsigned shift = dp_sketch_shift(mixed, row);
+        const uint64_t room = ((*w >> shift) & 15) != 15; /* branch-free saturation */
+        *w += room << shift;
+        added |= room;
     }
     if (added && ++s->additions >= s->sample_size) dp_sketch_halve(s);
 }
 
 unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash) {
+    const uint64_t mixed = dp_sketch_mix(hash);
+    const size_t block = dp_sketch_block(s, mixed);
     unsigned best = 15;
     for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
-        const uint64_t c = dp_sketch_index(s, hash, row);
-        const unsigned v = (unsigned)((s->table[c >> 4] >> ((c & 15) * 4)) & 15);
+        const unsigned v = (unsigned)((s->table[dp_sketch_word(block, mixed, row)] >>
+                                       dp_sketch_shift(mixed, row)) & 15);
         if (v < best) best = v;
     }
     return best;

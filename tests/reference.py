@@ -190,3 +190,15 @@ def bloom_payload_bits(blob: bytes, header_bytes: int = 56, checksum_bytes: int 
     """The set bits of a BloomFilter.to_bytes() payload (little-endian words)."""
     payload = int.from_bytes(blob[header_bytes:len(blob) - checksum_bytes], "little")
     return {i for i in range(payload.bit_length()) if payload >> i & 1}
+
+
+class TinyLFUModel(LRUModel):
+    """The LRUModel's contents, TTL and weights, without an eviction order: W-TinyLFU may evict
+    any live entry (an expired one is still evicted first, soonest expiry first)."""
+
+    def valid_victims(self, now: int) -> tuple[set[Any], str]:
+        expired = {k: e.expires_ns for k, e in self.od.items() if self._expired(e, now)}
+        if expired:
+            soonest = min(expired.values())
+            return {k for k, t in expired.items() if t == soonest}, "expired"
+        return set(self.od), "size"

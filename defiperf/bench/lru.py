@@ -31,6 +31,10 @@ def make_ours_ttl(capacity: int) -> Any:
     return OptimizedLRU(capacity, ttl=TTL_SECONDS)
 
 
+def make_ours_tinylfu(capacity: int) -> Any:
+    return OptimizedLRU(capacity, policy="tinylfu")
+
+
 # The peers are optional (the `bench` extra) and untyped: imported by name at run time.
 def make_lru_dict(capacity: int) -> Any:
     return importlib.import_module("lru").LRU(capacity)
@@ -52,6 +56,7 @@ def make_dict(capacity: int) -> Any:
 CONTENDERS: dict[str, tuple[Callable[[int], Any], str | None]] = {
     "defiperf": (make_ours, None),
     "defiperf ttl": (make_ours_ttl, None),
+    "defiperf tinylfu": (make_ours_tinylfu, None),
     "lru-dict": (make_lru_dict, "lru"),
     "cachetools LRU": (make_cachetools_lru, "cachetools"),
     "cachetools TTL": (make_cachetools_ttl, "cachetools"),

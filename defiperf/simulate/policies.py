@@ -1,6 +1,6 @@
 """Policies the simulator replays a trace through, each returning its hit count.
 
-``lru``: defiperf's OptimizedLRU. ``opt``: Belady's clairvoyant policy (evict the key used
+``lru`` and ``tinylfu``: defiperf's OptimizedLRU with that policy. ``opt``: Belady's clairvoyant policy (evict the key used
 furthest in the future), the limit no online policy can pass. ``theine``: theine's W-TinyLFU
 cache, when installed (the ``bench`` extra). Every policy sees the same read-through workload:
 a miss inserts the key.
@@ -12,14 +12,15 @@ import heapq
 import importlib
 import importlib.util
 from collections.abc import Callable
+from typing import Literal
 
 import numpy as np
 
 from defiperf.structures import OptimizedLRU
 
 
-def _lru(trace: np.ndarray, size: int) -> int:
-    cache: OptimizedLRU[int, bool] = OptimizedLRU(size)
+def _replay(trace: np.ndarray, size: int, policy: Literal["lru", "tinylfu"]) -> int:
+    cache: OptimizedLRU[int, bool] = OptimizedLRU(size, policy=policy)
     get, put = cache.get, cache.__setitem__
     hits = 0
     for key in trace.tolist():
@@ -75,7 +76,16 @@ def _theine(trace: np.ndarray, size: int) -> int:
     return hits
 
 
-POLICIES: dict[str, Callable[[np.ndarray, int], int]] = {"lru": _lru, "opt": _opt}
+def _lru(trace: np.ndarray, size: int) -> int:
+    return _replay(trace, size, "lru")
+
+
+def _tinylfu(trace: np.ndarray, size: int) -> int:
+    return _replay(trace, size, "tinylfu")
+
+
+POLICIES: dict[str, Callable[[np.ndarray, int], int]] = {"lru": _lru, "tinylfu": _tinylfu,
+                                                         "opt": _opt}
 if importlib.util.find_spec("theine") is not None:
     POLICIES["theine"] = _theine
 

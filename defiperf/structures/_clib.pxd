@@ -30,15 +30,29 @@ cdef extern from "lru.h" nogil:
         int32_t heap_pos
         int32_t eprev, enext
 
+    enum:
+        DP_LRU_POLICY_LRU
+        DP_LRU_POLICY_TINYLFU
+
     ctypedef struct dp_lru_t:
         size_t cap, len
-        int32_t head, tail, free_head
+        int32_t head[3]
+        int32_t tail[3]
+        size_t seg_len[3]
+        int32_t free_head
+        int policy
+        size_t window_max, protected_max
         dp_lru_node_t *node
         int64_t total_weight
         size_t heap_len
         size_t n_timed
 
-    int dp_lru_init(dp_lru_t *lru, size_t cap)
+    int dp_lru_init(dp_lru_t *lru, size_t cap, int policy)
+    int32_t dp_lru_victim(const dp_lru_t *lru)
+    int32_t dp_lru_first(const dp_lru_t *lru)
+    int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot)
+    void dp_lru_record_miss(dp_lru_t *lru)
+    void dp_lru_record_write(dp_lru_t *lru, uint64_t hash)
     void dp_lru_free(dp_lru_t *lru)
     void dp_lru_clear(dp_lru_t *lru)
     int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns)

@@ -25,7 +25,14 @@ from defiperf.structures._clib cimport (
     dp_lru_count_expired,
     dp_lru_expired_top,
     dp_lru_free,
+    DP_LRU_POLICY_LRU,
+    DP_LRU_POLICY_TINYLFU,
+    dp_lru_first,
     dp_lru_init,
+    dp_lru_next,
+    dp_lru_record_miss,
+    dp_lru_record_write,
+    dp_lru_victim,
     dp_lru_insert,
     dp_lru_is_expired,
     dp_lru_probe_begin,
@@ -106,6 +113,7 @@ cdef inline void _victims_free(_Victims *v) noexcept:
     _victims_init(v)
 
 cdef object _MISSING = object()
+cdef dict _POLICIES = {"lru": DP_LRU_POLICY_LRU, "tinylfu": DP_LRU_POLICY_TINYLFU}
 
 
 cdef int64_t _seconds_to_ns(object seconds, str name) except? -1:
@@ -132,7 +140,7 @@ cdef int _lru_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
     if r:
         return r
     cdef OptimizedLRU self = <OptimizedLRU>o
-    cdef int32_t s = self.c.head
+    cdef int32_t s = dp_lru_first(&self.c)
     while s >= 0:
         r = visit(_KEY(&self.c, s), arg)
         if r:
@@ -140,7 +148,7 @@ cdef int _lru_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
         r = visit(_VALUE(&self.c, s), arg)
         if r:
             return r
-        s = self.c.node[s].next
+        s = dp_lru_next(&self.c, s)
     return 0
 
 
@@ -173,6 +181,7 @@ cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bi
             return <object>_VALUE(&self.c, slot)
         self._remove_expired(slot)
     self.n_misses += count
+    dp_lru_record_miss(&self.c)
     return default
 
 
@@ -212,17 +221,19 @@ cdef class OptimizedLRU:
     def __cinit__(self, *args, **kwargs):
         # A valid empty cache of one slot, so that even an instance whose __init__ never ran
         # (OptimizedLRU.__new__) is safe to use; __init__ then sizes it.
-        check_status(dp_lru_init(&self.c, 1))
+        check_status(dp_lru_init(&self.c, 1, DP_LRU_POLICY_LRU))
         self.ttl_ns = DP_LRU_NEVER
 
     def __init__(self, max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None,
-                 timer=None):
+                 timer=None, policy="lru"):
         # Validate everything before anything is allocated or changed.
         if isinstance(max_size, bool) or not isinstance(max_size, int):
             raise TypeError(f"max_size must be an int, not {type(max_size).__name__}")
         if max_size <= 0 or max_size > DP_LRU_MAX_CAP:
             raise ValueError(f"max_size must be in 1..{DP_LRU_MAX_CAP}, got {max_size}")
         cdef int64_t ttl_ns = DP_LRU_NEVER if ttl is None else _seconds_to_ns(ttl, "ttl")
+        if policy not in _POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(_POLICIES)}, got {policy!r}")
         _callable_or_none(size_of, "size_of")
         _callable_or_none(on_evict, "on_evict")
         _callable_or_none(timer, "timer")
@@ -234,7 +245,7 @@ cdef class OptimizedLRU:
             if size_of is None:
                 raise ValueError("max_weight needs size_of(key, value) to weigh entries")
         cdef dp_lru_t fresh
-        check_status(dp_lru_init(&fresh, <size_t>max_size))
+        check_status(dp_lru_init(&fresh, <size_t>max_size, _POLICIES[policy]))
         self._drop_all()  # __init__ called again on a used cache starts it afresh
         dp_lru_free(&self.c)
         self.c = fresh
@@ -260,12 +271,12 @@ cdef class OptimizedLRU:
         cdef _Entry *dead = <_Entry *>malloc(n * sizeof(_Entry))
         if dead == NULL:
             return  # keep the entries: leaking on OOM beats freeing reachable objects
-        cdef int32_t s = self.c.head
+        cdef int32_t s = dp_lru_first(&self.c)
         while s >= 0:
             dead[i].key = _KEY(&self.c, s)
             dead[i].value = _VALUE(&self.c, s)
             i += 1
-            s = self.c.node[s].next
+            s = dp_lru_next(&self.c, s)
         dp_lru_clear(&self.c)
         self.version += 1
         for i in range(n):
@@ -332,7 +343,7 @@ cdef class OptimizedLRU:
         cdef int32_t slot = dp_lru_expired_top(&self.c, now) if self._may_expire() else -1
         if slot >= 0:
             return self._take(v, slot, _EXPIRED)
-        return self._take(v, self.c.tail, _SIZE)
+        return self._take(v, dp_lru_victim(&self.c), _SIZE)
 
     cdef int _release(self, _Victims *v) except -1:
         """Run on_evict for each victim (all run; the first error is raised after), then drop
@@ -410,6 +421,8 @@ cdef class OptimizedLRU:
                 expires = DP_LRU_NEVER if ttl_ns >= DP_LRU_NEVER - now else now + ttl_ns
         cdef int32_t slot = _lru_find(self, key, h)
         cdef PyObject *old
+        if self.c.policy != DP_LRU_POLICY_LRU:
+            dp_lru_record_write(&self.c, h)
         if slot >= 0 and self.on_evict is None and self.size_of is None:
             # Fast overwrite: nothing to report and no weight to rebalance.
             if timed and dp_lru_is_expired(&self.c, slot, now):
@@ -537,19 +550,21 @@ cdef class OptimizedLRU:
         return value
 
     def popitem(self):
-        """Remove and return the least recently used live ``(key, value)``; KeyError if empty."""
+        """Remove and return the live ``(key, value)`` the policy would evict next (under LRU the
+        least recently used); KeyError if empty."""
         cdef bint timed = self._may_expire()
         cdef int64_t now = self._now() if timed else 0
         cdef _Victims v
         _victims_init(&v)
+        cdef int32_t slot
         try:
             while self.c.len:
-                if timed and dp_lru_is_expired(&self.c, self.c.tail, now):
-                    self._take(&v, self.c.tail, _EXPIRED)
+                slot = dp_lru_victim(&self.c)
+                if timed and dp_lru_is_expired(&self.c, slot, now):
+                    self._take(&v, slot, _EXPIRED)
                     continue
-                item = (<object>_KEY(&self.c, self.c.tail),
-                        <object>_VALUE(&self.c, self.c.tail))
-                self._take(&v, self.c.tail, _DELETED)
+                item = (<object>_KEY(&self.c, slot), <object>_VALUE(&self.c, slot))
+                self._take(&v, slot, _DELETED)
                 return item
             raise KeyError("popitem(): cache is empty")
         finally:
@@ -596,7 +611,7 @@ cdef class OptimizedLRU:
         cdef _Entry *snap = <_Entry *>malloc((self.c.len or 1) * sizeof(_Entry))
         if snap == NULL:
             raise MemoryError()
-        cdef int32_t s = self.c.head
+        cdef int32_t s = dp_lru_first(&self.c)
         while s >= 0:
             if not (timed and dp_lru_is_expired(&self.c, s, now)):
                 snap[n].key = _KEY(&self.c, s)
@@ -604,7 +619,7 @@ cdef class OptimizedLRU:
                 Py_INCREF_raw(snap[n].key)
                 Py_INCREF_raw(snap[n].value)
                 n += 1
-            s = self.c.node[s].next
+            s = dp_lru_next(&self.c, s)
         cdef list out = []
         try:
             for i in range(n):
@@ -678,7 +693,7 @@ cdef class OptimizedLRU:
         cdef size_t cap = new_max_size, i
         cdef int64_t now = self._now() if self._may_expire() else 0
         cdef dp_lru_t fresh
-        check_status(dp_lru_init(&fresh, cap))
+        check_status(dp_lru_init(&fresh, cap, self.c.policy))
         cdef int32_t *remap = <int32_t *>malloc(self.c.cap * sizeof(int32_t))
         if remap == NULL:
             dp_lru_free(&fresh)
@@ -753,6 +768,11 @@ cdef class OptimizedLRU:
         self.n_hits = self.n_misses = self.n_evictions = self.n_expirations = 0
 
     @property
+    def policy(self):
+        """The eviction policy: "lru" or "tinylfu"."""
+        return "lru" if self.c.policy == DP_LRU_POLICY_LRU else "tinylfu"
+
+    @property
     def max_size(self):
         """The bound on the number of entries."""
         return self.c.cap
@@ -776,7 +796,7 @@ cdef class OptimizedLRU:
         """Validate the internal invariants (links, counts, index, heap); AssertionError if not."""
         if dp_lru_check(&self.c) != DP_OK:
             raise AssertionError("OptimizedLRU: C structure invariant violated")
-        cdef int32_t s = self.c.head
+        cdef int32_t s = dp_lru_first(&self.c)
         cdef size_t pos
         cdef int32_t found
         while s >= 0:
@@ -788,7 +808,7 @@ cdef class OptimizedLRU:
                 found = dp_lru_probe_next(&self.c, self.c.node[s].hash, &pos)
             if found != s:
                 raise AssertionError(f"OptimizedLRU: live slot {s} is not reachable by its hash")
-            s = self.c.node[s].next
+            s = dp_lru_next(&self.c, s)
 
 
 MutableMapping.register(OptimizedLRU)

@@ -63,6 +63,7 @@ def test_opt_is_optimal_and_lru_matches_reference(trace: list[int], size: int) -
     arr = np.array(trace, dtype=np.int64)
     assert round(hit_rate("opt", arr, size) * len(trace)) == optimal_hits_brute_force(trace, size)
     assert round(hit_rate("lru", arr, size) * len(trace)) == lru_reference_hits(trace, size)
+    assert hit_rate("tinylfu", arr, size) <= hit_rate("opt", arr, size)
 
 
 def test_next_use() -> None:
@@ -129,3 +130,10 @@ def test_doctests() -> None:
 
     result = doctest.testmod(traces)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_tinylfu_beats_lru_where_lru_fails() -> None:
+    gli = read_trace(TRACES / "gli.trace.gz")
+    assert hit_rate("lru", gli, 500) < 0.05
+    assert hit_rate("tinylfu", gli, 500) > 0.30
+    assert hit_rate("tinylfu", gli, 500) <= hit_rate("opt", gli, 500)

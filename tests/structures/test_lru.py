@@ -532,8 +532,9 @@ def test_no_reference_or_memory_leak_over_many_cycles(fake_timer: Any) -> None:
 # ------------------------------------------------------------------ threads
 
 
-def test_threads_keep_bounds_and_invariants() -> None:
-    c = OptimizedLRU(500, ttl=3600)
+@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+def test_threads_keep_bounds_and_invariants(policy: str) -> None:
+    c = OptimizedLRU(500, ttl=3600, policy=policy)
     errors: list[BaseException] = []
 
     def work(seed: int) -> None:
@@ -583,3 +584,48 @@ def test_public_surface() -> None:
     assert defiperf.OptimizedLRU is OptimizedLRU
     assert isinstance(OptimizedLRU(1).stats(), CacheStats)
     assert defiperf.__version__
+
+
+# ------------------------------------------------------------------ W-TinyLFU policy
+
+
+def test_policy_option_and_validation() -> None:
+    assert OptimizedLRU(4).policy == "lru"
+    assert OptimizedLRU(4, policy="tinylfu").policy == "tinylfu"
+    with pytest.raises(ValueError, match="policy"):
+        OptimizedLRU(4, policy="fifo")
+
+
+@pytest.mark.parametrize("policy, kept_at_least, kept_at_most", [("lru", 0, 0),
+                                                                  ("tinylfu", 45, 50)])
+def test_tinylfu_keeps_a_hot_set_through_a_scan(policy: str, kept_at_least: int,
+                                                kept_at_most: int) -> None:
+    c = OptimizedLRU(100, policy=policy)
+    for _ in range(20):
+        for k in range(50):
+            if c.get(k) is None:
+                c[k] = k
+    for k in range(1000, 3000):  # a one-time scan, twenty times the cache
+        if c.get(k) is None:
+            c[k] = k
+    kept = sum(k in c for k in range(50))
+    assert kept_at_least <= kept <= kept_at_most
+    assert len(c) == 100
+    c._check()
+
+
+def test_tinylfu_resize_ttl_weights_and_hot_keys(fake_timer: Any) -> None:
+    events, on_evict = recorder()
+    c = OptimizedLRU(50, ttl=10, policy="tinylfu", timer=fake_timer, size_of=lambda k, v: 1,
+                     max_weight=40, on_evict=on_evict)
+    for i in range(200):
+        c[i % 70] = i
+        c.get(i % 5)
+    assert len(c) <= 40 and c.total_weight == len(c)
+    assert set(c.hot_keys(5)) == set(range(5))
+    c.resize(10)
+    assert len(c) <= 10
+    c._check()
+    fake_timer.tick(10)
+    assert len(c) == 0 and c.expire() > 0
+    assert {r for _, _, r in events} <= {"size", "expired", "replaced"}

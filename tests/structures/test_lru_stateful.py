@@ -9,7 +9,7 @@ from hypothesis import settings
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
 from defiperf.structures import OptimizedLRU
-from reference import LRUModel
+from reference import LRUModel, TinyLFUModel
 
 
 class Collider:
@@ -176,3 +176,59 @@ class LRUMachine(RuleBasedStateMachine):
 
 TestLRUMachine = LRUMachine.TestCase
 TestLRUMachine.settings = settings(stateful_step_count=60)
+
+
+class TinyLFUMachine(LRUMachine):
+    """The same operations under policy="tinylfu": sizes, TTL, weights, values, callbacks and
+    stats are checked exactly; which entry is evicted is the policy's choice."""
+
+    @initialize(max_size=st.integers(1, 8), ttl=st.sampled_from([None, 1.0, 3.0]),
+                weighted=st.booleans())
+    def setup(self, max_size: int, ttl: float | None, weighted: bool) -> None:
+        self.clock = Clock()
+        self.log = []
+        kwargs: dict[str, Any] = {}
+        if weighted:
+            kwargs = {"max_weight": 15, "size_of": weight_of}
+        self.cache = OptimizedLRU(max_size, ttl, timer=self.clock, policy="tinylfu",
+                                  on_evict=lambda k, v, r: self.log.append((k, v, r)), **kwargs)
+        self.model = TinyLFUModel(max_size, ttl, self.clock, max_weight=kwargs.get("max_weight"),
+                                  size_of=kwargs.get("size_of"))
+
+    @rule()
+    def popitem(self) -> None:
+        before = len(self.log)
+        try:
+            got = self.cache.popitem()
+        except KeyError:
+            got = None
+        now = self.model.now_ns()
+        for key, value, reason in self.log[before:]:
+            entry = self.model.od.get(key)
+            assert entry is not None and entry.value == value
+            assert reason == ("expired" if entry.expires_ns <= now else "deleted")
+            self.model._remove(key, reason)
+        assert self.log[before:] == self.model.events[before:]
+        if got is None:
+            assert not self.model.live_keys_mru_first()
+        else:
+            assert self.log[-1][:2] == got
+
+    @invariant()
+    def same_contents(self) -> None:
+        if not hasattr(self, "cache"):
+            return
+        self.cache._check()
+        live = self.model.live_keys_mru_first()
+        assert sorted(map(repr, self.cache.keys())) == sorted(map(repr, live))
+        assert dict(zip(map(repr, self.cache.keys()), self.cache.values())) == {
+            repr(k): self.model.od[k].value for k in live}
+        assert len(self.cache) == len(live) <= self.cache.max_size
+        assert self.cache.total_weight == self.model.total_weight()
+        s = self.cache.stats()
+        assert (s.hits, s.misses, s.evictions, s.expirations) == (
+            self.model.hits, self.model.misses, self.model.evictions, self.model.expirations)
+
+
+TestTinyLFUMachine = TinyLFUMachine.TestCase
+TestTinyLFUMachine.settings = settings(stateful_step_count=60)
