@@ -308,13 +308,30 @@ int32_t dp_lru_victim(const dp_lru_t *lru) {
 
 /*** Frequency and hill climbing (W-TinyLFU only) ***/
 
+#define DP_LRU_CLIMB_Z 1.0
+
 static void dp_lru_climb(dp_lru_t *lru) {
     const double rate = (double)lru->sample_hits / (double)lru->sample_reads;
-    if (rate < lru->prev_hit_rate) lru->step = -lru->step; /* that way hurt: turn round */
+    /* That way hurt: turn round. A drop within Z standard errors of the sampled rate is noise
+     * and keeps the direction, so the climber crosses plateaus (e.g. a window still too small
+     * to catch any reuse of a recency-heavy trace) instead of wandering. */
+    const double p = lru->prev_hit_rate, n = (double)lru->sample_reads, drop = p - rate;
+    if (drop > 0 && drop * drop > DP_LRU_CLIMB_Z * DP_LRU_CLIMB_Z * p * (1.0 - p) / n)
+        lru->step = -lru->step;
     lru->prev_hit_rate = rate;
-    double window = (double)lru->window_max + lru->step * (double)lru->cap;
+    const double cap = (double)lru->cap;
+    double window = (double)lru->window_max + lru->step * cap;
+    /* A step past a bound bounces back inward: otherwise a climber pinned at a 1% window by a
+     * falling hit rate (a recency-heavy trace warming up) would never try a larger one. */
+    if (window < 1.0) {
+        lru->step = -lru->step;
+        window = 1.0 + lru->step * cap;
+    } else if (window > cap) {
+        lru->step = -lru->step;
+        window = cap + lru->step * cap;
+    }
     if (window < 1.0) window = 1.0;
-    if (window > (double)lru->cap) window = (double)lru->cap;
+    if (window > cap) window = cap;
     dp_lru_set_shares(lru, (size_t)window);
     lru->step *= 0.98;
     const double min_step = 1.0 / (double)lru->cap;

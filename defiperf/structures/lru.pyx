@@ -772,6 +772,13 @@ cdef class OptimizedLRU:
         """The eviction policy: "lru" or "tinylfu"."""
         return "lru" if self.c.policy == DP_LRU_POLICY_LRU else "tinylfu"
 
+    def _segments(self):
+        """Debug view of the W-TinyLFU state: {window, probation, protected} lengths and the
+        current window and protected bounds (under LRU everything is in the window)."""
+        return {"window": self.c.seg_len[0], "probation": self.c.seg_len[1],
+                "protected": self.c.seg_len[2], "window_max": self.c.window_max,
+                "protected_max": self.c.protected_max}
+
     @property
     def max_size(self):
         """The bound on the number of entries."""
