@@ -3,15 +3,6 @@
 
 DP_INLINE uint64_t dp_rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
 
-DP_INLINE uint64_t dp_fmix64(uint64_t k) {
-    k ^= k >> 33;
-    k *= 0xff51afd7ed558ccdULL;
-    k ^= k >> 33;
-    k *= 0xc4ceb9fe1a85ec53ULL;
-    k ^= k >> 33;
-    return k;
-}
-
 /* A little-endian 64-bit load from any alignment, the same on every platform. */
 DP_INLINE uint64_t dp_load_le64(const uint8_t *p) {
     return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |

@@ -9,6 +9,16 @@
 
 void dp_hash128(const void *data, size_t n_bytes, uint64_t seed, uint64_t out[2]);
 
+/* MurmurHash3's 64-bit finaliser: a bijection that spreads every input bit over the output. */
+DP_INLINE uint64_t dp_fmix64(uint64_t k) {
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
 /* The same hash of one 64-bit integer's 8 little-endian bytes, without a buffer. */
 void dp_hash128_u64(uint64_t value, uint64_t seed, uint64_t out[2]);
 

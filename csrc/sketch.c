@@ -4,19 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 /* A key's four counters share one 64-byte block of 8 words (one cache miss per key, as in
  * Caffeine): row r uses word 2r or 2r + 1 of the block and one of its 16 nibbles. One mixed
  * hash serves all: its low bits pick the block (at most 2**27 blocks), its high 32 bits the
  * words and nibbles. */
-DP_INLINE uint64_t dp_sketch_mix(uint64_t h) {
-    h ^= h >> 33;
-    h *= 0xff51afd7ed558ccdULL;
-    h ^= h >> 33;
-    h *= 0xc4ceb9fe1a85ec53ULL;
-    h ^= h >> 33;
-    return h;
-}
-
 DP_INLINE size_t dp_sketch_block(const dp_sketch_t *s, uint64_t mixed) {
     return (size_t)(mixed & (uint64_t)(s->n_words / 8 - 1)) * 8;
 }
@@ -63,7 +56,7 @@ void dp_sketch_halve(dp_sketch_t *s) {
 }
 
 void dp_sketch_increment(dp_sketch_t *s, uint64_t hash) {
-    const uint64_t mixed = dp_sketch_mix(hash);
+    const uint64_t mixed = dp_fmix64(hash);
     const size_t block = dp_sketch_block(s, mixed);
     uint64_t added = 0;
     for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
@@ -77,7 +70,7 @@ void dp_sketch_increment(dp_sketch_t *s, uint64_t hash) {
 }
 
 unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash) {
-    const uint64_t mixed = dp_sketch_mix(hash);
+    const uint64_t mixed = dp_fmix64(hash);
     const size_t block = dp_sketch_block(s, mixed);
     unsigned best = 15;
     for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
