@@ -10,6 +10,7 @@ cdef class RingBuffer:
     cdef readonly bint overwrite_on_full
     cdef dict _index            # field name -> column
     cdef object _dtype          # the structured dtype of returned rows
+    cdef object _row            # the namedtuple type of one row ([i] and iteration)
     cdef Py_ssize_t _shape[2]   # for the buffer protocol: (n_fields, capacity)
     cdef Py_ssize_t _strides[2]
     cdef Py_ssize_t _exports    # live buffer exports (views): the storage must not move

@@ -36,6 +36,7 @@ from defiperf.structures._clib cimport (
     dp_ring_vwap,
 )
 
+from collections import namedtuple
 from collections.abc import Mapping
 
 import numpy as np
@@ -48,11 +49,28 @@ class BufferFull(OverflowError):
     """Raised by ``push`` on a full RingBuffer created with ``overwrite_on_full=False``."""
 
 
+def _row_type(fields):
+    """A namedtuple for one row that also accepts a field name as index: ``row[1]``,
+    ``row.price`` and ``row["price"]`` all work, and it equals the plain tuple of its values."""
+    base = namedtuple("Row", fields)
+
+    def __getitem__(self, index):
+        if isinstance(index, str):
+            try:
+                return getattr(self, index)
+            except AttributeError:
+                raise KeyError(index) from None
+        return tuple.__getitem__(self, index)
+
+    return type("Row", (base,), {"__slots__": (), "__getitem__": __getitem__})
+
+
 cdef class RingBuffer:
     """RingBuffer(capacity, fields=("timestamp", "price", "volume"), *, overwrite_on_full=True)
 
-    Like ``collections.deque(maxlen=capacity)`` of rows: ``len``, ``[i]`` (negative too, a
-    tuple), iteration oldest first. Each row holds one float64 per field, stored by column.
+    Like ``collections.deque(maxlen=capacity)`` of rows: ``len``, ``[i]`` (negative too),
+    iteration oldest first; a row is a named tuple (``row[1]``, ``row.price``, ``row["price"]``)
+    equal to the plain tuple of its values. Each row holds one float64 per field, stored by column.
 
     - ``push(*values)`` or ``push(mapping)``; ``push_many(rows)`` with a 2-D array (n x
       fields), a structured array or a dict of columns, all or nothing.
@@ -74,8 +92,10 @@ cdef class RingBuffer:
     >>> buf = RingBuffer(3)
     >>> for t in range(5):
     ...     buf.push(t, 100.0 + t, 2.0)
-    >>> len(buf), buf[0], buf[-1]
-    (3, (2.0, 102.0, 2.0), (4.0, 104.0, 2.0))
+    >>> len(buf), buf[-1]
+    (3, Row(timestamp=4.0, price=104.0, volume=2.0))
+    >>> buf[0] == (2.0, 102.0, 2.0), buf[0]["price"]
+    (True, 102.0)
     >>> buf.mean("price"), buf.min("price"), buf.vwap()
     (103.0, 102.0, 103.0)
     >>> buf.get_latest(2)["price"].tolist()
@@ -87,6 +107,7 @@ cdef class RingBuffer:
         self.fields = ("value",)
         self._index = {"value": 0}
         self._dtype = np.dtype([("value", "f8")])
+        self._row = _row_type(("value",))
 
     def __init__(self, capacity, fields=DEFAULT_FIELDS, *, overwrite_on_full=True):
         if isinstance(capacity, bool) or not isinstance(capacity, int):
@@ -115,6 +136,7 @@ cdef class RingBuffer:
         self.fields = fields
         self._index = index
         self._dtype = np.dtype([(name, "f8") for name in fields])
+        self._row = _row_type(fields)
         self.overwrite_on_full = overwrite_on_full
 
     def __dealloc__(self):
@@ -256,10 +278,11 @@ cdef class RingBuffer:
         if not -n <= index < n:
             raise IndexError(f"RingBuffer index {index} out of range for {n} rows")
         cdef size_t i = index % n
-        return tuple(dp_ring_get(&self.c, f, i) for f in range(self.c.n_fields))
+        return self._row._make([dp_ring_get(&self.c, f, i) for f in range(self.c.n_fields)])
 
     def __iter__(self):
-        return iter(self._rows(0, self.c.len).tolist())
+        make = self._row._make
+        return iter([make(row) for row in self._rows(0, self.c.len).tolist()])
 
     def get_latest(self, n):
         """The last ``n`` rows (all if fewer), oldest first, as a structured array (a copy)."""

@@ -32,6 +32,10 @@ def test_behaves_like_a_bounded_deque() -> None:
         model.append(row)
         assert list(buf) == list(model) and len(buf) == len(model)
     assert buf[0] == model[0] and buf[-1] == model[-1] and buf[-4] == model[0]
+    last = buf[-1]
+    assert (last.price, last["price"], last[1], last["timestamp"]) == (18.0, 18.0, 18.0, 9.0)
+    with pytest.raises(KeyError):
+        last["bid"]
     with pytest.raises(IndexError):
         buf[4]
     with pytest.raises(IndexError):
