@@ -186,7 +186,7 @@ cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bi
 
 
 cdef class OptimizedLRU:
-    """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None)
+    """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None, policy="lru")
 
     A least-recently-used cache with O(1) get, set and delete, optional TTL, optional weights,
     and per-entry access counts. It behaves like a ``MutableMapping``.
@@ -202,6 +202,11 @@ cdef class OptimizedLRU:
       raises, the operation has still completed; the first error is raised after all calls.
     - ``timer``: a callable returning monotonic seconds (for tests). By default the C monotonic
       clock is read directly, with no Python call on the hot path.
+    - ``policy``: ``"lru"`` (evict the least recently used) or ``"tinylfu"`` (W-TinyLFU: a small
+      window LRU in front of a segmented main region, with a frequency sketch deciding
+      admission and a hill climber sizing the window). Under "tinylfu", ``keys()`` lists the
+      window, then the protected, then the probation segment, each most recent first, and
+      ``popitem`` pops the policy's next victim.
 
     Thread safety: every method is atomic with respect to the others under the GIL (the
     structure is changed only in C, and Python callbacks run once it is consistent again).
