@@ -8,13 +8,13 @@ bits used against the optimum; false-positive rate measured on fresh keys at cap
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import math
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from defiperf.bench import _peers
 from defiperf.bench._table import Row
 from defiperf.bench._timing import best_ns_per_op
 from defiperf.structures import BloomFilter
@@ -40,8 +40,8 @@ CONTENDERS: dict[str, tuple[Callable[[int, float], Any], str | None]] = {
 
 
 def available() -> dict[str, Callable[[int, float], Any]]:
-    return {label: make for label, (make, module) in CONTENDERS.items()
-            if module is None or importlib.util.find_spec(module) is not None}
+    """The contenders whose package is installed (peers come from the `bench` extra)."""
+    return _peers.available(CONTENDERS)
 
 
 def bits_used(label: str, f: Any) -> int:

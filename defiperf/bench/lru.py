@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.util
 import random
 from collections.abc import Callable
 from typing import Any
 
+from defiperf.bench import _peers
 from defiperf.bench._memory import measure_in_child
 from defiperf.bench._table import Row
 from defiperf.bench._timing import best_ns_per_op
@@ -65,9 +65,8 @@ CONTENDERS: dict[str, tuple[Callable[[int], Any], str | None]] = {
 
 
 def available() -> dict[str, Callable[[int], Any]]:
-    """The contenders whose package is installed (peers come from the ``bench`` extra)."""
-    return {label: make for label, (make, module) in CONTENDERS.items()
-            if module is None or importlib.util.find_spec(module) is not None}
+    """The contenders whose package is installed (peers come from the `bench` extra)."""
+    return _peers.available(CONTENDERS)
 
 
 def key_sets(kind: str, capacity: int, seed: int) -> tuple[list[Any], list[Any], list[Any]]:

@@ -168,18 +168,30 @@ cdef inline int32_t _lru_find(OptimizedLRU self, object key, uint64_t h) except 
     return self._find(key, h)
 
 
-cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bint count):
-    """The live value for `key` (made most recent), else `default`."""
+cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired) except -2:
+    """The slot of a live entry for `key`, or -1; an expired entry found is only reported, in
+    `expired` (else -1). Hash, clock and __eq__ run here, before any change."""
     cdef uint64_t h = <uint64_t>PyObject_Hash(key)
     cdef bint timed = self.c.n_timed > 0
     cdef int64_t now = self._now() if timed else 0
     cdef int32_t slot = _lru_find(self, key, h)
+    expired[0] = -1
+    if slot >= 0 and timed and dp_lru_is_expired(&self.c, slot, now):
+        expired[0] = slot
+        return -1
+    return slot
+
+
+cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bint count):
+    """The live value for `key` (made most recent), else `default`."""
+    cdef int32_t expired
+    cdef int32_t slot = _lru_live(self, key, &expired)
     if slot >= 0:
-        if not (timed and dp_lru_is_expired(&self.c, slot, now)):
-            self.n_hits += count
-            dp_lru_touch(&self.c, slot)
-            return <object>_VALUE(&self.c, slot)
-        self._remove_expired(slot)
+        self.n_hits += count
+        dp_lru_touch(&self.c, slot)
+        return <object>_VALUE(&self.c, slot)
+    if expired >= 0:
+        self._remove_expired(expired)
     self.n_misses += count
     dp_lru_record_miss(&self.c)
     return default
@@ -380,24 +392,16 @@ cdef class OptimizedLRU:
 
     cdef int32_t _live_slot(self, object key, _Victims *v) except -2:
         """The slot of a live entry for `key`, or -1; an expired entry found is moved to `v`."""
-        cdef uint64_t h = <uint64_t>PyObject_Hash(key)
-        cdef bint timed = self._may_expire()
-        cdef int64_t now = self._now() if timed else 0
-        cdef int32_t slot = _lru_find(self, key, h)
-        if slot >= 0 and timed and dp_lru_is_expired(&self.c, slot, now):
-            self._take(v, slot, _EXPIRED)
-            return -1
+        cdef int32_t expired
+        cdef int32_t slot = _lru_live(self, key, &expired)
+        if expired >= 0:
+            self._take(v, expired, _EXPIRED)
         return slot
 
     cdef int32_t _peek_slot(self, object key) except -2:
         """Like _live_slot, but an expired entry is only reported (-1), never removed."""
-        cdef uint64_t h = <uint64_t>PyObject_Hash(key)
-        cdef bint timed = self._may_expire()
-        cdef int64_t now = self._now() if timed else 0
-        cdef int32_t slot = _lru_find(self, key, h)
-        if slot >= 0 and timed and dp_lru_is_expired(&self.c, slot, now):
-            return -1
-        return slot
+        cdef int32_t expired
+        return _lru_live(self, key, &expired)
 
     cdef int64_t _weigh(self, object key, object value) except -1:
         if self.size_of is None:
