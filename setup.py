@@ -39,6 +39,7 @@ setup(
             extension("bloom", ["bloom.c", "hash.c"]),
             extension("ring", ["ring.c"]),
             extension("sketch", ["sketch.c"]),
+            extension("metrics", ["hist.c"]),
         ],
         compiler_directives={"language_level": 3, "embedsignature": True, "binding": True},
     )

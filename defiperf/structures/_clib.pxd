@@ -158,3 +158,49 @@ cdef extern from "sketch.h" nogil:
     void dp_sketch_increment(dp_sketch_t *s, uint64_t hash)
     unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash)
     void dp_sketch_halve(dp_sketch_t *s)
+
+
+cdef extern from "hist.h" nogil:
+    int DP_HIST_SUB_BITS
+    double DP_HIST_REL_ERR
+    double DP_HIST_MIN_ABS
+    unsigned DP_SERIES_MAX_SLOTS
+
+    ctypedef struct dp_store_t:
+        uint64_t *counts
+        int32_t lo
+        uint32_t n_buckets
+
+    ctypedef struct dp_hist_t:
+        uint64_t count
+        uint64_t n_zero
+        double sum
+        double min
+        double max
+        dp_store_t pos
+        dp_store_t neg
+
+    void dp_hist_init(dp_hist_t *h)
+    void dp_hist_free(dp_hist_t *h)
+    void dp_hist_clear(dp_hist_t *h)
+    int dp_hist_record(dp_hist_t *h, double v)
+    int dp_hist_merge(dp_hist_t *dst, const dp_hist_t *src)
+    double dp_hist_quantile(const dp_hist_t *h, double q)
+    uint64_t dp_hist_count_le(const dp_hist_t *h, double x)
+    void dp_hist_key_bounds(int32_t key, double *lower, double *upper)
+
+    ctypedef struct dp_series_t:
+        dp_hist_t total
+        dp_hist_t *slots
+        int64_t *slot_epoch
+        uint64_t *slot_bad
+        uint64_t n_bad
+        double last
+        int64_t slot_ns
+        uint32_t n_slots
+
+    int dp_series_init(dp_series_t *s, uint32_t n_slots, int64_t slot_ns)
+    void dp_series_free(dp_series_t *s)
+    int dp_series_record(dp_series_t *s, double v, int bad, int64_t now_ns)
+    int dp_series_window(const dp_series_t *s, int64_t now_ns, uint32_t first_age, uint32_t n_ages,
+                         dp_hist_t *out, uint64_t *bad)

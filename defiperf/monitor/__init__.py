@@ -1,0 +1,33 @@
+"""PerformanceMonitor: metrics recorded in C, system stats, alerts, bottlenecks, hot paths."""
+
+from __future__ import annotations
+
+from defiperf.monitor.alerts import Alert as Alert
+from defiperf.monitor.alerts import AlertRule as AlertRule
+from defiperf.monitor.alerts import log_alert as log_alert
+from defiperf.monitor.analysis import Bottleneck as Bottleneck
+from defiperf.monitor.analysis import HotPath as HotPath
+from defiperf.monitor.config import DEFAULT_MONITORING_CONFIG as DEFAULT_MONITORING_CONFIG
+from defiperf.monitor.config import MonitoringConfig as MonitoringConfig
+from defiperf.monitor.monitor import PerformanceMonitor as PerformanceMonitor
+from defiperf.monitor.report import Report as Report
+from defiperf.structures.metrics import Counter as Counter
+from defiperf.structures.metrics import Gauge as Gauge
+from defiperf.structures.metrics import LogHistogram as LogHistogram
+from defiperf.structures.metrics import Series as Series
+
+__all__ = [
+    "DEFAULT_MONITORING_CONFIG",
+    "Alert",
+    "AlertRule",
+    "Bottleneck",
+    "Counter",
+    "Gauge",
+    "HotPath",
+    "LogHistogram",
+    "MonitoringConfig",
+    "PerformanceMonitor",
+    "Report",
+    "Series",
+    "log_alert",
+]

@@ -1,0 +1,88 @@
+"""MonitoringConfig: every knob of PerformanceMonitor in one plain, copyable object."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+
+def _positive(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+
+
+def _fraction(name: str, value: Any) -> None:
+    _positive(name, value)
+    if value > 1:
+        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+
+
+@dataclass(frozen=True)
+class MonitoringConfig:
+    """What PerformanceMonitor records, how often it samples, and what it calls a bottleneck.
+
+    Copy with ``dataclasses.replace(config, field=value)`` or ``config.replace(field=value)``.
+    Latency targets are p99 targets in milliseconds: ``latency_targets_ms`` maps a series key
+    (``"request:/api/portfolio"``) or bare name to its target; others get
+    ``default_latency_target_ms[kind]``.
+    """
+
+    window_s: float = 60.0
+    window_slots: int = 4
+    max_series: int = 1000
+    sample_interval_s: float = 5.0
+    system_metrics: bool = True
+    history_len: int = 120
+    min_samples: int = 20
+    latency_targets_ms: Mapping[str, float] = field(default_factory=dict)
+    default_latency_target_ms: Mapping[str, float] = field(
+        default_factory=lambda: {"request": 200.0, "db": 50.0, "chain": 1000.0, "timer": 200.0}
+    )
+    cache_hit_rate_target: float = 0.95
+    error_rate_threshold: float = 0.05
+    time_share_threshold: float = 0.5
+    cpu_saturation_pct: float = 85.0
+    memory_saturation_pct: float = 90.0
+    rss_budget_bytes: int | None = None
+    loop_lag_target_ms: float = 50.0
+    queue_growth_ratio: float = 1.5
+
+    def __post_init__(self) -> None:
+        for name in ("window_s", "sample_interval_s", "loop_lag_target_ms", "cpu_saturation_pct",
+                     "memory_saturation_pct", "queue_growth_ratio"):
+            _positive(name, getattr(self, name))
+        for name in ("cache_hit_rate_target", "error_rate_threshold", "time_share_threshold"):
+            _fraction(name, getattr(self, name))
+        for name in ("window_slots", "max_series", "history_len", "min_samples"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        if self.rss_budget_bytes is not None:
+            _positive("rss_budget_bytes", self.rss_budget_bytes)
+        for name in ("latency_targets_ms", "default_latency_target_ms"):
+            targets = getattr(self, name)
+            if not isinstance(targets, Mapping):
+                raise TypeError(f"{name} must be a mapping, not {type(targets).__name__}")
+            for key, value in targets.items():
+                _positive(f"{name}[{key!r}]", value)
+            object.__setattr__(self, name, MappingProxyType(dict(targets)))
+
+    def replace(self, **changes: Any) -> MonitoringConfig:
+        """A copy with ``changes`` applied (validated like the constructor)."""
+        return dataclasses.replace(self, **changes)
+
+    def latency_target_ms(self, kind: str, key: str, name: str) -> float | None:
+        """The p99 target of a series, or None when its kind has none."""
+        target = self.latency_targets_ms.get(key, self.latency_targets_ms.get(name))
+        return target if target is not None else self.default_latency_target_ms.get(kind)
+
+
+DEFAULT_MONITORING_CONFIG = MonitoringConfig()
