@@ -18,7 +18,7 @@ from defiperf.monitor.analysis import Bottleneck, HotPath, bottlenecks, hot_path
 from defiperf.monitor.config import DEFAULT_MONITORING_CONFIG, MonitoringConfig
 from defiperf.monitor.report import Report
 from defiperf.monitor.timing import OpTimer
-from defiperf.structures.metrics import MetricStore
+from defiperf.structures.metrics import LogHistogram, MetricStore
 
 logger = logging.getLogger("defiperf.monitor")
 
@@ -119,9 +119,9 @@ class PerformanceMonitor(MetricStore):
         if not stats["count"]:
             return None
         if stat == "error_rate":
-            return stats["bad_rate"]
+            return float(stats["bad_rate"])
         if stat == "hit_rate":
-            return 1.0 - stats["bad_rate"]
+            return 1.0 - float(stats["bad_rate"])
         return float(stats[stat])
 
     # --- analysis ----------------------------------------------------------------------------
@@ -138,16 +138,15 @@ class PerformanceMonitor(MetricStore):
         requests = [s.stats("current") for s in self.series("request")]
         count = sum(r["count"] for r in requests)
         errors = sum(r["bad"] for r in requests)
-        merged = None
+        merged = LogHistogram()
         for s in self.series("request"):
-            h = s.histogram("current")
-            merged = h if merged is None else (merged.merge(h) or merged)
+            merged.merge(s.histogram("current"))
         out: dict[str, Any] = {
             "requests": count,
             "errors": errors,
             "error_rate": errors / count if count else None,
             "requests_per_s": sum(r["rate"] for r in requests),
-            "request_p99_ms": merged.quantile(0.99) if merged is not None and merged.count else None,
+            "request_p99_ms": merged.quantile(0.99) if merged.count else None,
         }
         for s in self.series("cache"):
             st = s.stats("current")

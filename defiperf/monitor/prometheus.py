@@ -23,6 +23,7 @@ from prometheus_client.registry import Collector
 
 if TYPE_CHECKING:
     from defiperf.monitor.monitor import PerformanceMonitor
+    from defiperf.structures.metrics import Series
 
 DEFAULT_BUCKETS_S = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -63,7 +64,7 @@ class PrometheusCollector(Collector):
     def describe(self) -> list[Metric]:
         return []  # the series are dynamic: no up-front description
 
-    def _labels(self, kind: str) -> dict[object, list[str]]:
+    def _labels(self, kind: str) -> dict[Series, list[str]]:
         m = self._monitor
         if kind == "chain":
             return {s: [chain, method] for chain, method, s in m.chain_series()}

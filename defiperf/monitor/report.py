@@ -52,13 +52,14 @@ class Report:
     trends: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
-        return _clean({
+        out: dict[str, Any] = _clean({
             "generated_at": self.generated_at, "monotonic_s": self.monotonic_s,
             "window_s": self.window_s, "summary": self.summary, "series": self.series,
             "alerts": [a.to_dict() for a in self.alerts],
             "bottlenecks": [b.to_dict() for b in self.bottlenecks],
             "hot_paths": [p.to_dict() for p in self.hot_paths], "trends": self.trends,
         })
+        return out
 
     def to_json(self, **kwargs: Any) -> str:
         """The report as JSON (NaN written as null); kwargs go to json.dumps."""

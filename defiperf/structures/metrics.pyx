@@ -42,7 +42,9 @@ OVERFLOW = "__overflow__"
 
 cdef inline double _finite(object value, str what) except? -1.0:
     cdef double v
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if isinstance(value, bool):
+        raise TypeError(f"{what} must be a real number, not bool")
+    if not isinstance(value, (int, float)):
         try:
             v = value  # numpy scalars, Decimal, ... through __float__
         except TypeError:
@@ -287,7 +289,7 @@ cdef class Gauge:
 
 
 cdef class MetricStore:
-    """MetricStore(*, window_s=60.0, window_slots=4, max_series=1000, timer=None)
+    """MetricStore(window_s=60.0, window_slots=4, max_series=1000, timer=None)
 
     The recording core of PerformanceMonitor. Each name gets a Series on first use, up to
     ``max_series`` series, counters and gauges in all; values for new names past the cap go to
@@ -317,7 +319,7 @@ cdef class MetricStore:
         self._counters = {}
         self._gauges = {}
 
-    def __init__(self, *, window_s=60.0, window_slots=4, max_series=1000, timer=None):
+    def __init__(self, window_s=60.0, window_slots=4, max_series=1000, timer=None):
         cdef double w = _finite(window_s, "window_s")
         if w <= 0:
             raise ValueError(f"window_s must be > 0, got {window_s!r}")
