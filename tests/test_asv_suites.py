@@ -18,7 +18,7 @@ def suites() -> Iterator[dict[str, ModuleType]]:
     sys.path.insert(0, str(ASV_DIR))
     try:
         yield {name: importlib.import_module(f"benchmarks.benchmarks_{name}")
-               for name in ("lru", "bloom", "ring")}
+               for name in ("lru", "bloom", "ring", "monitor")}
     finally:
         sys.path.remove(str(ASV_DIR))
 
@@ -49,3 +49,8 @@ def test_bloom_suite_runs(suites: dict[str, ModuleType]) -> None:
 
 def test_ring_suite_runs(suites: dict[str, ModuleType]) -> None:
     assert run_once(suites["ring"].RingOps(), "defiperf", 1_000) == 3
+
+
+def test_monitor_suite_runs(suites: dict[str, ModuleType]) -> None:
+    assert run_once(suites["monitor"].MonitorRecord(), "defiperf") == 1
+    assert suites["monitor"].MonitorQuality().track_p99_relative_error() < 0.01

@@ -10,7 +10,8 @@ import pytest
 
 from defiperf.bench import Row, format_table
 from defiperf.bench import __main__ as cli
-from defiperf.bench import lru
+from defiperf.bench import lru, monitor
+from defiperf.bench._peers import available
 
 
 def test_lru_suite_measures_every_operation_for_both_key_kinds() -> None:
@@ -67,3 +68,13 @@ def test_bloom_and_ring_suites_run_quick() -> None:
     rows = ring.run(quick=True, capacity=1_000, n_ops=2_000)
     assert [r.operation for r in rows][:2] == ["push 3-field row", "get_latest(100)"]
     assert all(r.ours > 0 for r in rows)
+
+
+def test_monitor_suite_compares_recording_and_accuracy() -> None:
+    rows = monitor.run(quick=True, n_ops=20_000)
+    assert [r.operation for r in rows] == ["record_request", "record_metric", "p99 relative error"]
+    request = rows[0]
+    assert 0 < request.ours < 100_000 and "prometheus child.observe" in request.peers
+    installed = set(available(monitor.PEERS)) - {"prometheus_client"}
+    assert installed <= set(request.peers)  # every installed peer is measured
+    assert rows[2].ours < 0.01  # the histogram's stated bound holds on real data

@@ -1,0 +1,148 @@
+"""PerformanceMonitor recording beside prometheus_client, hdrhistogram and ddsketch.
+
+record_request (endpoint, ms, success) and record_metric (name, value) against what a user would
+otherwise call per event: prometheus_client ``Histogram.labels(endpoint).observe`` and the
+pre-bound ``child.observe``, HdrHistogram ``record_value`` (integer microseconds) and DDSketch
+``add``. Plus the p99 error of each sketch on 100,000 lognormal latencies.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from defiperf.bench._peers import available
+from defiperf.bench._table import Row
+from defiperf.bench._timing import best_ns_per_op
+from defiperf.monitor import MonitoringConfig, PerformanceMonitor
+
+
+def _ours() -> Any:
+    return PerformanceMonitor(MonitoringConfig(system_metrics=False), alert_handlers=[])
+
+
+def _prometheus() -> Any:
+    prom = importlib.import_module("prometheus_client")
+    return prom.Histogram("request_latency_seconds", "latency", ["endpoint"],
+                          registry=prom.CollectorRegistry())
+
+
+def _hdr() -> Any:
+    return importlib.import_module("hdrh.histogram").HdrHistogram(1, 60_000_000, 2)
+
+
+def _ddsketch() -> Any:
+    return importlib.import_module("ddsketch").DDSketch(relative_accuracy=0.01)
+
+
+PEERS = {
+    "prometheus_client": (_prometheus, "prometheus_client"),
+    "hdrhistogram": (_hdr, "hdrh"),
+    "ddsketch": (_ddsketch, "ddsketch"),
+}
+
+
+def _latencies(n: int) -> list[float]:
+    return np.random.default_rng(42).lognormal(3.0, 1.0, n).round(3).tolist()
+
+
+def _record_passes(values: list[float]) -> dict[str, Callable[[], int]]:
+    n = len(values)
+    ours = _ours()
+    peers = {name: make() for name, make in available(PEERS).items()}
+
+    def ours_request() -> int:
+        record = ours.record_request
+        for v in values:
+            record("/api/portfolio", v, True)
+        return n
+
+    passes: dict[str, Callable[[], int]] = {"defiperf": ours_request}
+    if "prometheus_client" in peers:
+        hist = peers["prometheus_client"]
+        child = hist.labels("/api/portfolio")
+
+        def prom_labels() -> int:
+            labels = hist.labels
+            for v in values:
+                labels("/api/portfolio").observe(v / 1000.0)
+            return n
+
+        def prom_child() -> int:
+            observe = child.observe
+            for v in values:
+                observe(v / 1000.0)
+            return n
+
+        passes["prometheus .labels().observe"] = prom_labels
+        passes["prometheus child.observe"] = prom_child
+    if "hdrhistogram" in peers:
+        def hdr() -> int:
+            record = peers["hdrhistogram"].record_value
+            for v in values:
+                record(int(v * 1000))
+            return n
+        passes["hdrhistogram"] = hdr
+    if "ddsketch" in peers:
+        def dd() -> int:
+            add = peers["ddsketch"].add
+            for v in values:
+                add(v)
+            return n
+        passes["ddsketch"] = dd
+    return passes
+
+
+def _p99_errors(values: list[float]) -> tuple[float, dict[str, float]]:
+    want = float(np.percentile(values, 99, method="inverted_cdf"))
+    ours = _ours()
+    for v in values:
+        ours.record_metric("latency", v)
+    got = {"defiperf": ours.get_series("latency").histogram().quantile(0.99)}
+    peers = {name: make() for name, make in available(PEERS).items() if name != "prometheus_client"}
+    if "hdrhistogram" in peers:
+        for v in values:
+            peers["hdrhistogram"].record_value(int(v * 1000))
+        got["hdrhistogram"] = peers["hdrhistogram"].get_value_at_percentile(99.0) / 1000.0
+    if "ddsketch" in peers:
+        for v in values:
+            peers["ddsketch"].add(v)
+        got["ddsketch"] = peers["ddsketch"].get_quantile_value(0.99)
+    errors = {name: abs(v - want) / want for name, v in got.items()}
+    return errors.pop("defiperf"), errors
+
+
+def run(quick: bool = False, n_ops: int = 200_000) -> list[Row]:
+    rounds = 3 if quick else 7
+    values = _latencies(n_ops // 10 if quick else n_ops)
+    best = best_ns_per_op(_record_passes(values), rounds)
+    rows = [Row("monitor", "record_request", "ns/op", best.pop("defiperf"), best,
+                note="peers: one labelled histogram observe / record per request")]
+    ours = _ours()
+
+    def ours_metric() -> int:
+        record = ours.record_metric
+        for v in values:
+            record("price_updates_per_second", v)
+        return len(values)
+
+    passes: dict[str, Callable[[], int]] = {"defiperf": ours_metric}
+    if "prometheus_client" in available(PEERS):
+        child = _prometheus().labels("x")
+
+        def prom_child() -> int:
+            observe = child.observe
+            for v in values:
+                observe(v)
+            return len(values)
+
+        passes["prometheus child.observe"] = prom_child
+    best = best_ns_per_op(passes, rounds)
+    rows.append(Row("monitor", "record_metric", "ns/op", best.pop("defiperf"), best))
+    ours_err, peer_err = _p99_errors(_latencies(100_000))
+    rows.append(Row("monitor", "p99 relative error", "ratio", ours_err, peer_err,
+                    note="lognormal latencies, 1e5 values; numpy inverted_cdf as truth"))
+    return rows
