@@ -185,3 +185,38 @@ def test_config_is_a_plain_copyable_object() -> None:
     assert "sample_interval_s=30.0" in repr(hft)
     with pytest.raises(TypeError, match="MonitoringConfig"):
         PerformanceMonitor({"window_s": 1})  # type: ignore[arg-type]
+
+
+def test_prometheus_http_server_serves_our_series(fake_timer: FakeTimer) -> None:
+    import socket
+    import urllib.request
+
+    from prometheus_client import start_http_server
+
+    m = quiet(fake_timer)
+    m.record_request("/api", 12.0)
+    registry = CollectorRegistry()
+    m.register_prometheus(registry, namespace="svc")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server, thread = start_http_server(port, addr="127.0.0.1", registry=registry)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as resp:
+            body = resp.read().decode()
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert 'svc_request_duration_seconds_count{endpoint="/api"} 1.0' in body
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import defiperf.monitor.alerts
+    import defiperf.monitor.monitor
+
+    for module in (defiperf.monitor.alerts, defiperf.monitor.monitor):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0
