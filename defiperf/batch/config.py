@@ -1,0 +1,75 @@
+"""BatchConfig: every knob of BatchProcessingEngine in one plain, copyable object."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from defiperf.batch.retry import RetryPolicy
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """Per-processor circuit breaker settings (see CircuitBreaker)."""
+
+    failure_rate_threshold: float = 0.5
+    min_calls: int = 10
+    window_calls: int = 50
+    reset_timeout_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class BatchConfig:
+    """What BatchProcessingEngine bounds, retries and adapts.
+
+    - ``max_queued_items``: the backpressure bound, over all jobs and processors;
+    - ``workers_per_processor``: batches of one processor in flight at once;
+    - ``latency_target_s``: the batch latency AIMD sizing aims at;
+    - ``aging_interval_s``: a waiting job gains one priority level per interval (no starvation);
+    - ``job_timeout_s``: default deadline of a job (None: none); items left then are dead letters;
+    - ``memory_pressure_pct`` / ``cpu_saturation_pct``: above these (psutil) batches shrink.
+    """
+
+    max_queued_items: int = 1_000_000
+    workers_per_processor: int = 4
+    latency_target_s: float = 0.25
+    aging_interval_s: float = 1.0
+    job_timeout_s: float | None = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    memory_pressure_pct: float = 90.0
+    cpu_saturation_pct: float = 95.0
+    load_sample_interval_s: float = 0.5
+    thread_pool_size: int = 8
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("max_queued_items", "workers_per_processor", "thread_pool_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+            if value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
+        for name in ("latency_target_s", "aging_interval_s", "memory_pressure_pct",
+                     "cpu_saturation_pct", "load_sample_interval_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+        if self.job_timeout_s is not None and not (
+                isinstance(self.job_timeout_s, (int, float)) and self.job_timeout_s > 0):
+            raise ValueError(f"job_timeout_s must be > 0 or None, got {self.job_timeout_s!r}")
+        if not isinstance(self.retry, RetryPolicy):
+            raise TypeError("retry must be a RetryPolicy")
+        if not isinstance(self.breaker, BreakerConfig):
+            raise TypeError("breaker must be a BreakerConfig")
+
+    def replace(self, **changes: Any) -> BatchConfig:
+        """A copy with ``changes`` applied (validated like the constructor)."""
+        return dataclasses.replace(self, **changes)
+
+
+DEFAULT_BATCH_CONFIG = BatchConfig()

@@ -1,0 +1,182 @@
+"""Processors, jobs and their results: what goes into the engine and what comes out.
+
+Every submitted item ends in exactly one of three places of its JobResult: ``results`` (it
+succeeded), ``dead_letters`` (it failed for good, with its last error) or ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import inspect
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class QueueFull(Exception):
+    """``submit_job(..., block=False)`` when the queue bound leaves no room for the job."""
+
+
+class EngineStopped(RuntimeError):
+    """The engine is stopping or stopped and takes no new jobs."""
+
+
+class JobTimeout(TimeoutError):
+    """The job's deadline passed before the item could be processed."""
+
+
+class ResultCountMismatch(ValueError):
+    """A processor returned a different number of results than it was given items."""
+
+
+@dataclass(frozen=True)
+class Processor:
+    """Processor(name, process, max_batch_size=100, timeout=5.0, retryable=True)
+
+    ``process(items: list) -> list`` of the same length, in the same order; a coroutine
+    function, or a plain function (run in the engine's thread pool so it never blocks the loop).
+    ``timeout`` (seconds or None) bounds one batch. ``retryable=False``: a failed batch is not
+    re-run (its items go straight to the dead letters), for processors with side effects.
+    """
+
+    name: str
+    process: Callable[[list[Any]], Any]
+    max_batch_size: int = 100
+    timeout: float | None = 5.0
+    retryable: bool = True
+    is_async: bool = field(init=False, repr=False, compare=False, default=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise TypeError("name must be a non-empty str")
+        if not callable(self.process):
+            raise TypeError("process must be callable")
+        if isinstance(self.max_batch_size, bool) or not isinstance(self.max_batch_size, int):
+            raise TypeError("max_batch_size must be an int")
+        if self.max_batch_size < 1:
+            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
+        if self.timeout is not None and not (
+                isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout)
+                and self.timeout > 0):
+            raise ValueError(f"timeout must be > 0 seconds or None, got {self.timeout!r}")
+        fn = self.process
+        is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+            getattr(fn, "__call__", None))
+        object.__setattr__(self, "is_async", is_async)
+
+
+class JobStatus(enum.Enum):
+    QUEUED = "queued"        # nothing started yet
+    RUNNING = "running"      # some batch started
+    DONE = "done"            # every item succeeded
+    FAILED = "failed"        # finished, some items are dead letters
+    CANCELLED = "cancelled"  # finished after cancel(): some items cancelled
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """An item that failed for good: its index in the job, the item, the last error, tries."""
+
+    index: int
+    item: Any
+    error: BaseException
+    attempts: int
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    job_id: str
+    status: JobStatus
+    total: int
+    succeeded: int
+    failed: int
+    cancelled: int
+
+    @property
+    def pending(self) -> int:
+        return self.total - self.succeeded - self.failed - self.cancelled
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """``results[i]`` is item i's result (None unless it succeeded); ``dead_letters`` and
+    ``cancelled`` (indices) account for every other item."""
+
+    job_id: str
+    status: JobStatus
+    results: list[Any]
+    dead_letters: list[DeadLetter]
+    cancelled: list[int]
+
+    @property
+    def ok(self) -> bool:
+        return self.status is JobStatus.DONE
+
+    @property
+    def succeeded(self) -> int:
+        return len(self.results) - len(self.dead_letters) - len(self.cancelled)
+
+
+@dataclass(eq=False)
+class Job:
+    """The engine's record of one job (internal): items, results, what is resolved."""
+
+    job_id: str
+    processor: Processor
+    items: Sequence[Any]
+    priority: int
+    enqueued_at: float
+    results: list[Any] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    cancelled_ranges: list[tuple[int, int]] = field(default_factory=list)
+    n_ok: int = 0
+    n_cancelled: int = 0
+    started: bool = False
+    cancel_requested: bool = False
+    timed_out: bool = False
+    deadline_handle: asyncio.TimerHandle | None = None
+    done: asyncio.Future[JobResult] | None = None
+
+    @property
+    def total(self) -> int:
+        return len(self.items)
+
+    @property
+    def resolved(self) -> int:
+        return self.n_ok + len(self.dead) + self.n_cancelled
+
+    def status(self) -> JobStatus:
+        if self.done is not None and self.done.done():
+            return self.done.result().status
+        return JobStatus.RUNNING if self.started else JobStatus.QUEUED
+
+    def progress(self) -> JobProgress:
+        return JobProgress(self.job_id, self.status(), self.total, self.n_ok, len(self.dead),
+                           self.n_cancelled)
+
+    def succeed(self, start: int, stop: int, values: Sequence[Any], offset: int) -> None:
+        self.results[start:stop] = values[offset:offset + stop - start]
+        self.n_ok += stop - start
+
+    def fail(self, start: int, stop: int, error: BaseException, attempts: int) -> None:
+        items = self.items
+        self.dead.extend(DeadLetter(i, items[i], error, attempts) for i in range(start, stop))
+
+    def cancel_range(self, start: int, stop: int) -> None:
+        if stop > start:
+            self.cancelled_ranges.append((start, stop))
+            self.n_cancelled += stop - start
+
+    def finish_if_resolved(self) -> bool:
+        if self.resolved < self.total or self.done is None or self.done.done():
+            return False
+        if self.deadline_handle is not None:
+            self.deadline_handle.cancel()
+        status = (JobStatus.CANCELLED if self.n_cancelled else
+                  JobStatus.FAILED if self.dead else JobStatus.DONE)
+        cancelled = sorted(i for a, b in self.cancelled_ranges for i in range(a, b))
+        self.done.set_result(JobResult(self.job_id, status, self.results,
+                                       sorted(self.dead, key=lambda d: d.index), cancelled))
+        return True
