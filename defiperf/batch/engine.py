@@ -387,7 +387,7 @@ class BatchProcessingEngine:
         """While the breaker is open the batch waits (it is not failed); its cancelled or
         expired items are resolved meanwhile."""
         while segments and not lane.breaker.allow():
-            await asyncio.sleep(max(lane.breaker.seconds_until_probe(), 0.005))
+            await asyncio.sleep(min(max(lane.breaker.seconds_until_probe(), 0.005), 0.05))
             segments = self._live(segments)
         return segments
 
@@ -444,7 +444,10 @@ class BatchProcessingEngine:
         end = self._time()
         elapsed = end - now
         ok = error is None
-        lane.breaker.record(ok)
+        # Retried sub-batches failing again do not count against the breaker (a few poison
+        # items must not open it); fresh batches, successes and half-open probes do.
+        if ok or (unit.depth == 0 and unit.attempts == 0) or lane.breaker.state is not BreakerState.CLOSED:
+            lane.breaker.record(ok)
         lane.sizer.observe(elapsed, ok)
         lane.process_ms.record(elapsed * 1000.0)
         lane.batch_sizes.record(len(items))
