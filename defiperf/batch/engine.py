@@ -448,7 +448,7 @@ class BatchProcessingEngine:
         # items must not open it); fresh batches, successes and half-open probes do.
         if ok or (unit.depth == 0 and unit.attempts == 0) or lane.breaker.state is not BreakerState.CLOSED:
             lane.breaker.record(ok)
-        lane.sizer.observe(elapsed, ok)
+        lane.sizer.observe(elapsed, not isinstance(error, TimeoutError))  # slow, not poison
         lane.process_ms.record(elapsed * 1000.0)
         lane.batch_sizes.record(len(items))
         lane.batches += 1

@@ -44,8 +44,9 @@ class LoadProbe:
 class BatchSizer:
     """Additive increase, multiplicative decrease between 1 and ``max_size``.
 
-    A batch that took at most ``latency_target_s`` and succeeded grows the size by
-    ``max(1, max_size // 10)``; a slow or failed batch halves it; pressure from the LoadProbe
+    A batch that took at most ``latency_target_s`` grows the size by ``max(1, max_size // 10)``;
+    a slow or timed-out one (``ok=False``) halves it (the engine does not count other errors:
+    those are bisected by the retry logic, not load); pressure from the LoadProbe
     halves it too (and stops growth while it lasts). Starts at ``max_size``.
     """
 
