@@ -18,7 +18,7 @@ def suites() -> Iterator[dict[str, ModuleType]]:
     sys.path.insert(0, str(ASV_DIR))
     try:
         yield {name: importlib.import_module(f"benchmarks.benchmarks_{name}")
-               for name in ("lru", "bloom", "ring", "monitor")}
+               for name in ("lru", "bloom", "ring", "monitor", "batch")}
     finally:
         sys.path.remove(str(ASV_DIR))
 
@@ -54,3 +54,8 @@ def test_ring_suite_runs(suites: dict[str, ModuleType]) -> None:
 def test_monitor_suite_runs(suites: dict[str, ModuleType]) -> None:
     assert run_once(suites["monitor"].MonitorRecord(), "defiperf") == 1
     assert suites["monitor"].MonitorQuality().track_p99_relative_error() < 0.01
+
+
+def test_batch_suite_runs(suites: dict[str, ModuleType]) -> None:
+    assert run_once(suites["batch"].BatchThroughput(), "defiperf") == 1
+    assert suites["batch"].BatchQueueLatency().track_queue_latency_p99_ms() > 0

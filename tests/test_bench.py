@@ -10,7 +10,7 @@ import pytest
 
 from defiperf.bench import Row, format_table
 from defiperf.bench import __main__ as cli
-from defiperf.bench import lru, monitor
+from defiperf.bench import batch, lru, monitor
 from defiperf.bench._peers import available
 
 
@@ -78,3 +78,15 @@ def test_monitor_suite_compares_recording_and_accuracy() -> None:
     installed = set(available(monitor.PEERS)) - {"prometheus_client"}
     assert installed <= set(request.peers)  # every installed peer is measured
     assert rows[2].ours < 0.01  # the histogram's stated bound holds on real data
+
+
+def test_batch_suite_compares_engine_and_bare_asyncio() -> None:
+    rows = batch.run(quick=True, n_items=100_000)
+    assert [r.operation for r in rows] == [
+        "no-op throughput, batches of 100", "queue latency p50 at 50% of max",
+        "queue latency p99 at 50% of max", "bytes per queued item, 100,000 queued"]
+    throughput = rows[0]
+    assert not throughput.lower_is_better and throughput.ours > 0
+    assert throughput.peers["asyncio.Queue baseline"] > 0
+    assert 0 < rows[1].ours <= rows[2].ours
+    assert 0 < rows[3].ours < 64  # a result slot per item, not an object per item

@@ -29,6 +29,8 @@ class BatchConfig:
     - ``latency_target_s``: the batch latency AIMD sizing aims at;
     - ``aging_interval_s``: a waiting job gains one priority level per interval (no starvation);
     - ``job_timeout_s``: default deadline of a job (None: none); items left then are dead letters;
+    - ``keep_finished_jobs``: finished jobs whose results stay available to ``wait``/``job_status``
+      (the most recent ones; each holds its results list, so this bounds memory and GC work);
     - ``memory_pressure_pct`` / ``cpu_saturation_pct``: above these (psutil) batches shrink.
     """
 
@@ -43,10 +45,12 @@ class BatchConfig:
     cpu_saturation_pct: float = 95.0
     load_sample_interval_s: float = 0.5
     thread_pool_size: int = 8
+    keep_finished_jobs: int = 1000
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_queued_items", "workers_per_processor", "thread_pool_size"):
+        for name in ("max_queued_items", "workers_per_processor", "thread_pool_size",
+                     "keep_finished_jobs"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
                 raise TypeError(f"{name} must be an int, not {type(value).__name__}")

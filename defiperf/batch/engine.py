@@ -41,7 +41,6 @@ from defiperf.structures.metrics import LogHistogram
 _WATCHDOG = hasattr(asyncio.Task, "uncancel")
 
 MAX_PRIORITY = 10
-KEEP_FINISHED_JOBS = 10_000
 THROUGHPUT_WINDOW_S = 10
 
 
@@ -283,10 +282,15 @@ class BatchProcessingEngine:
 
     async def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
         """The job's result once every item is resolved; TimeoutError after ``timeout`` s
-        (the job goes on)."""
+        (the job goes on). Once it has returned a result the engine forgets the job (so a
+        later ``job_status``/``wait`` is a KeyError); unclaimed finished jobs are kept up to
+        ``config.keep_finished_jobs``."""
         job = self._job(job_id)
         assert job.done is not None
-        return await asyncio.wait_for(asyncio.shield(job.done), timeout)
+        if not job.done.done():
+            await asyncio.wait_for(asyncio.shield(job.done), timeout)
+        self._jobs.pop(job_id, None)
+        return job.done.result()
 
     def job_status(self, job_id: str) -> JobProgress:
         """queued / running / done / failed / cancelled, with per-item counts."""
@@ -346,7 +350,7 @@ class BatchProcessingEngine:
     def _finish_if_resolved(self, job: Job) -> None:
         if job.finish_if_resolved():
             self._finished.append(job.job_id)
-            while len(self._finished) > KEEP_FINISHED_JOBS:
+            while len(self._finished) > self.config.keep_finished_jobs:
                 self._jobs.pop(self._finished.popleft(), None)
 
     def _signal_space(self) -> None:

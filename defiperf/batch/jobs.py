@@ -139,9 +139,10 @@ class Job:
     deadline_handle: asyncio.TimerHandle | None = None
     done: asyncio.Future[JobResult] | None = None
 
-    @property
-    def total(self) -> int:
-        return len(self.items)
+    total: int = -1
+
+    def __post_init__(self) -> None:
+        self.total = len(self.items)
 
     @property
     def resolved(self) -> int:
@@ -179,4 +180,5 @@ class Job:
         cancelled = sorted(i for a, b in self.cancelled_ranges for i in range(a, b))
         self.done.set_result(JobResult(self.job_id, status, self.results,
                                        sorted(self.dead, key=lambda d: d.index), cancelled))
+        self.items = ()  # no longer needed (dead letters hold their own items): less to keep
         return True

@@ -9,11 +9,12 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from defiperf.bench import bloom, lru, monitor, ring
+from defiperf.bench import batch, bloom, lru, monitor, ring
 from defiperf.bench._table import Row, format_table
 
 SUITES: dict[str, Callable[..., list[Row]]] = {
     "lru": lru.run, "bloom": bloom.run, "ring": ring.run, "monitor": monitor.run,
+    "batch": batch.run,
 }
 
 
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         start = time.perf_counter()
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        kwargs = {} if args.capacity is None or name == "monitor" else {"capacity": args.capacity}
+        kwargs = {} if args.capacity is None or name in ("monitor", "batch") else {"capacity": args.capacity}
         suite_rows = SUITES[name](quick=args.quick, **kwargs)
         rows += suite_rows
         print(f"\n[{name}] (x) = peer / defiperf: above 1 means defiperf is better "

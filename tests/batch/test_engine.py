@@ -319,8 +319,9 @@ async def test_cancel_resolves_queued_items_and_keeps_running_ones() -> None:
         assert eng.job_status(job).status is JobStatus.RUNNING
         assert eng.cancel(job) == 15
         gate.set()
+        await eng.drain()
+        assert eng.cancel(job) == 0                   # finished: nothing left to cancel
         result = await eng.wait(job)
-        assert eng.cancel(job) == 0
     assert result.status is JobStatus.CANCELLED
     assert result.results[:5] == [0, 1, 2, 3, 4] and result.cancelled == list(range(5, 20))
     accounted(result, 20)
@@ -361,10 +362,13 @@ async def test_hard_stop_cancels_queued_items_but_finishes_running_batches() -> 
 async def test_job_status_progress_and_unknown_jobs() -> None:
     async with engine() as eng:
         job = await eng.submit_job(range(10), Processor("double", double, 3))
-        await eng.wait(job)
+        await eng.drain()
         progress = eng.job_status(job)
         assert (progress.status, progress.total, progress.succeeded, progress.pending) == (
             JobStatus.DONE, 10, 10, 0)
+        assert (await eng.wait(job)).ok
+        with pytest.raises(KeyError, match="forgotten"):
+            eng.job_status(job)                       # claimed by wait(): forgotten
         with pytest.raises(KeyError):
             eng.job_status("nope")
         with pytest.raises(TimeoutError):
@@ -454,3 +458,13 @@ def test_nothing_is_ever_lost(items: list[int], batch: int, modulus: int, cancel
     if not cancel:
         assert {items[d.index] % modulus for d in result.dead_letters} <= {0}
         assert len(result.dead_letters) == sum(x % modulus == 0 for x in items)
+
+
+async def test_unclaimed_finished_jobs_are_kept_up_to_the_bound() -> None:
+    async with engine(keep_finished_jobs=3) as eng:
+        p = Processor("double", double)
+        jobs = [await eng.submit_job([i], p) for i in range(5)]
+        await eng.drain()
+        with pytest.raises(KeyError):
+            eng.job_status(jobs[0])
+        assert [eng.job_status(j).status for j in jobs[2:]] == [JobStatus.DONE] * 3
