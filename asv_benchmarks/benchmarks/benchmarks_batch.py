@@ -14,6 +14,9 @@ class BatchThroughput(Benchmark):
     params = [["defiperf", "asyncio.Queue"]]
     param_names = ["impl"]
 
+    def setup(self, impl: str) -> None:
+        self.impl = impl
+
     def time_100k_items_noop(self, impl: str) -> None:
         run = bench_batch.engine_throughput if impl == "defiperf" else bench_batch.baseline_throughput
         asyncio.run(run(100_000))
