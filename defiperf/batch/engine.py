@@ -429,7 +429,7 @@ class BatchProcessingEngine:
                     del lane.deadlines[task]
                     if task in lane.overdue:  # the watchdog fired: this batch timed out
                         lane.overdue.discard(task)
-                        task.uncancel()
+                        task.uncancel()  # type: ignore[attr-defined]  # 3.11+
                         raise TimeoutError(f"batch of {lane.processor.name!r} took more than "
                                            f"{lane.processor.timeout} s")
             if not isinstance(out, (list, tuple)):

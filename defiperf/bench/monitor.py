@@ -38,7 +38,7 @@ def _ddsketch() -> Any:
     return importlib.import_module("ddsketch").DDSketch(relative_accuracy=0.01)
 
 
-PEERS = {
+PEERS: dict[str, tuple[Callable[[], Any], str | None]] = {
     "prometheus_client": (_prometheus, "prometheus_client"),
     "hdrhistogram": (_hdr, "hdrh"),
     "ddsketch": (_ddsketch, "ddsketch"),
@@ -46,7 +46,8 @@ PEERS = {
 
 
 def _latencies(n: int) -> list[float]:
-    return np.random.default_rng(42).lognormal(3.0, 1.0, n).round(3).tolist()
+    values: list[float] = np.random.default_rng(42).lognormal(3.0, 1.0, n).round(3).tolist()
+    return values
 
 
 def _record_passes(values: list[float]) -> dict[str, Callable[[], int]]:
