@@ -468,3 +468,17 @@ async def test_unclaimed_finished_jobs_are_kept_up_to_the_bound() -> None:
         with pytest.raises(KeyError):
             eng.job_status(jobs[0])
         assert [eng.job_status(j).status for j in jobs[2:]] == [JobStatus.DONE] * 3
+
+
+async def test_reports_into_an_attached_monitor() -> None:
+    from defiperf.monitor import MonitoringConfig, PerformanceMonitor
+
+    monitor = PerformanceMonitor(MonitoringConfig(system_metrics=False), alert_handlers=[])
+    eng = BatchProcessingEngine(config(), monitor=monitor, load_probe=calm_probe())
+    async with eng:
+        job = await eng.submit_job(range(250), Processor("double", double, max_batch_size=100))
+        assert (await eng.wait(job)).ok
+    timing = monitor.get_series("timer:batch.double").stats("total")
+    assert timing["count"] == 3 and timing["bad"] == 0
+    monitor.tick()
+    assert monitor.queue_depths()["batch.double"][-1][1] == 0
