@@ -132,6 +132,7 @@ class SmartCacheManager:
              "single_flight_joins", "warmed", "warm_failures", "invalidations_received",
              "l3_write_errors", "l2_write_errors"), 0)
         self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._refreshing: set[str] = set()
         self._loaders: OptimizedLRU[str, tuple[Loader, float | None, float | None]] = OptimizedLRU(
             max(config.refresh_hot_keys * 4, 1024))
         self._warm_queue: asyncio.PriorityQueue[tuple[int, int, str, Loader, float | None, float | None, asyncio.Future[bool]]] | None = None
@@ -285,7 +286,7 @@ class SmartCacheManager:
         """The fresh value of key from the fastest tier that has it, else ``default``.
         A Redis or disk failure counts as a miss of that tier, never as an error."""
         key = _check_key(key)
-        if not self._started:
+        if not self._started or self._closed:
             await self.start()
         entry = await self._lookup(key)
         if entry is None or not entry.fresh(self._clock()):
@@ -295,7 +296,7 @@ class SmartCacheManager:
     async def get_many(self, keys: Iterable[str | bytes]) -> dict[str, Any]:
         """{key: fresh value} for the keys any tier has; one MGET for L2's part."""
         wanted = [_check_key(k) for k in keys]
-        if not self._started:
+        if not self._started or self._closed:
             await self.start()
         now = self._clock()
         found: dict[str, Entry] = {}
@@ -341,7 +342,7 @@ class SmartCacheManager:
         key = _check_key(key)
         _check_ttl("ttl", ttl)
         _check_ttl("stale_ttl", stale_ttl, allow_zero=True)
-        if not self._started:
+        if not self._started or self._closed:
             await self.start()
         payload, weight = self._serialize(value)
         entry, hard_ttl = self._entry(value, ttl, stale_ttl, weight)
@@ -386,7 +387,7 @@ class SmartCacheManager:
             payload, weight = self._serialize(value)
             entry, hard_ttl = self._entry(value, ttl, stale_ttl, weight)
             prepared[_check_key(raw_key)] = (entry, payload)
-        if not self._started:
+        if not self._started or self._closed:
             await self.start()
         if self.l1 is not None:
             for key, (entry, _) in prepared.items():
@@ -406,7 +407,7 @@ class SmartCacheManager:
     async def delete(self, key: str | bytes) -> bool:
         """Remove key from every tier (and other processes' L1 through invalidation)."""
         key = _check_key(key)
-        if not self._started:
+        if not self._started or self._closed:
             await self.start()
         removed = False
         if self.l1 is not None:
@@ -444,7 +445,7 @@ class SmartCacheManager:
         loader = loader or self.loader
         if loader is None:
             raise ValueError("no loader: pass one or give the manager a default loader")
-        if not self._started:
+        if not self._started or self._closed:
             await self.start()
         self._loaders.set(key, (loader, ttl, stale_ttl))
         entry = await self._lookup(key)
@@ -453,7 +454,9 @@ class SmartCacheManager:
             if entry.fresh(now):
                 return entry.value
             self.counters["stale_served"] += 1
-            if key not in self._inflight:
+            if key not in self._inflight and key not in self._refreshing:
+                self._refreshing.add(key)  # before the task runs: one refresh per key
+                self.counters["refreshes"] += 1
                 task = asyncio.get_running_loop().create_task(
                     self._refresh(key, loader, ttl, stale_ttl))
                 self._tasks.append(task)
@@ -466,12 +469,13 @@ class SmartCacheManager:
             self._tasks.remove(task)
 
     async def _refresh(self, key: str, loader: Loader, ttl: float | None, stale_ttl: float | None) -> None:
-        self.counters["refreshes"] += 1
         try:
             await self._load(key, loader, ttl, stale_ttl)
         except Exception as exc:  # the stale value stays; the next caller tries again
             self.counters["refresh_failures"] += 1
             logger.warning("refresh of %r failed, serving stale: %s", key, exc)
+        finally:
+            self._refreshing.discard(key)
 
     async def _load(self, key: str, loader: Loader, ttl: float | None, stale_ttl: float | None) -> Any:
         fut = self._inflight.get(key)
@@ -543,7 +547,7 @@ class SmartCacheManager:
         if loader is None:
             raise ValueError("no loader: pass one or give the manager a default loader")
         checked = [_check_key(k) for k in keys]
-        if not self._started:
+        if not self._started or self._closed:
             await self.start()
         assert self._warm_queue is not None
         loop = asyncio.get_running_loop()
@@ -571,8 +575,8 @@ class SmartCacheManager:
     async def _warm_worker(self) -> None:
         assert self._warm_queue is not None
         while True:
+            await self._warming_paused.wait()  # paused: queued loads stay queued, in order
             _, _, key, loader, ttl, stale_ttl, fut = await self._warm_queue.get()
-            await self._warming_paused.wait()
             ok = False
             try:
                 entry = self.l1.get_nowait(key) if self.l1 is not None else None
