@@ -53,6 +53,7 @@ class TierMetrics:
 
 
 def _check_key(key: Any) -> str:
+    """key as a str (UTF-8 bytes decoded); TypeError / ValueError naming what is wrong."""
     if isinstance(key, bytes):
         try:
             key = key.decode("utf-8")
@@ -62,7 +63,8 @@ def _check_key(key: Any) -> str:
         raise TypeError(f"cache keys must be str or UTF-8 bytes, not {type(key).__name__}")
     if len(key) > MAX_KEY_CHARS:
         raise ValueError(f"cache key of {len(key)} characters is over {MAX_KEY_CHARS}")
-    return key
+    checked: str = key
+    return checked
 
 
 def _check_ttl(name: str, value: Any, allow_zero: bool = False) -> None:
@@ -276,9 +278,9 @@ class SmartCacheManager:
     async def _promote(self, key: str, entry: Entry, tiers: list[Any], now: float) -> None:
         remaining = entry.remaining_s(now)
         for tier in tiers:
-            if tier is self.l1:
+            if isinstance(tier, MemoryTier):
                 tier.set_nowait(key, entry, remaining)
-            elif tier is self.l2:
+            elif isinstance(tier, RedisTier):
                 if self._l2_allowed():
                     await self._l2_op(tier.set(key, entry, self.serializer.dumps(entry.value), remaining))
 

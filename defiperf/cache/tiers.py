@@ -223,7 +223,7 @@ class DiskTier:
 
     def __init__(self, directory: str | os.PathLike[str] | None, serializer: Serializer, *,
                  namespace: str, size_limit_bytes: int, clock: Callable[[], float]) -> None:
-        import diskcache
+        import diskcache  # type: ignore[import-untyped]
 
         path = Path(directory) if directory is not None else default_disk_dir(namespace)
         path.mkdir(parents=True, exist_ok=True)
