@@ -9,7 +9,26 @@ import time
 from pathlib import Path
 
 
-def free_port() -> int:
+def _bindable(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def free_port(cluster: bool = False) -> int:
+    """A free loopback port; for a cluster node one below 55536 whose bus port (+10000) is free
+    too."""
+    if cluster:
+        import random
+
+        for _ in range(1000):
+            port = random.randint(20000, 50000)
+            if _bindable(port) and _bindable(port + 10000):
+                return port
+        raise RuntimeError("no free port pair for a cluster node")
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -63,9 +82,20 @@ class RedisProcess:
 
 def start_cluster(workdir: Path, n: int = 3) -> list[RedisProcess]:
     """n masters (no replicas) joined with redis-cli --cluster create."""
-    nodes = [RedisProcess(workdir / f"node{i}", extra=[
-        "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-        "--cluster-node-timeout", "2000"]).start() for i in range(n)]
+    nodes: list[RedisProcess] = []
+    try:
+        for i in range(n):
+            nodes.append(RedisProcess(workdir / f"node{i}", port=free_port(cluster=True), extra=[
+                "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                "--cluster-node-timeout", "2000"]).start())
+        return _join(nodes)
+    except BaseException:
+        for node in nodes:
+            node.kill()
+        raise
+
+
+def _join(nodes: list[RedisProcess]) -> list[RedisProcess]:
     subprocess.run(
         ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p.port}" for p in nodes),
          "--cluster-replicas", "0", "--cluster-yes"],
