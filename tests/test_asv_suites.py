@@ -18,7 +18,7 @@ def suites() -> Iterator[dict[str, ModuleType]]:
     sys.path.insert(0, str(ASV_DIR))
     try:
         yield {name: importlib.import_module(f"benchmarks.benchmarks_{name}")
-               for name in ("lru", "bloom", "ring", "monitor", "batch")}
+               for name in ("lru", "bloom", "ring", "monitor", "batch", "cache")}
     finally:
         sys.path.remove(str(ASV_DIR))
 
@@ -59,3 +59,12 @@ def test_monitor_suite_runs(suites: dict[str, ModuleType]) -> None:
 def test_batch_suite_runs(suites: dict[str, ModuleType]) -> None:
     assert run_once(suites["batch"].BatchThroughput(), "defiperf") == 1
     assert suites["batch"].BatchQueueLatency().track_queue_latency_p99_ms() > 0
+
+
+def test_cache_suite_runs(suites: dict[str, ModuleType]) -> None:
+    l1 = suites["cache"].CacheL1()
+    l1.setup()
+    l1.time_l1_hit_1000()
+    l1.teardown()
+    rate = suites["cache"].CacheHitRate()
+    assert rate.track_zipf_hit_rate(True) > rate.track_zipf_hit_rate(False)

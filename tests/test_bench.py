@@ -90,3 +90,19 @@ def test_batch_suite_compares_engine_and_bare_asyncio() -> None:
     assert throughput.peers["asyncio.Queue baseline"] > 0
     assert 0 < rows[1].ours <= rows[2].ours
     assert 0 < rows[3].ours < 64  # a result slot per item, not an object per item
+
+
+# aiocache and cashews (bench extra) close redis-py clients in deprecated ways: their warnings.
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::ResourceWarning",
+                            "ignore::pytest.PytestUnraisableExceptionWarning")
+def test_cache_suite_compares_tiers_and_warming() -> None:
+    from defiperf.bench import cache
+
+    rows = cache.run(quick=True, n_ops=2_000)
+    ops = [r.operation for r in rows]
+    assert ops[0] == "L1 hit, await get" and "L2 hit (Redis), await get" in ops  # redis-server is there
+    assert "L3 hit (disk), await get" in ops and "miss with loader (L1 only)" in ops
+    l2 = rows[ops.index("L2 hit (Redis), await get")]
+    assert "redis-py GET" in l2.peers
+    zipf = rows[-1]
+    assert zipf.peers["no warming"] < zipf.ours <= 1.0

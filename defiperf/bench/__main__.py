@@ -9,12 +9,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict
 
-from defiperf.bench import batch, bloom, lru, monitor, ring
+from defiperf.bench import batch, bloom, cache, lru, monitor, ring
 from defiperf.bench._table import Row, format_table
 
 SUITES: dict[str, Callable[..., list[Row]]] = {
     "lru": lru.run, "bloom": bloom.run, "ring": ring.run, "monitor": monitor.run,
     "batch": batch.run,
+    "cache": cache.run,
 }
 
 
@@ -37,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in names:
         start = time.perf_counter()
         print(f"running {name} ...", file=sys.stderr, flush=True)
-        kwargs = {} if args.capacity is None or name in ("monitor", "batch") else {"capacity": args.capacity}
+        kwargs = {} if args.capacity is None or name in ("monitor", "batch", "cache") else {"capacity": args.capacity}
         suite_rows = SUITES[name](quick=args.quick, **kwargs)
         rows += suite_rows
         print(f"\n[{name}] (x) = peer / defiperf: above 1 means defiperf is better "
