@@ -157,6 +157,7 @@ class BatchProcessingEngine:
         self._executor: Any = None
         self._started = False
         self._closing = False
+        self._size_fraction: float | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -194,6 +195,8 @@ class BatchProcessingEngine:
                            cfg.breaker.window_calls, cfg.breaker.reset_timeout_s, timer=self._now),
         )
         self._lanes[processor.name] = lane
+        if self._size_fraction is not None:
+            lane.sizer.limit(int(lane.sizer.max_size * self._size_fraction))
         assert self._loop is not None
         lane.workers = [self._loop.create_task(self._worker(lane), name=f"defiperf-batch-{processor.name}-{i}")
                         for i in range(cfg.workers_per_processor)]
@@ -415,7 +418,11 @@ class BatchProcessingEngine:
         for seg in unit.segments:
             seg.job.started = True
         if unit.depth == 0 and unit.attempts == 0:
-            lane.queue_ms.record((now - unit.segments[0].enqueued_at) * 1000.0)
+            waited_ms = (now - unit.segments[0].enqueued_at) * 1000.0
+            lane.queue_ms.record(waited_ms)
+            if self.monitor is not None:
+                self.monitor.record_metric(f"batch.{lane.processor.name}.queue_latency_ms",
+                                           waited_ms, "ms")
         lane.in_flight += 1
         error: BaseException | None = None
         task = asyncio.current_task() if _WATCHDOG and lane.processor.timeout else None
@@ -473,6 +480,8 @@ class BatchProcessingEngine:
             offset += seg.stop - seg.start
             self._finish_if_resolved(seg.job)
         lane.items_ok += offset
+        if self.monitor is not None:
+            self.monitor.counter(f"batch.{lane.processor.name}.items_ok").inc(offset)
         if lane.per_second and lane.per_second[-1][0] == second:
             lane.per_second[-1][1] += offset
         else:
@@ -583,6 +592,15 @@ class BatchProcessingEngine:
                 "processing_latency_ms": _percentiles(lane.process_ms),
             }
         return out
+
+    def limit_batch_sizes(self, fraction: float | None) -> None:
+        """Cap every processor's batch size at ``fraction`` of its maximum (memory pressure);
+        None lifts the cap. New processors get the same cap."""
+        if fraction is not None and not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1] or None, got {fraction!r}")
+        self._size_fraction = fraction
+        for lane in self._lanes.values():
+            lane.sizer.limit(None if fraction is None else int(lane.sizer.max_size * fraction))
 
     def breaker_state(self, processor_name: str) -> BreakerState:
         return self._lanes[processor_name].breaker.state

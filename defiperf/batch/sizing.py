@@ -54,14 +54,25 @@ class BatchSizer:
         self.max_size = max_size
         self.latency_target_s = latency_target_s
         self.size = max_size
+        self._cap = max_size
         self._step = max(1, max_size // 10)
         self._probe = probe
         self.shrinks = 0
+
+    @property
+    def cap(self) -> int:
+        """The largest size allowed now: max_size, or less while ``limit(...)`` holds."""
+        return self._cap
+
+    def limit(self, cap: int | None) -> None:
+        """Cap the size (memory pressure from outside, e.g. the suite's budget); None lifts it."""
+        self._cap = self.max_size if cap is None else max(1, min(cap, self.max_size))
+        self.size = min(self.size, self._cap)
 
     def observe(self, latency_s: float, ok: bool) -> None:
         if not ok or latency_s > self.latency_target_s or (self._probe and self._probe.pressure()):
             new = max(1, self.size // 2)
             self.shrinks += new < self.size
             self.size = new
-        elif self.size < self.max_size:
-            self.size = min(self.max_size, self.size + self._step)
+        elif self.size < self._cap:
+            self.size = min(self._cap, self.size + self._step)

@@ -20,7 +20,7 @@ IMPACT = {
     "latency": "share of measured time x (1 - target / p99)",
     "time_share": "share of measured time",
     "error_rate": "error rate (the share of calls lost)",
-    "cache_hit_rate": "hit-rate target - hit rate",
+    "cache_hit_rate": "hit-rate target - hit rate (over all tiers)",
     "cpu": "(cpu% - threshold) / (100 - threshold), at least 0.5 once over the threshold",
     "memory": "(memory% - threshold) / (100 - threshold), at least 0.5 once over the threshold",
     "rss_budget": "1 - budget / rss",
@@ -127,19 +127,27 @@ def _timed(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
 
 
 def _cache(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
+    """Tiers are looked up in order and a miss in one goes on to the next, so the cache's hit
+    rate is 1 - (misses of the last tier asked) / (lookups of the first): the front tier has
+    the most lookups, the last the fewest."""
     cfg = monitor.config
-    for s in monitor.series("cache"):
-        cur = s.stats("current")
-        if cur["count"] < cfg.min_samples:
-            continue
-        hit_rate = 1.0 - cur["bad_rate"]
-        if hit_rate < cfg.cache_hit_rate_target:
-            found.append(Bottleneck(
-                "cache_hit_rate", s.key, cfg.cache_hit_rate_target - hit_rate,
-                f"hit rate {hit_rate:.1%} below the {cfg.cache_hit_rate_target:.0%} target "
-                f"over {cur['count']} lookups",
-                "warm the hot keys, raise the capacity or TTL, or use the tinylfu policy",
-            ))
+    tiers = [(s.key, s.stats("current")) for s in monitor.series("cache")]
+    tiers = [(key, st) for key, st in tiers if st["count"]]
+    if not tiers:
+        return
+    front = max(tiers, key=lambda t: t[1]["count"])
+    last = min(tiers, key=lambda t: t[1]["count"])
+    lookups = front[1]["count"]
+    if lookups < cfg.min_samples:
+        return
+    hit_rate = 1.0 - last[1]["bad"] / lookups
+    if hit_rate < cfg.cache_hit_rate_target:
+        found.append(Bottleneck(
+            "cache_hit_rate", front[0] if len(tiers) == 1 else "cache", cfg.cache_hit_rate_target - hit_rate,
+            f"hit rate {hit_rate:.1%} (all tiers) below the {cfg.cache_hit_rate_target:.0%} "
+            f"target over {lookups} lookups",
+            "warm the hot keys, raise the capacity or TTL, or use the tinylfu policy",
+        ))
 
 
 def _system_value(monitor: PerformanceMonitor, name: str, stat: str = "mean") -> float | None:

@@ -62,6 +62,8 @@ class PerformanceMonitor(MetricStore):
         self._system = system_collector or None
         self._queues: dict[str, tuple[Callable[[], float], deque[tuple[float, float]]]] = {}
         self.history: dict[str, deque[dict[str, float]]] = {}
+        #: called on every tick before the alert rules (the suite's memory guard lives here)
+        self.tick_hooks: list[Callable[[], object]] = []
         self._tick_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -220,6 +222,11 @@ class PerformanceMonitor(MetricStore):
                         points = self.history.setdefault(s.key, deque(maxlen=self.config.history_len))
                         points.append({"t": now, "p50": st["p50"], "p90": st["p90"],
                                        "p99": st["p99"], "rate": st["rate"]})
+            for hook in list(self.tick_hooks):
+                try:
+                    hook()
+                except Exception:
+                    logger.exception("monitor tick hook %r failed", hook)
             return self.evaluate_alerts()
 
     def _run(self) -> None:
