@@ -13,7 +13,51 @@ from defiperf.structures import create_transaction_filter as create_transaction_
 
 __version__ = "0.1.0"
 
+# The Python layers are imported on first use, so `import defiperf` for the hot structures
+# does not pull in redis, diskcache or psutil.
+_LAZY = {
+    "PerformanceSuite": "defiperf.suite",
+    "create_optimal_performance_suite": "defiperf.suite",
+    "SmartCacheManager": "defiperf.cache",
+    "CacheConfig": "defiperf.cache",
+    "DEFAULT_CACHE_CONFIG": "defiperf.cache",
+    "BatchProcessingEngine": "defiperf.batch",
+    "BatchConfig": "defiperf.batch",
+    "DEFAULT_BATCH_CONFIG": "defiperf.batch",
+    "Processor": "defiperf.batch",
+    "PerformanceMonitor": "defiperf.monitor",
+    "MonitoringConfig": "defiperf.monitor",
+    "DEFAULT_MONITORING_CONFIG": "defiperf.monitor",
+    "AlertRule": "defiperf.monitor",
+    "run_benchmarks": "defiperf.bench",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'defiperf' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 __all__ = [
+    "DEFAULT_BATCH_CONFIG",
+    "DEFAULT_CACHE_CONFIG",
+    "DEFAULT_MONITORING_CONFIG",
+    "AlertRule",
+    "BatchConfig",
+    "BatchProcessingEngine",
+    "CacheConfig",
+    "MonitoringConfig",
+    "PerformanceMonitor",
+    "PerformanceSuite",
+    "Processor",
+    "SmartCacheManager",
+    "create_optimal_performance_suite",
+    "run_benchmarks",
     "BloomFilter",
     "BufferFull",
     "CacheStats",

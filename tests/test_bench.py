@@ -106,3 +106,31 @@ def test_cache_suite_compares_tiers_and_warming() -> None:
     assert "redis-py GET" in l2.peers
     zipf = rows[-1]
     assert zipf.peers["no warming"] < zipf.ours <= 1.0
+
+
+def test_claims_table_passes_fails_and_says_not_run() -> None:
+    from defiperf.bench.claims import check_claims, format_claims
+
+    rows = [Row("cache", "Zipf hit rate, TTL 10 s", "rate", 0.97, lower_is_better=False),
+            Row("batch", "queue latency p99 at 50% of max", "ms", 12.0),
+            Row("lru", "memory 300,000 int->int", "B/entry", 80.0),
+            Row("cache", "L3 hit (disk), await get", "ns/op", 90_000.0),
+            Row("cache", "L2 hit (Redis), await get", "ns/op", 120_000.0)]
+    result = {claim: (ours, verdict) for claim, _, ours, verdict in check_claims(rows)}
+    assert result["cache hit rate > 95%"] == ("97.0%", "pass")
+    assert result["queue latency < 10 ms"][1] == "FAIL"
+    assert result["L1 memory < 100 MB"][1] == "pass"
+    assert result["cached response < 50 ms"] == ("0.120 ms", "pass")  # the slower tier counts
+    assert result["batch > 1000 ops/s"] == ("-", "not run")
+    assert "original's claim" in format_claims(rows)
+
+
+def test_run_benchmarks_returns_rows_and_prints_claims(capsys: pytest.CaptureFixture[str]) -> None:
+    import defiperf
+
+    rows = defiperf.run_benchmarks(["monitor"], quick=True)
+    out = capsys.readouterr().out
+    assert rows and rows[0].suite == "monitor"
+    assert "[monitor]" in out and "[claims of the original, this run]" in out and "not run" in out
+    with pytest.raises(ValueError, match="unknown suite"):
+        defiperf.run_benchmarks(["nope"])

@@ -75,13 +75,13 @@ async def _l1_rows(n: int, rounds: int) -> Row:
         await cache.set("token:ETH", VALUE)
         ours = await _per_op_ns(lambda i: cache.get("token:ETH"), n, rounds)
     if _has("aiocache"):
-        from aiocache import SimpleMemoryCache
+        from aiocache import SimpleMemoryCache  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
         ac = SimpleMemoryCache()
         await ac.set("token:ETH", VALUE, ttl=300)
         peers["aiocache memory"] = await _per_op_ns(lambda i: ac.get("token:ETH"), n, rounds)
     if _has("cashews"):
-        from cashews import Cache
+        from cashews import Cache  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
         cc = Cache()
         cc.setup("mem://")
@@ -103,8 +103,8 @@ async def _l2_row(url: str, n: int, rounds: int) -> Row:
         await cache.set("token:ETH", VALUE)
         ours = await _per_op_ns(lambda i: cache.get("token:ETH"), n, rounds)
     if _has("aiocache"):
-        from aiocache import RedisCache
-        from aiocache.serializers import JsonSerializer
+        from aiocache import RedisCache  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        from aiocache.serializers import JsonSerializer  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         ac = RedisCache(endpoint="127.0.0.1", port=port, serializer=JsonSerializer())
@@ -112,7 +112,7 @@ async def _l2_row(url: str, n: int, rounds: int) -> Row:
         peers["aiocache redis"] = await _per_op_ns(lambda i: ac.get("ac:token:ETH"), n, rounds)
         await ac.close()
     if _has("cashews"):
-        from cashews import Cache
+        from cashews import Cache  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
         cc = Cache()
         cc.setup(url, client_side=False)
@@ -131,7 +131,7 @@ async def _l3_and_miss_rows(n: int, rounds: int) -> list[Row]:
             l3 = await _per_op_ns(lambda i: cache.get("token:ETH"), n // 10, rounds)
     peers: dict[str, float] = {}
     if _has("cashews"):
-        from cashews import Cache
+        from cashews import Cache  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
         with tempfile.TemporaryDirectory() as d:
             cc = Cache()
@@ -153,7 +153,7 @@ async def _l3_and_miss_rows(n: int, rounds: int) -> list[Row]:
         ours = await _per_op_ns(miss, n, rounds)
     miss_peers: dict[str, float] = {}
     if _has("cashews"):
-        from cashews import Cache
+        from cashews import Cache  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
         cc = Cache()
         cc.setup("mem://")
