@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from defiperf._stats import CacheStats as CacheStats
 from defiperf.structures import BloomFilter as BloomFilter
 from defiperf.structures import BufferFull as BufferFull
@@ -12,6 +14,22 @@ from defiperf.structures import create_price_buffer as create_price_buffer
 from defiperf.structures import create_transaction_filter as create_transaction_filter
 
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
+    from defiperf.batch import DEFAULT_BATCH_CONFIG as DEFAULT_BATCH_CONFIG
+    from defiperf.batch import BatchConfig as BatchConfig
+    from defiperf.batch import BatchProcessingEngine as BatchProcessingEngine
+    from defiperf.batch import Processor as Processor
+    from defiperf.bench import run_benchmarks as run_benchmarks
+    from defiperf.cache import DEFAULT_CACHE_CONFIG as DEFAULT_CACHE_CONFIG
+    from defiperf.cache import CacheConfig as CacheConfig
+    from defiperf.cache import SmartCacheManager as SmartCacheManager
+    from defiperf.monitor import DEFAULT_MONITORING_CONFIG as DEFAULT_MONITORING_CONFIG
+    from defiperf.monitor import AlertRule as AlertRule
+    from defiperf.monitor import MonitoringConfig as MonitoringConfig
+    from defiperf.monitor import PerformanceMonitor as PerformanceMonitor
+    from defiperf.suite import PerformanceSuite as PerformanceSuite
+    from defiperf.suite import create_optimal_performance_suite as create_optimal_performance_suite
 
 # The Python layers are imported on first use, so `import defiperf` for the hot structures
 # does not pull in redis, diskcache or psutil.
