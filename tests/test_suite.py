@@ -145,13 +145,14 @@ async def test_the_demo_with_redis(redis_server: str) -> None:
     assert "l2" in result.metrics["cache"]["tiers"]
 
 
-def test_cli_demo_and_errors() -> None:
+def test_cli_demo_and_errors(tmp_path: Path) -> None:
+    # run outside the repository root: `-m` would import the uncompiled source tree
     out = subprocess.run([sys.executable, "-m", "defiperf", "demo", "--seconds", "0.5"],
-                         capture_output=True, text=True, timeout=120)
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("# defiperf demo") and "## Bottlenecks" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "defiperf", "demo", "--seconds", "0"],
-                         capture_output=True, text=True, timeout=60)
+                         capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert bad.returncode == 2 and "--seconds" in bad.stderr
 
 

@@ -38,6 +38,7 @@ def spawn_worker(url: str, namespace: str, consumer: str, marks: Path,
          "--namespace", namespace, "--consumer", consumer, "--claim-idle-s", "1.0",
          "--batch-size", "10", "--concurrency", "2"],
         env=env, stdout=log, stderr=log,
+        cwd=marks,  # not the repository root: `-m` would import the uncompiled source tree
     )
 
 
