@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from defiperf._validate import check_int, check_number
 from defiperf.batch.retry import RetryPolicy
 
 
@@ -51,21 +51,11 @@ class BatchConfig:
     def __post_init__(self) -> None:
         for name in ("max_queued_items", "workers_per_processor", "thread_pool_size",
                      "keep_finished_jobs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
+            check_int(name, getattr(self, name))
         for name in ("latency_target_s", "aging_interval_s", "memory_pressure_pct",
                      "cpu_saturation_pct", "load_sample_interval_s"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-        if self.job_timeout_s is not None and not (
-                isinstance(self.job_timeout_s, (int, float)) and self.job_timeout_s > 0):
-            raise ValueError(f"job_timeout_s must be > 0 or None, got {self.job_timeout_s!r}")
+            check_number(name, getattr(self, name))
+        check_number("job_timeout_s", self.job_timeout_s, allow_none=True)
         if not isinstance(self.retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")
         if not isinstance(self.breaker, BreakerConfig):

@@ -9,9 +9,10 @@ True
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass, field
+
+from defiperf._validate import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -20,13 +21,6 @@ class RetryState:
 
     attempt: int
     elapsed_s: float = 0.0
-
-
-def _check_number(name: str, value: float, minimum: float = 0.0) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not (math.isfinite(value) and value >= minimum):
-        raise ValueError(f"{name} must be finite and >= {minimum}, got {value!r}")
 
 
 class Stop:
@@ -55,10 +49,7 @@ class stop_after_attempt(Stop):  # noqa: N801 - tenacity's name
     max_attempts: int
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int):
-            raise TypeError("max_attempts must be an int")
-        if self.max_attempts < 1:
-            raise ValueError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        check_int("max_attempts", self.max_attempts)
 
     def __call__(self, state: RetryState) -> bool:
         return state.attempt >= self.max_attempts
@@ -71,7 +62,7 @@ class stop_after_delay(Stop):  # noqa: N801
     seconds: float
 
     def __post_init__(self) -> None:
-        _check_number("seconds", self.seconds)
+        check_number("seconds", self.seconds, inclusive=True)
 
     def __call__(self, state: RetryState) -> bool:
         return state.elapsed_s >= self.seconds
@@ -105,9 +96,9 @@ class wait_exponential(Wait):  # noqa: N801
     multiplier: float = 2.0
 
     def __post_init__(self) -> None:
-        _check_number("initial", self.initial)
-        _check_number("maximum", self.maximum)
-        _check_number("multiplier", self.multiplier, 1.0)
+        check_number("initial", self.initial, inclusive=True)
+        check_number("maximum", self.maximum, inclusive=True)
+        check_number("multiplier", self.multiplier, low=1.0, inclusive=True)
 
     def __call__(self, state: RetryState, rng: random.Random) -> float:
         exponent = min(max(state.attempt - 1, 0), 64)
@@ -135,7 +126,7 @@ class wait_fixed(Wait):  # noqa: N801
     seconds: float
 
     def __post_init__(self) -> None:
-        _check_number("seconds", self.seconds)
+        check_number("seconds", self.seconds, inclusive=True)
 
     def __call__(self, state: RetryState, rng: random.Random) -> float:
         return float(self.seconds)

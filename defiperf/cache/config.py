@@ -3,18 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-
-def _check_positive(name: str, value: Any, allow_none: bool = False) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+from defiperf._validate import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -54,23 +46,17 @@ class CacheConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.namespace, str) or not self.namespace or ":" in self.namespace:
             raise ValueError("namespace must be a non-empty str without ':'")
-        _check_positive("default_ttl_s", self.default_ttl_s, allow_none=True)
-        if not (isinstance(self.default_stale_ttl_s, (int, float)) and self.default_stale_ttl_s >= 0):
-            raise ValueError(f"default_stale_ttl_s must be >= 0, got {self.default_stale_ttl_s!r}")
+        check_number("default_ttl_s", self.default_ttl_s, allow_none=True)
+        check_number("default_stale_ttl_s", self.default_stale_ttl_s, inclusive=True)
         for name in ("l1_max_entries", "disk_size_limit_bytes", "warm_concurrency",
                      "refresh_hot_keys"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if self.l1_max_weight_bytes is not None and (
-                isinstance(self.l1_max_weight_bytes, bool) or not isinstance(self.l1_max_weight_bytes, int)
-                or self.l1_max_weight_bytes < 1):
-            raise ValueError(f"l1_max_weight_bytes must be an int >= 1 or None, got {self.l1_max_weight_bytes!r}")
+            check_int(name, getattr(self, name))
+        check_int("l1_max_weight_bytes", self.l1_max_weight_bytes, allow_none=True)
         if self.l1_policy not in ("lru", "tinylfu"):
             raise ValueError(f"l1_policy must be 'lru' or 'tinylfu', got {self.l1_policy!r}")
         for name in ("redis_timeout_s", "redis_breaker_reset_s", "refresh_ahead_s",
                      "refresh_check_interval_s"):
-            _check_positive(name, getattr(self, name))
+            check_number(name, getattr(self, name))
         if self.redis_url is not None and (not isinstance(self.redis_url, str) or not
                                            self.redis_url.startswith(("redis://", "rediss://", "unix://"))):
             raise ValueError("redis_url must be a redis://, rediss:// or unix:// URL")

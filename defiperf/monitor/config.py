@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-
-def _positive(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
-
-
-def _fraction(name: str, value: Any) -> None:
-    _positive(name, value)
-    if value > 1:
-        raise ValueError(f"{name} must be in (0, 1], got {value!r}")
+from defiperf._validate import check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -56,23 +44,18 @@ class MonitoringConfig:
     def __post_init__(self) -> None:
         for name in ("window_s", "sample_interval_s", "loop_lag_target_ms", "cpu_saturation_pct",
                      "memory_saturation_pct", "queue_growth_ratio"):
-            _positive(name, getattr(self, name))
+            check_number(name, getattr(self, name))
         for name in ("cache_hit_rate_target", "error_rate_threshold", "time_share_threshold"):
-            _fraction(name, getattr(self, name))
+            check_number(name, getattr(self, name), high=1.0)
         for name in ("window_slots", "max_series", "history_len", "min_samples"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-            if value < 1:
-                raise ValueError(f"{name} must be >= 1, got {value}")
-        if self.rss_budget_bytes is not None:
-            _positive("rss_budget_bytes", self.rss_budget_bytes)
+            check_int(name, getattr(self, name))
+        check_number("rss_budget_bytes", self.rss_budget_bytes, allow_none=True)
         for name in ("latency_targets_ms", "default_latency_target_ms"):
             targets = getattr(self, name)
             if not isinstance(targets, Mapping):
                 raise TypeError(f"{name} must be a mapping, not {type(targets).__name__}")
             for key, value in targets.items():
-                _positive(f"{name}[{key!r}]", value)
+                check_number(f"{name}[{key!r}]", value)
             object.__setattr__(self, name, MappingProxyType(dict(targets)))
 
     def replace(self, **changes: Any) -> MonitoringConfig:

@@ -1,0 +1,29 @@
+"""The argument checks every config object shares: a TypeError or ValueError naming the field."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def check_number(name: str, value: Any, *, low: float = 0.0, inclusive: bool = False,
+                 high: float | None = None, allow_none: bool = False) -> None:
+    """A finite real above ``low`` (at or above it when ``inclusive``), at most ``high``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, not {type(value).__name__}")
+    above = value >= low if inclusive else value > low
+    if not (math.isfinite(value) and above and (high is None or value <= high)):
+        bound = f"{'>=' if inclusive else '>'} {low:g}" + (f" and <= {high:g}" if high is not None else "")
+        raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
+
+
+def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> None:
+    """An int (not a bool) of at least ``minimum``."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
