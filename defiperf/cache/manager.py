@@ -635,7 +635,7 @@ class SmartCacheManager:
     async def _publish(self, key: str) -> None:
         if self.l2 is None or not self.config.invalidation or not self._l2_allowed():
             return
-        ok, _ = await self._l2_op(self._publish_raw(f"{self._origin} {key}"))
+        await self._l2_op(self._publish_raw(f"{self._origin} {key}"))
 
     async def _publish_raw(self, message: str) -> Any:
         from redis.exceptions import RedisError

@@ -114,6 +114,7 @@ class RedisTier:
             self.client = aioredis.from_url(url, socket_timeout=timeout_s,
                                             socket_connect_timeout=timeout_s)
         self.corrupt = 0
+        self._discarding: set[asyncio.Task[None]] = set()
 
     def key(self, key: str) -> str:
         return self._prefix + key
@@ -134,7 +135,9 @@ class RedisTier:
         except Exception as exc:  # corrupt or untrusted payload: a miss, removed
             self.corrupt += 1
             logger.warning("l2: unreadable entry %r removed (%s)", key, exc)
-            asyncio.get_running_loop().create_task(self._discard(key))
+            task = asyncio.get_running_loop().create_task(self._discard(key))
+            self._discarding.add(task)  # a reference until done: the loop keeps only weak ones
+            task.add_done_callback(self._discarding.discard)
             return None
 
     async def _discard(self, key: str) -> None:
