@@ -159,9 +159,10 @@ async def _l3_and_miss_rows(n: int, rounds: int) -> list[Row]:
         cc.setup("mem://")
         counter = [0]
 
-        @cc(ttl="5m")
-        async def loaded(i: int) -> dict[str, Any]:
+        async def value(i: int) -> dict[str, Any]:
             return VALUE
+
+        loaded: Callable[[int], Awaitable[Any]] = cc(ttl="5m")(value)  # cashews' @cache
 
         async def cw_miss(i: int) -> Any:
             counter[0] += 1
