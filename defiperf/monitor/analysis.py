@@ -66,10 +66,9 @@ def _ratio(now: float, before: float) -> float | None:
     return now / before - 1.0 if before > 0 and not math.isnan(before) else None
 
 
-def hot_paths(monitor: PerformanceMonitor, n: int = 10) -> list[HotPath]:
-    """The ``n`` operations with the most total time in the current window, largest first."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
-        raise ValueError(f"n must be an int >= 0, got {n!r}")
+def _ranked(monitor: PerformanceMonitor) -> list[tuple[HotPath, dict[str, Any], dict[str, Any]]]:
+    """Every timed operation with calls in the current window, as a HotPath with its current
+    and previous window stats, largest total time first (each window is read once)."""
     rows = []
     for s in monitor.series():
         if s.kind not in TIMED_KINDS:
@@ -78,25 +77,30 @@ def hot_paths(monitor: PerformanceMonitor, n: int = 10) -> list[HotPath]:
         if cur["count"]:
             rows.append((s, cur, prev))
     total = sum(cur["sum"] for _, cur, _ in rows)
-    paths = [
-        HotPath(
+    ranked = [
+        (HotPath(
             key=s.key, kind=s.kind, name=s.name, count=cur["count"], total_ms=cur["sum"],
             share=cur["sum"] / total if total > 0 else 0.0, mean_ms=cur["mean"], p99_ms=cur["p99"],
             trend=_ratio(cur["sum"], prev["sum"]),
             p99_trend=_ratio(cur["p99"], prev["p99"]) if prev["count"] else None,
-        )
+        ), cur, prev)
         for s, cur, prev in rows
     ]
-    paths.sort(key=lambda p: (-p.total_ms, p.key))
-    return paths[:n]
+    ranked.sort(key=lambda r: (-r[0].total_ms, r[0].key))
+    return ranked
+
+
+def hot_paths(monitor: PerformanceMonitor, n: int = 10) -> list[HotPath]:
+    """The ``n`` operations with the most total time in the current window, largest first."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+        raise ValueError(f"n must be an int >= 0, got {n!r}")
+    return [path for path, _, _ in _ranked(monitor)[:n]]
 
 
 def _timed(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
     cfg = monitor.config
-    paths = hot_paths(monitor, n=len(monitor.series()))
-    for p in paths:
-        s = monitor.get_series(p.key)
-        cur = s.stats("current")
+    ranked = _ranked(monitor)
+    for p, cur, prev in ranked:
         if cur["count"] < cfg.min_samples:
             continue
         target = cfg.latency_target_ms(p.kind, p.key, p.name)
@@ -108,13 +112,12 @@ def _timed(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
                 "profile this path (see hot paths), cache or batch its slow dependency, or raise "
                 "its target if it is known to be slow",
             ))
-        if len(paths) > 1 and p.share >= cfg.time_share_threshold:
+        if len(ranked) > 1 and p.share >= cfg.time_share_threshold:
             found.append(Bottleneck(
                 "time_share", p.key, p.share,
                 f"takes {p.share:.0%} of all measured time ({p.count} calls, mean {p.mean_ms:.3g} ms)",
                 "optimise or cache this operation first: it dominates total time",
             ))
-        prev = s.stats("previous")
         rate = cur["bad_rate"]
         spike = prev["count"] >= cfg.min_samples and rate >= 3 * prev["bad_rate"] and rate > 0
         if rate >= cfg.error_rate_threshold or (spike and rate >= cfg.error_rate_threshold / 2):
@@ -165,20 +168,17 @@ def _saturation(value: float, threshold: float) -> float:
 
 def _system(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
     cfg = monitor.config
-    cpu = _system_value(monitor, "cpu_percent_system")
-    if cpu is not None and cpu >= cfg.cpu_saturation_pct:
-        found.append(Bottleneck(
-            "cpu", "system:cpu_percent_system", _saturation(cpu, cfg.cpu_saturation_pct),
-            f"CPU {cpu:.0f}% (mean over the window) >= {cfg.cpu_saturation_pct:g}%",
-            "shed or batch work, move CPU-bound work off the event loop, or add cores",
-        ))
-    mem = _system_value(monitor, "memory_percent_system")
-    if mem is not None and mem >= cfg.memory_saturation_pct:
-        found.append(Bottleneck(
-            "memory", "system:memory_percent_system", _saturation(mem, cfg.memory_saturation_pct),
-            f"system memory {mem:.0f}% used >= {cfg.memory_saturation_pct:g}%",
-            "shrink caches (max_weight), lower batch sizes, or add memory",
-        ))
+    saturation = (
+        ("cpu", "cpu_percent_system", cfg.cpu_saturation_pct, "CPU {v:.0f}% (mean over the window)",
+         "shed or batch work, move CPU-bound work off the event loop, or add cores"),
+        ("memory", "memory_percent_system", cfg.memory_saturation_pct, "system memory {v:.0f}% used",
+         "shrink caches (max_weight), lower batch sizes, or add memory"),
+    )
+    for kind, name, threshold, what, advice in saturation:
+        v = _system_value(monitor, name)
+        if v is not None and v >= threshold:
+            found.append(Bottleneck(kind, f"system:{name}", _saturation(v, threshold),
+                                    f"{what.format(v=v)} >= {threshold:g}%", advice))
     rss = _system_value(monitor, "rss_bytes", "last")
     if cfg.rss_budget_bytes is not None and rss is not None and rss > cfg.rss_budget_bytes:
         found.append(Bottleneck(
