@@ -19,11 +19,13 @@ def check_number(name: str, value: Any, *, low: float = 0.0, inclusive: bool = F
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
 
 
-def check_int(name: str, value: Any, *, minimum: int = 1, allow_none: bool = False) -> None:
-    """An int (not a bool) of at least ``minimum``."""
+def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None,
+              allow_none: bool = False) -> None:
+    """An int (not a bool) in ``minimum..maximum``."""
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} must be an int, not {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if value < minimum or (maximum is not None and value > maximum):
+        bound = f"in {minimum}..{maximum}" if maximum is not None else f">= {minimum}"
+        raise ValueError(f"{name} must be {bound}, got {value}")

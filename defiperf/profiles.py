@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from defiperf._validate import check_int, check_number
 from defiperf.batch import BatchConfig, BreakerConfig
 from defiperf.cache import CacheConfig
 from defiperf.monitor import MonitoringConfig
@@ -47,17 +48,13 @@ class SuiteProfile:
                            ("monitoring", MonitoringConfig)):
             if not isinstance(getattr(self, name), kind):
                 raise TypeError(f"{name} must be a {kind.__name__}")
-        if self.memory_budget_bytes is not None and (
-                not isinstance(self.memory_budget_bytes, int) or self.memory_budget_bytes < 1):
-            raise ValueError("memory_budget_bytes must be an int >= 1 or None")
+        check_int("memory_budget_bytes", self.memory_budget_bytes, allow_none=True)
         if not 0 < self.memory_low_water < self.memory_high_water <= 1:
             raise ValueError("need 0 < memory_low_water < memory_high_water <= 1")
         for name in ("l1_shrink_fraction", "batch_size_fraction"):
-            if not 0 < getattr(self, name) <= 1:
-                raise ValueError(f"{name} must be in (0, 1]")
+            check_number(name, getattr(self, name), high=1.0)
         for name in ("price_buffer_capacity", "transaction_filter_capacity", "lru_max_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be an int >= 1")
+            check_int(name, getattr(self, name))
         if not 0 < self.transaction_filter_error_rate < 1:
             raise ValueError("transaction_filter_error_rate must be in (0, 1)")
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from defiperf._validate import check_int, check_number
 from defiperf.batch.breaker import BreakerState, CircuitBreaker
 from defiperf.batch.config import DEFAULT_BATCH_CONFIG, BatchConfig
 from defiperf.batch.jobs import (
@@ -230,13 +231,9 @@ class BatchProcessingEngine:
         """
         if not isinstance(processor, Processor):
             raise TypeError(f"processor must be a Processor, not {type(processor).__name__}")
-        if isinstance(priority, bool) or not isinstance(priority, int):
-            raise TypeError(f"priority must be an int, not {type(priority).__name__}")
-        if not 0 <= priority <= MAX_PRIORITY:
-            raise ValueError(f"priority must be in 0..{MAX_PRIORITY}, got {priority}")
+        check_int("priority", priority, minimum=0, maximum=MAX_PRIORITY)
         timeout = self.config.job_timeout_s if timeout is None else timeout
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
-            raise ValueError(f"timeout must be > 0 seconds or None, got {timeout!r}")
+        check_number("timeout", timeout, allow_none=True)
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
             raise TypeError("items must be an iterable of items (not a str/bytes)")
         if self._closing:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import enum
 import inspect
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from defiperf._validate import check_int, check_number
 
 
 class QueueFull(Exception):
@@ -53,14 +54,8 @@ class Processor:
             raise TypeError("name must be a non-empty str")
         if not callable(self.process):
             raise TypeError("process must be callable")
-        if isinstance(self.max_batch_size, bool) or not isinstance(self.max_batch_size, int):
-            raise TypeError("max_batch_size must be an int")
-        if self.max_batch_size < 1:
-            raise ValueError(f"max_batch_size must be >= 1, got {self.max_batch_size}")
-        if self.timeout is not None and not (
-                isinstance(self.timeout, (int, float)) and math.isfinite(self.timeout)
-                and self.timeout > 0):
-            raise ValueError(f"timeout must be > 0 seconds or None, got {self.timeout!r}")
+        check_int("max_batch_size", self.max_batch_size)
+        check_number("timeout", self.timeout, allow_none=True)
         fn = self.process
         is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None))

@@ -29,6 +29,7 @@ import msgpack  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
+from defiperf._validate import check_int
 from defiperf.batch.config import BatchConfig
 from defiperf.batch.engine import BatchProcessingEngine
 from defiperf.batch.jobs import DeadLetter, JobProgress, JobResult, JobStatus, Processor
@@ -85,8 +86,7 @@ class RedisStreamQueue:
     def __init__(self, url: str, *, namespace: str = "defiperf", chunk_size: int = 100,
                  result_ttl_s: float = 86_400.0, poll_interval_s: float = 0.02,
                  client: aioredis.Redis | None = None) -> None:
-        if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
-            raise ValueError(f"chunk_size must be an int >= 1, got {chunk_size!r}")
+        check_int("chunk_size", chunk_size)
         self._keys = _Keys(namespace)
         self._r = client or aioredis.from_url(url)
         self.chunk_size = chunk_size
@@ -109,8 +109,7 @@ class RedisStreamQueue:
         name = processor.name if isinstance(processor, Processor) else processor
         if not isinstance(name, str) or not name:
             raise TypeError("processor must be a Processor or a processor name")
-        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 10:
-            raise ValueError(f"priority must be an int in 0..10, got {priority!r}")
+        check_int("priority", priority, minimum=0, maximum=10)
         if isinstance(items, (str, bytes)):
             raise TypeError("items must be an iterable of items (not a str/bytes)")
         items = list(items)

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from types import TracebackType
 from typing import Any, TypeVar
 
+from defiperf._validate import check_int
 from defiperf.batch.breaker import BreakerState, CircuitBreaker
 from defiperf.cache.config import DEFAULT_CACHE_CONFIG, CacheConfig
 from defiperf.cache.envelope import Entry
@@ -543,8 +544,7 @@ class SmartCacheManager:
         """Schedule loads of keys that are not fresh, on a priority queue (0..10, higher first,
         ``config.warm_concurrency`` at once). With ``wait`` returns how many were loaded (keys
         already fresh count as loaded); failures are logged and counted, not raised."""
-        if isinstance(priority, bool) or not isinstance(priority, int) or not 0 <= priority <= 10:
-            raise ValueError(f"priority must be an int in 0..10, got {priority!r}")
+        check_int("priority", priority, minimum=0, maximum=10)
         loader = loader or self.loader
         if loader is None:
             raise ValueError("no loader: pass one or give the manager a default loader")

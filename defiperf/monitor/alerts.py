@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from defiperf._validate import check_number
+
 logger = logging.getLogger("defiperf.monitor")
 
 OPS: dict[str, Callable[[float, float], bool]] = {
@@ -62,8 +64,7 @@ class AlertRule:
             raise TypeError(f"threshold must be a number, not {type(self.threshold).__name__}")
         if not math.isfinite(self.threshold):
             raise ValueError(f"threshold must be finite, got {self.threshold!r}")
-        if not (isinstance(self.for_seconds, (int, float)) and self.for_seconds >= 0):
-            raise ValueError(f"for_seconds must be a number >= 0, got {self.for_seconds!r}")
+        check_number("for_seconds", self.for_seconds, inclusive=True)
         if self.severity not in SEVERITIES:
             raise ValueError(f"severity must be one of {SEVERITIES}, got {self.severity!r}")
         if self.window not in WINDOWS:
