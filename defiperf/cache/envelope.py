@@ -16,6 +16,7 @@ class Entry(NamedTuple):
     fresh_until: float
     expires_at: float
     weight: int = 1
+    payload: bytes | None = None  # the serialized value, as a shared tier read it (not kept in L1)
 
     def fresh(self, now: float) -> bool:
         return now < self.fresh_until

@@ -283,7 +283,8 @@ class SmartCacheManager:
                 tier.set_nowait(key, entry, remaining)
             elif isinstance(tier, RedisTier):
                 if self._l2_allowed():
-                    await self._l2_op(tier.set(key, entry, self.serializer.dumps(entry.value), remaining))
+                    payload = entry.payload if entry.payload is not None else self.serializer.dumps(entry.value)
+                    await self._l2_op(tier.set(key, entry, payload, remaining))
 
     async def get(self, key: str | bytes, default: Any = None) -> Any:
         """The fresh value of key from the fastest tier that has it, else ``default``.

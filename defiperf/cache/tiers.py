@@ -35,7 +35,7 @@ def _decode(tier: str, key: str, data: bytes, serializer: Serializer, now: float
     fresh_until, expires_at, payload = unpack(data)
     if expires_at <= now:
         return None
-    return Entry(serializer.loads(payload), fresh_until, expires_at, len(data))
+    return Entry(serializer.loads(payload), fresh_until, expires_at, len(data), payload)
 
 
 class MemoryTier:
@@ -62,6 +62,8 @@ class MemoryTier:
         if ttl_s is not None and ttl_s <= 0:
             self._lru.delete(key)
             return
+        if entry.payload is not None:  # L1 keeps the value only
+            entry = entry._replace(payload=None)
         self._lru.set(key, entry, ttl_s)
 
     async def get(self, key: str) -> Entry | None:
