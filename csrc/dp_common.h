@@ -18,10 +18,12 @@
 #define DP_INLINE static inline __attribute__((always_inline))
 #define DP_LIKELY(x) __builtin_expect(!!(x), 1)
 #define DP_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define DP_PREFETCH(p) __builtin_prefetch((p), 1, 3)
 #else
 #define DP_INLINE static inline
 #define DP_LIKELY(x) (x)
 #define DP_UNLIKELY(x) (x)
+#define DP_PREFETCH(p) ((void)(p))
 #endif
 
 #endif /* DP_COMMON_H */

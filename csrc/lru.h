@@ -11,7 +11,11 @@
  * main region split into probation and protected: a new key enters the window, the window's
  * overflow is admitted to probation only if the frequency sketch rates it above the main
  * region's victim, a probation hit is promoted to protected, and a hill climber resizes the
- * window from the sampled hit rate. Free slots form a singly linked list through next; every live
+ * window from the sampled hit rate. Under W-TinyLFU a hit counts in the sketch at once but its
+ * list move waits in the read buffer (reads[0 .. n_reads), at most reads_cap), applied in order
+ * when the buffer fills or an order is observed (dp_lru_drain_reads): an entry whose slot was
+ * freed or reused by another hash since is skipped. Free slots carry segment DP_LRU_FREE and
+ * form a singly linked list through next; every live
  * slot sits in exactly one bucket of the linear-probing table (no tombstones: deletion shifts
  * back); a live slot with a finite expiry sits either in the write-order list (fifo_head ..
  * fifo_tail through eprev/enext, expiries non-decreasing, heap_pos == DP_LRU_IN_FIFO) or in the
@@ -34,6 +38,8 @@
 #define DP_LRU_WINDOW 0
 #define DP_LRU_PROBATION 1
 #define DP_LRU_PROTECTED 2
+#define DP_LRU_FREE 3        /* the segment bits of a free slot */
+#define DP_LRU_READS_MAX 128 /* read buffer entries; fewer for caches under 128 slots */
 #define DP_LRU_HITS_MASK 0x3FFFFFFFu /* n_hits: low 30 bits count, high 2 bits segment */
 
 typedef struct {
@@ -53,6 +59,12 @@ typedef struct {
     int32_t eprev, enext;    /* write-order expiry list links */
 } dp_lru_node_t;
 
+/* A hit whose list move is pending: the slot, and the hash it held then. */
+typedef struct {
+    uint64_t hash;
+    int32_t slot;
+} dp_lru_read_t;
+
 typedef struct {
     size_t cap, len;
     int32_t head[3], tail[3];  /* per segment: window, probation, protected */
@@ -63,6 +75,8 @@ typedef struct {
     dp_sketch_t sketch;        /* allocated for W-TinyLFU only */
     uint64_t sample_size, sample_reads, sample_hits;  /* hill climber */
     double prev_hit_rate, step;
+    dp_lru_read_t *reads;      /* read buffer, W-TinyLFU only (NULL under LRU) */
+    size_t n_reads, reads_cap;
     dp_lru_node_t *node;
     int64_t total_weight;    /* sum of node[].weight over live slots */
     int32_t *heap;           /* min-heap of slots on node[].expires_ns */
@@ -92,6 +106,9 @@ int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot);
 void dp_lru_record_miss(dp_lru_t *lru);
 void dp_lru_record_write(dp_lru_t *lru, uint64_t hash);
 void dp_lru_touch_segmented(dp_lru_t *lru, int32_t slot);
+/* Apply the buffered hits' list moves (no-op under LRU or when none are pending). Call it
+ * before reading the recency order (iteration, popitem, copy). */
+void dp_lru_drain_reads(dp_lru_t *lru);
 /* Remove a live slot from list, index and heap, and return it to the free list. */
 void dp_lru_remove(dp_lru_t *lru, int32_t slot);
 void dp_lru_set_expiry(dp_lru_t *lru, int32_t slot, int64_t expires_ns);
@@ -108,6 +125,12 @@ int dp_lru_check(const dp_lru_t *lru);
 /*** Inline hot path ***/
 
 DP_INLINE uint64_t dp_lru_mix(uint64_t hash) { return hash * 0x9E3779B97F4A7C15ULL; }
+
+/* Under W-TinyLFU a hit or a write of the key updates its sketch block: fetch it while the
+ * probe runs. */
+DP_INLINE void dp_lru_prefetch(const dp_lru_t *lru, uint64_t hash) {
+    if (lru->policy != DP_LRU_POLICY_LRU) dp_sketch_prefetch(&lru->sketch, hash);
+}
 
 /* Start a probe for `hash`: returns the first bucket to look at. */
 DP_INLINE size_t dp_lru_probe_begin(const dp_lru_t *lru, uint64_t hash) {
@@ -134,7 +157,8 @@ DP_INLINE int32_t dp_lru_probe_next(const dp_lru_t *lru, uint64_t hash, size_t *
     }
 }
 
-/* Make `slot` the most recent entry (of its segment, or promote it) and count the access. */
+/* Count an access to `slot` and make it the most recent entry: at once under LRU; under
+ * W-TinyLFU its move (within its segment, or probation -> protected) is buffered. */
 DP_INLINE void dp_lru_touch(dp_lru_t *lru, int32_t slot) {
     if (lru->policy != DP_LRU_POLICY_LRU) {
         dp_lru_touch_segmented(lru, slot);

@@ -4,25 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hash.h"
-
-/* A key's four counters share one 64-byte block of 8 words (one cache miss per key, as in
- * Caffeine): row r uses word 2r or 2r + 1 of the block and one of its 16 nibbles. One mixed
- * hash serves all: its low bits pick the block (at most 2**27 blocks), its high 32 bits the
- * words and nibbles. */
-DP_INLINE size_t dp_sketch_block(const dp_sketch_t *s, uint64_t mixed) {
-    return (size_t)(mixed & (uint64_t)(s->n_words / 8 - 1)) * 8;
-}
-
-/* The word and bit shift of row `row`'s counter, from the key's second mixed hash. */
-DP_INLINE size_t dp_sketch_word(size_t block, uint64_t mixed, int row) {
-    return block + 2 * (size_t)row + (size_t)((mixed >> (32 + row)) & 1);
-}
-
-DP_INLINE unsigned dp_sketch_shift(uint64_t mixed, int row) {
-    return (unsigned)((mixed >> (40 + 4 * row)) & 15) * 4;
-}
-
 int dp_sketch_init(dp_sketch_t *s, size_t capacity) {
     memset(s, 0, sizeof(*s));
     if (capacity == 0 || capacity > DP_SKETCH_MAX_CAP) return DP_EINVAL;
@@ -53,20 +34,6 @@ void dp_sketch_halve(dp_sketch_t *s) {
     for (size_t i = 0; i < s->n_words; i++) s->table[i] = (s->table[i] >> 1) & 0x7777777777777777ULL;
     s->additions /= 2;
     s->n_resets++;
-}
-
-void dp_sketch_increment(dp_sketch_t *s, uint64_t hash) {
-    const uint64_t mixed = dp_fmix64(hash);
-    const size_t block = dp_sketch_block(s, mixed);
-    uint64_t added = 0;
-    for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
-        uint64_t *const w = &s->table[dp_sketch_word(block, mixed, row)];
-        const unsigned shift = dp_sketch_shift(mixed, row);
-        const uint64_t room = ((*w >> shift) & 15) != 15; /* branch-free saturation */
-        *w += room << shift;
-        added |= room;
-    }
-    if (added && ++s->additions >= s->sample_size) dp_sketch_halve(s);
 }
 
 unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash) {

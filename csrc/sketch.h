@@ -10,6 +10,7 @@
 #define DP_SKETCH_H
 
 #include "dp_common.h"
+#include "hash.h"
 
 #define DP_SKETCH_DEPTH 4
 #define DP_SKETCH_MAX_CAP ((size_t)1 << 30) /* 8 GiB of counters */
@@ -26,11 +27,49 @@ typedef struct {
 int dp_sketch_init(dp_sketch_t *s, size_t capacity);
 void dp_sketch_free(dp_sketch_t *s);
 void dp_sketch_clear(dp_sketch_t *s);
-/* Count one occurrence of the key with this hash; may trigger a halving. */
-void dp_sketch_increment(dp_sketch_t *s, uint64_t hash);
 /* The key's estimated count, 0..15. */
 unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash);
 /* Halve every counter now. */
 void dp_sketch_halve(dp_sketch_t *s);
+
+/*** Inline helpers ***/
+
+/* A key's four counters share one 64-byte block of 8 words (one cache miss per key, as in
+ * Caffeine): row r uses word 2r or 2r + 1 of the block and one of its 16 nibbles. One mixed
+ * hash serves all: its low bits pick the block (at most 2**27 blocks), its high 32 bits the
+ * words and nibbles. */
+DP_INLINE size_t dp_sketch_block(const dp_sketch_t *s, uint64_t mixed) {
+    return (size_t)(mixed & (uint64_t)(s->n_words / 8 - 1)) * 8;
+}
+
+/* The word and bit shift of row `row`'s counter, from the key's second mixed hash. */
+DP_INLINE size_t dp_sketch_word(size_t block, uint64_t mixed, int row) {
+    return block + 2 * (size_t)row + (size_t)((mixed >> (32 + row)) & 1);
+}
+
+DP_INLINE unsigned dp_sketch_shift(uint64_t mixed, int row) {
+    return (unsigned)((mixed >> (40 + 4 * row)) & 15) * 4;
+}
+
+/* Count one occurrence of the key with this hash; may trigger a halving. Inline: it is on
+ * every W-TinyLFU hit. */
+DP_INLINE void dp_sketch_increment(dp_sketch_t *s, uint64_t hash) {
+    const uint64_t mixed = dp_fmix64(hash);
+    const size_t block = dp_sketch_block(s, mixed);
+    uint64_t added = 0;
+    for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
+        uint64_t *const w = &s->table[dp_sketch_word(block, mixed, row)];
+        const unsigned shift = dp_sketch_shift(mixed, row);
+        const uint64_t room = ((*w >> shift) & 15) != 15; /* branch-free saturation */
+        *w += room << shift;
+        added |= room;
+    }
+    if (added && ++s->additions >= s->sample_size) dp_sketch_halve(s);
+}
+
+/* Ask the CPU to fetch the key's block ahead of an increment or estimate. */
+DP_INLINE void dp_sketch_prefetch(const dp_sketch_t *s, uint64_t hash) {
+    DP_PREFETCH(&s->table[dp_sketch_block(s, dp_fmix64(hash))]);
+}
 
 #endif /* DP_SKETCH_H */

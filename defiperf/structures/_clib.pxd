@@ -66,6 +66,8 @@ cdef extern from "lru.h" nogil:
     size_t dp_lru_probe_begin(const dp_lru_t *lru, uint64_t hash)
     int32_t dp_lru_probe_next(const dp_lru_t *lru, uint64_t hash, size_t *pos)
     void dp_lru_touch(dp_lru_t *lru, int32_t slot)
+    void dp_lru_drain_reads(dp_lru_t *lru)
+    void dp_lru_prefetch(const dp_lru_t *lru, uint64_t hash)
     int32_t dp_lru_expired_top(const dp_lru_t *lru, int64_t now_ns)
     int dp_lru_is_expired(const dp_lru_t *lru, int32_t slot, int64_t now_ns)
 

@@ -43,6 +43,8 @@ from defiperf.structures._clib cimport (
     dp_lru_t,
     dp_lru_top_hits,
     dp_lru_touch,
+    dp_lru_drain_reads,
+    dp_lru_prefetch,
 )
 
 from collections.abc import MutableMapping
@@ -172,6 +174,7 @@ cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired) e
     """The slot of a live entry for `key`, or -1; an expired entry found is only reported, in
     `expired` (else -1). Hash, clock and __eq__ run here, before any change."""
     cdef uint64_t h = <uint64_t>PyObject_Hash(key)
+    dp_lru_prefetch(&self.c, h)
     cdef bint timed = self.c.n_timed > 0
     cdef int64_t now = self._now() if timed else 0
     cdef int32_t slot = _lru_find(self, key, h)
@@ -218,7 +221,9 @@ cdef class OptimizedLRU:
       window LRU in front of a segmented main region, with a frequency sketch deciding
       admission and a hill climber sizing the window). Under "tinylfu", ``keys()`` lists the
       window, then the protected, then the probation segment, each most recent first, and
-      ``popitem`` pops the policy's next victim.
+      ``popitem`` pops the policy's next victim. A hit counts in the frequency sketch at once;
+      its move within the segments waits in a read buffer of up to 128 hits (as in Caffeine),
+      applied when it fills and before ``keys()``, ``items()``, ``popitem`` or ``resize``.
 
     Thread safety: every method is atomic with respect to the others under the GIL (the
     structure is changed only in C, and Python callbacks run once it is consistent again).
@@ -566,6 +571,7 @@ cdef class OptimizedLRU:
         cdef _Victims v
         _victims_init(&v)
         cdef int32_t slot
+        dp_lru_drain_reads(&self.c)  # the buffered hits decide the order too
         try:
             while self.c.len:
                 slot = dp_lru_victim(&self.c)
@@ -620,6 +626,7 @@ cdef class OptimizedLRU:
         cdef _Entry *snap = <_Entry *>malloc((self.c.len or 1) * sizeof(_Entry))
         if snap == NULL:
             raise MemoryError()
+        dp_lru_drain_reads(&self.c)  # list the order with every hit so far applied
         cdef int32_t s = dp_lru_first(&self.c)
         while s >= 0:
             if not (timed and dp_lru_is_expired(&self.c, s, now)):
@@ -713,6 +720,7 @@ cdef class OptimizedLRU:
         try:
             while self.c.len > cap:
                 self._evict_one(&v, now)
+            dp_lru_drain_reads(&self.c)
             dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh is empty, big enough
             dp_lru_free(&self.c)
             self.c = fresh

@@ -614,6 +614,47 @@ def test_tinylfu_keeps_a_hot_set_through_a_scan(policy: str, kept_at_least: int,
     c._check()
 
 
+def test_tinylfu_buffered_hits_apply_before_the_order_is_read() -> None:
+    # 200 slots: a window of 2 and a probation segment of 198; key 0 is the probation tail.
+    c = OptimizedLRU(200, policy="tinylfu")
+    for k in range(200):
+        c[k] = k
+    assert c.keys()[:3] == [199, 198, 197]
+    assert c.get(0) == 0  # a probation hit: promoted to protected once the buffer drains
+    assert c.keys()[:3] == [199, 198, 0]  # window, then protected, then probation
+    for _ in range(3):  # the window's keys now outrank the probation tail: it is the victim
+        c.get(198)
+        c.get(199)
+    c.get(1)
+    assert c.popitem() == (2, 2)  # the pending hit on 1 moved it out of probation first
+    c._check()
+
+
+def test_tinylfu_buffered_hits_survive_deletes_evictions_and_reuse() -> None:
+    c = OptimizedLRU(300, policy="tinylfu")
+    model: dict[int, int] = {}
+    for k in range(300):
+        c[k] = model[k] = k
+    for round_ in range(40):
+        hits = list(range(round_ * 7 % 300, 300, 3))[:100]  # fewer than one buffer: pending
+        for k in hits:
+            if k in model:
+                assert c.get(k) == model[k]
+        for k in hits[::4]:  # free some buffered slots, then reuse them for other keys
+            if k in model:
+                del c[k]
+                del model[k]
+        for k in range(1000 + round_ * 50, 1050 + round_ * 50):
+            c[k] = k
+            model[k] = k
+        c._check()
+        model = {k: v for k, v in model.items() if k in c}
+        assert len(c) == len(model) == 300
+    assert sorted(c.keys()) == sorted(model)
+    assert all(c.peek(k) == v for k, v in model.items())
+    c._check()
+
+
 def test_tinylfu_resize_ttl_weights_and_hot_keys(fake_timer: Any) -> None:
     events, on_evict = recorder()
     c = OptimizedLRU(50, ttl=10, policy="tinylfu", timer=fake_timer, size_of=lambda k, v: 1,
