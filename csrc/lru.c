@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "hash.h"
+
 /*** Allocation ***/
 
 _Static_assert(sizeof(dp_lru_node_t) == 64, "a node must fill exactly one cache line");
@@ -49,7 +51,13 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
         const size_t sketch_cap = cap <= DP_SKETCH_MAX_CAP / 2 ? 2 * cap : DP_SKETCH_MAX_CAP;
         lru->reads_cap = cap < DP_LRU_READS_MAX ? cap : DP_LRU_READS_MAX;
         lru->reads = malloc(lru->reads_cap * sizeof(dp_lru_read_t));
-        if (!lru->reads || dp_sketch_init(&lru->sketch, sketch_cap) != DP_OK) {
+        /* Ghosts: one word per two slots (a power of two), direct-mapped by hash. */
+        size_t n_ghosts = 8;
+        while (n_ghosts < cap / 2) n_ghosts <<= 1;
+        lru->ghost = calloc(n_ghosts, sizeof(uint64_t));
+        lru->ghost_mask = n_ghosts - 1;
+        lru->quick_period = cap / 2 > 64 ? cap / 2 : 64;
+        if (!lru->reads || !lru->ghost || dp_sketch_init(&lru->sketch, sketch_cap) != DP_OK) {
             dp_lru_free(lru);
             return DP_ENOMEM;
         }
@@ -67,6 +75,7 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
 void dp_lru_free(dp_lru_t *lru) {
     dp_sketch_free(&lru->sketch);
     free(lru->reads);
+    free(lru->ghost);
     free(lru->node);
     free(lru->heap);
     free(lru->table);
@@ -84,6 +93,7 @@ void dp_lru_clear(dp_lru_t *lru) {
     lru->n_timed = 0;
     lru->fifo_head = lru->fifo_tail = -1;
     lru->n_reads = 0;
+    if (lru->ghost) memset(lru->ghost, 0, (lru->ghost_mask + 1) * sizeof(uint64_t));
     for (size_t i = 0; i < lru->cap; i++) {
         lru->node[i].next = (int32_t)i + 1;
         lru->node[i].prev = -1;
@@ -270,6 +280,7 @@ static void dp_lru_rebalance(dp_lru_t *lru) {
 }
 
 static void dp_lru_climb(dp_lru_t *lru);
+static void dp_lru_count_read(dp_lru_t *lru, int hit);
 
 /* The list move of a hit: most recent of its segment, or promoted from probation. The
  * protected segment may outgrow its share until the next insert demotes its overflow: a
@@ -304,8 +315,7 @@ void dp_lru_touch_segmented(dp_lru_t *lru, int32_t slot) {
      * theine's read buffers do) scored 0.5-1.5 points higher on multi2 and loop in the
      * simulator: a burst of hits no longer reshuffles the segments hit by hit. */
     dp_sketch_increment(&lru->sketch, nd->hash);
-    lru->sample_hits++;
-    if (++lru->sample_reads >= lru->sample_size) dp_lru_climb(lru);
+    dp_lru_count_read(lru, 1);
     lru->reads[lru->n_reads].hash = nd->hash;
     lru->reads[lru->n_reads].slot = slot;
     if (++lru->n_reads == lru->reads_cap) dp_lru_drain_reads(lru);
@@ -380,11 +390,56 @@ static void dp_lru_climb(dp_lru_t *lru) {
     lru->sample_reads = lru->sample_hits = 0;
 }
 
+/* A ghost word: the hash's low 32 bits over the read clock's (never 0 for a live ghost's
+ * tag, unless the hash's low bits are 0: such keys are never remembered). */
+DP_INLINE size_t dp_lru_ghost_index(const dp_lru_t *lru, uint64_t hash) {
+    return (size_t)(dp_fmix64(hash) & (uint64_t)lru->ghost_mask);
+}
+
+void dp_lru_note_eviction(dp_lru_t *lru, int32_t slot) {
+    if (lru->policy == DP_LRU_POLICY_LRU || slot < 0) return;
+    const dp_lru_node_t *const nd = &lru->node[slot];
+    if (dp_lru_seg(nd) != DP_LRU_WINDOW) return;
+    lru->ghost[dp_lru_ghost_index(lru, nd->hash)] =
+        (uint64_t)(uint32_t)nd->hash << 32 | (uint32_t)lru->read_clock;
+}
+
+/* A key inserted anew: was it turned away at admission within the last `cap` reads? Then a
+ * larger window would have kept it. */
+static void dp_lru_check_ghost(dp_lru_t *lru, uint64_t hash) {
+    uint64_t *const g = &lru->ghost[dp_lru_ghost_index(lru, hash)];
+    if ((uint32_t)(*g >> 32) != (uint32_t)hash || (uint32_t)hash == 0) return;
+    const uint32_t age = (uint32_t)lru->read_clock - (uint32_t)*g; /* modulo 2**32 */
+    if (age < lru->cap) lru->quick_ghost_hits++;
+    *g = 0;
+}
+
+/* Every quick_period reads: if more reads came back to a recent ghost than hit the cache
+ * (and at least 1% did), the window is far too small for the reuse distance: double it and
+ * let the climber go on upwards from there, with a fresh sample. Loops (reuse beyond `cap`
+ * reads) and frequency-skewed traces (hits outnumber ghost returns) never trigger it. */
+static void dp_lru_quick_check(dp_lru_t *lru) {
+    const uint64_t reads = lru->quick_reads, hits = lru->quick_hits, ghosts = lru->quick_ghost_hits;
+    lru->quick_reads = lru->quick_hits = lru->quick_ghost_hits = 0;
+    if (ghosts <= hits || 100 * ghosts <= reads || lru->window_max >= lru->cap) return;
+    dp_lru_set_shares(lru, 2 * lru->window_max);
+    if (lru->step < 0) lru->step = -lru->step;
+    lru->prev_hit_rate = 0.0;
+    lru->sample_reads = lru->sample_hits = 0;
+}
+
+static void dp_lru_count_read(dp_lru_t *lru, int hit) {
+    lru->read_clock++;
+    lru->sample_hits += (uint64_t)hit;
+    lru->quick_hits += (uint64_t)hit;
+    if (++lru->quick_reads >= lru->quick_period) dp_lru_quick_check(lru);
+    if (++lru->sample_reads >= lru->sample_size) dp_lru_climb(lru);
+}
+
 void dp_lru_record_miss(dp_lru_t *lru) {
     /* As in Caffeine, a miss does not count towards the key's frequency: the write that follows
      * it (the load) counts it once. It does count in the climber's sample. */
-    if (lru->policy == DP_LRU_POLICY_LRU) return;
-    if (++lru->sample_reads >= lru->sample_size) dp_lru_climb(lru);
+    if (lru->policy != DP_LRU_POLICY_LRU) dp_lru_count_read(lru, 0);
 }
 
 void dp_lru_record_write(dp_lru_t *lru, uint64_t hash) {
@@ -406,7 +461,10 @@ int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expi
     nd->user[0] = nd->user[1] = NULL;
     lru->total_weight += weight;
     dp_lru_link_head(lru, DP_LRU_WINDOW, slot);
-    if (lru->policy != DP_LRU_POLICY_LRU) dp_lru_rebalance(lru);
+    if (lru->policy != DP_LRU_POLICY_LRU) {
+        dp_lru_check_ghost(lru, hash);
+        dp_lru_rebalance(lru);
+    }
     lru->len++;
     dp_lru_index_add(lru, slot);
     if (expires_ns != DP_LRU_NEVER) dp_lru_set_expiry(lru, slot, expires_ns);

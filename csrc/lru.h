@@ -14,7 +14,11 @@
  * window from the sampled hit rate. Under W-TinyLFU a hit counts in the sketch at once but its
  * list move waits in the read buffer (reads[0 .. n_reads), at most reads_cap), applied in order
  * when the buffer fills or an order is observed (dp_lru_drain_reads): an entry whose slot was
- * freed or reused by another hash since is skipped. Free slots carry segment DP_LRU_FREE and
+ * freed or reused by another hash since is skipped. The climber alone crosses a recency-heavy
+ * trace's plateau too slowly (a window smaller than the reuse distance hits nothing, and larger
+ * ones do no better until they reach it), so a ghost table remembers the window entries that
+ * lost admission: when, over a short period, more reads return to such a ghost within `cap`
+ * reads than hit the cache, the window doubles. Free slots carry segment DP_LRU_FREE and
  * form a singly linked list through next; every live
  * slot sits in exactly one bucket of the linear-probing table (no tombstones: deletion shifts
  * back); a live slot with a finite expiry sits either in the write-order list (fifo_head ..
@@ -75,6 +79,11 @@ typedef struct {
     dp_sketch_t sketch;        /* allocated for W-TinyLFU only */
     uint64_t sample_size, sample_reads, sample_hits;  /* hill climber */
     double prev_hit_rate, step;
+    uint64_t read_clock;       /* hits + misses so far: the ghosts' clock */
+    uint64_t *ghost;           /* ghost_mask + 1 words: low 32 bits of a rejected key's hash
+                                * << 32 | low 32 bits of read_clock at its eviction; 0 = empty */
+    size_t ghost_mask;
+    uint64_t quick_period, quick_reads, quick_hits, quick_ghost_hits;  /* window doubling */
     dp_lru_read_t *reads;      /* read buffer, W-TinyLFU only (NULL under LRU) */
     size_t n_reads, reads_cap;
     dp_lru_node_t *node;
@@ -98,6 +107,9 @@ int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expi
 void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight);
 /* The slot the policy evicts next to make room for one new key; -1 if empty. */
 int32_t dp_lru_victim(const dp_lru_t *lru);
+/* Tell the policy that `slot` (its victim) is about to be evicted: under W-TinyLFU a window
+ * entry evicted lost admission and is remembered in the ghost table. */
+void dp_lru_note_eviction(dp_lru_t *lru, int32_t slot);
 /* Iterate live slots: window, protected, then probation, each most recent first; -1 ends. */
 int32_t dp_lru_first(const dp_lru_t *lru);
 int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot);

@@ -49,6 +49,7 @@ cdef extern from "lru.h" nogil:
 
     int dp_lru_init(dp_lru_t *lru, size_t cap, int policy)
     int32_t dp_lru_victim(const dp_lru_t *lru)
+    void dp_lru_note_eviction(dp_lru_t *lru, int32_t slot)
     int32_t dp_lru_first(const dp_lru_t *lru)
     int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot)
     void dp_lru_record_miss(dp_lru_t *lru)

@@ -33,6 +33,7 @@ from defiperf.structures._clib cimport (
     dp_lru_record_miss,
     dp_lru_record_write,
     dp_lru_victim,
+    dp_lru_note_eviction,
     dp_lru_insert,
     dp_lru_is_expired,
     dp_lru_probe_begin,
@@ -365,7 +366,9 @@ cdef class OptimizedLRU:
         cdef int32_t slot = dp_lru_expired_top(&self.c, now) if self._may_expire() else -1
         if slot >= 0:
             return self._take(v, slot, _EXPIRED)
-        return self._take(v, dp_lru_victim(&self.c), _SIZE)
+        slot = dp_lru_victim(&self.c)
+        dp_lru_note_eviction(&self.c, slot)
+        return self._take(v, slot, _SIZE)
 
     cdef int _release(self, _Victims *v) except -1:
         """Run on_evict for each victim (all run; the first error is raised after), then drop

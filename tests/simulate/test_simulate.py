@@ -137,3 +137,56 @@ def test_tinylfu_beats_lru_where_lru_fails() -> None:
     assert hit_rate("lru", gli, 500) < 0.05
     assert hit_rate("tinylfu", gli, 500) > 0.30
     assert hit_rate("tinylfu", gli, 500) <= hit_rate("opt", gli, 500)
+
+
+# The issue's hit-rate targets, on the real traces: (trace, size) for every row of the table.
+TARGET_ROWS = [("gli", 500), ("gli", 1000), ("gli", 2000), ("multi2", 500), ("multi2", 1000),
+               ("multi2", 2000), ("loop", 256), ("loop", 512), ("loop", 768)]
+
+
+@pytest.fixture(scope="module")
+def traces() -> dict[str, np.ndarray]:
+    return {name: read_trace(TRACES / f"{name}.trace.gz") for name in ("gli", "multi2", "loop")}
+
+
+@pytest.mark.parametrize("name, size", TARGET_ROWS)
+def test_tinylfu_never_a_point_below_lru(traces: dict[str, np.ndarray], name: str,
+                                         size: int) -> None:
+    trace = traces[name]
+    tinylfu = hit_rate("tinylfu", trace, size)
+    assert tinylfu >= hit_rate("lru", trace, size) - 0.01
+    assert tinylfu <= hit_rate("opt", trace, size)
+
+
+# theine (in the test extra) seeds its sketch's hash at random: its rate varies by a few tenths of a point from run
+# to run, so ours is compared with the mean of three of its runs.
+GLI_1000 = pytest.mark.xfail(strict=True, reason="50.72% vs theine's 50.79%: 4 reads of 6,016; "
+                             "a known gap (see README)")
+
+
+@pytest.mark.parametrize("name, size", [pytest.param(*row, marks=GLI_1000)
+                                        if row == ("gli", 1000) else row for row in TARGET_ROWS])
+def test_tinylfu_at_or_above_theine(traces: dict[str, np.ndarray], name: str, size: int) -> None:
+    trace = traces[name]
+    theine = float(np.mean([hit_rate("theine", trace, size) for _ in range(3)]))
+    assert hit_rate("tinylfu", trace, size) >= theine
+
+
+def recency_heavy_trace(n_keys: int, seed: int) -> np.ndarray:
+    """Every key read twice, the second time 100-400 keys later: frequency tells nothing, and
+    only a window as large as the reuse distance hits (LRU of 1,000 hits every second read)."""
+    rng = np.random.default_rng(seed)
+    first = np.arange(n_keys) * 2
+    second = first + 2 * rng.integers(100, 401, n_keys) + 1
+    times = np.concatenate([first, second])
+    keys = np.concatenate([np.arange(n_keys), np.arange(n_keys)])
+    return keys[np.argsort(times, kind="stable")].astype(np.int64)
+
+
+@pytest.mark.parametrize("size", [250, 500, 1000])
+def test_tinylfu_window_grows_on_a_recency_heavy_trace(size: int) -> None:
+    trace = recency_heavy_trace(60_000, seed=size)
+    lru, tinylfu = hit_rate("lru", trace, size), hit_rate("tinylfu", trace, size)
+    # A window stuck near 1% hits almost nothing here (theine: under 2%); the ghost check
+    # doubles it within a few thousand reads, so only the warm-up is lost to LRU.
+    assert tinylfu >= lru - 0.02, (tinylfu, lru)
