@@ -316,6 +316,10 @@ void dp_lru_touch_segmented(dp_lru_t *lru, int32_t slot) {
      * simulator: a burst of hits no longer reshuffles the segments hit by hit. */
     dp_sketch_increment(&lru->sketch, nd->hash);
     dp_lru_count_read(lru, 1);
+    /* The move will write both neighbours: fetch them now, while the caller's own work hides
+     * the misses, instead of in the drain, where a batch of them would stall back to back. */
+    if (nd->prev >= 0) DP_PREFETCH(&lru->node[nd->prev]);
+    if (nd->next >= 0) DP_PREFETCH(&lru->node[nd->next]);
     lru->reads[lru->n_reads].hash = nd->hash;
     lru->reads[lru->n_reads].slot = slot;
     if (++lru->n_reads == lru->reads_cap) dp_lru_drain_reads(lru);
