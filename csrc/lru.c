@@ -420,8 +420,11 @@ static void dp_lru_check_ghost(dp_lru_t *lru, uint64_t hash) {
 
 /* Every quick_period reads: if more reads came back to a recent ghost than hit the cache
  * (and at least 1% did), the window is far too small for the reuse distance: double it and
- * let the climber go on upwards from there, with a fresh sample. Loops (reuse beyond `cap`
- * reads) and frequency-skewed traces (hits outnumber ghost returns) never trigger it. */
+ * let the climber go on upwards from there, with a fresh sample. A loop of L keys never
+ * triggers it: it hits about cap/L of its reads, so ghost returns (at most its misses) exceed
+ * its hits only if L > 2 cap, while a ghost counts only if it returns within `cap` reads of
+ * leaving a window of w <= cap entries, i.e. if L < cap + w <= 2 cap. Frequency-skewed traces
+ * hit more than they return to ghosts. (Half the hits as the bar broke loop 768.) */
 static void dp_lru_quick_check(dp_lru_t *lru) {
     const uint64_t reads = lru->quick_reads, hits = lru->quick_hits, ghosts = lru->quick_ghost_hits;
     lru->quick_reads = lru->quick_hits = lru->quick_ghost_hits = 0;
