@@ -36,6 +36,11 @@ def test_lru_suite_runs(suites: dict[str, ModuleType]) -> None:
     for keys in ("int", "str"):
         assert run_once(mod.LRUOps(), "defiperf", keys) == 4
     assert run_once(mod.LRUMemory(), "defiperf") == 1
+    assert run_once(mod.LRUOps(), "defiperf-tinylfu", "int") == 4
+    rates = mod.HitRate()
+    rates.setup("tinylfu", "gli-500")
+    assert 0.30 < rates.track_hit_rate("tinylfu", "gli-500") <= rates.track_hit_rate("opt",
+                                                                                      "gli-500")
 
 
 def test_bloom_suite_runs(suites: dict[str, ModuleType]) -> None:
