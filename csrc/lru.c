@@ -56,7 +56,7 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
         while (n_ghosts < cap / 2) n_ghosts <<= 1;
         lru->ghost = calloc(n_ghosts, sizeof(uint64_t));
         lru->ghost_mask = n_ghosts - 1;
-        lru->quick_period = cap / 2 > 64 ? cap / 2 : 64;
+        lru->quick_period_reads = cap / 2 > 64 ? cap / 2 : 64;
         if (!lru->reads || !lru->ghost || dp_sketch_init(&lru->sketch, sketch_cap) != DP_OK) {
             dp_lru_free(lru);
             return DP_ENOMEM;
@@ -418,8 +418,8 @@ static void dp_lru_check_ghost(dp_lru_t *lru, uint64_t hash) {
     *g = 0;
 }
 
-/* Every quick_period reads: if more reads came back to a recent ghost than hit the cache
- * (and at least 1% did), the window is far too small for the reuse distance: double it and
+/* Every quick_period_reads reads: if more reads came back to a recent ghost than hit the
+ * cache (and at least 1% did), the window is far too small for the reuse distance: double it and
  * let the climber go on upwards from there, with a fresh sample. A loop of L keys never
  * triggers it: it hits about cap/L of its reads, so ghost returns (at most its misses) exceed
  * its hits only if L > 2 cap, while a ghost counts only if it returns within `cap` reads of
@@ -439,7 +439,7 @@ static void dp_lru_count_read(dp_lru_t *lru, int hit) {
     lru->read_clock++;
     lru->sample_hits += (uint64_t)hit;
     lru->quick_hits += (uint64_t)hit;
-    if (++lru->quick_reads >= lru->quick_period) dp_lru_quick_check(lru);
+    if (++lru->quick_reads >= lru->quick_period_reads) dp_lru_quick_check(lru);
     if (++lru->sample_reads >= lru->sample_size) dp_lru_climb(lru);
 }
 

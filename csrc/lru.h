@@ -18,9 +18,8 @@
  * trace's plateau too slowly (a window smaller than the reuse distance hits nothing, and larger
  * ones do no better until they reach it), so a ghost table remembers the window entries that
  * lost admission: when, over a short period, more reads return to such a ghost within `cap`
- * reads than hit the cache, the window doubles. Free slots carry segment DP_LRU_FREE and
- * form a singly linked list through next; every live
- * slot sits in exactly one bucket of the linear-probing table (no tombstones: deletion shifts
+ * reads than hit the cache, the window doubles. Free slots carry segment DP_LRU_FREE and form
+ * a singly linked list through next; every live slot sits in exactly one bucket of the linear-probing table (no tombstones: deletion shifts
  * back); a live slot with a finite expiry sits either in the write-order list (fifo_head ..
  * fifo_tail through eprev/enext, expiries non-decreasing, heap_pos == DP_LRU_IN_FIFO) or in the
  * min-heap at heap_pos; n_timed counts both. A uniform TTL keeps every timed entry in the list
@@ -83,7 +82,7 @@ typedef struct {
     uint64_t *ghost;           /* ghost_mask + 1 words: low 32 bits of a rejected key's hash
                                 * << 32 | low 32 bits of read_clock at its eviction; 0 = empty */
     size_t ghost_mask;
-    uint64_t quick_period, quick_reads, quick_hits, quick_ghost_hits;  /* window doubling */
+    uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
     dp_lru_read_t *reads;      /* read buffer, W-TinyLFU only (NULL under LRU) */
     size_t n_reads, reads_cap;
     dp_lru_node_t *node;

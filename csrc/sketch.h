@@ -1,9 +1,10 @@
 /* sketch.h -- a 4-bit count-min frequency sketch with periodic halving (TinyLFU's "freshness").
- * Invariant: n_counters = 16 * n_words, n_words a power of two >= max(capacity, 8); counter c is the 4-bit nibble c % 16 of
- * table[c / 16]; every counter is <= 15. Each key has DP_SKETCH_DEPTH counters, one per row,
- * chosen from its 64-bit hash; its estimate is their minimum, never below its true count since
- * the last halving (until a counter saturates at 15). A key's counters share one 64-byte block. After sample_size increments every
- * counter is halved, so old popularity fades.
+ * Invariant: n_counters = 16 * n_words, n_words a power of two >= max(capacity, 8); counter c
+ * is the 4-bit nibble c % 16 of table[c / 16]; every counter is <= 15. Each key has
+ * DP_SKETCH_DEPTH counters, one per row, chosen from its 64-bit hash; its estimate is their
+ * minimum, never below its true count since the last halving (until a counter saturates at 15).
+ * A key's counters share one 64-byte block, one cache line (`table` is 64-byte aligned). After
+ * sample_size increments every counter is halved, so old popularity fades.
  * Ownership: dp_sketch_init allocates `table`, dp_sketch_free releases it (safe on a zeroed
  * struct); the caller owns the struct itself. */
 #ifndef DP_SKETCH_H
