@@ -19,10 +19,11 @@
  * ones do no better until they reach it), so a ghost table remembers the window entries that
  * lost admission: when, over a short period, more reads return to such a ghost within `cap`
  * reads than hit the cache, the window doubles. Free slots carry segment DP_LRU_FREE and form
- * a singly linked list through next; every live slot sits in exactly one bucket of the linear-probing table (no tombstones: deletion shifts
- * back); a live slot with a finite expiry sits either in the write-order list (fifo_head ..
- * fifo_tail through eprev/enext, expiries non-decreasing, heap_pos == DP_LRU_IN_FIFO) or in the
- * min-heap at heap_pos; n_timed counts both. A uniform TTL keeps every timed entry in the list
+ * a singly linked list through next; every live slot sits in exactly one bucket of the
+ * linear-probing table (no tombstones: deletion shifts back); a live slot with a finite
+ * expiry sits either in the write-order list (fifo_head .. fifo_tail through eprev/enext,
+ * expiries non-decreasing, heap_pos == DP_LRU_IN_FIFO) or in the min-heap at heap_pos;
+ * n_timed counts both. A uniform TTL keeps every timed entry in the list
  * (O(1) per write); only an expiry earlier than the list's last one goes to the heap.
  * Ownership: dp_lru_init allocates every array, dp_lru_free releases them and is safe on a
  * zeroed struct; the caller owns the struct itself. */
