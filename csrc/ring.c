@@ -183,9 +183,11 @@ static void dp_ring_store(dp_ring_t *r, const double *row) {
     if (r->len == r->cap) {
         for (size_t f = 0; f < r->n_fields; f++)
             dp_ring_account(r, f, r->buf[f * r->cap + r->head], -1.0);
+        /* price * volume cannot be centred like the fields: keep it compensated, so that a
+         * window of small volumes after large ones does not keep the large ones' rounding. */
         if (has_pv)
-            r->pv.value -= r->buf[(size_t)r->price_field * r->cap + r->head] *
-                           r->buf[(size_t)r->volume_field * r->cap + r->head];
+            dp_ksum_add(&r->pv, -(r->buf[(size_t)r->price_field * r->cap + r->head] *
+                                  r->buf[(size_t)r->volume_field * r->cap + r->head]));
         r->head = r->head + 1 == r->cap ? 0 : r->head + 1;
         r->len--;
     }
@@ -195,7 +197,7 @@ static void dp_ring_store(dp_ring_t *r, const double *row) {
         r->buf[f * r->cap + j] = row[f];
         dp_ring_account(r, f, row[f], 1.0);
     }
-    if (has_pv) r->pv.value += row[r->price_field] * row[r->volume_field];
+    if (has_pv) dp_ksum_add(&r->pv, row[r->price_field] * row[r->volume_field]);
     r->len++;
     r->n_pushed++;
     for (size_t f = 0; f < r->n_fields; f++) {

@@ -157,6 +157,18 @@ def test_statistics_match_numpy(rows: list[tuple[float, float]], capacity: int) 
                                            rel=1e-6, abs=1e-6)
 
 
+def test_vwap_after_large_rows_leave_the_window() -> None:
+    # Found by hypothesis: a plain running sum of price * volume kept 2e-8 of rounding from the
+    # large rows, which a window of tiny volumes turned into a vwap of -1.4e-6 instead of 0.
+    buf = RingBuffer(2)
+    for price, volume in [(262939.0, 1000.0), (610718.0406225811, 9.0), (0.0, 0.0),
+                          (0.0, 0.015625)]:
+        buf.push(0.0, price, volume)
+    assert buf.vwap() == 0.0
+    buf.push(0.0, 3.0, 0.5)
+    assert buf.vwap() == pytest.approx(3.0 * 0.5 / (0.015625 + 0.5), rel=1e-15)
+
+
 def test_no_drift_over_many_windows() -> None:
     # 2,000,000 pushes through a 1,000-row window: the running sums are rebuilt once per
     # window turnover, so rounding cannot accumulate (1e8 pushes behave the same way).
