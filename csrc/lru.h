@@ -18,7 +18,11 @@
  * trace's plateau too slowly (a window smaller than the reuse distance hits nothing, and larger
  * ones do no better until they reach it), so a ghost table remembers the window entries that
  * lost admission: when, over a short period, more reads return to such a ghost within `cap`
- * reads than hit the cache, the window doubles. Free slots carry segment DP_LRU_FREE and form
+ * reads than hit the cache, the window doubles; and a key that comes back to its ghost within
+ * `cap` reads is marked DP_LRU_RETURNED and admitted when it next leaves the window, whatever
+ * the sketch says (short reuse is evidence the sketch's stale counts miss, as when the hot set
+ * moves; scans and loops longer than `cap` never return in time). Free slots carry segment
+ * DP_LRU_FREE and form
  * a singly linked list through next; every live slot sits in exactly one bucket of the
  * linear-probing table (no tombstones: deletion shifts back); a live slot with a finite
  * expiry sits either in the write-order list (fifo_head .. fifo_tail through eprev/enext,
@@ -44,7 +48,8 @@
 #define DP_LRU_PROTECTED 2
 #define DP_LRU_FREE 3        /* the segment bits of a free slot */
 #define DP_LRU_READS_MAX 128 /* read buffer entries; fewer for caches under 128 slots */
-#define DP_LRU_HITS_MASK 0x3FFFFFFFu /* n_hits: low 30 bits count, high 2 bits segment */
+#define DP_LRU_HITS_MASK 0x1FFFFFFFu /* n_hits: low 29 bits count, high 2 bits segment */
+#define DP_LRU_RETURNED (1u << 29)    /* n_hits: came back to its ghost (W-TinyLFU) */
 
 typedef struct {
     uint32_t tag;  /* low 32 bits of the mixed hash, to skip most key comparisons */
@@ -58,7 +63,8 @@ typedef struct {
     int64_t weight;          /* the caller's weight of the entry (0 when unweighted) */
     void *user[2];           /* the caller's words; never read or freed here */
     int32_t prev, next;      /* recency links; next also chains the free list */
-    uint32_t n_hits;         /* accesses since insertion (saturating, 30 bits) | segment << 30 */
+    uint32_t n_hits;         /* accesses since insertion (saturating, 29 bits) | DP_LRU_RETURNED
+                              * | segment << 30 */
     int32_t heap_pos;        /* heap position; -1: untimed; DP_LRU_IN_FIFO: in the list */
     int32_t eprev, enext;    /* write-order expiry list links */
 } dp_lru_node_t;
@@ -186,6 +192,11 @@ DP_INLINE void dp_lru_touch(dp_lru_t *lru, int32_t slot) {
     nd[slot].next = lru->head[0];
     nd[lru->head[0]].prev = slot;
     lru->head[0] = slot;
+}
+
+/* Accesses to a live slot since its insertion (saturating at DP_LRU_HITS_MASK). */
+DP_INLINE uint32_t dp_lru_hits(const dp_lru_t *lru, int32_t slot) {
+    return lru->node[slot].n_hits & DP_LRU_HITS_MASK;
 }
 
 /* The slot whose expiry is soonest if it is at or before now_ns, else -1. */

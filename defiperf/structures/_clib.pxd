@@ -69,6 +69,7 @@ cdef extern from "lru.h" nogil:
     void dp_lru_touch(dp_lru_t *lru, int32_t slot)
     void dp_lru_drain_reads(dp_lru_t *lru)
     void dp_lru_prefetch(const dp_lru_t *lru, uint64_t hash)
+    uint32_t dp_lru_hits(const dp_lru_t *lru, int32_t slot)
     int32_t dp_lru_expired_top(const dp_lru_t *lru, int64_t now_ns)
     int dp_lru_is_expired(const dp_lru_t *lru, int32_t slot, int64_t now_ns)
 

@@ -46,6 +46,7 @@ from defiperf.structures._clib cimport (
     dp_lru_touch,
     dp_lru_drain_reads,
     dp_lru_prefetch,
+    dp_lru_hits,
 )
 
 from collections.abc import MutableMapping
@@ -776,7 +777,7 @@ cdef class OptimizedLRU:
     def access_count(self, key):
         """How often ``key`` was read or set since insertion; 0 if absent. No side effects."""
         cdef int32_t slot = self._peek_slot(key)
-        return 0 if slot < 0 else self.c.node[slot].n_hits
+        return 0 if slot < 0 else dp_lru_hits(&self.c, slot)
 
     def stats(self):
         """A :class:`CacheStats` snapshot: hits, misses, evictions, expirations, hit_rate."""

@@ -190,3 +190,22 @@ def test_tinylfu_window_grows_on_a_recency_heavy_trace(size: int) -> None:
     # A window stuck near 1% hits almost nothing here (theine: under 2%); the ghost check
     # doubles it within a few thousand reads, so only the warm-up is lost to LRU.
     assert tinylfu >= lru - 0.02, (tinylfu, lru)
+
+
+def moving_hot_set_trace(seed: int) -> np.ndarray:
+    """Six phases of 30,000 Zipf(1.0) reads over 5,000 keys, each phase shifted by 3,000 keys."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, 5_001)
+    phases = [rng.permutation(5_000)[rng.choice(5_000, 30_000, p=weights / weights.sum())]
+              + 3_000 * phase for phase in range(6)]
+    return np.concatenate(phases).astype(np.int64)
+
+
+@pytest.mark.parametrize("size", [1000, 2000])
+def test_tinylfu_follows_a_moving_hot_set(size: int) -> None:
+    # Stale counts keep the new hot keys out; a key that returns to its ghost within `size`
+    # reads is admitted, and many such returns age the sketch. Without either, tinylfu trailed
+    # LRU by 6.6 points at 2,000 entries on this trace; now by about 3.5.
+    trace = moving_hot_set_trace(seed=1)
+    lru, tinylfu = hit_rate("lru", trace, size), hit_rate("tinylfu", trace, size)
+    assert tinylfu >= lru - 0.05, (tinylfu, lru)

@@ -150,6 +150,12 @@ class LRUMachine(RuleBasedStateMachine):
         self.model.clear()
         self._sync_events(before, unordered=True)
 
+    @rule(key=KEYS)
+    def access_count(self, key: Any) -> None:
+        entry = self.model.od.get(key)
+        live = entry is not None and entry.expires_ns > self.model.now_ns()
+        assert self.cache.access_count(key) == (entry.hits if live else 0)
+
     @rule(n=st.integers(0, 5))
     def hot_keys(self, n: int) -> None:
         got = self.cache.hot_keys(n)
