@@ -221,7 +221,9 @@ cdef class OptimizedLRU:
       clock is read directly, with no Python call on the hot path.
     - ``policy``: ``"lru"`` (evict the least recently used) or ``"tinylfu"`` (W-TinyLFU: a small
       window LRU in front of a segmented main region, with a frequency sketch deciding
-      admission and a hill climber sizing the window). Under "tinylfu", ``keys()`` lists the
+      admission and a hill climber sizing the window; a key turned away at admission that is
+      read again within ``max_size`` reads is admitted next time, and such returns grow the
+      window and age the sketch). Under "tinylfu", ``keys()`` lists the
       window, then the protected, then the probation segment, each most recent first, and
       ``popitem`` pops the policy's next victim. A hit counts in the frequency sketch at once;
       its move within the segments waits in a read buffer of up to 128 hits (as in Caffeine),
