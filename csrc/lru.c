@@ -46,9 +46,6 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
         return DP_ENOMEM;
     }
     if (policy == DP_LRU_POLICY_TINYLFU) {
-        /* Two sketch words (32 counters) per slot, twice Caffeine's: fewer collisions between
-         * the keys of a block, still halved every 10 x cap counts. */
-        const size_t sketch_cap = cap <= DP_SKETCH_MAX_CAP / 2 ? 2 * cap : DP_SKETCH_MAX_CAP;
         lru->reads_cap = cap < DP_LRU_READS_MAX ? cap : DP_LRU_READS_MAX;
         lru->reads = malloc(lru->reads_cap * sizeof(dp_lru_read_t));
         /* Ghosts: one word per two slots (a power of two), direct-mapped by hash. */
@@ -57,11 +54,12 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
         lru->ghost = calloc(n_ghosts, sizeof(uint64_t));
         lru->ghost_mask = n_ghosts - 1;
         lru->quick_period_reads = cap / 2 > 64 ? cap / 2 : 64;
-        if (!lru->reads || !lru->ghost || dp_sketch_init(&lru->sketch, sketch_cap) != DP_OK) {
+        /* Two sketch words (32 counters) per slot, twice Caffeine's: fewer collisions between
+         * the keys of a block. */
+        if (!lru->reads || !lru->ghost || dp_sketch_init(&lru->sketch, cap, 2) != DP_OK) {
             dp_lru_free(lru);
             return DP_ENOMEM;
         }
-        lru->sketch.sample_size = 10 * (uint64_t)cap;
     }
     dp_lru_set_shares(lru, cap / 100);
     lru->sample_size = 10 * (uint64_t)cap;
@@ -97,7 +95,7 @@ void dp_lru_clear(dp_lru_t *lru) {
     for (size_t i = 0; i < lru->cap; i++) {
         lru->node[i].next = (int32_t)i + 1;
         lru->node[i].prev = -1;
-        lru->node[i].n_hits = (uint32_t)DP_LRU_FREE << 30;
+        lru->node[i].n_hits = DP_LRU_SEG_BITS(DP_LRU_FREE);
         lru->node[i].heap_pos = -1;
         lru->node[i].expires_ns = DP_LRU_NEVER;
     }
@@ -245,11 +243,11 @@ static void dp_lru_index_del(dp_lru_t *lru, int32_t slot) {
 
 /*** Segment lists ***/
 
-DP_INLINE int dp_lru_seg(const dp_lru_node_t *nd) { return (int)(nd->n_hits >> 30); }
+DP_INLINE int dp_lru_seg(const dp_lru_node_t *nd) { return (int)(nd->n_hits >> DP_LRU_SEG_SHIFT); }
 
 static void dp_lru_link_head(dp_lru_t *lru, int seg, int32_t slot) {
     dp_lru_node_t *const nd = &lru->node[slot];
-    nd->n_hits = (nd->n_hits & (DP_LRU_HITS_MASK | DP_LRU_RETURNED)) | ((uint32_t)seg << 30);
+    nd->n_hits = (nd->n_hits & ~DP_LRU_SEG_MASK) | DP_LRU_SEG_BITS(seg);
     nd->prev = -1;
     nd->next = lru->head[seg];
     if (lru->head[seg] >= 0) lru->node[lru->head[seg]].prev = slot; else lru->tail[seg] = slot;
@@ -308,8 +306,7 @@ void dp_lru_drain_reads(dp_lru_t *lru) {
 }
 
 void dp_lru_touch_segmented(dp_lru_t *lru, int32_t slot) {
-    dp_lru_node_t *const nd = &lru->node[slot];
-    if ((nd->n_hits & DP_LRU_HITS_MASK) != DP_LRU_HITS_MASK) nd->n_hits++;
+    const dp_lru_node_t *const nd = &lru->node[slot];
     /* A hit is a read of a present key: it counts towards frequency and the climber's sample
      * now; the list move waits in the read buffer. Delaying the moves (as Caffeine's and
      * theine's read buffers do) scored 0.5-1.5 points higher on multi2 and loop in the
@@ -492,7 +489,7 @@ void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
     dp_lru_untime(lru, slot);
     lru->total_weight -= nd->weight;
     dp_lru_unlink(lru, slot);
-    nd->n_hits = (uint32_t)DP_LRU_FREE << 30;
+    nd->n_hits = DP_LRU_SEG_BITS(DP_LRU_FREE);
     nd->next = lru->free_head;
     nd->prev = -1;
     nd->expires_ns = DP_LRU_NEVER;
@@ -510,8 +507,8 @@ int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap) {
             const int32_t d = dp_lru_insert(dst, from->hash, from->weight, from->expires_ns);
             if (seg != DP_LRU_WINDOW && dst->policy != DP_LRU_POLICY_LRU)
                 dp_lru_move_head(dst, seg, d);
-            dst->node[d].n_hits = (dst->node[d].n_hits & ~(DP_LRU_HITS_MASK | DP_LRU_RETURNED)) |
-                                  (from->n_hits & (DP_LRU_HITS_MASK | DP_LRU_RETURNED));
+            dst->node[d].n_hits = (dst->node[d].n_hits & DP_LRU_SEG_MASK) |
+                                  (from->n_hits & ~DP_LRU_SEG_MASK);
             dst->node[d].user[0] = from->user[0];
             dst->node[d].user[1] = from->user[1];
             remap[s] = d;

@@ -50,6 +50,9 @@
 #define DP_LRU_READS_MAX 128 /* read buffer entries; fewer for caches under 128 slots */
 #define DP_LRU_HITS_MASK 0x1FFFFFFFu /* n_hits: low 29 bits count, high 2 bits segment */
 #define DP_LRU_RETURNED (1u << 29)    /* n_hits: came back to its ghost (W-TinyLFU) */
+#define DP_LRU_SEG_SHIFT 30
+#define DP_LRU_SEG_MASK (3u << DP_LRU_SEG_SHIFT)
+#define DP_LRU_SEG_BITS(seg) ((uint32_t)(seg) << DP_LRU_SEG_SHIFT)
 
 typedef struct {
     uint32_t tag;  /* low 32 bits of the mixed hash, to skip most key comparisons */
@@ -123,6 +126,7 @@ int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot);
  * hash. A hit is counted by dp_lru_touch. */
 void dp_lru_record_miss(dp_lru_t *lru);
 void dp_lru_record_write(dp_lru_t *lru, uint64_t hash);
+/* W-TinyLFU's part of dp_lru_touch, after the access count. */
 void dp_lru_touch_segmented(dp_lru_t *lru, int32_t slot);
 /* Apply the buffered hits' list moves (no-op under LRU or when none are pending). Call it
  * before reading the recency order (iteration, popitem, copy). */
@@ -178,12 +182,12 @@ DP_INLINE int32_t dp_lru_probe_next(const dp_lru_t *lru, uint64_t hash, size_t *
 /* Count an access to `slot` and make it the most recent entry: at once under LRU; under
  * W-TinyLFU its move (within its segment, or probation -> protected) is buffered. */
 DP_INLINE void dp_lru_touch(dp_lru_t *lru, int32_t slot) {
+    dp_lru_node_t *const nd = lru->node;
+    if (DP_LIKELY((nd[slot].n_hits & DP_LRU_HITS_MASK) != DP_LRU_HITS_MASK)) nd[slot].n_hits++;
     if (lru->policy != DP_LRU_POLICY_LRU) {
         dp_lru_touch_segmented(lru, slot);
         return;
     }
-    dp_lru_node_t *const nd = lru->node;
-    if (DP_LIKELY((nd[slot].n_hits & DP_LRU_HITS_MASK) != DP_LRU_HITS_MASK)) nd[slot].n_hits++;
     if (lru->head[0] == slot) return;
     const int32_t p = nd[slot].prev, n = nd[slot].next;
     nd[p].next = n; /* slot is not head, so p >= 0 */

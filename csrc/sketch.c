@@ -4,13 +4,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-int dp_sketch_init(dp_sketch_t *s, size_t capacity) {
+int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key) {
     memset(s, 0, sizeof(*s));
-    if (capacity == 0 || capacity > DP_SKETCH_MAX_CAP) return DP_EINVAL;
-    /* One 64-bit word (16 counters) per expected key, rounded up to a power of two, as in
-     * Caffeine: with 4 counters per key the table stays sparse enough for few collisions. */
+    if (capacity == 0 || capacity > DP_SKETCH_MAX_CAP || words_per_key == 0 || words_per_key > 8)
+        return DP_EINVAL;
+    /* words_per_key 64-bit words (16 counters each) per expected key, rounded up to a power of
+     * two and capped at DP_SKETCH_MAX_CAP words. Caffeine uses one: with 4 counters per key the
+     * table stays sparse enough for few collisions. */
+    uint64_t want = (uint64_t)capacity * words_per_key;
+    if (want > DP_SKETCH_MAX_CAP) want = DP_SKETCH_MAX_CAP;
     uint64_t n_words = 8; /* at least one block */
-    while (n_words < (uint64_t)capacity) n_words <<= 1;
+    while (n_words < want) n_words <<= 1;
     s->n_counters = 16 * n_words;
     s->n_words = (size_t)n_words;
     /* 64-byte aligned, so that a key's block is one cache line (calloc aligns to 16 only). */

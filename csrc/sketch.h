@@ -1,8 +1,9 @@
 /* sketch.h -- a 4-bit count-min frequency sketch with periodic halving (TinyLFU's "freshness").
- * Invariant: n_counters = 16 * n_words, n_words a power of two >= max(capacity, 8); counter c
- * is the 4-bit nibble c % 16 of table[c / 16]; every counter is <= 15. Each key has
- * DP_SKETCH_DEPTH counters, one per row, chosen from its 64-bit hash; its estimate is their
- * minimum, never below its true count since the last halving (until a counter saturates at 15).
+ * Invariant: n_counters = 16 * n_words, n_words a power of two >= max(min(capacity *
+ * words_per_key, DP_SKETCH_MAX_CAP), 8); counter c is the 4-bit nibble c % 16 of
+ * table[c / 16]; every counter is <= 15. Each key has DP_SKETCH_DEPTH counters, one per row,
+ * chosen from its 64-bit hash; its estimate is their minimum, never below its true count since
+ * the last halving (until a counter saturates at 15).
  * A key's counters share one 64-byte block, one cache line (`table` is 64-byte aligned). After
  * sample_size increments every counter is halved, so old popularity fades.
  * Ownership: dp_sketch_init allocates `table`, dp_sketch_free releases it (safe on a zeroed
@@ -14,7 +15,7 @@
 #include "hash.h"
 
 #define DP_SKETCH_DEPTH 4
-#define DP_SKETCH_MAX_CAP ((size_t)1 << 30) /* 8 GiB of counters */
+#define DP_SKETCH_MAX_CAP ((size_t)1 << 30) /* keys, and words: 8 GiB of counters */
 
 typedef struct {
     uint64_t *table;
@@ -25,7 +26,8 @@ typedef struct {
     uint64_t n_resets;
 } dp_sketch_t;
 
-int dp_sketch_init(dp_sketch_t *s, size_t capacity);
+/* Counters for `capacity` keys, words_per_key (1..8) words each; halved every 10 x capacity. */
+int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key);
 void dp_sketch_free(dp_sketch_t *s);
 void dp_sketch_clear(dp_sketch_t *s);
 /* The key's estimated count, 0..15. */

@@ -156,7 +156,7 @@ cdef extern from "sketch.h" nogil:
         uint64_t additions
         uint64_t n_resets
 
-    int dp_sketch_init(dp_sketch_t *s, size_t capacity)
+    int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key)
     void dp_sketch_free(dp_sketch_t *s)
     void dp_sketch_clear(dp_sketch_t *s)
     void dp_sketch_increment(dp_sketch_t *s, uint64_t hash)

@@ -39,7 +39,7 @@ cdef class FrequencySketch:
     """
 
     def __cinit__(self, *args, **kwargs):
-        check_status(dp_sketch_init(&self.c, 1), "FrequencySketch")
+        check_status(dp_sketch_init(&self.c, 1, 1), "FrequencySketch")
 
     def __init__(self, capacity):
         if isinstance(capacity, bool) or not isinstance(capacity, int):
@@ -47,7 +47,7 @@ cdef class FrequencySketch:
         if not 0 < capacity <= DP_SKETCH_MAX_CAP:
             raise ValueError(f"capacity must be in 1..{DP_SKETCH_MAX_CAP}, got {capacity}")
         cdef dp_sketch_t fresh
-        check_status(dp_sketch_init(&fresh, <size_t>capacity), "FrequencySketch")
+        check_status(dp_sketch_init(&fresh, <size_t>capacity, 1), "FrequencySketch")
         dp_sketch_free(&self.c)
         self.c = fresh
 
