@@ -29,9 +29,14 @@ class BatchConfig:
     - ``latency_target_s``: the batch latency AIMD sizing aims at;
     - ``aging_interval_s``: a waiting job gains one priority level per interval (no starvation);
     - ``job_timeout_s``: default deadline of a job (None: none); items left then are dead letters;
-    - ``keep_finished_jobs``: finished jobs whose results stay available to ``wait``/``job_status``
-      (the most recent ones; each holds its results list, so this bounds memory and GC work);
-    - ``memory_pressure_pct`` / ``cpu_saturation_pct``: above these (psutil) batches shrink.
+    - ``max_unclaimed_results``: items of kept jobs (queued, running, or finished and not yet
+      claimed by ``wait``/``as_completed``/``on_done``) the engine holds at most; past it
+      ``submit_job`` raises QueueFull naming what waits to be claimed. A result is never
+      forgotten to make room. None: ten times ``max_queued_items``;
+    - ``memory_pressure_pct``: system memory use (psutil) above which batch sizes are halved;
+    - ``cpu_saturation_pct``: CPU use of *this process* (of the CPUs it may use, or of its
+      event-loop thread) above which fewer batches of a processor run at once; the load of
+      other processes is never a reason to change anything.
     """
 
     max_queued_items: int = 1_000_000
@@ -45,13 +50,14 @@ class BatchConfig:
     cpu_saturation_pct: float = 95.0
     load_sample_interval_s: float = 0.5
     thread_pool_size: int = 8
-    keep_finished_jobs: int = 1000
+    max_unclaimed_results: int | None = None
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        for name in ("max_queued_items", "workers_per_processor", "thread_pool_size",
-                     "keep_finished_jobs"):
+        for name in ("max_queued_items", "workers_per_processor", "thread_pool_size"):
             check_int(name, getattr(self, name))
+        check_int("max_unclaimed_results", self.max_unclaimed_results, allow_none=True)
+        check_int("seed", self.seed, minimum=0, allow_none=True)
         for name in ("latency_target_s", "aging_interval_s", "memory_pressure_pct",
                      "cpu_saturation_pct", "load_sample_interval_s"):
             check_number(name, getattr(self, name))
@@ -60,6 +66,13 @@ class BatchConfig:
             raise TypeError("retry must be a RetryPolicy")
         if not isinstance(self.breaker, BreakerConfig):
             raise TypeError("breaker must be a BreakerConfig")
+
+    @property
+    def unclaimed_results_bound(self) -> int:
+        """``max_unclaimed_results``, or its default: ten times ``max_queued_items``."""
+        if self.max_unclaimed_results is not None:
+            return self.max_unclaimed_results
+        return 10 * self.max_queued_items
 
     def replace(self, **changes: Any) -> BatchConfig:
         """A copy with ``changes`` applied (validated like the constructor)."""

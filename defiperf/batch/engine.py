@@ -2,26 +2,28 @@
 bisecting retries, a circuit breaker per processor, backpressure, and per-item accounting.
 
 Nothing is dropped silently: every submitted item ends as a result, a dead letter (with its
-last error) or cancelled, and the job's future resolves once all of its items have.
+last error) or cancelled, the job's future resolves once all of its items have, and a kept
+job's result stays until it is claimed (``wait``, ``as_completed``, ``on_done``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 import uuid
-from collections import OrderedDict, deque
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
 from defiperf._validate import check_int, check_number
 from defiperf.batch.breaker import BreakerState, CircuitBreaker
 from defiperf.batch.config import DEFAULT_BATCH_CONFIG, BatchConfig
+from defiperf.batch.hooks import SafeMonitor, call_safely, warn_rate_limited
 from defiperf.batch.jobs import (
+    DeadLetter,
     EngineStopped,
     Job,
     JobProgress,
@@ -31,92 +33,26 @@ from defiperf.batch.jobs import (
     QueueFull,
     ResultCountMismatch,
 )
+from defiperf.batch.lane import THROUGHPUT_WINDOW_S, Lane, Unit, Verdict
 from defiperf.batch.queue import AgingQueue, Segment
+from defiperf.batch.results import ResultStore
 from defiperf.batch.retry import RetryState
 from defiperf.batch.sizing import BatchSizer, LoadProbe
 from defiperf.structures.metrics import LogHistogram
 
+logger = logging.getLogger("defiperf.batch")
+
 # Batch timeouts: on 3.11+ a per-lane watchdog cancels an overdue worker and uncancels it
 # (one timer per lane, none per batch: asyncio.timeout/wait_for cost ~10 us a batch); on 3.10
-# wait_for.
+# wait_for. 3.11+ also tells a processor's own CancelledError from the engine being cancelled.
 _WATCHDOG = hasattr(asyncio.Task, "uncancel")
 
 MAX_PRIORITY = 10
-THROUGHPUT_WINDOW_S = 10
-
-
-@dataclass
-class _Unit:
-    """One batch: segments (possibly of several jobs), and its retry history."""
-
-    segments: list[Segment]
-    attempts: int = 0              # failures as a single item
-    depth: int = 0                 # bisections so far
-    first_failure: float | None = None
-
-    @property
-    def n_items(self) -> int:
-        return sum(s.stop - s.start for s in self.segments)
-
-    def items(self) -> list[Any]:
-        segs = self.segments
-        if len(segs) == 1:
-            s = segs[0]
-            batch = s.job.items[s.start:s.stop]  # a new list (jobs hold lists or tuples)
-            return batch if isinstance(batch, list) else list(batch)
-        out: list[Any] = []
-        for s in segs:
-            out += s.job.items[s.start:s.stop]
-        return out
-
-    def halves(self) -> tuple[list[Segment], list[Segment]]:
-        half, left, right, seen = self.n_items // 2, [], [], 0
-        for s in self.segments:
-            n = s.stop - s.start
-            if seen + n <= half:
-                left.append(s)
-            elif seen >= half:
-                right.append(s)
-            else:
-                cut = s.start + half - seen
-                left.append(Segment(s.job, s.start, cut, s.enqueued_at))
-                right.append(Segment(s.job, cut, s.stop, s.enqueued_at))
-            seen += n
-        return left, right
-
-
-@dataclass
-class _Lane:
-    """Everything per processor: queue, retries, sizing, breaker, workers, metrics."""
-
-    processor: Processor
-    queue: AgingQueue
-    sizer: BatchSizer
-    breaker: CircuitBreaker
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    retries: deque[_Unit] = field(default_factory=deque)
-    pending_retries: int = 0
-    in_flight: int = 0
-    workers: list[asyncio.Task[None]] = field(default_factory=list)
-    deadlines: dict[asyncio.Task[Any], float] = field(default_factory=dict)
-    overdue: set[asyncio.Task[Any]] = field(default_factory=set)
-    watchdog: asyncio.TimerHandle | None = None
-    queue_ms: LogHistogram = field(default_factory=LogHistogram)
-    process_ms: LogHistogram = field(default_factory=LogHistogram)
-    batch_sizes: LogHistogram = field(default_factory=LogHistogram)
-    items_ok: int = 0
-    items_dead: int = 0
-    batches: int = 0
-    failed_batches: int = 0
-    retried_units: int = 0
-    per_second: deque[list[float]] = field(default_factory=lambda: deque(maxlen=THROUGHPUT_WINDOW_S + 1))
-
-    def busy(self) -> bool:
-        return bool(self.queue.n_items or self.retries or self.pending_retries or self.in_flight)
 
 
 class BatchProcessingEngine:
-    """BatchProcessingEngine(config=DEFAULT_BATCH_CONFIG, *, monitor=None, load_probe=None)
+    """BatchProcessingEngine(config=DEFAULT_BATCH_CONFIG, *, monitor=None, load_probe=None,
+    on_dead_letter=None)
 
     >>> import asyncio
     >>> async def double(items): return [2 * x for x in items]
@@ -129,25 +65,39 @@ class BatchProcessingEngine:
 
     Priorities are 0..10 (higher first, FIFO within one; aging lifts a waiting job one level
     per ``config.aging_interval_s``). A failed batch is bisected and both halves retried after a
-    backoff, so good items still succeed; a single item is retried until ``config.retry`` stops
-    it, then dead-lettered. One asyncio loop at a time: use the engine from the loop it was
-    started on (it is not thread-safe; sync processors run in its thread pool).
+    short backoff, so good items still succeed and poison items are isolated; a single item is
+    retried until ``config.retry`` stops it, then dead-lettered. Any exception a processor
+    raises (a ``CancelledError`` of its own included; KeyboardInterrupt and SystemExit aside)
+    fails its batch, never a worker. Batch sizes follow each processor's measured cost model
+    (see ``defiperf.batch.sizing``); the load of other processes never shrinks them.
+
+    ``on_dead_letter(job_id, dead_letter)`` is called for every item that fails for good (an
+    error in it is logged, rate-limited). One asyncio loop at a time: use the engine from the
+    loop it was started on (it is not thread-safe; sync processors run in its thread pool). If
+    that loop ends without ``stop()``, every unresolved item is resolved as cancelled and one
+    warning says how many.
     """
 
     def __init__(self, config: BatchConfig | None = None, *, monitor: Any = None,
-                 load_probe: LoadProbe | None = None) -> None:
+                 load_probe: LoadProbe | None = None,
+                 on_dead_letter: Callable[[str, DeadLetter], Any] | None = None) -> None:
         config = DEFAULT_BATCH_CONFIG if config is None else config
         if not isinstance(config, BatchConfig):
             raise TypeError(f"config must be a BatchConfig, not {type(config).__name__}")
+        if load_probe is not None and not isinstance(load_probe, LoadProbe):
+            raise TypeError(f"load_probe must be a LoadProbe, not {type(load_probe).__name__}")
+        if on_dead_letter is not None and not callable(on_dead_letter):
+            raise TypeError("on_dead_letter must be callable")
         self.config = config
         self.monitor = monitor
+        self._recorder = SafeMonitor(monitor) if monitor is not None else None
+        self._on_dead_letter = on_dead_letter
         self._probe = load_probe or LoadProbe(config.memory_pressure_pct,
                                               config.cpu_saturation_pct,
                                               config.load_sample_interval_s)
         self._rng = random.Random(config.seed)
-        self._lanes: dict[str, _Lane] = {}
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._finished: deque[str] = deque()
+        self._lanes: dict[str, Lane] = {}
+        self._store = ResultStore(config.unclaimed_results_bound)
         self._queued = 0
         self._space = asyncio.Event()
         self._space_waiters = 0
@@ -158,6 +108,8 @@ class BatchProcessingEngine:
         self._executor: Any = None
         self._started = False
         self._closing = False
+        self._stopping_workers = False
+        self._torn_down = False
         self._size_fraction: float | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -170,6 +122,8 @@ class BatchProcessingEngine:
             self._loop = asyncio.get_running_loop()
             self._time = self._loop.time
             self._started = True
+        elif asyncio.get_running_loop() is not self._loop:
+            raise RuntimeError("the engine is bound to another event loop; make one per loop")
 
     async def __aenter__(self) -> BatchProcessingEngine:
         await self.start()
@@ -182,14 +136,14 @@ class BatchProcessingEngine:
     def _now(self) -> float:
         return self._time()
 
-    def _lane(self, processor: Processor) -> _Lane:
+    def _lane(self, processor: Processor) -> Lane:
         lane = self._lanes.get(processor.name)
         if lane is not None:
             if lane.processor != processor:
                 raise ValueError(f"a different processor named {processor.name!r} is registered")
             return lane
         cfg = self.config
-        lane = _Lane(
+        lane = Lane(
             processor, AgingQueue(MAX_PRIORITY, cfg.aging_interval_s),
             BatchSizer(processor.max_batch_size, cfg.latency_target_s, self._probe),
             CircuitBreaker(cfg.breaker.failure_rate_threshold, cfg.breaker.min_calls,
@@ -198,42 +152,80 @@ class BatchProcessingEngine:
         self._lanes[processor.name] = lane
         if self._size_fraction is not None:
             lane.sizer.limit(int(lane.sizer.max_size * self._size_fraction))
-        assert self._loop is not None
-        lane.workers = [self._loop.create_task(self._worker(lane), name=f"defiperf-batch-{processor.name}-{i}")
-                        for i in range(cfg.workers_per_processor)]
-        if self.monitor is not None:
-            self.monitor.watch_queue(f"batch.{processor.name}", lambda: lane.queue.n_items)
+        for _ in range(cfg.workers_per_processor):
+            self._add_worker(lane)
+        if self._recorder is not None:
+            self._recorder.watch_queue(f"batch.{processor.name}", lambda: lane.queue.n_items)
         if _WATCHDOG and processor.timeout is not None:
             self._watch(lane, min(processor.timeout / 10, 0.05))
         return lane
 
-    def _watch(self, lane: _Lane, period_s: float) -> None:
-        """Every period, cancel the workers whose batch is past its deadline (so a timeout
-        fires within ``period_s`` of it: a tenth of the timeout, at most 50 ms)."""
+    def _add_worker(self, lane: Lane) -> None:
+        assert self._loop is not None
+        name = f"defiperf-batch-{lane.processor.name}-{len(lane.workers)}"
+        lane.workers.append(self._loop.create_task(self._worker(lane), name=name))
+
+    def _watch(self, lane: Lane, period_s: float) -> None:
+        """Every period: cancel the workers whose batch is past its timeout (so it fires within
+        ``period_s``: a tenth of the timeout, at most 50 ms). A batch still running one more
+        timeout later ignores cancellation: its worker is abandoned (replaced by a new one) and
+        the batch fails with a TimeoutError; its late result, if any, is discarded."""
         assert self._loop is not None
         now = self._now()
-        for task, deadline in lane.deadlines.items():
+        timeout = lane.processor.timeout or 0.0
+        for task, (unit, deadline) in list(lane.running.items()):
             if now >= deadline and task not in lane.overdue:
                 lane.overdue.add(task)
                 task.cancel()
+            elif now >= deadline + max(timeout, 0.1) and task not in lane.abandoned:
+                self._abandon(lane, task, unit)
         lane.watchdog = self._loop.call_later(period_s, self._watch, lane, period_s)
+
+    def _abandon(self, lane: Lane, task: asyncio.Task[Any], unit: Unit) -> None:
+        lane.abandoned.add(task)
+        lane.running.pop(task, None)
+        lane.overdue.discard(task)
+        lane.in_flight -= 1
+        lane.abandoned_batches += 1
+        with contextlib.suppress(ValueError):
+            lane.workers.remove(task)
+        self._add_worker(lane)
+        warn_rate_limited(f"abandon:{lane.processor.name}",
+                          "processor %r ignored cancellation after its %s s timeout; its worker "
+                          "was replaced", lane.processor.name, lane.processor.timeout)
+        self._complete(lane, unit, None, TimeoutError(
+            f"batch of {lane.processor.name!r} took more than {lane.processor.timeout} s "
+            "and ignored cancellation"), self._now() - (lane.processor.timeout or 0.0) * 2)
 
     # --- jobs --------------------------------------------------------------------------------
 
     async def submit_job(self, items: Iterable[Any], processor: Processor, priority: int = 5, *,
-                         block: bool = True, timeout: float | None = None) -> str:
+                         block: bool = True, timeout: float | None = None,
+                         keep_result: bool = True,
+                         on_done: Callable[[JobResult], Any] | None = None) -> str:
         """Queue ``items`` for ``processor``; returns the job id once every item is queued.
 
         When the queue bound (``config.max_queued_items``) is hit this waits for room, admitting
         a large job in chunks as room frees up; with ``block=False`` it raises QueueFull and
         queues nothing. ``timeout`` (default ``config.job_timeout_s``): seconds after which
-        the items not yet processed become dead letters (JobTimeout).
+        the items not yet processed become dead letters (JobTimeout), even those in a batch
+        whose processor ignores cancellation.
+
+        The result is kept until claimed: by ``wait(job)``, ``as_completed()``, or ``on_done``
+        (called with the JobResult when the job finishes; a coroutine function is run as a
+        task). ``keep_result=False``: fire and forget — nothing is kept; dead letters still
+        reach ``on_dead_letter`` and the metrics. QueueFull (whatever ``block`` says) when the
+        job would pass ``config.max_unclaimed_results``.
         """
         if not isinstance(processor, Processor):
             raise TypeError(f"processor must be a Processor, not {type(processor).__name__}")
         check_int("priority", priority, minimum=0, maximum=MAX_PRIORITY)
         timeout = self.config.job_timeout_s if timeout is None else timeout
         check_number("timeout", timeout, allow_none=True)
+        if not isinstance(keep_result, bool):
+            raise TypeError(f"keep_result must be a bool, not {type(keep_result).__name__}")
+        if on_done is not None and not callable(on_done):
+            raise TypeError("on_done must be callable")
         if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
             raise TypeError("items must be an iterable of items (not a str/bytes)")
         if self._closing:
@@ -241,19 +233,25 @@ class BatchProcessingEngine:
         await self.start()
         items = items if isinstance(items, (list, tuple)) else list(items)
         n = len(items)
+        if keep_result:
+            self._store.admit(n)
         if not block and n > self.config.max_queued_items - self._queued:
             raise QueueFull(f"{n} items do not fit: {self._queued} of "
                             f"{self.config.max_queued_items} queued")
         lane = self._lane(processor)
         assert self._loop is not None
         job = Job(uuid.uuid4().hex, processor, items, priority, self._now(),
-                  results=[None] * n, done=self._loop.create_future())
-        self._jobs[job.job_id] = job
+                  results=[None] * n if keep_result else [], done=self._loop.create_future(),
+                  keep_result=keep_result, on_done=on_done)
+        self._store.add(job)
         self._idle.clear()
         if timeout is not None:
             job.deadline_handle = self._loop.call_later(timeout, self._expire, job)
         pos = 0
         while pos < n:
+            if job.cancel_requested or job.timed_out or self._torn_down:
+                self._resolve_unqueued(job, pos, n)
+                break
             free = self.config.max_queued_items - self._queued
             if free <= 0:
                 await self._wait_for_space()
@@ -266,6 +264,13 @@ class BatchProcessingEngine:
         self._finish_if_resolved(job)
         return job.job_id
 
+    def _resolve_unqueued(self, job: Job, start: int, stop: int) -> None:
+        """Items of a job being admitted in chunks when it was cancelled or expired."""
+        if job.timed_out:
+            job.fail(start, stop, JobTimeout(f"job {job.job_id} passed its deadline"), 0)
+        else:
+            job.cancel_range(start, stop)
+
     async def _wait_for_space(self) -> None:
         self._space_waiters += 1
         try:
@@ -276,21 +281,47 @@ class BatchProcessingEngine:
 
     def _job(self, job_id: str) -> Job:
         try:
-            return self._jobs[job_id]
+            return self._store.jobs[job_id]
         except (KeyError, TypeError):
-            raise KeyError(f"no job {job_id!r} (unknown, or finished and forgotten)") from None
+            raise KeyError(f"no job {job_id!r} (unknown, or its result was already claimed)") from None
 
     async def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
-        """The job's result once every item is resolved; TimeoutError after ``timeout`` s
-        (the job goes on). Once it has returned a result the engine forgets the job (so a
-        later ``job_status``/``wait`` is a KeyError); unclaimed finished jobs are kept up to
-        ``config.keep_finished_jobs``."""
+        """The job's result once every item is resolved (this claims it: the engine then
+        forgets the job); TimeoutError after ``timeout`` s (the job goes on, still claimable).
+        KeyError for an unknown or already claimed job; ValueError for one submitted with
+        ``keep_result=False`` or ``on_done`` (its result is not kept for ``wait``)."""
+        check_number("timeout", timeout, inclusive=True, allow_none=True)
         job = self._job(job_id)
+        if not job.keep_result or job.on_done is not None:
+            raise ValueError(f"job {job_id!r} was submitted with keep_result=False or on_done: "
+                             "its result is not kept to wait for")
         assert job.done is not None
         if not job.done.done():
-            await asyncio.wait_for(asyncio.shield(job.done), timeout)
-        self._jobs.pop(job_id, None)
-        return job.done.result()
+            try:
+                await asyncio.wait_for(asyncio.shield(job.done), timeout)
+            except asyncio.TimeoutError:
+                raise TimeoutError(f"job {job_id} not finished within {timeout} s") from None
+        return self._store.claim(job)
+
+    def as_completed(self, job_ids: Iterable[str] | None = None, *,
+                     timeout: float | None = None) -> AsyncIterator[tuple[str, JobResult]]:
+        """``async for job_id, result in engine.as_completed(...)``: results as jobs finish,
+        each claimed as it is yielded.
+
+        With ``job_ids``: those jobs, in the order they finish. Without: every kept job (not
+        ``on_done`` or ``keep_result=False`` ones) as it finishes — those already finished
+        first — until the engine is stopped and nothing is left: a consumer beside a producer.
+        ``timeout``: seconds for the whole iteration; TimeoutError when it passes (what was
+        not yielded stays claimable).
+        """
+        check_number("timeout", timeout, inclusive=True, allow_none=True)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        if job_ids is None:
+            return self._store.stream(deadline, loop)
+        if isinstance(job_ids, str):
+            raise TypeError("job_ids must be an iterable of job ids, not a str")
+        return self._store.of([self._job(j) for j in job_ids], deadline, loop)
 
     def job_status(self, job_id: str) -> JobProgress:
         """queued / running / done / failed / cancelled, with per-item counts."""
@@ -304,54 +335,61 @@ class BatchProcessingEngine:
             return 0
         job.cancel_requested = True
         before = job.n_cancelled
-        self._purge(job, lambda seg: job.cancel_range(seg.start, seg.stop))
-        self._finish_if_resolved(job)
-        if self._draining:
-            self._maybe_idle()
+        self._resolve_outstanding(lambda j: j is job, lambda seg: job.cancel_range(seg.start, seg.stop),
+                                  running_too=False)
         return job.n_cancelled - before
 
     def _expire(self, job: Job) -> None:
+        """The job's deadline: every item not yet resolved becomes a JobTimeout dead letter now,
+        wherever it is (queued, waiting to retry, or in a running batch)."""
         job.timed_out = True
         error = JobTimeout(f"job {job.job_id} passed its deadline")
-        self._purge(job, lambda seg: job.fail(seg.start, seg.stop, error, 0))
-        self._finish_if_resolved(job)
+        self._resolve_outstanding(lambda j: j is job,
+                                  lambda seg: self._dead_segment(job, seg, error, 0), running_too=True)
+
+    def _resolve_outstanding(self, pred: Callable[[Job], bool], resolve: Callable[[Segment], None],
+                             running_too: bool) -> None:
+        """Resolve with ``resolve`` every unresolved segment of the jobs ``pred`` selects:
+        queued ones, those in units waiting to retry, and (``running_too``) those in running
+        batches (whose late outcome is then ignored for them)."""
+        jobs: set[Job] = set()
+        for lane in list(self._lanes.values()):
+            for seg in lane.queue.remove_if(pred):
+                self._queued -= len(seg)
+                resolve(seg)
+                jobs.add(seg.job)
+            for unit in list(lane.units):
+                if unit.running and not running_too:
+                    continue
+                for seg in unit.segments:
+                    if not seg.resolved and pred(seg.job):
+                        seg.resolved = True
+                        resolve(seg)
+                        jobs.add(seg.job)
+        self._signal_space()
+        for job in jobs:
+            self._finish_if_resolved(job)
         if self._draining:
             self._maybe_idle()
 
-    def _purge(self, job: Job, resolve: Callable[[Segment], None]) -> None:
-        """Resolve every queued and retry-waiting segment of ``job`` with ``resolve``."""
-        lane = self._lanes[job.processor.name]
-        for seg in lane.queue.remove_if(lambda j: j is job):
-            self._queued -= len(seg)
-            resolve(seg)
-        self._signal_space()
-        kept: deque[_Unit] = deque()
-        for unit in lane.retries:
-            unit.segments = self._live(unit.segments)
-            if unit.segments:
-                kept.append(unit)
-        lane.retries = kept
-
     def _live(self, segments: list[Segment]) -> list[Segment]:
-        """Drop (and resolve) the segments of cancelled or expired jobs."""
+        """The segments still to process: resolved ones dropped, cancelled jobs' ones cancelled."""
         live = []
         for seg in segments:
+            if seg.resolved:
+                continue
             job = seg.job
             if job.cancel_requested:
+                seg.resolved = True
                 job.cancel_range(seg.start, seg.stop)
-            elif job.timed_out:
-                job.fail(seg.start, seg.stop, JobTimeout(f"job {job.job_id} passed its deadline"), 0)
-            else:
-                live.append(seg)
+                self._finish_if_resolved(job)
                 continue
-            self._finish_if_resolved(job)
+            live.append(seg)
         return live
 
     def _finish_if_resolved(self, job: Job) -> None:
         if job.finish_if_resolved():
-            self._finished.append(job.job_id)
-            while len(self._finished) > self.config.keep_finished_jobs:
-                self._jobs.pop(self._finished.popleft(), None)
+            self._store.finished(job)
 
     def _signal_space(self) -> None:
         if self._space_waiters and self._queued < self.config.max_queued_items:
@@ -359,35 +397,66 @@ class BatchProcessingEngine:
 
     # --- workers -----------------------------------------------------------------------------
 
-    def _next_unit(self, lane: _Lane) -> _Unit | None:
+    def _next_unit(self, lane: Lane) -> Unit | None:
         while lane.retries:
             unit = lane.retries.popleft()
             unit.segments = self._live(unit.segments)
             if unit.segments:
                 return unit
+            lane.units.discard(unit)
         while lane.queue.n_items:
             segments = lane.queue.take(lane.sizer.size, self._now())
             self._queued -= sum(s.stop - s.start for s in segments)
             self._signal_space()
             segments = self._live(segments)
             if segments:
-                return _Unit(segments)
+                unit = Unit(segments)
+                lane.units.add(unit)
+                return unit
         return None
 
-    async def _worker(self, lane: _Lane) -> None:
-        while True:
-            unit = self._next_unit(lane)
-            if unit is None:
-                if self._draining:
-                    self._maybe_idle()
-                lane.wake.clear()
-                await lane.wake.wait()
-                continue
-            unit.segments = await self._wait_for_breaker(lane, unit.segments)
-            if unit.segments:
-                await self._run(lane, unit)
+    def _concurrency(self, lane: Lane) -> int:
+        """Batches of ``lane`` allowed at once: all workers, or half of them while this
+        process's CPU is saturated (more concurrent batches would only queue for the CPU)."""
+        workers = self.config.workers_per_processor
+        if workers > 1 and self._probe.cpu_saturated():
+            lane.concurrency_limited += 1
+            return max(1, workers // 2)
+        return workers
 
-    async def _wait_for_breaker(self, lane: _Lane, segments: list[Segment]) -> list[Segment]:
+    async def _worker(self, lane: Lane) -> None:
+        me = asyncio.current_task()
+        try:
+            while me not in lane.abandoned:
+                if lane.in_flight >= self._concurrency(lane):
+                    lane.wake.clear()
+                    await lane.wake.wait()
+                    continue
+                unit = self._next_unit(lane)
+                if unit is None:
+                    if self._draining:
+                        self._maybe_idle()
+                    lane.wake.clear()
+                    await lane.wake.wait()
+                    continue
+                try:
+                    unit.segments = await self._wait_for_breaker(lane, unit.segments)
+                    if unit.segments:
+                        await self._run(lane, unit)
+                    else:
+                        lane.units.discard(unit)
+                except Exception as exc:  # an engine bug must not lose the unit's items
+                    logger.exception("batch engine: internal error in a worker of %r",
+                                     lane.processor.name)
+                    self._dead(lane, unit, exc, unit.attempts + 1)
+        except asyncio.CancelledError:
+            if not (self._stopping_workers or me in lane.abandoned):
+                self._teardown()  # cancelled from outside: the loop is ending without stop()
+            raise
+        finally:
+            lane.abandoned.discard(me)  # type: ignore[arg-type]
+
+    async def _wait_for_breaker(self, lane: Lane, segments: list[Segment]) -> list[Segment]:
         """While the breaker is open the batch waits (it is not failed); its cancelled or
         expired items are resolved meanwhile."""
         while segments and not lane.breaker.allow():
@@ -409,59 +478,86 @@ class BatchProcessingEngine:
             return await call
         return await asyncio.wait_for(call, processor.timeout)  # Python 3.10
 
-    async def _run(self, lane: _Lane, unit: _Unit) -> None:
+    def _engine_cancelled(self, task: asyncio.Task[Any] | None) -> bool:
+        """Is this CancelledError the engine's own (stop, loop teardown) rather than the
+        processor's? On 3.10 it cannot be told apart and is taken as the engine's."""
+        if self._stopping_workers or task is None or not _WATCHDOG:
+            return True
+        return task.cancelling() > 0  # type: ignore[attr-defined]  # 3.11+
+
+    async def _run(self, lane: Lane, unit: Unit) -> None:
         items = unit.items()
         now = self._now()
         for seg in unit.segments:
             seg.job.started = True
-        if unit.depth == 0 and unit.attempts == 0:
+        if unit.fresh:
             waited_ms = (now - unit.segments[0].enqueued_at) * 1000.0
             lane.queue_ms.record(waited_ms)
-            if self.monitor is not None:
-                self.monitor.record_metric(f"batch.{lane.processor.name}.queue_latency_ms",
-                                           waited_ms, "ms")
+            if self._recorder is not None:
+                self._recorder.record_metric(f"batch.{lane.processor.name}.queue_latency_ms",
+                                             waited_ms, "ms")
         lane.in_flight += 1
+        unit.running = True
         error: BaseException | None = None
-        task = asyncio.current_task() if _WATCHDOG and lane.processor.timeout else None
+        out: Any = None
+        task = asyncio.current_task()
+        timeout = lane.processor.timeout
+        if task is not None:
+            lane.running[task] = (unit, now + timeout if timeout is not None else float("inf"))
         try:
-            if task is not None:
-                lane.deadlines[task] = now + lane.processor.timeout  # type: ignore[operator]
             try:
                 out = await self._call(lane.processor, items)
             finally:
-                if task is not None:
-                    del lane.deadlines[task]
-                    if task in lane.overdue:  # the watchdog fired: this batch timed out
-                        lane.overdue.discard(task)
-                        task.uncancel()  # type: ignore[attr-defined]  # 3.11+
+                lane.running.pop(task, None)  # type: ignore[arg-type]
+                if task in lane.overdue:  # the watchdog fired: this batch timed out
+                    lane.overdue.discard(task)  # type: ignore[arg-type]
+                    task.uncancel()  # type: ignore[union-attr]  # 3.11+
+                    if task not in lane.abandoned:
                         raise TimeoutError(f"batch of {lane.processor.name!r} took more than "
-                                           f"{lane.processor.timeout} s")
+                                           f"{timeout} s")
             if not isinstance(out, (list, tuple)):
                 raise TypeError(f"processor {lane.processor.name!r} returned "
                                 f"{type(out).__name__}, not a list")
             if len(out) != len(items):
                 raise ResultCountMismatch(f"processor {lane.processor.name!r} returned "
                                           f"{len(out)} results for {len(items)} items")
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            if task in lane.abandoned:
+                return  # its unit was failed when it was abandoned
+            if self._engine_cancelled(task):
+                lane.in_flight -= 1
+                unit.running = False
+                self._requeue_front(lane, unit)
+                raise
+            error = exc  # the processor's own CancelledError: a failure of this batch
+        except (KeyboardInterrupt, SystemExit):
             lane.in_flight -= 1
+            unit.running = False
             self._requeue_front(lane, unit)
             raise
-        except Exception as exc:  # a processor error fails this batch only
+        except BaseException as exc:  # noqa: BLE001 - a processor error fails this batch only
             error = exc
+        if task in lane.abandoned:
+            return  # a late outcome: the unit was failed when the worker was abandoned
         lane.in_flight -= 1
-        end = self._time()
-        elapsed = end - now
+        self._complete(lane, unit, out, error, now)
+
+    def _complete(self, lane: Lane, unit: Unit, out: Any, error: BaseException | None,
+                  started: float) -> None:
+        """Account for a finished batch: breaker, sizing, metrics, then its items."""
+        unit.running = False
+        end = self._now()
+        elapsed = end - started
         ok = error is None
-        # Retried sub-batches failing again do not count against the breaker (a few poison
-        # items must not open it); fresh batches, successes and half-open probes do.
-        if ok or (unit.depth == 0 and unit.attempts == 0) or lane.breaker.state is not BreakerState.CLOSED:
-            lane.breaker.record(ok)
-        lane.sizer.observe(elapsed, not isinstance(error, TimeoutError))  # slow, not poison
+        n = len(out) if ok else unit.n_items
+        self._judge(lane, unit, ok)
+        lane.sizer.observe(elapsed, not isinstance(error, TimeoutError), n)
+        lane.wake.set()  # a concurrency slot is free
         lane.process_ms.record(elapsed * 1000.0)
-        lane.batch_sizes.record(len(items))
+        lane.batch_sizes.record(n)
         lane.batches += 1
-        if self.monitor is not None:
-            self.monitor.record_timing(f"batch.{lane.processor.name}", elapsed * 1000.0, ok)
+        if self._recorder is not None:
+            self._recorder.record_timing(f"batch.{lane.processor.name}", elapsed * 1000.0, ok)
         if error is None:
             self._succeed(lane, unit, out, int(end))
         else:
@@ -470,48 +566,91 @@ class BatchProcessingEngine:
         if self._draining:
             self._maybe_idle()
 
-    def _succeed(self, lane: _Lane, unit: _Unit, out: Sequence[Any], second: int) -> None:
-        offset = 0
-        for seg in unit.segments:
-            seg.job.succeed(seg.start, seg.stop, out, offset)
-            offset += seg.stop - seg.start
-            self._finish_if_resolved(seg.job)
-        lane.items_ok += offset
-        if self.monitor is not None:
-            self.monitor.counter(f"batch.{lane.processor.name}.items_ok").inc(offset)
-        if lane.per_second and lane.per_second[-1][0] == second:
-            lane.per_second[-1][1] += offset
-        else:
-            lane.per_second.append([second, offset])
+    def _judge(self, lane: Lane, unit: Unit, ok: bool) -> None:
+        """What the breaker learns from a batch. Fresh successes and half-open probes count at
+        once; a failed fresh batch waits for the verdict of its two halves (poison items in a
+        healthy processor must not open the breaker); deeper retries do not count."""
+        breaker = lane.breaker
+        if breaker.state is not BreakerState.CLOSED:
+            breaker.record(ok)
+        elif unit.fresh and (ok or unit.n_items == 1 or not lane.processor.retryable):
+            breaker.record(ok)
+        elif unit.verdict is not None and not unit.verdict.decided:
+            v = unit.verdict
+            v.pending -= 1
+            if ok or v.pending == 0:
+                v.decided = True
+                breaker.record(ok)
 
-    def _failed(self, lane: _Lane, unit: _Unit, error: BaseException) -> None:
+    def _succeed(self, lane: Lane, unit: Unit, out: Sequence[Any], second: int) -> None:
+        offset = done = 0
+        for seg in unit.segments:
+            n = seg.stop - seg.start
+            if not seg.resolved:  # not resolved meanwhile (deadline, loop end)
+                seg.resolved = True
+                seg.job.succeed(seg.start, seg.stop, out, offset)
+                done += n
+                self._finish_if_resolved(seg.job)
+            offset += n
+        lane.units.discard(unit)
+        lane.items_ok += done
+        if self._recorder is not None:
+            self._recorder.count(f"batch.{lane.processor.name}.items_ok", done)
+        if lane.per_second and lane.per_second[-1][0] == second:
+            lane.per_second[-1][1] += done
+        else:
+            lane.per_second.append([second, done])
+
+    def _failed(self, lane: Lane, unit: Unit, error: BaseException) -> None:
+        unit.segments = self._live(unit.segments)
+        lane.units.discard(unit)
+        if not unit.segments:
+            return
         now = self._now()
         first = unit.first_failure if unit.first_failure is not None else now
         policy = self.config.retry
         if not lane.processor.retryable:
-            self._dead(lane, unit.segments, error, unit.attempts + 1)
-        elif unit.n_items > 1:  # bisect: isolate the failing items, let the good ones succeed
+            self._dead(lane, unit, error, unit.attempts + 1)
+        elif unit.n_items > 1:
+            # Bisect to isolate the failing items. Each level is a diagnosis, not a transient
+            # retry: the halves wait the first retry delay, not one growing with depth.
+            verdict = Verdict() if unit.fresh else None
+            delay = policy.delay_s(RetryState(1, now - first), self._rng)
             for half in unit.halves():
-                self._schedule(lane, _Unit(half, 0, unit.depth + 1, first),
-                               policy.delay_s(RetryState(unit.depth + 1, now - first), self._rng))
+                self._schedule(lane, Unit(half, 0, unit.depth + 1, first, verdict), delay)
         else:
             state = RetryState(unit.attempts + 1, now - first)
             if policy.should_stop(state):
-                self._dead(lane, unit.segments, error, state.attempt)
+                self._dead(lane, unit, error, state.attempt)
             else:
-                self._schedule(lane, _Unit(unit.segments, state.attempt, unit.depth, first),
+                self._schedule(lane, Unit(unit.segments, state.attempt, unit.depth, first),
                                policy.delay_s(state, self._rng))
 
-    def _dead(self, lane: _Lane, segments: list[Segment], error: BaseException, attempts: int) -> None:
-        for seg in segments:
-            seg.job.fail(seg.start, seg.stop, error, attempts)
+    def _dead_segment(self, job: Job, seg: Segment, error: BaseException, attempts: int) -> None:
+        before = len(job.dead)
+        job.fail(seg.start, seg.stop, error, attempts)
+        lane = self._lanes.get(job.processor.name)
+        if lane is not None:
             lane.items_dead += seg.stop - seg.start
-            self._finish_if_resolved(seg.job)
+        if self._recorder is not None:
+            self._recorder.count(f"batch.{job.processor.name}.items_dead", seg.stop - seg.start)
+        if self._on_dead_letter is not None:
+            for dead in job.dead[before:]:
+                call_safely("on_dead_letter callback", self._on_dead_letter, job.job_id, dead)
 
-    def _schedule(self, lane: _Lane, unit: _Unit, delay_s: float) -> None:
+    def _dead(self, lane: Lane, unit: Unit, error: BaseException, attempts: int) -> None:
+        lane.units.discard(unit)
+        for seg in unit.segments:
+            if not seg.resolved:
+                seg.resolved = True
+                self._dead_segment(seg.job, seg, error, attempts)
+                self._finish_if_resolved(seg.job)
+
+    def _schedule(self, lane: Lane, unit: Unit, delay_s: float) -> None:
         assert self._loop is not None
         lane.pending_retries += 1
         lane.retried_units += 1
+        lane.units.add(unit)
 
         def ready() -> None:
             lane.pending_retries -= 1
@@ -520,7 +659,7 @@ class BatchProcessingEngine:
 
         self._loop.call_later(delay_s, ready)
 
-    def _requeue_front(self, lane: _Lane, unit: _Unit) -> None:
+    def _requeue_front(self, lane: Lane, unit: Unit) -> None:
         lane.retries.appendleft(unit)
         lane.wake.set()
 
@@ -533,25 +672,43 @@ class BatchProcessingEngine:
         if not self._busy():
             self._idle.set()
 
-    async def drain(self) -> None:
-        """Wait until every queued item is resolved and nothing is running or waiting to retry."""
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until every queued item is resolved and nothing is running or waiting to retry;
+        TimeoutError after ``timeout`` s (the work goes on)."""
+        check_number("timeout", timeout, inclusive=True, allow_none=True)
         self._draining += 1
+        deadline = None if timeout is None else self._now() + timeout
         try:
             while self._busy():
                 self._idle.clear()
-                await self._idle.wait()
+                remaining = None if deadline is None else deadline - self._now()
+                if remaining is not None and remaining <= 0:
+                    raise TimeoutError(f"drain(): work left after {timeout} s")
+                try:
+                    await asyncio.wait_for(self._idle.wait(), remaining)
+                except asyncio.TimeoutError:
+                    raise TimeoutError(f"drain(): work left after {timeout} s") from None
         finally:
             self._draining -= 1
 
-    async def stop(self, graceful: bool = True) -> None:
+    async def stop(self, graceful: bool = True, timeout: float | None = None) -> None:
         """Stop taking jobs; graceful: finish everything queued; otherwise cancel what is
-        queued or waiting to retry. Running batches always finish. Then stop the workers."""
+        queued or waiting to retry. Running batches finish. ``timeout``: seconds a graceful
+        stop may wait for the queue to drain before cancelling the rest (None: no bound).
+        Then stop the workers; results stay claimable."""
+        check_number("timeout", timeout, inclusive=True, allow_none=True)
         self._closing = True
         if not graceful:
-            for job in list(self._jobs.values()):
-                if job.done is not None and not job.done.done():
-                    self.cancel(job.job_id)
-        await self.drain()
+            self._cancel_all()
+        try:
+            await self.drain(timeout)
+        except TimeoutError:
+            warn_rate_limited("stop-timeout", "stop(): queue not drained within %s s; the rest "
+                              "is cancelled", timeout)
+            self._cancel_all()
+            with contextlib.suppress(TimeoutError):
+                await self.drain(max(timeout or 0.0, 1.0))
+        self._stopping_workers = True
         tasks = [t for lane in self._lanes.values() for t in lane.workers]
         for task in tasks:
             task.cancel()
@@ -562,17 +719,50 @@ class BatchProcessingEngine:
             lane.workers = []
             if lane.watchdog is not None:
                 lane.watchdog.cancel()
+        self._store.close()
         if self._executor is not None:
             await asyncio.to_thread(self._executor.shutdown, True)
             self._executor = None
+
+    def _cancel_all(self) -> None:
+        for job in list(self._store.jobs.values()):
+            if job.done is not None and not job.done.done():
+                job.cancel_requested = True
+        self._resolve_outstanding(lambda j: j.cancel_requested,
+                                  lambda seg: seg.job.cancel_range(seg.start, seg.stop),
+                                  running_too=False)
+
+    def _teardown(self) -> None:
+        """The loop is ending without ``stop()``: resolve every unresolved item as cancelled
+        (so no future stays pending) and say so once."""
+        if self._torn_down:
+            return
+        self._torn_down = self._closing = True
+        jobs = [j for j in self._store.jobs.values() if j.done is not None and not j.done.done()]
+        before = sum(j.n_cancelled for j in jobs)
+        for job in jobs:
+            job.cancel_requested = True
+        self._resolve_outstanding(lambda j: j.cancel_requested,
+                                  lambda seg: seg.job.cancel_range(seg.start, seg.stop),
+                                  running_too=True)
+        for lane in self._lanes.values():
+            if lane.watchdog is not None:
+                lane.watchdog.cancel()
+        self._store.close()
+        if jobs:
+            logger.warning("batch engine: the event loop ended without stop(); %d unresolved "
+                           "items of %d jobs were cancelled", sum(j.n_cancelled for j in jobs) - before,
+                           len(jobs))
 
     # --- metrics -----------------------------------------------------------------------------
 
     def get_metrics(self) -> dict[str, Any]:
         """Per processor: throughput (items/s over the last 10 s), queue and processing latency
-        p50/p99 (ms), batch sizes, current batch size, retries, breaker state, counts."""
-        out: dict[str, Any] = {"queued_items": self._queued, "jobs": len(self._jobs),
-                               "processors": {}}
+        p50/p99 (ms), batch sizes and the cost model behind them, retries, breaker state,
+        counts; engine-wide: queued items, jobs held and results waiting to be claimed."""
+        out: dict[str, Any] = {"queued_items": self._queued, "jobs": len(self._store.jobs),
+                               "unclaimed_jobs": self._store.finished_unclaimed,
+                               "held_items": self._store.held, "processors": {}}
         now = int(time.monotonic()) if self._loop is None else int(self._now())
         for name, lane in self._lanes.items():
             recent = [n for second, n in lane.per_second if now - THROUGHPUT_WINDOW_S <= second < now]
@@ -582,8 +772,11 @@ class BatchProcessingEngine:
                 "batches": lane.batches, "failed_batches": lane.failed_batches,
                 "retries": lane.retried_units, "batch_size": lane.sizer.size,
                 "batch_size_shrinks": lane.sizer.shrinks,
+                "per_call_ms": lane.sizer.per_call_s * 1000.0,
+                "per_item_us": lane.sizer.per_item_s * 1e6,
                 "mean_batch_size": lane.batch_sizes.mean,
                 "queued_items": lane.queue.n_items, "in_flight": lane.in_flight,
+                "abandoned_batches": lane.abandoned_batches,
                 "breaker": lane.breaker.state.value,
                 "queue_latency_ms": _percentiles(lane.queue_ms),
                 "processing_latency_ms": _percentiles(lane.process_ms),
@@ -593,6 +786,8 @@ class BatchProcessingEngine:
     def limit_batch_sizes(self, fraction: float | None) -> None:
         """Cap every processor's batch size at ``fraction`` of its maximum (memory pressure);
         None lifts the cap. New processors get the same cap."""
+        if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float))):
+            raise TypeError(f"fraction must be a number or None, not {type(fraction).__name__}")
         if fraction is not None and not 0 < fraction <= 1:
             raise ValueError(f"fraction must be in (0, 1] or None, got {fraction!r}")
         self._size_fraction = fraction
@@ -600,10 +795,16 @@ class BatchProcessingEngine:
             lane.sizer.limit(None if fraction is None else int(lane.sizer.max_size * fraction))
 
     def breaker_state(self, processor_name: str) -> BreakerState:
+        """The circuit breaker state of a processor (KeyError if none by that name ran)."""
         return self._lanes[processor_name].breaker.state
+
+    def queue_latency(self, processor_name: str) -> LogHistogram:
+        """The queue-latency histogram (ms) of a processor (KeyError if none by that name ran)."""
+        return self._lanes[processor_name].queue_ms
 
 
 def _percentiles(h: LogHistogram) -> dict[str, float | None]:
     if not h.count:
         return {"p50": None, "p99": None, "max": None}
     return {"p50": h.quantile(0.5), "p99": h.quantile(0.99), "max": h.max}
+

@@ -17,7 +17,8 @@ from defiperf._validate import check_int, check_number
 
 
 class QueueFull(Exception):
-    """``submit_job(..., block=False)`` when the queue bound leaves no room for the job."""
+    """No room for the job: the queue bound with ``block=False``, or the bound on unclaimed
+    results (``max_unclaimed_results``), whatever ``block`` says."""
 
 
 class EngineStopped(RuntimeError):
@@ -97,13 +98,19 @@ class JobProgress:
 @dataclass(frozen=True)
 class JobResult:
     """``results[i]`` is item i's result (None unless it succeeded); ``dead_letters`` and
-    ``cancelled`` (indices) account for every other item."""
+    ``cancelled`` (indices) account for every other item. A job submitted with
+    ``keep_result=False`` has ``results == []`` (they were not kept); ``total`` still counts it."""
 
     job_id: str
     status: JobStatus
     results: list[Any]
     dead_letters: list[DeadLetter]
     cancelled: list[int]
+    total: int = -1
+
+    def __post_init__(self) -> None:
+        if self.total < 0:
+            object.__setattr__(self, "total", len(self.results))
 
     @property
     def ok(self) -> bool:
@@ -111,7 +118,7 @@ class JobResult:
 
     @property
     def succeeded(self) -> int:
-        return len(self.results) - len(self.dead_letters) - len(self.cancelled)
+        return self.total - len(self.dead_letters) - len(self.cancelled)
 
 
 @dataclass(eq=False)
@@ -131,6 +138,8 @@ class Job:
     started: bool = False
     cancel_requested: bool = False
     timed_out: bool = False
+    keep_result: bool = True
+    on_done: Callable[[JobResult], Any] | None = None
     deadline_handle: asyncio.TimerHandle | None = None
     done: asyncio.Future[JobResult] | None = None
 
@@ -141,6 +150,7 @@ class Job:
 
     @property
     def resolved(self) -> int:
+        """Items resolved so far (succeeded, dead or cancelled)."""
         return self.n_ok + len(self.dead) + self.n_cancelled
 
     def status(self) -> JobStatus:
@@ -153,7 +163,8 @@ class Job:
                            self.n_cancelled)
 
     def succeed(self, start: int, stop: int, values: Sequence[Any], offset: int) -> None:
-        self.results[start:stop] = values[offset:offset + stop - start]
+        if self.keep_result:
+            self.results[start:stop] = values[offset:offset + stop - start]
         self.n_ok += stop - start
 
     def fail(self, start: int, stop: int, error: BaseException, attempts: int) -> None:
@@ -173,7 +184,9 @@ class Job:
         status = (JobStatus.CANCELLED if self.n_cancelled else
                   JobStatus.FAILED if self.dead else JobStatus.DONE)
         cancelled = sorted(i for a, b in self.cancelled_ranges for i in range(a, b))
-        self.done.set_result(JobResult(self.job_id, status, self.results,
-                                       sorted(self.dead, key=lambda d: d.index), cancelled))
+        results = self.results if self.keep_result else []
+        self.done.set_result(JobResult(self.job_id, status, results,
+                                       sorted(self.dead, key=lambda d: d.index), cancelled,
+                                       self.total))
         self.items = ()  # no longer needed (dead letters hold their own items): less to keep
         return True

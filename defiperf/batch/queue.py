@@ -15,10 +15,14 @@ from typing import Any
 
 @dataclass(slots=True)
 class Segment:
+    """Items ``start:stop`` of ``job``; ``resolved`` once they were resolved out of turn (the
+    job's deadline, a cancel, the loop's end) while the segment was in a batch or a retry."""
+
     job: Any
     start: int
     stop: int
     enqueued_at: float
+    resolved: bool = False
 
     def __len__(self) -> int:
         return self.stop - self.start

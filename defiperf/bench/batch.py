@@ -91,7 +91,7 @@ async def engine_queue_latency(rate: float, seconds: float) -> LogHistogram:
         await _paced(rate, seconds, submit)
         submitted.put_nowait(None)
         await collector
-        return eng._lanes["noop"].queue_ms
+        return eng.queue_latency("noop")
 
 
 async def baseline_queue_latency(rate: float, seconds: float) -> LogHistogram:

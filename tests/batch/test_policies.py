@@ -1,8 +1,9 @@
-"""Retry callables, the circuit breaker's transitions, AIMD sizing and the aging queue."""
+"""Retry callables, the circuit breaker's transitions, cost-model sizing and the aging queue."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -101,27 +102,68 @@ def test_bad_breaker_settings(kw: dict[str, Any]) -> None:
 # --- sizing --------------------------------------------------------------------------------
 
 
-def test_aimd_sizing_follows_latency_and_pressure(fake_timer: FakeTimer) -> None:
-    reading = {"v": (50.0, 10.0)}
+def _drive(s: BatchSizer, latency: Callable[[int], float], rounds: int) -> list[int]:
+    sizes = []
+    for _ in range(rounds):
+        n = s.size
+        s.observe(latency(n), True, n)
+        sizes.append(s.size)
+    return sizes
+
+
+def test_sizing_finds_the_largest_size_within_the_latency_target() -> None:
+    s = BatchSizer(100, latency_target_s=0.1)
+    sizes = _drive(s, lambda n: 0.001 + 0.002 * n, 40)   # t(n) = 1 ms + 2 ms/item -> n* = 49
+    assert 40 <= sizes[-1] <= 49 and all(40 <= n <= 49 for n in sizes[-10:])
+    assert s.per_item_s == pytest.approx(0.002, rel=0.05)
+    assert s.per_call_s == pytest.approx(0.001, abs=0.002)
+
+
+def test_a_fixed_cost_processor_is_not_shrunk() -> None:
+    # 0.3 s whatever the size, target 0.25 s: no size meets it, so the biggest is the best
+    s = BatchSizer(100, latency_target_s=0.25)
+    sizes = _drive(s, lambda n: 0.3, 200)
+    assert min(sizes) >= 50                       # at most one exploring step down
+    assert sum(n == 100 for n in sizes) >= 180    # and almost always the full size
+
+
+def test_noise_under_the_target_never_shrinks() -> None:
+    rng = random.Random(3)
+    s = BatchSizer(100, latency_target_s=0.005)
+    sizes = _drive(s, lambda n: rng.uniform(0.0, 0.004), 300)
+    assert set(sizes) == {100}
+
+
+def test_cpu_saturation_never_changes_the_size_memory_pressure_halves_the_cap(
+        fake_timer: FakeTimer) -> None:
+    reading = {"v": (50.0, 100.0)}                  # this process at 100% CPU
     probe = LoadProbe(memory_pct=90, cpu_pct=95, interval_s=1.0, timer=fake_timer,
                       read=lambda: reading["v"])
     s = BatchSizer(100, latency_target_s=0.1, probe=probe)
-    assert s.size == 100
-    s.observe(0.5, True)                 # slow
-    s.observe(0.01, False)               # failed
-    assert s.size == 25
-    for _ in range(3):
-        s.observe(0.01, True)            # +10 each
-    assert s.size == 55
-    reading["v"] = (95.0, 10.0)          # memory pressure, seen at the next reading
-    s.observe(0.01, True)
-    assert s.size == 65                  # cached reading: not yet
+    assert _drive(s, lambda n: 0.01, 10) == [100] * 10 and probe.cpu_saturated()
+    reading["v"] = (95.0, 10.0)                     # memory pressure, seen at the next reading
     fake_timer.tick(1.0)
-    s.observe(0.01, True)
-    assert s.size == 32 and s.shrinks == 3
-    for _ in range(20):
-        s.observe(0.0, False)
-    assert s.size == 1                   # never below 1
+    assert _drive(s, lambda n: 0.01, 3) == [50] * 3 and s.cap == 50 and s.shrinks == 1
+    reading["v"] = (50.0, 10.0)
+    fake_timer.tick(1.0)
+    assert _drive(s, lambda n: 0.01, 4)[-1] == 100   # the cap lifts; the size grows back
+    s.limit(10)
+    assert s.size == 10 and s.cap == 10
+    s.limit(None)
+    assert s.cap == 100
+
+
+def test_the_load_probe_reads_this_process_not_the_host() -> None:
+    import time as _time
+
+    probe = LoadProbe(interval_s=0.05)
+    _time.sleep(0.06)                                # idle: this process used ~no CPU
+    assert not probe.cpu_saturated() and probe.reading[1] < 50
+    probe = LoadProbe(interval_s=0.05)
+    end = _time.monotonic() + 0.1
+    while _time.monotonic() < end:                   # this thread busy: saturated
+        pass
+    assert probe.cpu_saturated() and probe.reading[1] >= 95
 
 
 # --- queue ---------------------------------------------------------------------------------

@@ -1,0 +1,111 @@
+"""The engine's per-processor state (a lane) and its unit of work (a batch and its retries).
+
+A unit is out of the queue from the moment a worker takes it until each of its segments is
+resolved; while out it is in its lane's ``units`` set (waiting for a retry, or running), so a
+job's deadline, a cancel or the loop's end can resolve its items wherever they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from defiperf.batch.breaker import CircuitBreaker
+from defiperf.batch.jobs import Processor
+from defiperf.batch.queue import AgingQueue, Segment
+from defiperf.batch.sizing import BatchSizer
+from defiperf.structures.metrics import LogHistogram
+
+THROUGHPUT_WINDOW_S = 10
+
+
+@dataclass(eq=False)
+class Verdict:
+    """The breaker's verdict on a failed fresh batch waits for its two bisected halves: if
+    either succeeds the processor is healthy (the batch held poison items) and the batch counts
+    as a success; if both fail it counts as a failure."""
+
+    pending: int = 2
+    decided: bool = False
+
+
+@dataclass(eq=False)
+class Unit:
+    """One batch: segments (possibly of several jobs), and its retry history."""
+
+    segments: list[Segment]
+    attempts: int = 0              # failures as a single item
+    depth: int = 0                 # bisections so far
+    first_failure: float | None = None
+    verdict: Verdict | None = None  # set on the halves of a failed fresh batch
+    running: bool = False
+
+    @property
+    def fresh(self) -> bool:
+        return self.depth == 0 and self.attempts == 0
+
+    @property
+    def n_items(self) -> int:
+        return sum(s.stop - s.start for s in self.segments)
+
+    def items(self) -> list[Any]:
+        segs = self.segments
+        if len(segs) == 1:
+            s = segs[0]
+            batch = s.job.items[s.start:s.stop]  # a new list (jobs hold lists or tuples)
+            return batch if isinstance(batch, list) else list(batch)
+        out: list[Any] = []
+        for s in segs:
+            out += s.job.items[s.start:s.stop]
+        return out
+
+    def halves(self) -> tuple[list[Segment], list[Segment]]:
+        half, left, right, seen = self.n_items // 2, [], [], 0
+        for s in self.segments:
+            n = s.stop - s.start
+            if seen + n <= half:
+                left.append(s)
+            elif seen >= half:
+                right.append(s)
+            else:
+                cut = s.start + half - seen
+                left.append(Segment(s.job, s.start, cut, s.enqueued_at))
+                right.append(Segment(s.job, cut, s.stop, s.enqueued_at))
+            seen += n
+        return left, right
+
+
+@dataclass(eq=False)
+class Lane:
+    """Everything per processor: queue, units out of it, sizing, breaker, workers, metrics."""
+
+    processor: Processor
+    queue: AgingQueue
+    sizer: BatchSizer
+    breaker: CircuitBreaker
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    retries: deque[Unit] = field(default_factory=deque)
+    units: set[Unit] = field(default_factory=set)
+    pending_retries: int = 0
+    in_flight: int = 0
+    workers: list[asyncio.Task[None]] = field(default_factory=list)
+    running: dict[asyncio.Task[Any], tuple[Unit, float]] = field(default_factory=dict)
+    overdue: set[asyncio.Task[Any]] = field(default_factory=set)
+    abandoned: set[asyncio.Task[Any]] = field(default_factory=set)
+    watchdog: asyncio.TimerHandle | None = None
+    queue_ms: LogHistogram = field(default_factory=LogHistogram)
+    process_ms: LogHistogram = field(default_factory=LogHistogram)
+    batch_sizes: LogHistogram = field(default_factory=LogHistogram)
+    items_ok: int = 0
+    items_dead: int = 0
+    batches: int = 0
+    failed_batches: int = 0
+    retried_units: int = 0
+    abandoned_batches: int = 0
+    concurrency_limited: int = 0
+    per_second: deque[list[float]] = field(default_factory=lambda: deque(maxlen=THROUGHPUT_WINDOW_S + 1))
+
+    def busy(self) -> bool:
+        return bool(self.queue.n_items or self.retries or self.pending_retries or self.in_flight)
