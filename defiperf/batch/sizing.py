@@ -205,11 +205,11 @@ class BatchSizer:
             else:
                 new = int((target - a) / b)
         elif self._count[last] >= _MIN_OBS:
-            mean_t = self._mean_t[last]
-            if mean_t > target:
-                new = self.size // 2      # explore: does latency fall with size?
-            elif mean_t < target / 2:
-                new = self.size * 2       # explore upwards
+            mean_t, mean_n = self._mean_t[last], int(self._mean_n[last])
+            if mean_t > target:           # explore: does latency fall with size?
+                new = min(self.size, mean_n // 2)
+            elif mean_t < target / 2:     # explore upwards
+                new = max(self.size, mean_n * 2)
             else:
                 new = self.size
         else:

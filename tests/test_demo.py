@@ -1,0 +1,92 @@
+"""The main job as a user runs it: on a busy host (a CPU burner per core), for its stated time,
+in every profile, with accounting that adds up, plain argument errors and Ctrl-C."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from defiperf.bench.burner import cpu_burners
+from defiperf.demo import run_demo
+
+STARTUP_S = 10.0  # interpreter, imports and suite start-up on a loaded 2-core host
+
+
+def _series_mean(report: str, name: str) -> float:
+    row = next(line for line in report.splitlines() if line.startswith(f"| {name} |"))
+    return float(row.split("|")[5])   # | series | unit | count | rate/s | mean | ...
+
+
+@pytest.mark.parametrize("profile", ["hft", "analytics", "memory_constrained"])
+def test_every_profile_keeps_its_time_on_a_busy_host_and_accounts_for_every_tx(profile: str) -> None:
+    with cpu_burners():
+        start = time.monotonic()
+        out = asyncio.run(run_demo(3.0, profile=profile, pairs=10))
+        wall = time.monotonic() - start
+    assert out.elapsed_s <= 3.0 * 1.2 and wall <= 3.0 * 1.2 + STARTUP_S
+    fresh = out.transactions - out.duplicates_dropped
+    assert out.validated + out.invalid + out.validation_cancelled == fresh > 0
+    assert out.health["status"] in ("ok", "degraded") and "## Hot paths" in out.report_markdown
+    headline = out.price_updates / out.elapsed_s
+    series = _series_mean(out.report_markdown, "metric:price_updates_per_second")
+    assert 0.5 * headline <= series <= 1.5 * headline   # the same quantity, not a tick's speed
+
+
+def _demo(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "defiperf", "demo", *args], capture_output=True,
+                          text=True, timeout=120, **kw)  # type: ignore[call-overload]
+
+
+def test_fifteen_seconds_on_a_busy_host() -> None:
+    with cpu_burners():
+        start = time.monotonic()
+        done = _demo("--seconds", "15")
+        wall = time.monotonic() - start
+    assert done.returncode == 0, done.stderr
+    assert wall <= 15 * 1.2 + STARTUP_S
+    run = float(re.search(r"\(15 s stated, ([\d.]+) s run\)", done.stdout).group(1))  # type: ignore[union-attr]
+    assert run <= 15 * 1.2
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--seconds", "0"], "finite number > 0"),
+    (["--seconds", "inf"], "finite number > 0"),
+    (["--seconds", "nan"], "finite number > 0"),
+    (["--seconds", "soon"], "not a number"),
+    (["--redis", "http://localhost:6379"], "redis://, rediss:// or unix://"),
+    (["--profile", "fast"], "invalid choice"),
+])
+def test_bad_arguments_are_argparse_errors_not_tracebacks(args: list[str], message: str) -> None:
+    done = _demo(*args)
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr
+
+
+def test_version() -> None:
+    from defiperf import __version__
+
+    done = subprocess.run([sys.executable, "-m", "defiperf", "--version"], capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == f"defiperf {__version__}"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process")
+def test_ctrl_c_stops_with_a_short_message_and_the_partial_report() -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "defiperf", "demo", "--seconds", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(6)                      # past start-up, into the run
+        proc.send_signal(signal.SIGINT)
+        stdout, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, stderr
+    assert "interrupted: stopping" in stderr and "Traceback" not in stderr
+    assert "interrupted: partial report" in stdout and "## Hot paths" in stdout
