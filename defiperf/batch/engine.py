@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import random
 import time
@@ -33,7 +34,7 @@ from defiperf.batch.jobs import (
     QueueFull,
     ResultCountMismatch,
 )
-from defiperf.batch.lane import THROUGHPUT_WINDOW_S, Lane, Unit, Verdict
+from defiperf.batch.lane import THROUGHPUT_WINDOW_S, Family, Lane, Unit
 from defiperf.batch.queue import AgingQueue, Segment
 from defiperf.batch.results import ResultStore
 from defiperf.batch.retry import RetryState
@@ -96,6 +97,8 @@ class BatchProcessingEngine:
                                               config.cpu_saturation_pct,
                                               config.load_sample_interval_s)
         self._rng = random.Random(config.seed)
+        self._id_prefix = uuid.uuid4().hex[:16] + "-"   # job ids: unique across engines
+        self._ids = itertools.count()
         self._lanes: dict[str, Lane] = {}
         self._store = ResultStore(config.unclaimed_results_bound)
         self._queued = 0
@@ -219,19 +222,23 @@ class BatchProcessingEngine:
         """
         if not isinstance(processor, Processor):
             raise TypeError(f"processor must be a Processor, not {type(processor).__name__}")
-        check_int("priority", priority, minimum=0, maximum=MAX_PRIORITY)
+        if type(priority) is not int or not 0 <= priority <= MAX_PRIORITY:  # noqa: E721 - fast path
+            check_int("priority", priority, minimum=0, maximum=MAX_PRIORITY)
         timeout = self.config.job_timeout_s if timeout is None else timeout
-        check_number("timeout", timeout, allow_none=True)
-        if not isinstance(keep_result, bool):
+        if timeout is not None:
+            check_number("timeout", timeout)
+        if keep_result is not True and keep_result is not False:
             raise TypeError(f"keep_result must be a bool, not {type(keep_result).__name__}")
         if on_done is not None and not callable(on_done):
             raise TypeError("on_done must be callable")
-        if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-            raise TypeError("items must be an iterable of items (not a str/bytes)")
+        if type(items) is not list and type(items) is not tuple:
+            if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+                raise TypeError("items must be an iterable of items (not a str/bytes)")
+            items = list(items)
         if self._closing:
             raise EngineStopped("the engine is stopping; no new jobs")
-        await self.start()
-        items = items if isinstance(items, (list, tuple)) else list(items)
+        if not self._started:
+            await self.start()
         n = len(items)
         if keep_result:
             self._store.admit(n)
@@ -240,7 +247,7 @@ class BatchProcessingEngine:
                             f"{self.config.max_queued_items} queued")
         lane = self._lane(processor)
         assert self._loop is not None
-        job = Job(uuid.uuid4().hex, processor, items, priority, self._now(),
+        job = Job(f"{self._id_prefix}{next(self._ids):x}", processor, items, priority, self._now(),
                   results=[None] * n if keep_result else [], done=self._loop.create_future(),
                   keep_result=keep_result, on_done=on_done)
         self._store.add(job)
@@ -571,16 +578,25 @@ class BatchProcessingEngine:
         once; a failed fresh batch waits for the verdict of its two halves (poison items in a
         healthy processor must not open the breaker); deeper retries do not count."""
         breaker = lane.breaker
+        family = unit.family
+        if ok and family is not None:
+            family.healthy = True
         if breaker.state is not BreakerState.CLOSED:
             breaker.record(ok)
         elif unit.fresh and (ok or unit.n_items == 1 or not lane.processor.retryable):
             breaker.record(ok)
-        elif unit.verdict is not None and not unit.verdict.decided:
-            v = unit.verdict
-            v.pending -= 1
-            if ok or v.pending == 0:
-                v.decided = True
+        elif family is not None and unit.depth == 1 and not family.decided:
+            family.pending -= 1
+            if ok or family.pending == 0:
+                family.decided = True
                 breaker.record(ok)
+
+    def _healthy(self, lane: Lane) -> bool:
+        """The processor works: breaker closed, recent failures well under its threshold,
+        and something has succeeded. Failures then bisect at once (a diagnosis, not a wait)."""
+        b = lane.breaker
+        return (lane.items_ok > 0 and b.state is BreakerState.CLOSED
+                and b.failure_rate < b.failure_rate_threshold / 2)
 
     def _succeed(self, lane: Lane, unit: Unit, out: Sequence[Any], second: int) -> None:
         offset = done = 0
@@ -612,18 +628,23 @@ class BatchProcessingEngine:
         if not lane.processor.retryable:
             self._dead(lane, unit, error, unit.attempts + 1)
         elif unit.n_items > 1:
-            # Bisect to isolate the failing items. Each level is a diagnosis, not a transient
-            # retry: the halves wait the first retry delay, not one growing with depth.
-            verdict = Verdict() if unit.fresh else None
-            delay = policy.delay_s(RetryState(1, now - first), self._rng)
+            # Bisect to isolate the failing items: at once while the processor is healthy (or
+            # a sibling sub-batch just succeeded), else after a backoff growing with depth.
+            family = unit.family or Family()
+            if family.healthy or self._healthy(lane):
+                delay = 0.0
+            else:
+                delay = policy.delay_s(RetryState(unit.depth + 1, now - first), self._rng)
             for half in unit.halves():
-                self._schedule(lane, Unit(half, 0, unit.depth + 1, first, verdict), delay)
+                self._schedule(lane, Unit(half, 0, unit.depth + 1, first, family), delay)
         else:
-            state = RetryState(unit.attempts + 1, now - first)
+            family = unit.family
+            proven = family is not None and family.healthy and unit.attempts == 0
+            state = RetryState(unit.attempts + 1 + (unit.depth if proven else 0), now - first)
             if policy.should_stop(state):
                 self._dead(lane, unit, error, state.attempt)
             else:
-                self._schedule(lane, Unit(unit.segments, state.attempt, unit.depth, first),
+                self._schedule(lane, Unit(unit.segments, state.attempt, unit.depth, first, family),
                                policy.delay_s(state, self._rng))
 
     def _dead_segment(self, job: Job, seg: Segment, error: BaseException, attempts: int) -> None:

@@ -22,13 +22,20 @@ THROUGHPUT_WINDOW_S = 10
 
 
 @dataclass(eq=False)
-class Verdict:
-    """The breaker's verdict on a failed fresh batch waits for its two bisected halves: if
-    either succeeds the processor is healthy (the batch held poison items) and the batch counts
-    as a success; if both fail it counts as a failure."""
+class Family:
+    """A failed fresh batch and every sub-batch bisected from it.
+
+    ``pending``/``decided``: the breaker's verdict on the failed batch waits for its two
+    halves: if either succeeds the processor is healthy (the batch held poison items) and the
+    batch counts as a success; if both fail it counts as a failure. ``healthy``: some sub-batch
+    of the family succeeded, so the failures left are the items' own: each failed level counts
+    as an attempt of the items in it (a poison item reaching a batch of one is dead-lettered
+    at once instead of being retried with backoff).
+    """
 
     pending: int = 2
     decided: bool = False
+    healthy: bool = False
 
 
 @dataclass(eq=False)
@@ -39,7 +46,7 @@ class Unit:
     attempts: int = 0              # failures as a single item
     depth: int = 0                 # bisections so far
     first_failure: float | None = None
-    verdict: Verdict | None = None  # set on the halves of a failed fresh batch
+    family: Family | None = None   # set on the sub-batches of a failed fresh batch
     running: bool = False
 
     @property

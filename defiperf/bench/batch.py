@@ -1,25 +1,36 @@
-"""BatchProcessingEngine beside a bare asyncio baseline doing the same batching.
+"""BatchProcessingEngine beside a bare asyncio baseline doing the same batching, idle and busy.
 
-The baseline is what one writes by hand: an ``asyncio.Queue`` of 100-item lists and one worker
-loop awaiting the processor and collecting results (no priorities, retries, breaker, timeouts
-or accounting). Throughput is through a no-op async processor; queue latency is measured with
-a producer paced at half of each side's measured maximum; memory is what the engine (or the
-queue) allocates per queued item, items themselves excluded (tracemalloc).
+The baseline is what one writes by hand: an ``asyncio.Queue`` of 100-item lists, 4 worker
+tasks awaiting the processor and storing each batch's results into its job's list, one future
+per job (no priorities, retries, breaker, timeouts or accounting). Throughput is through a
+no-op async processor, as 1 job of N items, 10 jobs of N/10 and 1,000 jobs of N/1,000; queue
+latency is measured with a producer paced at half of each side's measured maximum; memory is
+what the engine (or the queue) allocates per queued item, items themselves excluded.
+
+Every run is made twice: on the host as it is, and on a busy host (a CPU-burning process per
+core beside it, ``defiperf.bench.burner``), because services share their machines. The engine
+runs with its real load probe: it must not mistake the burners' load for its own. Two fault
+runs time what used to collapse: 1% poison items (beside the same job without them) and a
+processor with a fixed 0.3 s cost per batch over a 0.25 s latency target (beside the ideal).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import tracemalloc
+from collections.abc import Iterator
 from typing import Any
 
+from defiperf.batch import BatchConfig, BatchProcessingEngine, Processor
 from defiperf.bench._table import Row
-from defiperf.batch import BatchConfig, BatchProcessingEngine, BreakerConfig, Processor
-from defiperf.batch.sizing import LoadProbe
+from defiperf.bench.burner import cpu_burners
 from defiperf.structures.metrics import LogHistogram
 
 BATCH = 100
+WORKERS = 4
+JOB_COUNTS = (1, 10, 1000)
 
 
 async def _noop(items: list[Any]) -> list[Any]:
@@ -27,40 +38,59 @@ async def _noop(items: list[Any]) -> list[Any]:
 
 
 def _engine(max_queued: int = 10_000_000) -> BatchProcessingEngine:
-    # A fixed load reading: the benchmark measures the engine, not psutil or this machine's load.
-    return BatchProcessingEngine(BatchConfig(max_queued_items=max_queued, workers_per_processor=1,
-                                             breaker=BreakerConfig()),
-                                 load_probe=LoadProbe(read=lambda: (0.0, 0.0)))
+    return BatchProcessingEngine(BatchConfig(max_queued_items=max_queued,
+                                             workers_per_processor=WORKERS))
 
 
-async def engine_throughput(n: int) -> float:
-    items = list(range(n))
+async def engine_throughput(n: int, n_jobs: int = 1) -> float:
+    """Items per second through the engine: ``n_jobs`` jobs of ``n // n_jobs`` items each,
+    all submitted, then all awaited."""
+    per_job = n // n_jobs
+    chunks = [list(range(i * per_job, (i + 1) * per_job)) for i in range(n_jobs)]
     async with _engine() as eng:
+        p = Processor("noop", _noop, BATCH)
         start = time.perf_counter()
-        job = await eng.submit_job(items, Processor("noop", _noop, BATCH))
-        result = await eng.wait(job)
+        jobs = [await eng.submit_job(chunk, p) for chunk in chunks]
+        results = [await eng.wait(job) for job in jobs]
         elapsed = time.perf_counter() - start
-    assert result.ok
-    return n / elapsed
+    assert all(r.ok for r in results)
+    return per_job * n_jobs / elapsed
 
 
-async def baseline_throughput(n: int) -> float:
-    items = list(range(n))
-    start = time.perf_counter()
-    queue: asyncio.Queue[list[Any] | None] = asyncio.Queue()
-    results: list[Any] = []
+async def baseline_throughput(n: int, n_jobs: int = 1) -> float:
+    """The same jobs through an asyncio.Queue of 100-item batches and 4 worker tasks."""
+    per_job = n // n_jobs
+    chunks = [list(range(i * per_job, (i + 1) * per_job)) for i in range(n_jobs)]
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[tuple[list[Any], int, list[Any], list[int], asyncio.Future[None]] | None]
+    queue = asyncio.Queue()
 
     async def worker() -> None:
-        while (batch := await queue.get()) is not None:
-            results.extend(await _noop(batch))
+        while (entry := await queue.get()) is not None:
+            batch, offset, results, left, done = entry
+            out = await _noop(batch)
+            results[offset:offset + len(out)] = out
+            left[0] -= len(out)
+            if left[0] == 0:
+                done.set_result(None)
 
-    task = asyncio.create_task(worker())
-    for i in range(0, n, BATCH):
-        queue.put_nowait(items[i:i + BATCH])
-    queue.put_nowait(None)
-    await task
-    assert len(results) == n
-    return n / (time.perf_counter() - start)
+    start = time.perf_counter()
+    tasks = [asyncio.create_task(worker()) for _ in range(WORKERS)]
+    jobs = []
+    for chunk in chunks:
+        results: list[Any] = [None] * len(chunk)
+        done = loop.create_future()
+        left = [len(chunk)]
+        for i in range(0, len(chunk), BATCH):
+            queue.put_nowait((chunk[i:i + BATCH], i, results, left, done))
+        jobs.append((done, results))
+    for done, _ in jobs:
+        await done
+    elapsed = time.perf_counter() - start
+    for _ in tasks:
+        queue.put_nowait(None)
+    await asyncio.gather(*tasks)
+    return per_job * n_jobs / elapsed
 
 
 async def _paced(rate: float, seconds: float, submit: Any) -> None:
@@ -78,19 +108,12 @@ async def _paced(rate: float, seconds: float, submit: Any) -> None:
 async def engine_queue_latency(rate: float, seconds: float) -> LogHistogram:
     async with _engine() as eng:
         p = Processor("noop", _noop, BATCH)
-        submitted: asyncio.Queue[str | None] = asyncio.Queue()
 
         async def submit(k: int) -> None:
-            submitted.put_nowait(await eng.submit_job([0] * k, p))
+            await eng.submit_job([0] * k, p, keep_result=False)
 
-        async def collect() -> None:  # a submitter waits for its jobs, as users do
-            while (job := await submitted.get()) is not None:
-                await eng.wait(job)
-
-        collector = asyncio.create_task(collect())
         await _paced(rate, seconds, submit)
-        submitted.put_nowait(None)
-        await collector
+        await eng.drain()
         return eng.queue_latency("noop")
 
 
@@ -108,10 +131,11 @@ async def baseline_queue_latency(rate: float, seconds: float) -> LogHistogram:
         for i in range(0, k, BATCH):
             queue.put_nowait((now, [0] * min(BATCH, k - i)))
 
-    task = asyncio.create_task(worker())
+    tasks = [asyncio.create_task(worker()) for _ in range(WORKERS)]
     await _paced(rate, seconds, submit)
-    queue.put_nowait(None)
-    await task
+    for _ in tasks:
+        queue.put_nowait(None)
+    await asyncio.gather(*tasks)
     return waits
 
 
@@ -148,23 +172,97 @@ def _baseline_bytes_per_item(n: int) -> float:
     return (grown - n * 8) / n  # the chunk lists hold the items: the caller's share
 
 
-def run(quick: bool = False, n_items: int = 1_000_000) -> list[Row]:
-    n = n_items // 10 if quick else n_items
-    rounds = 2 if quick else 5
-    ours = max(asyncio.run(engine_throughput(n)) for _ in range(rounds))
-    base = max(asyncio.run(baseline_throughput(n)) for _ in range(rounds))
-    rows = [Row("batch", f"no-op throughput, batches of {BATCH}", "items/s", ours,
-                {"asyncio.Queue baseline": base}, lower_is_better=False)]
+async def poison_job_seconds(n: int = 2000, poison_every: int | None = 100) -> float:
+    """Seconds for one job through a validator that costs 1 ms a batch and fails any batch
+    holding a poison item (every ``poison_every``-th; None: none), default engine settings."""
+    poison = set(range(0, n, poison_every)) if poison_every else set()
+
+    async def validate(items: list[int]) -> list[int]:
+        await asyncio.sleep(0.001)
+        if poison.intersection(items):
+            raise ValueError("poison item")
+        return items
+
+    async with BatchProcessingEngine() as eng:
+        start = time.perf_counter()
+        result = await eng.wait(await eng.submit_job(range(n), Processor("validate", validate)))
+        elapsed = time.perf_counter() - start
+    assert len(result.dead_letters) == len(poison)
+    return elapsed
+
+
+async def fixed_cost_seconds(n: int = 1000, cost_s: float = 0.3) -> float:
+    """Seconds for ``n`` items through a processor costing ``cost_s`` per batch whatever its
+    size, over a 0.25 s latency target (batches of at most 100, 4 workers)."""
+    async def fixed(items: list[int]) -> list[int]:
+        await asyncio.sleep(cost_s)
+        return items
+
+    async with BatchProcessingEngine(BatchConfig(latency_target_s=0.25)) as eng:
+        start = time.perf_counter()
+        result = await eng.wait(await eng.submit_job(range(n), Processor("fixed", fixed, 100)))
+        elapsed = time.perf_counter() - start
+    assert result.ok
+    return elapsed
+
+
+def _best(rounds: int, coro_fn: Any, *args: Any) -> float:
+    return max(asyncio.run(coro_fn(*args)) for _ in range(rounds))
+
+
+def _runs(quick: bool, n: int, where: str) -> list[Row]:
+    suffix = ", busy host" if where == "busy" else ""
+    rounds = 2 if quick else 3
+    rows = []
+    maxima = {}
+    for n_jobs in JOB_COUNTS:
+        per_job = n // n_jobs
+        label = f"{n_jobs:,} job{'s' if n_jobs > 1 else ''} x {per_job:,}"
+        ours = _best(rounds, engine_throughput, n, n_jobs)
+        base = _best(rounds, baseline_throughput, n, n_jobs)
+        maxima[n_jobs] = (ours, base)
+        rows.append(Row("batch", f"no-op throughput, {label}{suffix}", "items/s", ours,
+                        {"asyncio baseline": base}, lower_is_better=False,
+                        note=f"batches of {BATCH}, {WORKERS} workers each side"))
+    ours_max, base_max = maxima[1]
     seconds = 0.5 if quick else 2.0
-    ours_q = asyncio.run(engine_queue_latency(ours / 2, seconds))
-    base_q = asyncio.run(baseline_queue_latency(base / 2, seconds))
+    ours_q = asyncio.run(engine_queue_latency(ours_max / 2, seconds))
+    base_q = asyncio.run(baseline_queue_latency(base_max / 2, seconds))
     for q, label in ((0.5, "p50"), (0.99, "p99")):
-        rows.append(Row("batch", f"queue latency {label} at 50% of max", "ms", ours_q.quantile(q),
-                        {"asyncio.Queue baseline": base_q.quantile(q)},
+        rows.append(Row("batch", f"queue latency {label} at 50% of max{suffix}", "ms",
+                        ours_q.quantile(q), {"asyncio baseline": base_q.quantile(q)},
                         note="each side paced at half of its own maximum"))
+    clean = asyncio.run(poison_job_seconds(2000, None))
+    rows.append(Row("batch", f"2,000-item job with 1% poison items{suffix}", "s",
+                    asyncio.run(poison_job_seconds(2000, 100)), {"same job, no poison": clean},
+                    note="target: at most 2x the clean run"))
+    rows.append(Row("batch", f"fixed 0.3 s per batch, 1,000 items{suffix}", "s",
+                    asyncio.run(fixed_cost_seconds()), {"ideal (10 batches on 4 workers)": 0.9},
+                    note="latency target 0.25 s: no size meets it, so none is shrunk"))
+    return rows
+
+
+@contextlib.contextmanager
+def _host(where: str) -> Iterator[None]:
+    if where == "busy":
+        with cpu_burners():
+            time.sleep(0.5)  # let the burners get going
+            yield
+    else:
+        yield
+
+
+def run(quick: bool = False, n_items: int = 1_000_000, busy: bool = True) -> list[Row]:
+    """The suite's rows: throughput (1, 10, 1,000 jobs), queue latency and the two fault runs,
+    on this host as it is and (``busy``) beside a CPU burner per core; memory per item."""
+    n = n_items // 10 if quick else n_items
+    rows: list[Row] = []
+    for where in ("idle", "busy") if busy else ("idle",):
+        with _host(where):
+            rows += _runs(quick, n, where)
     mem_n = 100_000 if quick else 10_000_000
     rows.append(Row("batch", f"bytes per queued item, {mem_n:,} queued", "B/item",
                     asyncio.run(_engine_bytes_per_item(mem_n)),
-                    {"asyncio.Queue baseline": _baseline_bytes_per_item(mem_n)},
+                    {"asyncio baseline": _baseline_bytes_per_item(mem_n)},
                     note="items excluded; the engine keeps a result slot per item"))
     return rows

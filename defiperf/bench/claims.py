@@ -16,19 +16,20 @@ class Claim:
     operation: str
     check: Callable[[float], bool]
     show: Callable[[float], str]
+    worst: Callable[[list[float]], float] = max  # of several matching rows (tiers, idle/busy)
 
 
 CLAIMS = (
     Claim("cache hit rate > 95%", "> 0.95", "cache", "Zipf hit rate, TTL 10 s",
           lambda v: v > 0.95, lambda v: f"{v:.1%}"),
-    Claim("batch > 1000 ops/s", "> 1,000 items/s", "batch", "no-op throughput, batches of 100",
-          lambda v: v > 1000, lambda v: f"{v:,.0f} items/s"),
+    Claim("batch > 1000 ops/s", "> 1,000 items/s", "batch", "no-op throughput, *",
+          lambda v: v > 1000, lambda v: f"{v:,.0f} items/s", worst=min),
     Claim("L1 memory < 100 MB", "< 100 MB for 1e6 entries", "lru", "memory *",
           lambda v: v * 1e6 < 100e6, lambda v: f"{v:.0f} B/entry = {v:.0f} MB"),
     Claim("cached response < 50 ms", "< 50 ms (slowest tier hit)", "cache",
           "L2 hit (Redis), await get|L3 hit (disk), await get",
           lambda v: v < 50e6, lambda v: f"{v / 1e6:.3f} ms"),
-    Claim("queue latency < 10 ms", "p99 < 10 ms", "batch", "queue latency p99 at 50% of max",
+    Claim("queue latency < 10 ms", "p99 < 10 ms", "batch", "queue latency p99 at 50% of max*",
           lambda v: v < 10, lambda v: f"{v:.2f} ms"),
 )
 
@@ -47,7 +48,7 @@ def check_claims(rows: list[Row]) -> list[tuple[str, str, str, str]]:
         if not values:
             out.append((c.claim, c.target, "-", "not run"))
             continue
-        value = max(values)  # the slowest tier / the worst figure
+        value = c.worst(values)  # the slowest tier / the worst figure (busy host included)
         out.append((c.claim, c.target, c.show(value), "pass" if c.check(value) else "FAIL"))
     return out
 

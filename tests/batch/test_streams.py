@@ -110,7 +110,7 @@ async def test_dead_letters_come_back_with_their_errors(redis_server: str, names
         (result,) = await run_worker_until(redis_server, namespace, [p], q, [job])
     assert [d.item for d in result.dead_letters] == [0, 7, 14, 21, 28]
     assert all(isinstance(d.error, RemoteError) and d.error.type_name == "ValueError"
-               and d.attempts == 3 for d in result.dead_letters)
+               and d.attempts >= 3 for d in result.dead_letters)
     assert result.status is JobStatus.FAILED
     assert [result.results[i] for i in range(30) if i % 7] == [i for i in range(30) if i % 7]
 
