@@ -62,8 +62,21 @@ def test_monitor_suite_runs(suites: dict[str, ModuleType]) -> None:
 
 
 def test_batch_suite_runs(suites: dict[str, ModuleType]) -> None:
-    assert run_once(suites["batch"].BatchThroughput(), "defiperf") == 1
-    assert suites["batch"].BatchQueueLatency().track_queue_latency_p99_ms() > 0
+    mod = suites["batch"]
+    for params in (("defiperf", 10, "idle"), ("asyncio.Queue", 1000, "busy")):
+        bench = mod.BatchThroughput()
+        assert run_once(bench, *params) == 1
+        bench.teardown(*params)
+    latency = mod.BatchQueueLatency()
+    latency.setup("busy")
+    try:
+        assert latency.track_queue_latency_p99_ms("busy") > 0
+    finally:
+        latency.teardown("busy")
+    faults = mod.BatchFaults()
+    faults.setup("idle")
+    assert faults.track_poison_over_clean_ratio("idle") > 1
+    faults.teardown("idle")
 
 
 def test_cache_suite_runs(suites: dict[str, ModuleType]) -> None:

@@ -25,9 +25,9 @@ THROUGHPUT_WINDOW_S = 10
 class Family:
     """A failed fresh batch and every sub-batch bisected from it.
 
-    ``pending``/``decided``: the breaker's verdict on the failed batch waits for its two
-    halves: if either succeeds the processor is healthy (the batch held poison items) and the
-    batch counts as a success; if both fail it counts as a failure. ``healthy``: some sub-batch
+    ``pending``/``decided``: the breaker's verdict on the failed batch waits for its first
+    pieces: if any succeeds the processor is healthy (the batch held poison items) and the
+    batch counts as a success; if all fail it counts as a failure. ``healthy``: some sub-batch
     of the family succeeded, so the failures left are the items' own: each failed level counts
     as an attempt of the items in it (a poison item reaching a batch of one is dead-lettered
     at once instead of being retried with backoff).
@@ -68,20 +68,24 @@ class Unit:
             out += s.job.items[s.start:s.stop]
         return out
 
-    def halves(self) -> tuple[list[Segment], list[Segment]]:
-        half, left, right, seen = self.n_items // 2, [], [], 0
+    def split(self, parts: int) -> list[list[Segment]]:
+        """The unit's items cut into ``parts`` contiguous pieces of near-equal size (as
+        segments; a segment is cut where a piece ends)."""
+        n = self.n_items
+        parts = max(1, min(parts, n))
+        bounds = [n * (i + 1) // parts for i in range(parts)]  # cumulative end of each piece
+        out: list[list[Segment]] = [[] for _ in range(parts)]
+        piece, seen = 0, 0
         for s in self.segments:
-            n = s.stop - s.start
-            if seen + n <= half:
-                left.append(s)
-            elif seen >= half:
-                right.append(s)
-            else:
-                cut = s.start + half - seen
-                left.append(Segment(s.job, s.start, cut, s.enqueued_at))
-                right.append(Segment(s.job, cut, s.stop, s.enqueued_at))
-            seen += n
-        return left, right
+            start = s.start
+            while start < s.stop:
+                take = min(s.stop - start, bounds[piece] - seen)
+                out[piece].append(Segment(s.job, start, start + take, s.enqueued_at))
+                start += take
+                seen += take
+                if seen == bounds[piece] and piece < parts - 1:
+                    piece += 1
+        return out
 
 
 @dataclass(eq=False)

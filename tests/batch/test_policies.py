@@ -157,10 +157,10 @@ def test_the_load_probe_reads_this_process_not_the_host() -> None:
     import time as _time
 
     probe = LoadProbe(interval_s=0.05)
-    _time.sleep(0.06)                                # idle: this process used ~no CPU
-    assert not probe.cpu_saturated() and probe.reading[1] < 50
+    _time.sleep(0.1)                                 # idle: this thread asked for no CPU
+    assert not probe.cpu_saturated() and probe.reading[1] < 95
     probe = LoadProbe(interval_s=0.05)
-    end = _time.monotonic() + 0.1
+    end = _time.monotonic() + 0.2
     while _time.monotonic() < end:                   # this thread busy: saturated
         pass
     assert probe.cpu_saturated() and probe.reading[1] >= 95
