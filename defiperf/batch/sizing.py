@@ -218,8 +218,8 @@ class BatchSizer:
                 new = self._cheapest_with_failures(max(a, 0.0), b, max(1, min(new, self._cap)))
         elif self._count[last] >= _MIN_OBS:
             mean_t, mean_n = self._mean_t[last], int(self._mean_n[last])
-            if mean_t > target:           # explore: does latency fall with size?
-                new = min(self.size, mean_n // 2)
+            if mean_t > target or self.item_failure_rate > 0.001:
+                new = min(self.size, mean_n // 2)  # explore: does latency fall with size?
             elif mean_t < target / 2:     # explore upwards
                 new = max(self.size, mean_n * 2)
             else:

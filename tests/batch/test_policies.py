@@ -216,3 +216,36 @@ def test_remove_if_takes_out_one_job() -> None:
     q.put(seg("a", 2), 1)
     removed = q.remove_if(lambda job: job == "a")
     assert sorted(len(s) for s in removed) == [2, 3] and q.n_items == 4
+
+
+def test_item_failures_make_big_batches_costly() -> None:
+    s = BatchSizer(100, latency_target_s=0.25)
+    _drive(s, lambda n: 0.001 + 0.0018 * n, 40)     # learns a = 1 ms, b = 1.8 ms/item
+    assert s.size == 100                             # no failures: the biggest within target
+    for _ in range(30):
+        s.observe_items(99, 1)                       # 1% of items fail for good
+    assert s.item_failure_rate == pytest.approx(0.01, rel=0.05)
+    sizes = _drive(s, lambda n: 0.001 + 0.0018 * n, 16)
+    assert 3 <= sizes[-1] <= 15                      # expected time per item is least there
+    for _ in range(200):
+        s.observe_items(100, 0)                      # failures stop: the rate decays
+    assert s.item_failure_rate < 0.0001
+    assert _drive(s, lambda n: 0.001 + 0.0018 * n, 64)[-1] >= 50
+
+
+@given(st.lists(st.integers(1, 30), min_size=1, max_size=6), st.integers(1, 40))
+def test_split_cuts_a_unit_into_contiguous_pieces(lengths: list[int], parts: int) -> None:
+    from defiperf.batch.lane import Unit
+
+    segments, start = [], 0
+    for i, n in enumerate(lengths):
+        segments.append(Segment(f"job{i}", start, start + n, 0.0))
+        start += n + 3                               # gaps: segments of different ranges
+    unit = Unit(segments)
+    pieces = unit.split(parts)
+    total = sum(lengths)
+    assert len(pieces) == min(parts, total)
+    sizes = [sum(s.stop - s.start for s in piece) for piece in pieces]
+    assert sum(sizes) == total and max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+    flat = [(s.job, i) for piece in pieces for s in piece for i in range(s.start, s.stop)]
+    assert flat == [(s.job, i) for s in segments for i in range(s.start, s.stop)]
