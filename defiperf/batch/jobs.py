@@ -183,10 +183,11 @@ class Job:
             self.deadline_handle.cancel()
         status = (JobStatus.CANCELLED if self.n_cancelled else
                   JobStatus.FAILED if self.dead else JobStatus.DONE)
-        cancelled = sorted(i for a, b in self.cancelled_ranges for i in range(a, b))
+        cancelled = (sorted(i for a, b in self.cancelled_ranges for i in range(a, b))
+                     if self.cancelled_ranges else [])
         results = self.results if self.keep_result else []
-        self.done.set_result(JobResult(self.job_id, status, results,
-                                       sorted(self.dead, key=lambda d: d.index), cancelled,
+        dead = sorted(self.dead, key=lambda d: d.index) if self.dead else []
+        self.done.set_result(JobResult(self.job_id, status, results, dead, cancelled,
                                        self.total))
         self.items = ()  # no longer needed (dead letters hold their own items): less to keep
         return True
