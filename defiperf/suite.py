@@ -192,11 +192,7 @@ class PerformanceSuite:
         cache = self.cache.health()
         components["cache"] = {"status": cache["status"], "reasons": [
             f"{name}: {t['reason']}" for name, t in cache["tiers"].items() if t.get("reason")]}
-        open_breakers = [name for name, p in self.batch.get_metrics()["processors"].items()
-                         if p["breaker"] != "closed"]
-        batch_status = "failing" if self._stopped else "degraded" if open_breakers else "ok"
-        components["batch"] = {"status": batch_status, "reasons": (
-            ["stopped"] if self._stopped else [f"circuit breaker of {n} is open" for n in open_breakers])}
+        components["batch"] = self.batch.health()
         alerts = self.monitor.get_active_alerts()
         monitor_reasons = [f"alert: {a.rule.name}" for a in alerts if a.rule.severity == "critical"]
         if self._started and not self._stopped and not self.monitor.running:

@@ -812,6 +812,21 @@ class BatchProcessingEngine:
             }
         return out
 
+    def health(self) -> dict[str, Any]:
+        """``{"status": "ok" | "degraded" | "failing", "reasons": [...]}``: failing once stopped
+        (or its loop ended without stop()), degraded while a breaker is not closed or a batch
+        had to be abandoned (its processor ignored cancellation)."""
+        if self._torn_down:
+            return {"status": "failing", "reasons": ["the event loop ended without stop()"]}
+        if self._closing:
+            return {"status": "failing", "reasons": ["stopped"]}
+        reasons = [f"circuit breaker of {name} is {lane.breaker.state.value}"
+                   for name, lane in self._lanes.items()
+                   if lane.breaker.state is not BreakerState.CLOSED]
+        reasons += [f"{name}: {lane.abandoned_batches} batches ignored cancellation"
+                    for name, lane in self._lanes.items() if lane.abandoned_batches]
+        return {"status": "degraded" if reasons else "ok", "reasons": reasons}
+
     def limit_batch_sizes(self, fraction: float | None) -> None:
         """Cap every processor's batch size at ``fraction`` of its maximum (memory pressure);
         None lifts the cap. New processors get the same cap."""

@@ -242,3 +242,24 @@ async def test_cpu_saturation_of_this_process_lowers_concurrency_not_batch_size(
     m = eng.get_metrics()["processors"]["tracked"]
     assert m["batch_size"] == 100 and m["mean_batch_size"] == 100 and peak == 2
     await eng.stop()
+
+
+async def test_health_says_what_is_wrong() -> None:
+    async def down(items: list[int]) -> list[int]:
+        raise ConnectionError("node unreachable")
+
+    eng = BatchProcessingEngine(BatchConfig(breaker=BreakerConfig(min_calls=2, window_calls=4,
+                                                                  reset_timeout_s=60.0),
+                                            retry=RetryPolicy(stop=stop_after_attempt(1),
+                                                              wait=wait_fixed(0.001))),
+                                load_probe=LoadProbe(read=lambda: (10.0, 10.0)))
+    assert eng.health() == {"status": "ok", "reasons": []}
+    await eng.start()
+    await eng.submit_job(range(100), Processor("down", down, max_batch_size=10))
+    for _ in range(200):
+        if eng.health()["status"] == "degraded":
+            break
+        await asyncio.sleep(0.01)
+    assert eng.health() == {"status": "degraded", "reasons": ["circuit breaker of down is open"]}
+    await asyncio.wait_for(eng.stop(graceful=False), 10)
+    assert eng.health() == {"status": "failing", "reasons": ["stopped"]}
