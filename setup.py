@@ -21,11 +21,11 @@ if SANITIZE:
     link_args += ["-fsanitize=address,undefined"]
 
 
-def extension(name: str, c_sources: list[str]) -> Extension:
-    """One Cython shell `defiperf/structures/<name>.pyx` over the C files in csrc/."""
+def extension(name: str, c_sources: list[str], package: str = "structures") -> Extension:
+    """One Cython shell `defiperf/<package>/<name>.pyx` over the C files in csrc/."""
     return Extension(
-        f"defiperf.structures.{name}",
-        [f"defiperf/structures/{name}.pyx", *(f"csrc/{src}" for src in c_sources)],
+        f"defiperf.{package}.{name}",
+        [f"defiperf/{package}/{name}.pyx", *(f"csrc/{src}" for src in c_sources)],
         include_dirs=["csrc"],
         extra_compile_args=compile_args,
         extra_link_args=link_args,
@@ -39,7 +39,8 @@ setup(
             extension("bloom", ["bloom.c", "hash.c"]),
             extension("ring", ["ring.c"]),
             extension("sketch", ["sketch.c"]),
-            extension("metrics", ["hist.c"]),
+            extension("histogram", ["hist.c"]),
+            extension("_store", ["hist.c"], package="monitor"),
         ],
         compiler_directives={"language_level": 3, "embedsignature": True, "binding": True},
     )

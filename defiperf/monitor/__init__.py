@@ -11,10 +11,12 @@ from defiperf.monitor.config import DEFAULT_MONITORING_CONFIG as DEFAULT_MONITOR
 from defiperf.monitor.config import MonitoringConfig as MonitoringConfig
 from defiperf.monitor.monitor import PerformanceMonitor as PerformanceMonitor
 from defiperf.monitor.report import Report as Report
-from defiperf.structures.metrics import Counter as Counter
-from defiperf.structures.metrics import Gauge as Gauge
-from defiperf.structures.metrics import LogHistogram as LogHistogram
-from defiperf.structures.metrics import Series as Series
+from defiperf.monitor._store import KINDS as KINDS
+from defiperf.monitor._store import Counter as Counter
+from defiperf.monitor._store import Gauge as Gauge
+from defiperf.monitor._store import MetricStore as MetricStore
+from defiperf.monitor._store import Series as Series
+from defiperf.structures.histogram import LogHistogram as LogHistogram
 
 __all__ = [
     "DEFAULT_MONITORING_CONFIG",
@@ -24,7 +26,9 @@ __all__ = [
     "Counter",
     "Gauge",
     "HotPath",
+    "KINDS",
     "LogHistogram",
+    "MetricStore",
     "MonitoringConfig",
     "PerformanceMonitor",
     "Report",

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import defiperf.structures.metrics as metrics_module
+import defiperf.structures.histogram as metrics_module
 from defiperf.monitor import LogHistogram
 
 REL = LogHistogram.relative_error
@@ -145,7 +145,7 @@ def test_doctests() -> None:
 
 def test_create_and_drop_releases_c_memory() -> None:
     from defiperf.bench._memory import rss_bytes
-    from defiperf.structures.metrics import MetricStore
+    from defiperf.monitor import MetricStore
 
     def churn() -> None:
         for _ in range(300):

@@ -3,19 +3,18 @@ from libc.stdint cimport int64_t, uint32_t, uint64_t
 from defiperf.structures._clib cimport dp_hist_t, dp_series_t
 
 
-cdef class LogHistogram:
-    cdef dp_hist_t c
-
-
 cdef class MetricStore
 
 
 cdef class Series:
     cdef dp_series_t c
+    cdef uint64_t *le_counts          # per bound of the store's buckets_s (NULL: not a duration)
     cdef readonly str kind, name, unit
+    cdef readonly tuple labels
     cdef readonly int64_t created_ns
     cdef MetricStore store
     cdef int _window(self, str window, dp_hist_t *out, uint64_t *bad) except -1
+    cdef void _count_le(self, double v_s) noexcept
 
 
 cdef class Counter:
@@ -29,9 +28,12 @@ cdef class Gauge:
 
 
 cdef class MetricStore:
-    cdef dict _by_kind, _metrics, _requests, _db, _cache, _chain_series, _timers
-    cdef dict _chains, _counters, _gauges
-    cdef object _timer
+    cdef dict _by_kind, _lookup, _metrics, _requests, _db, _cache, _chains, _timers, _system, _http
+    cdef dict _counters, _gauges
+    cdef object _timer, _sink
+    cdef double *le_s
+    cdef readonly uint32_t n_le
+    cdef readonly tuple buckets_s
     cdef readonly double window_s
     cdef readonly uint32_t window_slots
     cdef readonly int64_t slot_ns, created_ns
@@ -39,6 +41,7 @@ cdef class MetricStore:
     cdef readonly uint64_t overflow_records
     cdef int64_t _now_ns(self) except? -1
     cdef double _span_s(self, str window, int64_t created_ns) except? -1.0
-    cdef Series _new_series(self, str kind, dict where, object name, str unit, object lookup_key)
-    cdef int _record(self, Series s, double v, bint bad) except -1
-    cdef _count_new(self, str name)
+    cdef bint _full(self, str what)
+    cdef Series _new_series(self, str kind, object key, str unit)
+    cdef int _put(self, dict where, str kind, object key, object value, bint bad,
+                  str unit) except -1

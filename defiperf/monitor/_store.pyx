@@ -1,0 +1,507 @@
+# cython: language_level=3, embedsignature=True, binding=True
+"""MetricStore: the monitor's recording core in C -- Series (windowed histograms), Counter, Gauge.
+
+A record is one dict lookup and one C call: no Python object is allocated per record once a
+series exists. Every record goes through one path (``MetricStore._put``); what differs between
+kinds (unit, which argument is checked, label names) is data in ``KIND_SPECS``. The number of
+series, counters and gauges is capped by ``max_series``: records for new names past the cap go
+to one ``"__overflow__"`` series, counter or gauge per kind, so memory stays flat whatever names
+callers invent, and nothing raises for it. Every type here is atomic under the GIL (no method
+releases it or calls back into Python half-way through an update), so threads may share them;
+free-threaded Python is not supported.
+"""
+
+import logging
+
+from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
+from libc.math cimport isfinite, NAN
+from libc.stdint cimport int64_t, uint32_t, uint64_t
+
+from defiperf._ratelimit import RateLimitedLog
+from defiperf.structures._status cimport check_status
+from defiperf.structures._clib cimport (
+    DP_SERIES_MAX_SLOTS,
+    dp_clock_now_ns,
+    dp_hist_clear,
+    dp_hist_free,
+    dp_hist_init,
+    dp_hist_merge,
+    dp_hist_t,
+    dp_series_free,
+    dp_series_init,
+    dp_series_record,
+    dp_series_window,
+)
+from defiperf.structures.histogram cimport LogHistogram, _finite, _summary
+from defiperf.structures.histogram import QUANTILES
+
+#: kind -> (unit, the checked argument's name, label names). A "duration_ms" kind takes values
+#: >= 0 in milliseconds and keeps exact counts at the store's ``buckets_s`` bounds; the others
+#: take any finite value in the unit given on first record.
+KIND_SPECS = {
+    "metric": ("", "value", ("name",)),
+    "request": ("ms", "duration_ms", ("endpoint",)),
+    "db": ("ms", "duration_ms", ("query",)),
+    "cache": ("ms", "duration_ms", ("tier",)),
+    "chain": ("ms", "duration_ms", ("chain", "method")),
+    "timer": ("ms", "duration_ms", ("operation",)),
+    "system": ("", "value", ("name",)),
+    "http": ("ms", "duration_ms", ("method", "route", "status")),
+}
+KINDS = tuple(KIND_SPECS)
+WINDOWS = ("current", "previous", "total")
+OVERFLOW = "__overflow__"
+#: Prometheus' default latency buckets plus the finer ones a fast service needs (seconds).
+DEFAULT_BUCKETS_S = (
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
+)
+
+_log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
+
+
+cdef inline double _duration(object value, str what) except? -1.0:
+    cdef double v = _finite(value, what)
+    if v < 0:
+        raise ValueError(f"{what} must be >= 0, got {v!r}")
+    return v
+
+
+cdef tuple _label_values(str kind, object key, Py_ssize_t n_labels):
+    """The label values of a new series' lookup key (a str, or a tuple of n_labels str)."""
+    if n_labels == 1:
+        if not isinstance(key, str):
+            raise TypeError(f"{kind} name must be a str, not {type(key).__name__}")
+        return (key,)
+    if not (isinstance(key, tuple) and len(key) == n_labels
+            and all(isinstance(part, str) for part in key)):
+        raise TypeError(f"{kind} labels must be {n_labels} str, got {key!r}")
+    return key
+
+
+cdef class Series:
+    """One named series of a MetricStore: since-start and windowed histograms, a bad count.
+
+    Made by the store (never directly). ``bad`` counts failures for requests, database queries,
+    chain calls and timers, and misses for cache series. ``stats(window)`` summarises it over
+    ``"current"`` (the last ``window_s`` seconds), ``"previous"`` (the ``window_s`` before that)
+    or ``"total"`` (since it was created).
+    """
+
+    def __cinit__(self):
+        dp_hist_init(&self.c.total)
+
+    def __dealloc__(self):
+        dp_series_free(&self.c)
+        PyMem_Free(self.le_counts)
+
+    cdef void _count_le(self, double v_s) noexcept:
+        """Count v_s (seconds) in the first bound >= it (the export cumulates)."""
+        cdef uint32_t i, n = self.store.n_le
+        cdef const double *le = self.store.le_s
+        for i in range(n):
+            if v_s <= le[i]:
+                self.le_counts[i] += 1
+                return
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("Series are made by MetricStore (record_* methods), not directly")
+
+    @property
+    def key(self):
+        """``"kind:name"``: how alert rules and reports name this series."""
+        return f"{self.kind}:{self.name}"
+
+    @property
+    def count(self):
+        return self.c.total.count
+
+    @property
+    def sum(self):
+        """The sum of every value since creation."""
+        return self.c.total.sum
+
+    @property
+    def bad(self):
+        """Failures (misses for cache series) since creation."""
+        return self.c.n_bad
+
+    @property
+    def last(self):
+        """The last recorded value (NaN before any)."""
+        return self.c.last if self.c.total.count else NAN
+
+    def histogram(self, window="total"):
+        """A LogHistogram copy of the values in ``window`` ("current", "previous" or "total")."""
+        cdef LogHistogram h = LogHistogram()
+        cdef uint64_t bad
+        self._window(window, &h.c, &bad)
+        return h
+
+    cdef int _window(self, str window, dp_hist_t *out, uint64_t *bad) except -1:
+        cdef uint32_t per = self.store.window_slots
+        if window == "total":
+            dp_hist_clear(out)
+            check_status(dp_hist_merge(out, &self.c.total), "Series")
+            bad[0] = self.c.n_bad
+        elif window == "current" or window == "previous":
+            check_status(dp_series_window(&self.c, self.store._now_ns(), 0 if window == "current"
+                                          else per, per, out, bad), "Series")
+        else:
+            raise ValueError(f"window must be one of {WINDOWS}, got {window!r}")
+        return 0
+
+    def stats(self, window="current"):
+        """A dict: count, sum, mean, min, max, p50..p999, last, bad, bad_rate and rate (values per
+        second over the window; over the time since creation for "total")."""
+        cdef dp_hist_t h
+        cdef uint64_t bad = 0
+        dp_hist_init(&h)
+        try:
+            self._window(window, &h, &bad)
+            out = _summary(&h)
+        finally:
+            dp_hist_free(&h)
+        out["last"] = self.last
+        out["bad"] = bad
+        out["bad_rate"] = bad / out["count"] if out["count"] else NAN
+        out["rate"] = out["count"] / self.store._span_s(window, self.created_ns)
+        return out
+
+
+    def bucket_counts(self):
+        """Cumulative counts of the values <= each of the store's ``buckets_s`` bounds (seconds;
+        the values are recorded in ms), exact, since creation; ``[]`` for a kind that is not a
+        duration. The ``+Inf`` bucket is ``count``."""
+        cdef list out = []
+        cdef uint64_t acc = 0
+        cdef uint32_t i
+        if self.le_counts == NULL:
+            return out
+        for i in range(self.store.n_le):
+            acc += self.le_counts[i]
+            out.append(acc)
+        return out
+
+
+cdef class Counter:
+    """A monotonically increasing total (``inc``); made by ``MetricStore.counter(name)``."""
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use MetricStore.counter(name)")
+
+    def inc(self, amount=1.0):
+        """Add ``amount`` (finite, >= 0)."""
+        self.value += _duration(amount, "amount")
+
+    def __repr__(self):
+        return f"Counter({self.name!r}, value={self.value!r})"
+
+
+cdef class Gauge:
+    """A value that goes up and down (``set``, ``inc``, ``dec``); made by ``MetricStore.gauge(name)``."""
+
+    def __init__(self, *args, **kwargs):
+        raise TypeError("use MetricStore.gauge(name)")
+
+    def set(self, value):
+        self.value = _finite(value, "value")
+
+    def inc(self, amount=1.0):
+        self.value += _finite(amount, "amount")
+
+    def dec(self, amount=1.0):
+        self.value -= _finite(amount, "amount")
+
+    def __repr__(self):
+        return f"Gauge({self.name!r}, value={self.value!r})"
+
+
+cdef class MetricStore:
+    """MetricStore(window_s=60.0, window_slots=4, max_series=1000, timer=None, buckets_s=DEFAULT_BUCKETS_S)
+
+    The recording core of PerformanceMonitor. Each name gets a Series on first use, up to
+    ``max_series`` series, counters and gauges in all; past the cap, records for new names go to
+    the ``"__overflow__"`` series (counter, gauge) of their kind and are counted in
+    ``overflow_records`` -- never an error, and no memory per new name (the cap bounds memory
+    against unbounded label values such as raw URLs; a rate-limited warning says it happened).
+    Windows are ``window_slots`` slots of ``window_s / window_slots`` seconds: "current" is the
+    slot now filling plus the ``window_slots - 1`` before it. ``timer`` (monotonic seconds) is
+    read per record when given; by default a C monotonic clock is read, with no Python call.
+    Duration series also count their values <= each bound of ``buckets_s`` (seconds) exactly,
+    for histogram exports.
+
+    >>> m = MetricStore()
+    >>> m.record_request("/api/portfolio", 45.0)
+    >>> m.record_request("/api/portfolio", 55.0, False)
+    >>> s = m.get_series("request:/api/portfolio").stats()
+    >>> s["count"], s["bad"], s["max"]
+    (2, 1, 55.0)
+    """
+
+    def __cinit__(self, *args, **kwargs):
+        self._by_kind = {kind: {} for kind in KINDS}
+        self._lookup = {kind: self._by_kind[kind] if len(spec[2]) == 1 else {}
+                        for kind, spec in KIND_SPECS.items()}
+        self._metrics = self._lookup["metric"]
+        self._requests = self._lookup["request"]
+        self._db = self._lookup["db"]
+        self._cache = self._lookup["cache"]
+        self._chains = self._lookup["chain"]
+        self._timers = self._lookup["timer"]
+        self._system = self._lookup["system"]
+        self._http = self._lookup["http"]
+        self._counters = {}
+        self._gauges = {}
+
+    def __dealloc__(self):
+        PyMem_Free(self.le_s)
+
+    def __init__(self, window_s=60.0, window_slots=4, max_series=1000, timer=None,
+                 buckets_s=DEFAULT_BUCKETS_S):
+        cdef double w = _finite(window_s, "window_s")
+        if w <= 0:
+            raise ValueError(f"window_s must be > 0, got {window_s!r}")
+        if isinstance(window_slots, bool) or not isinstance(window_slots, int):
+            raise TypeError(f"window_slots must be an int, not {type(window_slots).__name__}")
+        if not 1 <= window_slots <= DP_SERIES_MAX_SLOTS // 2:
+            raise ValueError(f"window_slots must be in 1..{DP_SERIES_MAX_SLOTS // 2}, got {window_slots}")
+        if isinstance(max_series, bool) or not isinstance(max_series, int):
+            raise TypeError(f"max_series must be an int, not {type(max_series).__name__}")
+        if max_series < 1:
+            raise ValueError(f"max_series must be >= 1, got {max_series}")
+        if timer is not None and not callable(timer):
+            raise TypeError("timer must be a callable returning monotonic seconds")
+        bounds = tuple(_finite(b, "buckets_s") for b in buckets_s)
+        if not bounds or list(bounds) != sorted(set(bounds)) or bounds[0] <= 0 or len(bounds) > 64:
+            raise ValueError("buckets_s must be 1..64 increasing, distinct bounds > 0 (seconds)")
+        if self.le_s != NULL:
+            raise TypeError("MetricStore.__init__ may run only once")
+        self.le_s = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
+        if self.le_s == NULL:
+            raise MemoryError()
+        for i, b in enumerate(bounds):
+            self.le_s[i] = b
+        self.n_le = len(bounds)
+        self.buckets_s = bounds
+        self.window_s = w
+        self.window_slots = window_slots
+        self.slot_ns = max(<int64_t>(w * 1e9 / window_slots), 1)
+        self.max_series = max_series
+        self._timer = timer
+        self.created_ns = self._now_ns()
+
+    cdef int64_t _now_ns(self) except? -1:
+        if self._timer is None:
+            return dp_clock_now_ns()
+        cdef double t = _finite(self._timer(), "timer()")
+        if t < 0:
+            raise ValueError(f"timer() must return seconds >= 0, got {t!r}")
+        return <int64_t>(t * 1e9)
+
+    cdef double _span_s(self, str window, int64_t created_ns) except? -1.0:
+        """Seconds the window covers, cut at the series' creation; at least one second (so a
+        series made a moment ago does not report an absurd rate)."""
+        cdef int64_t now = self._now_ns()
+        cdef int64_t start, end = now
+        cdef int64_t slot_start = (now // self.slot_ns) * self.slot_ns
+        if window == "total":
+            start = created_ns
+        elif window == "current":
+            start = slot_start - (self.window_slots - 1) * self.slot_ns
+        else:
+            end = slot_start - (self.window_slots - 1) * self.slot_ns
+            start = end - self.window_slots * self.slot_ns
+        if created_ns > start:
+            start = created_ns
+        return max((end - start) / 1e9, 1.0)
+
+    def now(self):
+        """The store's clock in seconds (the injected timer, or the C monotonic clock)."""
+        return self._now_ns() / 1e9
+
+    cdef bint _full(self, str what):
+        """Whether a new name must go to the overflow slot (counted and warned, rate-limited)."""
+        if self.n_series < self.max_series:
+            self.n_series += 1
+            return False
+        self.overflow_records += 1
+        _log.warning(what, "max_series=%d reached: new %s names go to %r (%d records so far)",
+                     self.max_series, what, OVERFLOW, self.overflow_records)
+        return True
+
+    cdef Series _new_series(self, str kind, object key, str unit):
+        spec = KIND_SPECS[kind]
+        cdef tuple labels = _label_values(kind, key, len(spec[2]))
+        cdef dict by_name = self._by_kind[kind]
+        cdef Series s
+        if self._full(kind):
+            s = by_name.get(OVERFLOW)
+            if s is not None:
+                return s
+            key = OVERFLOW
+            labels = (OVERFLOW,) * len(labels)
+        s = Series.__new__(Series)
+        check_status(dp_series_init(&s.c, 2 * self.window_slots, self.slot_ns), "Series")
+        if spec[1] == "duration_ms":
+            s.le_counts = <uint64_t *>PyMem_Calloc(self.n_le, sizeof(uint64_t))
+            if s.le_counts == NULL:
+                raise MemoryError()
+        s.kind = kind
+        s.labels = labels
+        s.name = labels[0] if key is OVERFLOW else ".".join(labels) if kind == "chain" else " ".join(labels)
+        s.unit = unit if unit else spec[0]
+        s.store = self
+        s.created_ns = self._now_ns()
+        self._lookup[kind][key] = s
+        by_name[s.name] = s
+        return s
+
+    cdef int _put(self, dict where, str kind, object key, object value, bint bad,
+                  str unit) except -1:
+        """The one record path: find (or make) the series of ``key``, check ``value``, record."""
+        cdef Series s = where.get(key)
+        cdef double v
+        if s is None:
+            spec = KIND_SPECS[kind]
+            v = _finite(value, spec[1])
+            if v < 0 and spec[1] == "duration_ms":
+                raise ValueError(f"duration_ms must be >= 0, got {v!r}")
+            if unit is None or not isinstance(unit, str):
+                raise TypeError(f"unit must be a str, not {type(unit).__name__}")
+            s = self._new_series(kind, key, unit)
+        elif s.le_counts != NULL:
+            v = _duration(value, "duration_ms")
+        else:
+            v = _finite(value, "value")
+            if unit and unit != s.unit and s.name != OVERFLOW:
+                raise ValueError(f"{kind} {key!r} is recorded in {s.unit!r}, not {unit!r}")
+        check_status(dp_series_record(&s.c, v, bad, self._now_ns()), "record")
+        if s.le_counts != NULL:
+            s._count_le(v / 1000.0)
+        if self._sink is not None:
+            self._sink(s, v)
+        return 0
+
+    def set_sink(self, sink):
+        """Call ``sink(series, value)`` after every record from now on (None: stop); an export
+        bridge such as the OpenTelemetry one uses it. The sink must not raise."""
+        if sink is not None and not callable(sink):
+            raise TypeError("sink must be a callable(series, value) or None")
+        if sink is not None and self._sink is not None:
+            raise ValueError("this store has a sink already; remove it first (set_sink(None))")
+        self._sink = sink
+
+    def record(self, kind, key, value, success=True, unit=""):
+        """Record ``value`` into the series ``key`` of ``kind`` (one of ``KINDS``): ``key`` is a
+        str, or a tuple of str for kinds with several labels (``"chain"``: chain, method;
+        ``"http"``: method, route, status). Every ``record_*`` method is this with its kind."""
+        where = self._lookup.get(kind)
+        if where is None:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self._put(where, kind, key, value, not success, unit if unit is not None else "")
+
+    def record_metric(self, name, value, unit=""):
+        """Record a custom metric (any finite value, e.g. ``1500, "ops/sec"``); a name keeps the
+        unit it was first recorded with (another unit is a ``ValueError``)."""
+        self._put(self._metrics, "metric", name, value, False, unit)
+
+    def record_request(self, endpoint, duration_ms, success=True):
+        """Record one request to ``endpoint`` that took ``duration_ms`` (>= 0)."""
+        self._put(self._requests, "request", endpoint, duration_ms, not success, "")
+
+    def record_db_query(self, name, duration_ms, success=True):
+        """Record one database query ``name`` that took ``duration_ms`` (>= 0)."""
+        self._put(self._db, "db", name, duration_ms, not success, "")
+
+    def record_cache(self, tier, hit, duration_ms=0.0):
+        """Record one cache lookup in ``tier`` ("l1", "l2", ...): a hit or a miss, and its time."""
+        self._put(self._cache, "cache", tier, duration_ms, not hit, "")
+
+    def record_chain_call(self, chain, method, duration_ms, success=True):
+        """Record one RPC call ``method`` to a blockchain node of ``chain`` (series ``chain.method``)."""
+        self._put(self._chains, "chain", (chain, method), duration_ms, not success, "")
+
+    def record_timing(self, name, duration_ms, success=True):
+        """Record one timed operation ``name`` (what ``timer(name)`` records)."""
+        self._put(self._timers, "timer", name, duration_ms, not success, "")
+
+    def record_system(self, name, value, unit=""):
+        """Record a system metric (what the sampler records: CPU %, I/O, loop lag)."""
+        self._put(self._system, "system", name, value, False, unit)
+
+    def record_http(self, method, route, status, duration_ms):
+        """Record one HTTP request: ``route`` is the route template (``"/items/{id}"``), never the
+        raw path; a status >= 500 counts as a failure."""
+        if isinstance(status, bool) or not isinstance(status, int):
+            raise TypeError(f"status must be an int, not {type(status).__name__}")
+        self._put(self._http, "http", (method, route, str(status)), duration_ms, status >= 500, "")
+
+    def counter(self, name):
+        """The Counter called ``name`` (made on first use; past ``max_series``, the shared
+        ``"__overflow__"`` counter)."""
+        cdef Counter c = self._counters.get(name)
+        if c is None:
+            if not isinstance(name, str):
+                raise TypeError(f"counter name must be a str, not {type(name).__name__}")
+            if self._full("counter"):
+                name = OVERFLOW
+                c = self._counters.get(name)
+                if c is not None:
+                    return c
+            c = Counter.__new__(Counter)
+            c.name = name
+            self._counters[name] = c
+        return c
+
+    def gauge(self, name):
+        """The Gauge called ``name`` (made on first use; past ``max_series``, the shared
+        ``"__overflow__"`` gauge)."""
+        cdef Gauge g = self._gauges.get(name)
+        if g is None:
+            if not isinstance(name, str):
+                raise TypeError(f"gauge name must be a str, not {type(name).__name__}")
+            if self._full("gauge"):
+                name = OVERFLOW
+                g = self._gauges.get(name)
+                if g is not None:
+                    return g
+            g = Gauge.__new__(Gauge)
+            g.name = name
+            self._gauges[name] = g
+        return g
+
+    def series(self, kind=None):
+        """Every Series (of one kind, if given), in creation order."""
+        if kind is not None:
+            if kind not in self._by_kind:
+                raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+            return list(self._by_kind[kind].values())
+        return [s for by_name in self._by_kind.values() for s in by_name.values()]
+
+    def get_series(self, key):
+        """The Series called ``"kind:name"``, or a bare name when exactly one kind has it; KeyError
+        otherwise."""
+        if not isinstance(key, str):
+            raise TypeError(f"series key must be a str, not {type(key).__name__}")
+        kind, sep, name = key.partition(":")
+        if sep and kind in self._by_kind and name in self._by_kind[kind]:
+            return self._by_kind[kind][name]
+        found = [by_name[key] for by_name in self._by_kind.values() if key in by_name]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise KeyError(f"{key!r} names {len(found)} series; say which: "
+                           + ", ".join(s.key for s in found))
+        raise KeyError(key)
+
+    def chain_series(self):
+        """``[(chain, method, Series)]`` for every chain-call series (not the overflow one)."""
+        return [(s.labels[0], s.labels[1], s) for s in self._chains.values()
+                if s.name != OVERFLOW]
+
+    def counters(self):
+        return list(self._counters.values())
+
+    def gauges(self):
+        return list(self._gauges.values())
