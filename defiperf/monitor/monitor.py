@@ -9,18 +9,21 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.monitor.alerts import AlertEngine, AlertHandler, AlertRule, Alert
 from defiperf.monitor.analysis import Bottleneck, HotPath, bottlenecks, hot_paths
 from defiperf.monitor.config import DEFAULT_MONITORING_CONFIG, MonitoringConfig
 from defiperf.monitor.report import Report
 from defiperf.monitor.timing import OpTimer
-from defiperf.structures.metrics import LogHistogram, MetricStore
+from defiperf.monitor._store import MetricStore
+from defiperf.structures.histogram import LogHistogram
 
 logger = logging.getLogger("defiperf.monitor")
+_log = RateLimitedLog(logger, interval_s=60.0)
 
 HISTORY_KINDS = ("request", "db", "chain", "timer", "cache")
 
@@ -76,9 +79,14 @@ class PerformanceMonitor(MetricStore):
         return OpTimer(self, name, self._clock)
 
     def watch_queue(self, name: str, depth: Callable[[], float]) -> None:
-        """Sample ``depth()`` every tick; a depth rising over the window is a bottleneck."""
+        """Sample ``depth()`` every tick; a depth rising over the window is a bottleneck. At
+        most ``max_series`` queues are watched: a new one past that is ignored (and logged)."""
         if not isinstance(name, str) or not callable(depth):
             raise TypeError("watch_queue(name: str, depth: callable)")
+        if name not in self._queues and len(self._queues) >= self.max_series:
+            _log.warning("watch_queue", "max_series=%d queues watched already: %r is not",
+                         self.max_series, name)
+            return
         self._queues[name] = (depth, deque(maxlen=self.config.history_len))
 
     def queue_depths(self) -> dict[str, list[tuple[float, float]]]:
@@ -188,17 +196,50 @@ class PerformanceMonitor(MetricStore):
 
     # --- export ------------------------------------------------------------------------------
 
-    def prometheus_collector(self, **kwargs: Any) -> Any:
-        """A prometheus_client collector over this monitor (kwargs: namespace, buckets_s)."""
-        from defiperf.monitor.prometheus import PrometheusCollector
-        return PrometheusCollector(self, **kwargs)
+    def system_totals(self) -> dict[str, float]:
+        """The host's cumulative I/O counters at the last sample (bytes since boot; empty
+        without a system collector or before the first tick)."""
+        totals = getattr(self._system, "totals", None)
+        return dict(totals) if totals else {}
 
-    def register_prometheus(self, registry: Any = None, **kwargs: Any) -> Any:
-        """Register a collector in ``registry`` (default: prometheus_client's global REGISTRY)."""
+    def prometheus_collector(self, namespace: str = "defiperf",
+                             const_labels: Mapping[str, str] | None = None) -> Any:
+        """A prometheus_client collector over this monitor alone (register it yourself)."""
+        from defiperf.monitor.prometheus import PrometheusCollector
+        return PrometheusCollector(self, namespace, const_labels)
+
+    def register_prometheus(self, registry: Any = None, namespace: str = "defiperf",
+                            const_labels: Mapping[str, str] | None = None) -> Any:
+        """Export this monitor on ``registry`` (default: prometheus_client's global REGISTRY).
+        Monitors on one registry share one collector per namespace: each needs distinct
+        ``const_labels`` (a ValueError says so otherwise), so no series is written twice."""
         from prometheus_client import REGISTRY
-        collector = self.prometheus_collector(**kwargs)
-        (REGISTRY if registry is None else registry).register(collector)
-        return collector
+
+        from defiperf.monitor.prometheus import register
+        return register(self, REGISTRY if registry is None else registry, namespace, const_labels)
+
+    def bridge_otel(self, meter_provider: Any = None, prefix: str = "defiperf") -> Any:
+        """Expose this monitor through the OpenTelemetry metrics API (needs the ``otel``
+        extra); returns the OTelBridge (``close()`` detaches it)."""
+        from defiperf.monitor.otel import OTelBridge
+        return OTelBridge(self, meter_provider, prefix)
+
+    def asgi_middleware(self, app: Any, **kwargs: Any) -> Any:
+        """``app`` wrapped so every HTTP request is recorded (see monitor.middleware)."""
+        from defiperf.monitor.middleware import ASGIMetricsMiddleware
+        return ASGIMetricsMiddleware(app, self, **kwargs)
+
+    def metrics_asgi_app(self, registry: Any = None, namespace: str = "defiperf") -> Any:
+        """An ASGI app serving this monitor's Prometheus exposition, to mount at /metrics."""
+        from defiperf.monitor.middleware import metrics_asgi_app
+        return metrics_asgi_app(self, registry, namespace)
+
+    def unregister_prometheus(self, registry: Any = None) -> None:
+        """Stop exporting this monitor on ``registry`` (default: the global REGISTRY)."""
+        from prometheus_client import REGISTRY
+
+        from defiperf.monitor.prometheus import unregister
+        unregister(self, REGISTRY if registry is None else registry)
 
     # --- sampling ----------------------------------------------------------------------------
 
@@ -213,8 +254,9 @@ class PerformanceMonitor(MetricStore):
             for name, (depth, samples) in list(self._queues.items()):
                 try:
                     samples.append((now, float(depth())))
-                except Exception:
-                    logger.exception("queue depth of %r failed", name)
+                except Exception as exc:
+                    _log.warning(f"queue:{name}", "queue depth of %r failed: %s: %s", name,
+                                 type(exc).__name__, exc)
             for s in self.series():
                 if s.kind in HISTORY_KINDS:
                     st = s.stats("current")
@@ -225,16 +267,18 @@ class PerformanceMonitor(MetricStore):
             for hook in list(self.tick_hooks):
                 try:
                     hook()
-                except Exception:
-                    logger.exception("monitor tick hook %r failed", hook)
+                except Exception as exc:
+                    _log.warning(f"hook:{hook!r}", "monitor tick hook %r failed: %s: %s", hook,
+                                 type(exc).__name__, exc)
             return self.evaluate_alerts()
 
     def _run(self) -> None:
         while not self._stop.wait(self.config.sample_interval_s):
             try:
                 self.tick()
-            except Exception:  # the sampler must outlive a bad reading
-                logger.exception("monitor sampler tick failed")
+            except Exception as exc:  # the sampler must outlive a bad reading
+                _log.error("tick", "monitor sampler tick failed: %s: %s", type(exc).__name__, exc,
+                           exc_info=True)
 
     @property
     def running(self) -> bool:

@@ -1,104 +1,333 @@
-"""A prometheus_client collector that exposes a monitor's series in the text exposition format.
+"""Prometheus export by the book (https://prometheus.io/docs/practices/naming/).
 
-Durations become histograms in seconds (cumulative ``_bucket`` counts read from the log-linear
-histogram, exact up to one bucket's width: 1.6%), failures and cache misses counters, custom
-metrics summaries (``_count``/``_sum``) plus a ``_last`` gauge, system metrics gauges.
-Everything is since start, as Prometheus expects of counters.
+One metric family per quantity, in base units (seconds, bytes, ratios 0-1) named in the metric
+name, counters ending in ``_total``, HELP and TYPE for every family. Durations are histograms in
+seconds whose ``le`` counts are exact (the store counts every value at its ``buckets_s`` bounds
+as it records); failures and cache misses are counters; custom and system metrics are summaries
+(count and sum since start, quantiles over the current window) or gauges. Process CPU, RSS and
+open fds are left to prometheus_client's standard ``process_*`` collector.
+
+Several monitors may share one registry (``register_prometheus``): each needs distinct
+``const_labels`` with the same label names, or registration fails with a ValueError saying so.
+Their series are merged into one set of families, so no family or series is written twice.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import re
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+import weakref
+from collections.abc import Iterator, Mapping
+from typing import Any, Protocol
 
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    SummaryMetricFamily,
-)
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
-if TYPE_CHECKING:
-    from defiperf.monitor.monitor import PerformanceMonitor
-    from defiperf.structures.metrics import Series
+from defiperf._ratelimit import RateLimitedLog
+from defiperf.monitor._store import KIND_SPECS
 
-DEFAULT_BUCKETS_S = (
-    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-    5.0, 10.0,
-)
+_log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
 
-# kind -> (metric stem, what it measures, label names)
+# duration kind -> (family stem, HELP, failure counter stem or None)
 _TIMED = {
-    "request": ("request_duration_seconds", "Request latency", ("endpoint",)),
-    "db": ("db_query_duration_seconds", "Database query latency", ("query",)),
-    "cache": ("cache_lookup_duration_seconds", "Cache lookup latency", ("tier",)),
-    "chain": ("chain_call_duration_seconds", "Blockchain RPC call latency", ("chain", "method")),
-    "timer": ("operation_duration_seconds", "Timed operation latency", ("operation",)),
+    "request": ("request_duration_seconds", "Request latency", "request_errors"),
+    "db": ("db_query_duration_seconds", "Database query latency", "db_query_errors"),
+    "cache": ("cache_lookup_duration_seconds", "Cache lookup latency", "cache_misses"),
+    "chain": ("chain_call_duration_seconds", "Blockchain RPC call latency", "chain_call_errors"),
+    "timer": ("operation_duration_seconds", "Timed operation latency", "operation_errors"),
+    "http": ("http_server_request_duration_seconds", "HTTP server request latency", None),
 }
-_BAD = {"request": "request_errors", "db": "db_query_errors", "cache": "cache_misses",
-        "chain": "chain_call_errors", "timer": "operation_errors"}
+# system series -> (family stem, type, HELP, factor to the base unit); None: left to process_*
+_SYSTEM: dict[str, tuple[str, str, str, float] | None] = {
+    "cpu_percent_process": None,      # process_cpu_seconds_total
+    "rss_bytes": None,                # process_resident_memory_bytes
+    "open_fds": None,                 # process_open_fds
+    "cpu_percent_system": ("host_cpu_usage_ratio", "gauge", "Host CPU busy share (0-1)", 0.01),
+    "memory_percent_system": ("host_memory_usage_ratio", "gauge", "Host memory used share (0-1)",
+                              0.01),
+    "threads": ("threads", "gauge", "Threads of this process", 1.0),
+    "event_loop_lag_ms": ("event_loop_lag_seconds", "summary", "How late the event loop wakes",
+                          1e-3),
+}
+# rates the sampler computes client-side are exported as the raw counters they came from
+_SYSTEM_RATES = ("disk_read_bytes_per_s", "disk_write_bytes_per_s", "net_sent_bytes_per_s",
+                 "net_recv_bytes_per_s")
+# recorded unit -> (name suffix, factor to the base unit)
+UNITS: dict[str, tuple[str, float]] = {
+    "": ("", 1.0), "s": ("seconds", 1.0), "sec": ("seconds", 1.0), "seconds": ("seconds", 1.0),
+    "ms": ("seconds", 1e-3), "us": ("seconds", 1e-6), "µs": ("seconds", 1e-6),
+    "ns": ("seconds", 1e-9), "bytes": ("bytes", 1.0), "B": ("bytes", 1.0),
+    "KiB": ("bytes", 1024.0), "MiB": ("bytes", 1024.0**2), "GiB": ("bytes", 1024.0**3),
+    "kB": ("bytes", 1e3), "KB": ("bytes", 1e3), "MB": ("bytes", 1e6), "GB": ("bytes", 1e9),
+    "%": ("ratio", 0.01), "percent": ("ratio", 0.01), "ratio": ("ratio", 1.0),
+    "ops/sec": ("per_second", 1.0), "ops/s": ("per_second", 1.0), "/s": ("per_second", 1.0),
+    "1/s": ("per_second", 1.0), "per_second": ("per_second", 1.0),
+}
+# what a name may already end with for each suffix (replaced by the suffix)
+_UNIT_WORDS = {
+    "seconds": ("_ms", "_msec", "_milliseconds", "_us", "_ns", "_s", "_sec", "_secs", "_seconds"),
+    "bytes": ("_bytes", "_b"),
+    "ratio": ("_percent", "_pct", "_ratio"),
+    "per_second": ("_per_second", "_per_sec", "_per_s", "_ps", "_s"),
+}
+QUANTILES = (0.5, 0.9, 0.99)
+
+
+class _Source(Protocol):
+    """What the exporter reads from a monitor (PerformanceMonitor satisfies it)."""
+
+    overflow_records: int
+
+    def series(self, kind: str | None = None) -> list[Any]: ...
+    def counters(self) -> list[Any]: ...
+    def gauges(self) -> list[Any]: ...
+    def system_totals(self) -> dict[str, float]: ...
 
 
 def metric_name(text: str) -> str:
-    """``text`` made a valid Prometheus metric name (invalid characters become ``_``)."""
-    name = re.sub(r"[^a-zA-Z0-9_:]", "_", text)
+    """``text`` made a valid snake_case Prometheus metric name (other characters become ``_``)."""
+    name = re.sub(r"[^a-zA-Z0-9_]+", "_", text).strip("_").lower()
+    name = re.sub(r"_+", "_", name)
     return name if name and not name[0].isdigit() else f"_{name}"
 
 
-class PrometheusCollector(Collector):
-    """``REGISTRY.register(PrometheusCollector(monitor))`` (or ``monitor.register_prometheus()``)
-    makes ``prometheus_client.start_http_server`` serve the monitor's series."""
+def unit_name(name: str, unit: str) -> tuple[str, float]:
+    """The family name stem of a quantity called ``name`` recorded in ``unit``, and the factor
+    that turns its values into the base unit: ``("latency", "ms") -> ("latency_seconds", 0.001)``."""
+    suffix, factor = UNITS.get(unit, (metric_name(unit) if unit else "", 1.0))
+    stem = metric_name(name)
+    if stem.endswith("_total"):
+        stem = stem[: -len("_total")]
+    for word in _UNIT_WORDS.get(suffix, ()):
+        if stem.endswith(word) and len(stem) > len(word):
+            stem = stem[: -len(word)]
+            break
+    return (f"{stem}_{suffix}" if suffix else stem), factor
 
-    def __init__(self, monitor: PerformanceMonitor, namespace: str = "defiperf",
-                 buckets_s: Sequence[float] = DEFAULT_BUCKETS_S) -> None:
-        bounds = [float(b) for b in buckets_s]
-        if not bounds or bounds != sorted(set(bounds)) or bounds[0] <= 0:
-            raise ValueError("buckets_s must be increasing, distinct and > 0")
-        self._monitor = monitor
-        self._ns = metric_name(namespace)
-        self._bounds = bounds
+
+class _Families:
+    """The families of one scrape, merged across monitors; a second family of the same name
+    with another type, or a second series with the same labels, is dropped (and logged)."""
+
+    def __init__(self) -> None:
+        self._by_name: dict[str, Metric] = {}
+        self._seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+
+    def family(self, name: str, doc: str, kind: str) -> Metric | None:
+        fam = self._by_name.get(name)
+        if fam is None:
+            fam = self._by_name[name] = Metric(name, doc, kind)
+        elif fam.type != kind:
+            _log.warning(f"clash:{name}", "prometheus: %s is a %s already; a %s of that name is "
+                         "not exported (rename it)", name, fam.type, kind)
+            return None
+        return fam
+
+    def series(self, fam: Metric, labels: dict[str, str]) -> bool:
+        """Whether ``labels`` are new in ``fam`` (a duplicate is logged, not exported)."""
+        key = (fam.name, tuple(sorted(labels.items())))
+        if key in self._seen:
+            _log.warning(f"dup:{fam.name}", "prometheus: a second %s series with labels %s is "
+                         "not exported (two names map to one)", fam.name, labels)
+            return False
+        self._seen.add(key)
+        return True
+
+    def __iter__(self) -> Iterator[Metric]:
+        return iter(f for f in self._by_name.values() if f.samples)
+
+
+class PrometheusCollector(Collector):
+    """A prometheus_client collector over one or more monitors, each with its const labels.
+
+    ``monitor.register_prometheus(registry)`` makes (or reuses) the one collector of a registry
+    and namespace; ``PrometheusCollector(monitor)`` is one for your own registration.
+    """
+
+    def __init__(self, monitor: _Source | None = None, namespace: str = "defiperf",
+                 const_labels: Mapping[str, str] | None = None) -> None:
+        if not isinstance(namespace, str):
+            raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+        self.namespace = metric_name(namespace)
+        self._sources: list[tuple[_Source, dict[str, str]]] = []
+        if monitor is not None:
+            self.add(monitor, const_labels)
+
+    def add(self, monitor: _Source, const_labels: Mapping[str, str] | None = None) -> None:
+        """Export ``monitor`` too; ``ValueError`` when it is here already, or when its const
+        labels do not tell its series apart from the others'."""
+        labels = _check_labels(const_labels)
+        for other, other_labels in self._sources:
+            if other is monitor:
+                raise ValueError("this monitor is exported by this collector already")
+            if not labels or set(labels) != set(other_labels) or labels == other_labels:
+                raise ValueError(
+                    f"two monitors on one registry need distinct const_labels with the same "
+                    f"label names (have {other_labels or 'none'}, got {labels or 'none'}); e.g. "
+                    f"register_prometheus(registry, const_labels={{'monitor': 'b'}}) and give "
+                    f"the first one its own")
+        self._sources.append((monitor, labels))
+
+    def remove(self, monitor: _Source) -> None:
+        """Stop exporting ``monitor`` (``ValueError`` when it is not exported here)."""
+        for i, (other, _) in enumerate(self._sources):
+            if other is monitor:
+                del self._sources[i]
+                return
+        raise ValueError("this monitor is not exported by this collector")
+
+    @property
+    def monitors(self) -> list[_Source]:
+        return [m for m, _ in self._sources]
 
     def describe(self) -> list[Metric]:
-        return []  # the series are dynamic: no up-front description
-
-    def _labels(self, kind: str) -> dict[Series, list[str]]:
-        m = self._monitor
-        if kind == "chain":
-            return {s: [chain, method] for chain, method, s in m.chain_series()}
-        return {s: [s.name] for s in m.series(kind)}
+        return []  # the families depend on what was recorded: nothing to describe up front
 
     def collect(self) -> Iterator[Metric]:
-        m, ns = self._monitor, self._ns
-        for kind, (stem, doc, label_names) in _TIMED.items():
-            hist = HistogramMetricFamily(f"{ns}_{stem}", doc, labels=label_names)
-            bad = CounterMetricFamily(f"{ns}_{_BAD[kind]}", f"{doc}: failures", labels=label_names)
-            for s, labels in self._labels(kind).items():
-                h = s.histogram("total")
-                buckets = [(repr(b), h.count_le(b * 1000.0)) for b in self._bounds]
-                buckets.append(("+Inf", h.count))
-                hist.add_metric(labels, buckets, h.sum / 1000.0)
-                bad.add_metric(labels, s.stats("total")["bad"])
-            yield hist
-            yield bad
-        summary = SummaryMetricFamily(f"{ns}_metric", "Custom metrics", labels=("name", "unit"))
-        last = GaugeMetricFamily(f"{ns}_metric_last", "Custom metrics: last value",
-                                 labels=("name", "unit"))
+        fams = _Families()
+        for monitor, const in list(self._sources):
+            _Export(self.namespace, fams, const).monitor(monitor)
+        yield from fams
+
+
+class _Export:
+    """Writes one monitor's series into the families of a scrape."""
+
+    def __init__(self, ns: str, fams: _Families, const: dict[str, str]) -> None:
+        self.ns, self.fams, self.const = ns, fams, const
+
+    def sample(self, fam: Metric | None, suffix: str, labels: dict[str, str], value: float,
+               check: bool = True) -> None:
+        if fam is not None and (not check or self.fams.series(fam, labels)):
+            fam.add_sample(fam.name + suffix, labels, value)
+
+    def monitor(self, m: _Source) -> None:
+        for kind, (stem, doc, bad_stem) in _TIMED.items():
+            self.timed(m, kind, stem, doc, bad_stem)
         for s in m.series("metric"):
-            h = s.histogram("total")
-            summary.add_metric([s.name, s.unit], h.count, h.sum)
-            last.add_metric([s.name, s.unit], s.last)
-        yield summary
-        yield last
-        system = GaugeMetricFamily(f"{ns}_system", "Process and host metrics", labels=("name",))
-        for s in m.series("system"):
-            system.add_metric([s.name], s.last)
-        yield system
+            stem, factor = unit_name(s.name, s.unit)
+            self.summary(s, stem, f"{s.name} ({s.unit or 'no unit'})", factor, {})
+        self.system(m)
         for c in m.counters():
-            yield CounterMetricFamily(f"{ns}_{metric_name(c.name)}", f"counter {c.name}", c.value)
+            fam = self.fams.family(f"{self.ns}_{unit_name(c.name, '')[0]}", f"counter {c.name}",
+                                   "counter")
+            self.sample(fam, "_total", dict(self.const), c.value)
         for g in m.gauges():
-            yield GaugeMetricFamily(f"{ns}_{metric_name(g.name)}", f"gauge {g.name}", g.value)
-        yield CounterMetricFamily(f"{ns}_series_overflow", "Records of names past max_series",
-                                  m.overflow_records)
+            fam = self.fams.family(f"{self.ns}_{unit_name(g.name, '')[0]}", f"gauge {g.name}",
+                                   "gauge")
+            self.sample(fam, "", dict(self.const), g.value)
+        fam = self.fams.family(f"{self.ns}_series_overflow_records",
+                               "Records for new names past max_series (sent to __overflow__)",
+                               "counter")
+        self.sample(fam, "_total", dict(self.const), m.overflow_records)
+
+    def timed(self, m: _Source, kind: str, stem: str, doc: str, bad_stem: str | None) -> None:
+        series = m.series(kind)
+        if not series:
+            return
+        hist = self.fams.family(f"{self.ns}_{stem}", doc, "histogram")
+        bad = (self.fams.family(f"{self.ns}_{bad_stem}", f"{doc}: failures (misses for caches)",
+                                "counter") if bad_stem else None)
+        names = _label_names(kind)
+        for s in series:
+            labels = {**self.const, **dict(zip(names, s.labels))}
+            if hist is None or not self.fams.series(hist, labels):
+                continue
+            for bound, n in zip(m.buckets_s, s.bucket_counts()):  # type: ignore[attr-defined]
+                hist.add_sample(hist.name + "_bucket", {**labels, "le": _le(bound)}, n)
+            hist.add_sample(hist.name + "_bucket", {**labels, "le": "+Inf"}, s.count)
+            hist.add_sample(hist.name + "_count", labels, s.count)
+            hist.add_sample(hist.name + "_sum", labels, s.sum / 1000.0)
+            self.sample(bad, "_total", labels, s.bad)
+
+    def summary(self, s: Any, stem: str, doc: str, factor: float, extra: dict[str, str]) -> None:
+        fam = self.fams.family(f"{self.ns}_{stem}", doc, "summary")
+        labels = {**self.const, **extra}
+        if fam is None or not self.fams.series(fam, labels):
+            return
+        window = s.histogram("current")
+        if window.count:
+            for q in QUANTILES:
+                value = window.quantile(q) * factor
+                fam.add_sample(fam.name, {**labels, "quantile": repr(q)}, value)
+        fam.add_sample(fam.name + "_count", labels, s.count)
+        fam.add_sample(fam.name + "_sum", labels, s.sum * factor)
+
+    def system(self, m: _Source) -> None:
+        for s in m.series("system"):
+            if s.name in _SYSTEM_RATES:
+                continue
+            spec = _SYSTEM.get(s.name, ...)
+            if spec is None:
+                continue
+            if spec is ...:
+                stem, factor = unit_name(s.name, s.unit)
+                self.summary(s, stem, f"{s.name} ({s.unit or 'no unit'})", factor, {})
+            elif spec[1] == "summary":
+                self.summary(s, spec[0], spec[2], spec[3], {})
+            elif not math.isnan(s.last):
+                fam = self.fams.family(f"{self.ns}_{spec[0]}", spec[2], spec[1])
+                self.sample(fam, "", dict(self.const), s.last * spec[3])
+        for name, total in m.system_totals().items():
+            fam = self.fams.family(f"{self.ns}_host_{name}", f"Host {name.replace('_', ' ')} "
+                                   "since boot", "counter")
+            self.sample(fam, "_total", dict(self.const), total)
+
+
+def _label_names(kind: str) -> tuple[str, ...]:
+    return tuple(KIND_SPECS[kind][2])
+
+
+def _le(bound: float) -> str:
+    """The ``le`` text prometheus_client writes for a bound (``0.1``, ``1.0``, ``2.5``)."""
+    return repr(float(bound))
+
+
+def _check_labels(const_labels: Mapping[str, str] | None) -> dict[str, str]:
+    labels = dict(const_labels or {})
+    for key, value in labels.items():
+        if not isinstance(key, str) or not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", key) \
+                or key.startswith("__") or key in ("le", "quantile"):
+            raise ValueError(f"const_labels: {key!r} is not a valid label name")
+        if not isinstance(value, str):
+            raise TypeError(f"const_labels[{key!r}] must be a str, not {type(value).__name__}")
+    taken = {name for spec in KIND_SPECS.values() for name in spec[2]}
+    clash = taken & set(labels)
+    if clash:
+        raise ValueError(f"const_labels: {sorted(clash)} are label names of the series already")
+    return labels
+
+
+# registry -> namespace -> its one collector (so monitors on one registry merge, never clash)
+_EXPORTERS: weakref.WeakKeyDictionary[Any, dict[str, PrometheusCollector]] = (
+    weakref.WeakKeyDictionary())
+
+
+def register(monitor: _Source, registry: Any, namespace: str = "defiperf",
+             const_labels: Mapping[str, str] | None = None) -> PrometheusCollector:
+    """Export ``monitor`` on ``registry`` through the registry's one collector for
+    ``namespace`` (made and registered on first use)."""
+    by_ns = _EXPORTERS.setdefault(registry, {})
+    key = metric_name(namespace)
+    collector = by_ns.get(key)
+    if collector is None:
+        collector = PrometheusCollector(monitor, namespace, const_labels)
+        registry.register(collector)
+        by_ns[key] = collector
+    else:
+        collector.add(monitor, const_labels)
+    return collector
+
+
+def unregister(monitor: _Source, registry: Any) -> None:
+    """Stop exporting ``monitor`` on ``registry`` (the collector goes when it exports none)."""
+    by_ns = _EXPORTERS.get(registry, {})
+    for key, collector in list(by_ns.items()):
+        if monitor in collector.monitors:
+            collector.remove(monitor)
+            if not collector.monitors:
+                registry.unregister(collector)
+                del by_ns[key]
+            return
+    raise ValueError("this monitor is not registered on this registry")

@@ -29,6 +29,12 @@ class SystemCollector:
         psutil.cpu_percent(None)
         self._last: tuple[float, dict[str, float]] | None = None
 
+    @property
+    def totals(self) -> dict[str, float]:
+        """The cumulative disk and network byte counters read by the last sample (for exports
+        that want counters, not the client-side rates)."""
+        return dict(self._last[1]) if self._last is not None else {}
+
     def _io_counters(self) -> dict[str, float]:
         out: dict[str, float] = {}
         disk = psutil.disk_io_counters()

@@ -141,6 +141,7 @@ def test_prometheus_exposition_parses_back(fake_timer: FakeTimer) -> None:
     buckets = [v for (n, le), v in samples.items() if n.endswith("_bucket")]
     assert buckets == sorted(buckets)
     errors = fams["defiperf_request_errors"].samples[0]
+    assert errors.name == "defiperf_request_errors_total"
     assert errors.value == 1 and errors.labels == {"endpoint": "/api/portfolio"}
     chain = [s for s in fams["defiperf_chain_call_duration_seconds"].samples
              if s.name.endswith("_count")]
@@ -148,8 +149,9 @@ def test_prometheus_exposition_parses_back(fake_timer: FakeTimer) -> None:
     assert fams["defiperf_cache_misses"].samples[0].value == 1
     assert fams["defiperf_orders_placed"].samples[0].value == 2
     assert fams["defiperf_queue_depth"].samples[0].value == 7
-    last = fams["defiperf_metric_last"].samples[0]
-    assert last.labels == {"name": "price updates/s", "unit": "ops/sec"} and last.value == 1500
+    custom = {s.name: s.value for s in fams["defiperf_price_updates_per_second"].samples}
+    assert custom["defiperf_price_updates_per_second_count"] == 1
+    assert custom["defiperf_price_updates_per_second_sum"] == 1500
 
 
 def test_plot_writes_a_png(tmp_path: Path, fake_timer: FakeTimer) -> None:
@@ -214,9 +216,10 @@ def test_prometheus_http_server_serves_our_series(fake_timer: FakeTimer) -> None
 def test_docstring_examples() -> None:
     import doctest
 
+    import defiperf.monitor._store
     import defiperf.monitor.alerts
     import defiperf.monitor.monitor
 
-    for module in (defiperf.monitor.alerts, defiperf.monitor.monitor):
+    for module in (defiperf.monitor.alerts, defiperf.monitor.monitor, defiperf.monitor._store):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0
