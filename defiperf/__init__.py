@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from defiperf._stats import CacheStats as CacheStats
@@ -14,6 +15,10 @@ from defiperf.structures import create_price_buffer as create_price_buffer
 from defiperf.structures import create_transaction_filter as create_transaction_filter
 
 __version__ = "0.1.0"
+
+# A library never configures logging: its `defiperf.*` loggers stay silent unless the
+# application adds handlers (no "No handlers could be found" noise, no lastResort output).
+logging.getLogger("defiperf").addHandler(logging.NullHandler())
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers
     from defiperf.batch import DEFAULT_BATCH_CONFIG as DEFAULT_BATCH_CONFIG

@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from defiperf._ratelimit import RateLimitedLog
 from defiperf._validate import check_number
 
 logger = logging.getLogger("defiperf.monitor")
+_log = RateLimitedLog(logger, interval_s=60.0)
 
 OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
@@ -177,5 +179,6 @@ class AlertEngine:
             for handler in list(self.handlers):
                 try:
                     handler(alert)
-                except Exception:  # a broken handler must not stop monitoring
-                    logger.exception("alert handler %r failed on %s", handler, alert.rule.name)
+                except Exception as exc:  # a broken handler must not stop monitoring
+                    _log.error(f"handler:{handler!r}", "alert handler %r failed on %s: %s: %s",
+                               handler, alert.rule.name, type(exc).__name__, exc)

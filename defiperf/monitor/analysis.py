@@ -9,10 +9,21 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from defiperf.monitor.monitor import PerformanceMonitor
+from defiperf.monitor.config import MonitoringConfig
+
+
+class MonitorView(Protocol):
+    """What the analysis reads of a monitor (PerformanceMonitor satisfies it; this module does
+    not import the monitor, which imports it)."""
+
+    config: MonitoringConfig
+
+    def series(self, kind: str | None = None) -> list[Any]: ...
+    def get_series(self, key: str) -> Any: ...
+    def queue_depths(self) -> dict[str, list[tuple[float, float]]]: ...
+    def now(self) -> float: ...
 
 TIMED_KINDS = ("request", "db", "chain", "timer")
 
@@ -66,7 +77,7 @@ def _ratio(now: float, before: float) -> float | None:
     return now / before - 1.0 if before > 0 and not math.isnan(before) else None
 
 
-def _ranked(monitor: PerformanceMonitor) -> list[tuple[HotPath, dict[str, Any], dict[str, Any]]]:
+def _ranked(monitor: MonitorView) -> list[tuple[HotPath, dict[str, Any], dict[str, Any]]]:
     """Every timed operation with calls in the current window, as a HotPath with its current
     and previous window stats, largest total time first (each window is read once)."""
     rows = []
@@ -90,14 +101,14 @@ def _ranked(monitor: PerformanceMonitor) -> list[tuple[HotPath, dict[str, Any], 
     return ranked
 
 
-def hot_paths(monitor: PerformanceMonitor, n: int = 10) -> list[HotPath]:
+def hot_paths(monitor: MonitorView, n: int = 10) -> list[HotPath]:
     """The ``n`` operations with the most total time in the current window, largest first."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 0:
         raise ValueError(f"n must be an int >= 0, got {n!r}")
     return [path for path, _, _ in _ranked(monitor)[:n]]
 
 
-def _timed(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
+def _timed(monitor: MonitorView, found: list[Bottleneck]) -> None:
     cfg = monitor.config
     ranked = _ranked(monitor)
     for p, cur, prev in ranked:
@@ -129,7 +140,7 @@ def _timed(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
             ))
 
 
-def _cache(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
+def _cache(monitor: MonitorView, found: list[Bottleneck]) -> None:
     """Tiers are looked up in order and a miss in one goes on to the next, so the cache's hit
     rate is 1 - (misses of the last tier asked) / (lookups of the first): the front tier has
     the most lookups, the last the fewest."""
@@ -153,7 +164,7 @@ def _cache(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
         ))
 
 
-def _system_value(monitor: PerformanceMonitor, name: str, stat: str = "mean") -> float | None:
+def _system_value(monitor: MonitorView, name: str, stat: str = "mean") -> float | None:
     try:
         s = monitor.get_series(f"system:{name}")
     except KeyError:
@@ -166,7 +177,7 @@ def _saturation(value: float, threshold: float) -> float:
     return max(0.5, min(1.0, (value - threshold) / (100.0 - threshold)))
 
 
-def _system(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
+def _system(monitor: MonitorView, found: list[Bottleneck]) -> None:
     cfg = monitor.config
     saturation = (
         ("cpu", "cpu_percent_system", cfg.cpu_saturation_pct, "CPU {v:.0f}% (mean over the window)",
@@ -195,7 +206,7 @@ def _system(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
         ))
 
 
-def _queues(monitor: PerformanceMonitor, found: list[Bottleneck]) -> None:
+def _queues(monitor: MonitorView, found: list[Bottleneck]) -> None:
     cfg = monitor.config
     for name, samples in monitor.queue_depths().items():
         depths = _window_depths(samples, monitor.now() - cfg.window_s)
@@ -215,7 +226,7 @@ def _window_depths(samples: Sequence[tuple[float, float]], since: float) -> list
     return [depth for t, depth in samples if t >= since]
 
 
-def bottlenecks(monitor: PerformanceMonitor) -> list[Bottleneck]:
+def bottlenecks(monitor: MonitorView) -> list[Bottleneck]:
     """Every rule's findings over the current window, the largest impact first."""
     found: list[Bottleneck] = []
     _timed(monitor, found)

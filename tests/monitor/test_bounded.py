@@ -1,0 +1,138 @@
+"""Bounded everywhere: every record_* and counter/gauge honours max_series with an overflow
+series, never raises for it, keeps memory flat for 10^6 new names, and says so in one
+rate-limited log line; the library's loggers have a NullHandler."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import psutil
+import pytest
+
+from conftest import FakeTimer
+from defiperf._ratelimit import RateLimitedLog
+from defiperf.monitor import KINDS, MetricStore, MonitoringConfig, PerformanceMonitor
+from defiperf.monitor import _store
+
+# each: (what it makes, how to record the i-th new name)
+RECORDS: dict[str, Callable[[MetricStore, str], Any]] = {
+    "metric": lambda m, n: m.record_metric(n, 1.0, "ops/sec"),
+    "request": lambda m, n: m.record_request(n, 1.0),
+    "db": lambda m, n: m.record_db_query(n, 1.0),
+    "cache": lambda m, n: m.record_cache(n, True, 1.0),
+    "chain": lambda m, n: m.record_chain_call(n, "eth_call", 1.0),
+    "chain_method": lambda m, n: m.record_chain_call("ethereum", n, 1.0),
+    "timer": lambda m, n: m.record_timing(n, 1.0),
+    "system": lambda m, n: m.record_system(n, 1.0),
+    "http": lambda m, n: m.record_http("GET", n, 200, 1.0),
+    "counter": lambda m, n: m.counter(n).inc(),
+    "gauge": lambda m, n: m.gauge(n).set(1.0),
+}
+
+
+def test_every_kind_has_a_record_case() -> None:
+    assert set(KINDS) <= {name.split("_")[0] for name in RECORDS}
+
+
+@pytest.mark.parametrize("what", sorted(RECORDS))
+def test_past_the_cap_new_names_go_to_overflow_without_error(what: str,
+                                                             fake_timer: FakeTimer) -> None:
+    m = MetricStore(max_series=5, timer=fake_timer)
+    for i in range(50):
+        RECORDS[what](m, f"name-{i}")
+    assert m.n_series == 5
+    assert m.overflow_records == 45
+    if what in ("counter", "gauge"):
+        made = m.counters() if what == "counter" else m.gauges()
+        assert [c.name for c in made][-1] == "__overflow__" and len(made) == 6
+        overflow = made[-1]
+        assert overflow.value == (45.0 if what == "counter" else 1.0)
+    else:
+        kind = what.split("_")[0]
+        series = m.series(kind)
+        assert len(series) == 6 and series[-1].name == "__overflow__"
+        assert series[-1].count == 45
+        assert sum(s.count for s in series) == 50
+
+
+def test_known_names_keep_recording_after_the_cap(fake_timer: FakeTimer) -> None:
+    m = MetricStore(max_series=2, timer=fake_timer)
+    m.record_chain_call("ethereum", "eth_call", 5.0)
+    m.counter("orders").inc()
+    m.record_chain_call("solana", "getSlot", 5.0)   # overflow
+    m.counter("other").inc(3)                       # overflow
+    m.record_chain_call("ethereum", "eth_call", 7.0)
+    m.counter("orders").inc()
+    assert m.get_series("chain:ethereum.eth_call").count == 2
+    assert [(c.name, c.value) for c in m.counters()] == [("orders", 2.0), ("__overflow__", 3.0)]
+    assert [(chain, method) for chain, method, _ in m.chain_series()] == [("ethereum", "eth_call")]
+
+
+def _rss() -> int:
+    gc.collect()
+    return int(psutil.Process().memory_info().rss)
+
+
+@pytest.mark.parametrize("what", ["chain", "chain_method", "http", "counter"])
+def test_a_million_new_names_keep_memory_flat(what: str) -> None:
+    m = MetricStore(max_series=100)
+    record = RECORDS[what]
+    for i in range(1000):                      # fill the cap and make the overflow slot
+        record(m, f"warm-{i}")
+    before = _rss()
+    for i in range(1_000_000):
+        record(m, f"new-name-{i}")
+    grown = _rss() - before
+    assert m.overflow_records == 1_000_000 + 900
+    assert grown <= 20 * 2**20, f"{what}: +{grown / 2**20:.1f} MiB for 10^6 new names"
+
+
+def test_monitor_bounds_watched_queues(caplog: pytest.LogCaptureFixture) -> None:
+    m = PerformanceMonitor(MonitoringConfig(system_metrics=False, max_series=3),
+                           alert_handlers=[])
+    with caplog.at_level(logging.WARNING, logger="defiperf.monitor"):
+        for i in range(10):
+            m.watch_queue(f"q{i}", lambda: 1.0)
+    assert sorted(m.queue_depths()) == ["q0", "q1", "q2"]
+    assert sum("queues watched already" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_overflow_is_logged_once_per_interval_with_a_suppressed_count(
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    clock = FakeTimer(0.0)
+    monkeypatch.setattr(_store, "_log", RateLimitedLog(logging.getLogger("defiperf.monitor"),
+                                                       interval_s=60.0, timer=clock))
+    m = MetricStore(max_series=1)
+    with caplog.at_level(logging.WARNING, logger="defiperf.monitor"):
+        for i in range(100):
+            m.record_request(f"/u/{i}", 1.0)
+        clock.tick(61.0)
+        m.record_request("/u/late", 1.0)
+    lines = [r.getMessage() for r in caplog.records if "max_series" in r.getMessage()]
+    assert len(lines) == 2
+    assert "max_series=1" in lines[0] and "'__overflow__'" in lines[0]
+    assert "(98 similar messages suppressed)" in lines[1]
+
+
+def test_library_loggers_have_a_null_handler() -> None:
+    import defiperf
+
+    root = logging.getLogger("defiperf")
+    assert any(isinstance(h, logging.NullHandler) for h in root.handlers)
+    assert defiperf.__version__
+
+
+def test_bad_input_still_raises_before_anything_changes(fake_timer: FakeTimer) -> None:
+    m = MetricStore(max_series=1, timer=fake_timer)
+    with pytest.raises(ValueError, match="duration_ms"):
+        m.record_http("GET", "/a", 200, -1.0)
+    with pytest.raises(TypeError, match="status"):
+        m.record_http("GET", "/a", "200", 1.0)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="chain labels"):
+        m.record_chain_call("eth", 1, 1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="kind"):
+        m.record("nope", "x", 1.0)
+    assert m.n_series == 0 and m.overflow_records == 0
