@@ -29,14 +29,19 @@ from defiperf.monitor._store import KIND_SPECS
 
 _log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
 
-# duration kind -> (family stem, HELP, failure counter stem or None)
+# duration kind -> (family stem, HELP, failure counter stem or None, its HELP)
 _TIMED = {
-    "request": ("request_duration_seconds", "Request latency", "request_errors"),
-    "db": ("db_query_duration_seconds", "Database query latency", "db_query_errors"),
-    "cache": ("cache_lookup_duration_seconds", "Cache lookup latency", "cache_misses"),
-    "chain": ("chain_call_duration_seconds", "Blockchain RPC call latency", "chain_call_errors"),
-    "timer": ("operation_duration_seconds", "Timed operation latency", "operation_errors"),
-    "http": ("http_server_request_duration_seconds", "HTTP server request latency", None),
+    "request": ("request_duration_seconds", "Request latency", "request_errors",
+                "Requests that failed"),
+    "db": ("db_query_duration_seconds", "Database query latency", "db_query_errors",
+           "Database queries that failed"),
+    "cache": ("cache_lookup_duration_seconds", "Cache lookup latency", "cache_misses",
+              "Cache lookups that missed"),
+    "chain": ("chain_call_duration_seconds", "Blockchain RPC call latency", "chain_call_errors",
+              "Blockchain RPC calls that failed"),
+    "timer": ("operation_duration_seconds", "Timed operation latency", "operation_errors",
+              "Timed operations that raised"),
+    "http": ("http_server_request_duration_seconds", "HTTP server request latency", None, ""),
 }
 # system series -> (family stem, type, HELP, factor to the base unit); None: left to process_*
 _SYSTEM: dict[str, tuple[str, str, str, float] | None] = {
@@ -103,7 +108,9 @@ def unit_name(name: str, unit: str) -> tuple[str, float]:
         if stem.endswith(word) and len(stem) > len(word):
             stem = stem[: -len(word)]
             break
-    return (f"{stem}_{suffix}" if suffix else stem), factor
+    if not suffix or stem.endswith(f"_{suffix}"):
+        return stem, factor
+    return f"{stem}_{suffix}", factor
 
 
 class _Families:
@@ -203,8 +210,8 @@ class _Export:
             fam.add_sample(fam.name + suffix, labels, value)
 
     def monitor(self, m: _Source) -> None:
-        for kind, (stem, doc, bad_stem) in _TIMED.items():
-            self.timed(m, kind, stem, doc, bad_stem)
+        for kind, (stem, doc, bad_stem, bad_doc) in _TIMED.items():
+            self.timed(m, kind, stem, doc, bad_stem, bad_doc)
         for s in m.series("metric"):
             stem, factor = unit_name(s.name, s.unit)
             self.summary(s, stem, f"{s.name} ({s.unit or 'no unit'})", factor, {})
@@ -222,13 +229,13 @@ class _Export:
                                "counter")
         self.sample(fam, "_total", dict(self.const), m.overflow_records)
 
-    def timed(self, m: _Source, kind: str, stem: str, doc: str, bad_stem: str | None) -> None:
+    def timed(self, m: _Source, kind: str, stem: str, doc: str, bad_stem: str | None,
+              bad_doc: str) -> None:
         series = m.series(kind)
         if not series:
             return
         hist = self.fams.family(f"{self.ns}_{stem}", doc, "histogram")
-        bad = (self.fams.family(f"{self.ns}_{bad_stem}", f"{doc}: failures (misses for caches)",
-                                "counter") if bad_stem else None)
+        bad = self.fams.family(f"{self.ns}_{bad_stem}", bad_doc, "counter") if bad_stem else None
         names = _label_names(kind)
         for s in series:
             labels = {**self.const, **dict(zip(names, s.labels))}
