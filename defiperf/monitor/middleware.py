@@ -1,0 +1,243 @@
+"""ASGI and WSGI middleware that record every HTTP request into a monitor, and /metrics apps.
+
+Each request becomes one record of the ``http`` kind: method, route *template* (``/items/{id}``,
+never the raw path, so the series stay few), status and latency; a status >= 500 or an exception
+counts as a failure. Requests no route matched share the route ``UNMATCHED``. Nothing here
+imports a web framework: Starlette/FastAPI routes are read from the ASGI scope they fill in,
+werkzeug/Flask routes from the ``url_map`` you pass.
+
+    app.add_middleware(ASGIMetricsMiddleware, monitor=monitor)          # Starlette / FastAPI
+    app.mount("/metrics", metrics_asgi_app(monitor))
+    flask_app.wsgi_app = WSGIMetricsMiddleware(flask_app.wsgi_app, monitor,
+                                               url_map=flask_app.url_map)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
+from typing import Any, Protocol
+
+from defiperf._ratelimit import RateLimitedLog
+
+UNMATCHED = "<unmatched>"
+#: status recorded for a request whose client went away before the response (nginx's 499)
+CLIENT_CLOSED = 499
+
+_log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
+
+Scope = MutableMapping[str, Any]
+ASGIApp = Callable[[Scope, Callable[[], Awaitable[Any]], Callable[[Any], Awaitable[None]]],
+                   Awaitable[None]]
+
+
+class HTTPRecorder(Protocol):
+    """What the middleware needs of a monitor."""
+
+    def record_http(self, method: str, route: str, status: int, duration_ms: float) -> None: ...
+
+
+def _record(monitor: HTTPRecorder, method: str, route: str, status: int, ms: float) -> None:
+    """Record one request; a monitor error is logged (rate-limited), never raised into the app."""
+    try:
+        monitor.record_http(method, route, status, max(ms, 0.0))
+    except Exception as exc:  # noqa: BLE001 - observability must not break serving
+        _log.warning("middleware.record", "recording an HTTP request failed: %s: %s",
+                     type(exc).__name__, exc)
+
+
+def starlette_route(scope: Scope) -> str | None:
+    """The template of the route Starlette/FastAPI matched (they put it in the scope)."""
+    route = scope.get("route")
+    template = getattr(route, "path_format", None) or getattr(route, "path", None)
+    return template if isinstance(template, str) else None
+
+
+class ASGIMetricsMiddleware:
+    """ASGIMetricsMiddleware(app, monitor, *, route=starlette_route, timer=time.perf_counter)
+
+    Times each HTTP request of ``app`` until its response is sent. ``route(scope)`` returns the
+    route template once the app has run (None: unmatched). Lifespan and websocket scopes pass
+    through untouched.
+    """
+
+    def __init__(self, app: ASGIApp, monitor: HTTPRecorder, *,
+                 route: Callable[[Scope], str | None] = starlette_route,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
+        if not callable(getattr(monitor, "record_http", None)):
+            raise TypeError("monitor must have record_http (a PerformanceMonitor)")
+        if not callable(route) or not callable(timer):
+            raise TypeError("route and timer must be callables")
+        self.app = app
+        self.monitor = monitor
+        self.route = route
+        self.timer = timer
+
+    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Any]],
+                       send: Callable[[Any], Awaitable[None]]) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        start = self.timer()
+        status = 500
+
+        async def send_status(message: Mapping[str, Any]) -> None:
+            nonlocal status
+            if message.get("type") == "http.response.start":
+                status = int(message.get("status", 500))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        except asyncio.CancelledError:
+            status = CLIENT_CLOSED
+            raise
+        except BaseException:
+            status = 500
+            raise
+        finally:
+            ms = (self.timer() - start) * 1000.0
+            _record(self.monitor, str(scope.get("method", "GET")), self._route(scope), status, ms)
+
+    def _route(self, scope: Scope) -> str:
+        try:
+            template = self.route(scope)
+        except Exception as exc:  # noqa: BLE001 - a broken route hook must not break serving
+            _log.warning("middleware.route", "route(scope) failed: %s: %s", type(exc).__name__, exc)
+            return UNMATCHED
+        return template if isinstance(template, str) and template else UNMATCHED
+
+
+class WSGIMetricsMiddleware:
+    """WSGIMetricsMiddleware(app, monitor, *, url_map=None, route=None, timer=time.perf_counter)
+
+    Times each request of the WSGI ``app`` until its response body is closed. The route
+    template comes from ``route(environ)`` when given, else from a werkzeug ``url_map``
+    (Flask's ``app.url_map``), else every request is ``UNMATCHED`` (raw paths are never used).
+    """
+
+    def __init__(self, app: Callable[..., Iterable[bytes]], monitor: HTTPRecorder, *,
+                 url_map: Any = None, route: Callable[[dict[str, Any]], str | None] | None = None,
+                 timer: Callable[[], float] = time.perf_counter) -> None:
+        if not callable(getattr(monitor, "record_http", None)):
+            raise TypeError("monitor must have record_http (a PerformanceMonitor)")
+        if route is not None and not callable(route):
+            raise TypeError("route must be a callable(environ) -> template or None")
+        self.app = app
+        self.monitor = monitor
+        self.url_map = url_map
+        self.route = route
+        self.timer = timer
+
+    def _route(self, environ: dict[str, Any]) -> str:
+        try:
+            if self.route is not None:
+                template = self.route(environ)
+            elif self.url_map is not None:
+                template = _werkzeug_route(self.url_map, environ)
+            else:
+                template = None
+        except Exception as exc:  # noqa: BLE001 - a broken route hook must not break serving
+            _log.warning("middleware.route", "route(environ) failed: %s: %s",
+                         type(exc).__name__, exc)
+            template = None
+        return template if isinstance(template, str) and template else UNMATCHED
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        start = self.timer()
+        status = [500]
+
+        def start_status(status_line: str, headers: Any, exc_info: Any = None) -> Any:
+            try:
+                status[0] = int(status_line.split(None, 1)[0])
+            except (ValueError, IndexError):
+                status[0] = 500
+            if exc_info is not None:
+                return start_response(status_line, headers, exc_info)
+            return start_response(status_line, headers)
+
+        method = str(environ.get("REQUEST_METHOD", "GET"))
+        try:
+            body = self.app(environ, start_status)
+        except BaseException:
+            _record(self.monitor, method, self._route(environ), 500, (self.timer() - start) * 1e3)
+            raise
+
+        def done(failed: bool) -> None:
+            code = 500 if failed else status[0]
+            _record(self.monitor, method, self._route(environ), code, (self.timer() - start) * 1e3)
+
+        return _Body(body, done)
+
+
+class _Body:
+    """The app's response iterable, calling ``done`` once: when it is exhausted, fails, or is
+    closed (PEP 3333), whichever comes first."""
+
+    def __init__(self, body: Iterable[bytes], done: Callable[[bool], None]) -> None:
+        self._body = body
+        self._done: Callable[[bool], None] | None = done
+        self._failed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._body
+        except BaseException:
+            self._failed = True
+            self._finish()
+            raise
+        self._finish()
+
+    def _finish(self) -> None:
+        done, self._done = self._done, None
+        if done is not None:
+            done(self._failed)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self._finish()
+
+
+def _werkzeug_route(url_map: Any, environ: dict[str, Any]) -> str | None:
+    from werkzeug.exceptions import HTTPException
+
+    try:
+        rule, _ = url_map.bind_to_environ(environ).match(return_rule=True)
+    except HTTPException:  # 404, 405, a redirect: no route to name
+        return None
+    return str(rule.rule)
+
+
+def _registry_for(monitor: Any, registry: Any, namespace: str) -> Any:
+    """``registry``, or a new one with the standard process/platform/gc collectors, with
+    ``monitor`` exported on it."""
+    from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+
+    if registry is None:
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        PlatformCollector(registry=registry)
+        GCCollector(registry=registry)
+    monitor.register_prometheus(registry, namespace=namespace)
+    return registry
+
+
+def metrics_asgi_app(monitor: Any, registry: Any = None, namespace: str = "defiperf") -> Any:
+    """An ASGI app serving the Prometheus exposition of ``monitor`` (and, with no ``registry``
+    given, the standard ``process_*``/``python_*`` metrics): mount it at ``/metrics``."""
+    from prometheus_client import make_asgi_app
+
+    return make_asgi_app(_registry_for(monitor, registry, namespace))
+
+
+def metrics_wsgi_app(monitor: Any, registry: Any = None, namespace: str = "defiperf") -> Any:
+    """The WSGI form of ``metrics_asgi_app`` (e.g. under werkzeug's DispatcherMiddleware)."""
+    from prometheus_client import make_wsgi_app
+
+    return make_wsgi_app(_registry_for(monitor, registry, namespace))

@@ -1,0 +1,279 @@
+"""ASGI and WSGI middleware through real apps: Starlette and FastAPI (through httpx's
+ASGITransport), Flask and a bare WSGI app (werkzeug's test Client), and the mountable /metrics
+apps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from defiperf.monitor import MonitoringConfig, PerformanceMonitor
+from defiperf.monitor.middleware import (
+    UNMATCHED,
+    ASGIMetricsMiddleware,
+    WSGIMetricsMiddleware,
+    metrics_wsgi_app,
+)
+
+starlette = pytest.importorskip("starlette", reason="the asgi test extra installs starlette")
+from starlette.applications import Starlette  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+from starlette.responses import JSONResponse, PlainTextResponse  # noqa: E402
+from starlette.routing import Mount, Route  # noqa: E402
+
+
+def client_of(app: Any) -> httpx.AsyncClient:
+    """An httpx client that calls ``app`` in process (server errors come back as 500s)."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    return httpx.AsyncClient(transport=transport, base_url="http://test")
+
+
+def quiet(**cfg: Any) -> PerformanceMonitor:
+    return PerformanceMonitor(MonitoringConfig(system_metrics=False, **cfg), alert_handlers=[])
+
+
+def http_counts(m: PerformanceMonitor) -> dict[str, tuple[int, int]]:
+    """{"GET /items/{item_id} 200": (count, failures)} of every http series."""
+    return {s.name: (s.count, s.bad) for s in m.series("http")}
+
+
+def starlette_app(m: PerformanceMonitor) -> Starlette:
+    async def item(request: Any) -> JSONResponse:
+        return JSONResponse({"id": request.path_params["item_id"]})
+
+    async def boom(request: Any) -> PlainTextResponse:
+        raise RuntimeError("handler failed")
+
+    async def teapot(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("no", status_code=418)
+
+    return Starlette(
+        routes=[Route("/items/{item_id}", item), Route("/boom", boom), Route("/teapot", teapot),
+                Mount("/metrics", app=m.metrics_asgi_app())],
+        middleware=[Middleware(ASGIMetricsMiddleware, monitor=m)],
+    )
+
+
+async def test_starlette_routes_statuses_and_errors() -> None:
+    m = quiet()
+    async with client_of(starlette_app(m)) as client:
+        for item_id in ("1", "22", "abc"):
+            assert (await client.get(f"/items/{item_id}")).status_code == 200
+        assert (await client.get("/boom")).status_code == 500
+        assert (await client.get("/teapot")).status_code == 418
+        assert (await client.get("/no/such/path/123")).status_code == 404
+        assert (await client.post("/items/9")).status_code == 405
+    got = http_counts(m)
+    assert got["GET /items/{item_id} 200"] == (3, 0)     # one series, not one per raw path
+    assert got["GET /boom 500"] == (1, 1)
+    assert got["GET /teapot 418"] == (1, 0)
+    assert got[f"GET {UNMATCHED} 404"] == (1, 0)
+    assert not any("/items/1" in name or "123" in name for name in got)
+    series = m.get_series("http:GET /items/{item_id} 200")
+    assert series.labels == ("GET", "/items/{item_id}", "200") and series.stats()["max"] > 0
+
+
+async def test_metrics_app_is_mountable_and_serves_the_http_histogram() -> None:
+    m = quiet()
+    async with client_of(starlette_app(m)) as client:
+        await client.get("/items/7")
+        resp = await client.get("/metrics/")
+    assert resp.status_code == 200
+    fams = {f.name: f for f in text_string_to_metric_families(resp.text)}
+    hist = fams["defiperf_http_server_request_duration_seconds"]
+    count = [s for s in hist.samples if s.name.endswith("_count")
+             and s.labels["route"] == "/items/{item_id}"]
+    assert count[0].labels == {"method": "GET", "route": "/items/{item_id}", "status": "200"}
+    assert count[0].value == 1
+    assert any(name.startswith("process_") for name in fams)  # the standard collectors too
+
+
+async def test_any_asgi_app_through_httpx_transport() -> None:
+    m = quiet()
+
+    async def bare(scope: Any, receive: Any, send: Any) -> None:  # no framework at all
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    app = ASGIMetricsMiddleware(bare, m, route=lambda scope: "/fixed")
+    async with client_of(app) as client:
+        for path in ("/a", "/b"):
+            assert (await client.delete(path)).status_code == 204
+    assert http_counts(m) == {"DELETE /fixed 204": (2, 0)}
+
+
+async def test_exceptions_are_recorded_and_reraised() -> None:
+    m = quiet()
+
+    async def broken(scope: Any, receive: Any, send: Any) -> None:
+        raise ValueError("app bug")
+
+    app = ASGIMetricsMiddleware(broken, m)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        with pytest.raises(ValueError, match="app bug"):
+            await client.get("/x")
+    assert http_counts(m) == {f"GET {UNMATCHED} 500": (1, 1)}
+
+
+async def test_lifespan_and_websocket_scopes_pass_through() -> None:
+    m = quiet()
+    seen: list[str] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(scope["type"])
+
+    mw = ASGIMetricsMiddleware(app, m)
+    await mw({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
+    await mw({"type": "websocket", "path": "/ws"}, None, None)  # type: ignore[arg-type]
+    assert seen == ["lifespan", "websocket"] and m.series("http") == []
+
+
+async def test_a_failing_monitor_never_breaks_the_app(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def record_http(self, *args: Any) -> None:
+            raise RuntimeError("monitor down")
+
+    async def ok(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Route("/", ok)],
+                    middleware=[Middleware(ASGIMetricsMiddleware, monitor=Broken())])
+    with caplog.at_level(logging.WARNING, logger="defiperf.monitor"):
+        async with client_of(app) as client:
+            for _ in range(20):
+                assert (await client.get("/")).text == "ok"
+    assert sum("monitor down" in r.getMessage() for r in caplog.records) == 1  # rate-limited
+
+
+async def test_route_cardinality_stays_bounded_past_max_series() -> None:
+    m = quiet(max_series=4)
+    async with client_of(starlette_app(m)) as client:
+        for i in range(30):
+            await client.get(f"/unknown/{i}")
+            await client.get(f"/items/{i}")
+    assert m.n_series <= 4
+    assert sum(c for c, _ in http_counts(m).values()) == 60
+
+
+async def test_fastapi_app_with_add_middleware() -> None:
+    fastapi = pytest.importorskip("fastapi", reason="the asgi test extra installs fastapi")
+    m = quiet()
+    app = fastapi.FastAPI()
+
+    @app.get("/users/{user_id}/orders/{order_id}")
+    async def order(user_id: int, order_id: int) -> dict[str, int]:
+        return {"user": user_id, "order": order_id}
+
+    app.add_middleware(ASGIMetricsMiddleware, monitor=m)
+    app.mount("/metrics", m.metrics_asgi_app())
+    async with client_of(app) as client:
+        for i in range(5):
+            assert (await client.get(f"/users/{i}/orders/{i * 10}")).status_code == 200
+        assert (await client.get("/users/x/orders/1")).status_code == 422
+        body = (await client.get("/metrics/")).text
+    got = http_counts(m)
+    assert got["GET /users/{user_id}/orders/{order_id} 200"] == (5, 0)
+    assert got["GET /users/{user_id}/orders/{order_id} 422"] == (1, 0)
+    assert 'route="/users/{user_id}/orders/{order_id}"' in body
+
+
+# --- WSGI ------------------------------------------------------------------------------------
+
+
+def test_flask_routes_through_the_url_map() -> None:
+    flask = pytest.importorskip("flask", reason="the wsgi test extra installs flask")
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    m = quiet()
+    app = flask.Flask("t")
+
+    @app.get("/pools/<pool_id>")
+    def pool(pool_id: str) -> str:
+        return pool_id
+
+    @app.get("/fail")
+    def fail() -> str:
+        raise RuntimeError("view failed")
+
+    app.wsgi_app = WSGIMetricsMiddleware(app.wsgi_app, m, url_map=app.url_map)  # type: ignore[method-assign]
+    served = DispatcherMiddleware(app, {"/metrics": metrics_wsgi_app(m)})
+    from werkzeug.test import Client
+
+    c = Client(served)
+
+    def get(path: str) -> Any:  # a server reads and closes every body (PEP 3333): so do we
+        resp = c.get(path)
+        resp.get_data()
+        resp.close()
+        return resp
+
+    for pool_id in ("a", "b", "c"):
+        assert get(f"/pools/{pool_id}").status_code == 200
+    assert get("/fail").status_code == 500
+    assert get("/nope").status_code == 404
+    metrics = get("/metrics")
+    got = http_counts(m)
+    assert got["GET /pools/<pool_id> 200"] == (3, 0)
+    assert got["GET /fail 500"] == (1, 1)
+    assert got[f"GET {UNMATCHED} 404"] == (1, 0)
+    assert 'route="/pools/<pool_id>"' in metrics.get_data(as_text=True)
+
+
+def test_bare_wsgi_app_with_a_route_function_and_a_streamed_body() -> None:
+    from werkzeug.test import Client
+
+    m = quiet()
+    closed: list[bool] = []
+
+    class Body:
+        def __iter__(self) -> Any:
+            yield b"a"
+            yield b"b"
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        start_response("201 Created", [("Content-Type", "text/plain")])
+        return Body()
+
+    def route(environ: dict[str, Any]) -> str:
+        return "/things/{id}" if environ["PATH_INFO"].startswith("/things/") else ""
+
+    c = Client(WSGIMetricsMiddleware(app, m, route=route))
+    first = c.post("/things/1")
+    assert m.series("http") == []               # not done until the body is sent
+    assert first.get_data() == b"ab"
+    assert http_counts(m) == {"POST /things/{id} 201": (1, 0)}
+    first.close()
+    for path in ("/things/2", "/other"):
+        resp = c.post(path)
+        assert resp.status_code == 201 and resp.get_data() == b"ab"
+        resp.close()
+    assert closed == [True, True, True]         # the app's close() still runs, once
+    assert http_counts(m) == {"POST /things/{id} 201": (2, 0), f"POST {UNMATCHED} 201": (1, 0)}
+
+
+def test_wsgi_app_that_raises_is_recorded_as_500() -> None:
+    from werkzeug.test import Client
+
+    m = quiet()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        Client(WSGIMetricsMiddleware(app, m)).get("/x")
+    assert http_counts(m) == {f"GET {UNMATCHED} 500": (1, 1)}
+
+
+def test_middleware_refuses_what_is_not_a_monitor() -> None:
+    with pytest.raises(TypeError, match="record_http"):
+        ASGIMetricsMiddleware(lambda *a: None, object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="record_http"):
+        WSGIMetricsMiddleware(lambda *a: [], object())  # type: ignore[arg-type]
