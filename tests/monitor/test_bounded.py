@@ -90,7 +90,11 @@ def test_a_million_new_names_keep_memory_flat(what: str) -> None:
     assert grown <= 20 * 2**20, f"{what}: +{grown / 2**20:.1f} MiB for 10^6 new names"
 
 
-def test_monitor_bounds_watched_queues(caplog: pytest.LogCaptureFixture) -> None:
+def test_monitor_bounds_watched_queues(caplog: pytest.LogCaptureFixture,
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from defiperf.monitor import monitor as monitor_module
+
+    monkeypatch.setattr(monitor_module, "_log", RateLimitedLog(monitor_module.logger))
     m = PerformanceMonitor(MonitoringConfig(system_metrics=False, max_series=3),
                            alert_handlers=[])
     with caplog.at_level(logging.WARNING, logger="defiperf.monitor"):

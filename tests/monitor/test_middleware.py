@@ -11,7 +11,8 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from defiperf.monitor import MonitoringConfig, PerformanceMonitor
+from defiperf._ratelimit import RateLimitedLog
+from defiperf.monitor import MonitoringConfig, PerformanceMonitor, middleware
 from defiperf.monitor.middleware import (
     UNMATCHED,
     ASGIMetricsMiddleware,
@@ -19,11 +20,14 @@ from defiperf.monitor.middleware import (
     metrics_wsgi_app,
 )
 
-starlette = pytest.importorskip("starlette", reason="the asgi test extra installs starlette")
-from starlette.applications import Starlette  # noqa: E402
-from starlette.middleware import Middleware  # noqa: E402
-from starlette.responses import JSONResponse, PlainTextResponse  # noqa: E402
-from starlette.routing import Mount, Route  # noqa: E402
+import fastapi
+import flask
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Mount, Route
+from werkzeug.middleware.dispatcher import DispatcherMiddleware
+from werkzeug.test import Client
 
 
 def client_of(app: Any) -> httpx.AsyncClient:
@@ -133,7 +137,9 @@ async def test_lifespan_and_websocket_scopes_pass_through() -> None:
     assert seen == ["lifespan", "websocket"] and m.series("http") == []
 
 
-async def test_a_failing_monitor_never_breaks_the_app(caplog: pytest.LogCaptureFixture) -> None:
+async def test_a_failing_monitor_never_breaks_the_app(caplog: pytest.LogCaptureFixture,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(middleware, "_log", RateLimitedLog(middleware._log.logger))  # fresh
     class Broken:
         def record_http(self, *args: Any) -> None:
             raise RuntimeError("monitor down")
@@ -161,7 +167,6 @@ async def test_route_cardinality_stays_bounded_past_max_series() -> None:
 
 
 async def test_fastapi_app_with_add_middleware() -> None:
-    fastapi = pytest.importorskip("fastapi", reason="the asgi test extra installs fastapi")
     m = quiet()
     app = fastapi.FastAPI()
 
@@ -186,9 +191,6 @@ async def test_fastapi_app_with_add_middleware() -> None:
 
 
 def test_flask_routes_through_the_url_map() -> None:
-    flask = pytest.importorskip("flask", reason="the wsgi test extra installs flask")
-    from werkzeug.middleware.dispatcher import DispatcherMiddleware
-
     m = quiet()
     app = flask.Flask("t")
 
@@ -202,8 +204,6 @@ def test_flask_routes_through_the_url_map() -> None:
 
     app.wsgi_app = WSGIMetricsMiddleware(app.wsgi_app, m, url_map=app.url_map)  # type: ignore[method-assign]
     served = DispatcherMiddleware(app, {"/metrics": metrics_wsgi_app(m)})
-    from werkzeug.test import Client
-
     c = Client(served)
 
     def get(path: str) -> Any:  # a server reads and closes every body (PEP 3333): so do we
@@ -225,8 +225,6 @@ def test_flask_routes_through_the_url_map() -> None:
 
 
 def test_bare_wsgi_app_with_a_route_function_and_a_streamed_body() -> None:
-    from werkzeug.test import Client
-
     m = quiet()
     closed: list[bool] = []
 
@@ -260,8 +258,6 @@ def test_bare_wsgi_app_with_a_route_function_and_a_streamed_body() -> None:
 
 
 def test_wsgi_app_that_raises_is_recorded_as_500() -> None:
-    from werkzeug.test import Client
-
     m = quiet()
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
