@@ -9,7 +9,12 @@ from defiperf.monitor.analysis import Bottleneck as Bottleneck
 from defiperf.monitor.analysis import HotPath as HotPath
 from defiperf.monitor.config import DEFAULT_MONITORING_CONFIG as DEFAULT_MONITORING_CONFIG
 from defiperf.monitor.config import MonitoringConfig as MonitoringConfig
+from defiperf.monitor.middleware import ASGIMetricsMiddleware as ASGIMetricsMiddleware
+from defiperf.monitor.middleware import WSGIMetricsMiddleware as WSGIMetricsMiddleware
+from defiperf.monitor.middleware import metrics_asgi_app as metrics_asgi_app
+from defiperf.monitor.middleware import metrics_wsgi_app as metrics_wsgi_app
 from defiperf.monitor.monitor import PerformanceMonitor as PerformanceMonitor
+from defiperf.monitor.recorder import Recorder as Recorder
 from defiperf.monitor.report import Report as Report
 from defiperf.monitor._store import KINDS as KINDS
 from defiperf.monitor._store import Counter as Counter
@@ -20,6 +25,7 @@ from defiperf.structures.histogram import LogHistogram as LogHistogram
 
 __all__ = [
     "DEFAULT_MONITORING_CONFIG",
+    "ASGIMetricsMiddleware",
     "Alert",
     "AlertRule",
     "Bottleneck",
@@ -31,7 +37,11 @@ __all__ = [
     "MetricStore",
     "MonitoringConfig",
     "PerformanceMonitor",
+    "Recorder",
     "Report",
     "Series",
+    "WSGIMetricsMiddleware",
     "log_alert",
+    "metrics_asgi_app",
+    "metrics_wsgi_app",
 ]

@@ -140,3 +140,22 @@ def test_bad_input_still_raises_before_anything_changes(fake_timer: FakeTimer) -
     with pytest.raises(ValueError, match="kind"):
         m.record("nope", "x", 1.0)
     assert m.n_series == 0 and m.overflow_records == 0
+
+
+def test_a_monitor_is_a_recorder_and_the_engine_calls_survive_the_cap() -> None:
+    from defiperf.batch.hooks import SafeMonitor
+    from defiperf.monitor import Recorder
+
+    m = PerformanceMonitor(MonitoringConfig(system_metrics=False, max_series=2),
+                           alert_handlers=[])
+    assert isinstance(m, Recorder)
+    safe = SafeMonitor(m)
+    for i in range(5):   # the engine's five calls, each with a new name past the cap
+        safe.record_metric(f"batch_size_{i}", 10.0, "items")
+        safe.record_timing(f"batch_{i}", 3.0, True)
+        safe.count(f"items_{i}", 2)
+        safe.watch_queue(f"lane_{i}", lambda: 1.0)
+        m.record_cache(f"tier_{i}", True, 0.1)
+    assert m.n_series == 2 and m.overflow_records == 5 * 4 - 2
+    assert [c.name for c in m.counters()] == ["__overflow__"]
+    assert m.counters()[0].value == 10.0
