@@ -82,7 +82,10 @@ QUANTILES = (0.5, 0.9, 0.99)
 class _Source(Protocol):
     """What the exporter reads from a monitor (PerformanceMonitor satisfies it)."""
 
-    overflow_records: int
+    @property
+    def overflow_records(self) -> int: ...
+    @property
+    def buckets_s(self) -> tuple[float, ...]: ...
 
     def series(self, kind: str | None = None) -> list[Any]: ...
     def counters(self) -> list[Any]: ...
@@ -241,7 +244,7 @@ class _Export:
             labels = {**self.const, **dict(zip(names, s.labels))}
             if hist is None or not self.fams.series(hist, labels):
                 continue
-            for bound, n in zip(m.buckets_s, s.bucket_counts()):  # type: ignore[attr-defined]
+            for bound, n in zip(m.buckets_s, s.bucket_counts()):
                 hist.add_sample(hist.name + "_bucket", {**labels, "le": _le(bound)}, n)
             hist.add_sample(hist.name + "_bucket", {**labels, "le": "+Inf"}, s.count)
             hist.add_sample(hist.name + "_count", labels, s.count)
