@@ -17,14 +17,17 @@ cdef class Series:
     cdef void _count_le(self, double v_s) noexcept
 
 
-cdef class Counter:
+cdef class _Named:
     cdef readonly str name
     cdef readonly double value
 
 
-cdef class Gauge:
-    cdef readonly str name
-    cdef readonly double value
+cdef class Counter(_Named):
+    pass
+
+
+cdef class Gauge(_Named):
+    pass
 
 
 cdef class MetricStore:
@@ -42,6 +45,7 @@ cdef class MetricStore:
     cdef int64_t _now_ns(self) except? -1
     cdef double _span_s(self, str window, int64_t created_ns) except? -1.0
     cdef bint _full(self, str what)
+    cdef _Named _named(self, dict table, type cls, str what, object name)
     cdef Series _new_series(self, str kind, object key, str unit)
     cdef int _put(self, dict where, str kind, object key, object value, bint bad,
                   str unit) except -1

@@ -184,7 +184,11 @@ cdef class Series:
         return out
 
 
-cdef class Counter:
+cdef class _Named:
+    """What Counter and Gauge share: a name and a value (made by the store only)."""
+
+
+cdef class Counter(_Named):
     """A monotonically increasing total (``inc``); made by ``MetricStore.counter(name)``."""
 
     def __init__(self, *args, **kwargs):
@@ -198,7 +202,7 @@ cdef class Counter:
         return f"Counter({self.name!r}, value={self.value!r})"
 
 
-cdef class Gauge:
+cdef class Gauge(_Named):
     """A value that goes up and down (``set``, ``inc``, ``dec``); made by ``MetricStore.gauge(name)``."""
 
     def __init__(self, *args, **kwargs):
@@ -440,36 +444,28 @@ cdef class MetricStore:
     def counter(self, name):
         """The Counter called ``name`` (made on first use; past ``max_series``, the shared
         ``"__overflow__"`` counter)."""
-        cdef Counter c = self._counters.get(name)
-        if c is None:
-            if not isinstance(name, str):
-                raise TypeError(f"counter name must be a str, not {type(name).__name__}")
-            if self._full("counter"):
-                name = OVERFLOW
-                c = self._counters.get(name)
-                if c is not None:
-                    return c
-            c = Counter.__new__(Counter)
-            c.name = name
-            self._counters[name] = c
-        return c
+        return self._named(self._counters, Counter, "counter", name)
 
     def gauge(self, name):
         """The Gauge called ``name`` (made on first use; past ``max_series``, the shared
         ``"__overflow__"`` gauge)."""
-        cdef Gauge g = self._gauges.get(name)
-        if g is None:
-            if not isinstance(name, str):
-                raise TypeError(f"gauge name must be a str, not {type(name).__name__}")
-            if self._full("gauge"):
-                name = OVERFLOW
-                g = self._gauges.get(name)
-                if g is not None:
-                    return g
-            g = Gauge.__new__(Gauge)
-            g.name = name
-            self._gauges[name] = g
-        return g
+        return self._named(self._gauges, Gauge, "gauge", name)
+
+    cdef _Named _named(self, dict table, type cls, str what, object name):
+        cdef _Named made = table.get(name)
+        if made is not None:
+            return made
+        if not isinstance(name, str):
+            raise TypeError(f"{what} name must be a str, not {type(name).__name__}")
+        if self._full(what):
+            name = OVERFLOW
+            made = table.get(name)
+            if made is not None:
+                return made
+        made = cls.__new__(cls)
+        made.name = name
+        table[name] = made
+        return made
 
     def series(self, kind=None):
         """Every Series (of one kind, if given), in creation order."""
