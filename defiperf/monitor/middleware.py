@@ -49,10 +49,21 @@ def _record(monitor: HTTPRecorder, method: str, route: str, status: int, ms: flo
 
 
 def starlette_route(scope: Scope) -> str | None:
-    """The template of the route Starlette/FastAPI matched (they put it in the scope)."""
+    """The template of the route Starlette/FastAPI matched (they put it in the scope), with the
+    prefix of the Mount it sits under (``/api`` + ``/items/{id}``). A mounted app that is not a
+    router (``Mount("/metrics", app)``) is named by its mount path."""
     route = scope.get("route")
     template = getattr(route, "path_format", None) or getattr(route, "path", None)
-    return template if isinstance(template, str) else None
+    if not isinstance(template, str):
+        return None
+    if not hasattr(route, "endpoint"):   # a Mount of an app: its path, not "/metrics/{path}"
+        path = getattr(route, "path", None)
+        return path if isinstance(path, str) and path else template
+    if "app_root_path" not in scope:
+        return template
+    root, app_root = str(scope.get("root_path", "")), str(scope["app_root_path"])
+    prefix = root[len(app_root):] if root.startswith(app_root) else ""
+    return prefix.rstrip("/") + template
 
 
 class ASGIMetricsMiddleware:

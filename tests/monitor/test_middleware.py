@@ -81,6 +81,22 @@ async def test_starlette_routes_statuses_and_errors() -> None:
     assert series.labels == ("GET", "/items/{item_id}", "200") and series.stats()["max"] > 0
 
 
+async def test_routes_under_a_mount_keep_the_mount_prefix() -> None:
+    m = quiet()
+
+    async def item(request: Any) -> PlainTextResponse:
+        return PlainTextResponse(request.path_params["item_id"])
+
+    app = Starlette(routes=[Mount("/api", routes=[Route("/items/{item_id}", item)]),
+                            Mount("/metrics", app=m.metrics_asgi_app())],
+                    middleware=[Middleware(ASGIMetricsMiddleware, monitor=m)])
+    async with client_of(app) as client:
+        assert (await client.get("/api/items/5")).text == "5"
+        assert (await client.get("/api/items/6")).status_code == 200
+        assert (await client.get("/metrics/")).status_code == 200
+    assert http_counts(m) == {"GET /api/items/{item_id} 200": (2, 0), "GET /metrics 200": (1, 0)}
+
+
 async def test_metrics_app_is_mountable_and_serves_the_http_histogram() -> None:
     m = quiet()
     async with client_of(starlette_app(m)) as client:
