@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from defiperf._validate import check_int, check_number
+from defiperf.monitor._store import DEFAULT_BUCKETS_S
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,8 @@ class MonitoringConfig:
     """
 
     window_s: float = 60.0
+    #: histogram bounds (seconds) at which duration series keep exact counts for exports
+    buckets_s: tuple[float, ...] = DEFAULT_BUCKETS_S
     window_slots: int = 4
     max_series: int = 1000
     sample_interval_s: float = 5.0
@@ -42,6 +45,15 @@ class MonitoringConfig:
     queue_growth_ratio: float = 1.5
 
     def __post_init__(self) -> None:
+        if isinstance(self.buckets_s, (str, bytes)) or not isinstance(self.buckets_s, Iterable):
+            raise TypeError(f"buckets_s must be a sequence of seconds, not "
+                            f"{type(self.buckets_s).__name__}")
+        bounds = tuple(self.buckets_s)
+        for b in bounds:
+            check_number("buckets_s", b)
+        if not bounds or list(bounds) != sorted(set(bounds)) or len(bounds) > 64:
+            raise ValueError("buckets_s must be 1..64 increasing, distinct bounds > 0 (seconds)")
+        object.__setattr__(self, "buckets_s", tuple(float(b) for b in bounds))
         for name in ("window_s", "sample_interval_s", "loop_lag_target_ms", "cpu_saturation_pct",
                      "memory_saturation_pct", "queue_growth_ratio"):
             check_number(name, getattr(self, name))

@@ -55,7 +55,7 @@ class PerformanceMonitor(MetricStore):
         if not isinstance(config, MonitoringConfig):
             raise TypeError(f"config must be a MonitoringConfig, not {type(config).__name__}")
         super().__init__(window_s=config.window_s, window_slots=config.window_slots,
-                         max_series=config.max_series, timer=timer)
+                         max_series=config.max_series, timer=timer, buckets_s=config.buckets_s)
         self.config = config
         self._clock = timer or time.perf_counter
         self._alerts = AlertEngine() if alert_handlers is None else AlertEngine(list(alert_handlers))
@@ -202,20 +202,33 @@ class PerformanceMonitor(MetricStore):
         totals = getattr(self._system, "totals", None)
         return dict(totals) if totals else {}
 
+    def _check_buckets(self, buckets_s: Sequence[float] | None) -> None:
+        if buckets_s is not None and tuple(float(b) for b in buckets_s) != self.buckets_s:
+            raise ValueError(
+                f"buckets_s={tuple(buckets_s)!r}: histogram bounds are fixed when the monitor is "
+                f"made (MonitoringConfig(buckets_s=...), now {self.buckets_s!r}), because the "
+                f"counts are kept exactly at those bounds as values are recorded")
+
     def prometheus_collector(self, namespace: str = "defiperf",
-                             const_labels: Mapping[str, str] | None = None) -> Any:
-        """A prometheus_client collector over this monitor alone (register it yourself)."""
+                             const_labels: Mapping[str, str] | None = None,
+                             buckets_s: Sequence[float] | None = None) -> Any:
+        """A prometheus_client collector over this monitor alone (register it yourself).
+        ``buckets_s``, if given, must be the monitor's ``config.buckets_s``."""
         from defiperf.monitor.prometheus import PrometheusCollector
+        self._check_buckets(buckets_s)
         return PrometheusCollector(self, namespace, const_labels)
 
     def register_prometheus(self, registry: Any = None, namespace: str = "defiperf",
-                            const_labels: Mapping[str, str] | None = None) -> Any:
+                            const_labels: Mapping[str, str] | None = None,
+                            buckets_s: Sequence[float] | None = None) -> Any:
         """Export this monitor on ``registry`` (default: prometheus_client's global REGISTRY).
         Monitors on one registry share one collector per namespace: each needs distinct
-        ``const_labels`` (a ValueError says so otherwise), so no series is written twice."""
+        ``const_labels`` (a ValueError says so otherwise), so no series is written twice.
+        Histogram bounds are ``config.buckets_s`` (``buckets_s``, if given, must equal them)."""
         from prometheus_client import REGISTRY
 
         from defiperf.monitor.prometheus import register
+        self._check_buckets(buckets_s)
         return register(self, REGISTRY if registry is None else registry, namespace, const_labels)
 
     def bridge_otel(self, meter_provider: Any = None, prefix: str = "defiperf") -> Any:

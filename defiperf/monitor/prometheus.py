@@ -192,7 +192,10 @@ class PrometheusCollector(Collector):
         return [m for m, _ in self._sources]
 
     def describe(self) -> list[Metric]:
-        return []  # the families depend on what was recorded: nothing to describe up front
+        """The one family always exported: enough for a registry to refuse a second collector
+        of this namespace (which would write every family twice)."""
+        return [Metric(f"{self.namespace}_series_overflow_records",
+                       "Records for new names past max_series (sent to __overflow__)", "counter")]
 
     def collect(self) -> Iterator[Metric]:
         fams = _Families()

@@ -249,3 +249,33 @@ def test_collector_for_own_registration(fake_timer: FakeTimer) -> None:
 ])
 def test_unit_names(name: str, unit: str, want: tuple[str, float]) -> None:
     assert unit_name(name, unit) == want
+
+
+def test_bounds_come_from_the_config_and_stay_exact(fake_timer: FakeTimer) -> None:
+    m = PerformanceMonitor(MonitoringConfig(system_metrics=False, buckets_s=(0.005, 0.05, 0.5)),
+                           timer=fake_timer, alert_handlers=[])
+    for ms in (5.0, 5.0, 50.0, 499.0, 500.0, 501.0):
+        m.record_request("/a", ms)
+    registry = CollectorRegistry()
+    with pytest.raises(ValueError, match="buckets_s"):
+        m.register_prometheus(registry, buckets_s=(0.1, 1.0))
+    m.register_prometheus(registry, buckets_s=[0.005, 0.05, 0.5])   # the same bounds: fine
+    fams = families(generate_latest(registry).decode())
+    buckets = {s.labels["le"]: s.value for s in fams["defiperf_request_duration_seconds"].samples
+               if s.name.endswith("_bucket")}
+    assert buckets == {"0.005": 2, "0.05": 3, "0.5": 5, "+Inf": 6}
+    with pytest.raises(ValueError, match="buckets_s"):
+        MonitoringConfig(buckets_s=(1.0, 0.5))
+    with pytest.raises(TypeError, match="buckets_s"):
+        MonitoringConfig(buckets_s="0.1")  # type: ignore[arg-type]
+
+
+def test_a_second_collector_of_one_namespace_is_refused_by_the_registry(
+        fake_timer: FakeTimer) -> None:
+    a, b = monitor(fake_timer), monitor(fake_timer)
+    registry = CollectorRegistry()
+    registry.register(a.prometheus_collector())
+    with pytest.raises(ValueError, match="Duplicated"):
+        registry.register(b.prometheus_collector())
+    registry.register(b.prometheus_collector(namespace="other"))   # another namespace is fine
+    assert promtool(generate_latest(registry).decode()).returncode == 0
