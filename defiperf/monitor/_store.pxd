@@ -44,7 +44,8 @@ cdef class MetricStore:
     cdef readonly uint64_t overflow_records
     cdef int64_t _now_ns(self) except? -1
     cdef double _span_s(self, str window, int64_t created_ns) except? -1.0
-    cdef bint _full(self, str what)
+    cdef int _overflowed(self, str what) except -1
+    cdef Series _make(self, str kind, tuple labels, str unit)
     cdef _Named _named(self, dict table, type cls, str what, object name)
     cdef Series _new_series(self, str kind, object key, str unit)
     cdef int _put(self, dict where, str kind, object key, object value, bint bad,

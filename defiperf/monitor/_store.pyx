@@ -68,15 +68,16 @@ cdef inline double _duration(object value, str what) except? -1.0:
 
 
 cdef tuple _label_values(str kind, object key, Py_ssize_t n_labels):
-    """The label values of a new series' lookup key (a str, or a tuple of n_labels str)."""
+    """The label values of a new series' lookup key (a str, or a tuple of n_labels str), as
+    exact str (a str subclass's __hash__/__eq__ never runs inside the store's tables)."""
     if n_labels == 1:
         if not isinstance(key, str):
             raise TypeError(f"{kind} name must be a str, not {type(key).__name__}")
-        return (key,)
+        return (str.__str__(key),)
     if not (isinstance(key, tuple) and len(key) == n_labels
             and all(isinstance(part, str) for part in key)):
         raise TypeError(f"{kind} labels must be {n_labels} str, got {key!r}")
-    return key
+    return tuple([str.__str__(part) for part in key])
 
 
 cdef class Series:
@@ -324,28 +325,17 @@ cdef class MetricStore:
         """The store's clock in seconds (the injected timer, or the C monotonic clock)."""
         return self._now_ns() / 1e9
 
-    cdef bint _full(self, str what):
-        """Whether a new name must go to the overflow slot (counted and warned, rate-limited)."""
-        if self.n_series < self.max_series:
-            self.n_series += 1
-            return False
+    cdef int _overflowed(self, str what) except -1:
+        """Count (and warn, rate-limited) one record for a new name past max_series."""
         self.overflow_records += 1
         _log.warning(what, "max_series=%d reached: new %s names go to %r (%d records so far)",
                      self.max_series, what, OVERFLOW, self.overflow_records)
-        return True
+        return 0
 
-    cdef Series _new_series(self, str kind, object key, str unit):
+    cdef Series _make(self, str kind, tuple labels, str unit):
+        """A new, unregistered Series (allocating may run the GC, hence other threads)."""
         spec = KIND_SPECS[kind]
-        cdef tuple labels = _label_values(kind, key, len(spec[2]))
-        cdef dict by_name = self._by_kind[kind]
-        cdef Series s
-        if self._full(kind):
-            s = by_name.get(OVERFLOW)
-            if s is not None:
-                return s
-            key = OVERFLOW
-            labels = (OVERFLOW,) * len(labels)
-        s = Series.__new__(Series)
+        cdef Series s = Series.__new__(Series)
         check_status(dp_series_init(&s.c, 2 * self.window_slots, self.slot_ns), "Series")
         if spec[1] == "duration_ms":
             s.le_counts = <uint64_t *>PyMem_Calloc(self.n_le, sizeof(uint64_t))
@@ -353,12 +343,42 @@ cdef class MetricStore:
                 raise MemoryError()
         s.kind = kind
         s.labels = labels
-        s.name = labels[0] if key is OVERFLOW else ".".join(labels) if kind == "chain" else " ".join(labels)
+        s.name = (labels[0] if labels[0] == OVERFLOW or len(labels) == 1
+                  else ".".join(labels) if kind == "chain" else " ".join(labels))
         s.unit = unit if unit else spec[0]
         s.store = self
         s.created_ns = self._now_ns()
-        self._lookup[kind][key] = s
-        by_name[s.name] = s
+        return s
+
+    cdef Series _new_series(self, str kind, object key, str unit):
+        """The series of a key not found: made and registered, or the kind's overflow series
+        past max_series. Whatever ran during _make (GC, the timer: other threads) is
+        re-checked before registering, so a name never gets two series nor a slot twice."""
+        cdef tuple labels = _label_values(kind, key, len(KIND_SPECS[kind][2]))
+        key = labels[0] if len(labels) == 1 else labels   # exact str from here on
+        cdef dict lookup = self._lookup[kind]
+        cdef dict by_name = self._by_kind[kind]
+        cdef Series s = None
+        if self.n_series < self.max_series:
+            s = self._make(kind, labels, unit)
+            found = lookup.get(key)
+            if found is not None:
+                return found
+            if self.n_series < self.max_series:
+                self.n_series += 1
+                lookup[key] = s
+                by_name[s.name] = s
+                return s
+        self._overflowed(kind)
+        found = by_name.get(OVERFLOW)
+        if found is not None:
+            return found
+        s = self._make(kind, (OVERFLOW,) * len(labels), unit)
+        found = by_name.get(OVERFLOW)
+        if found is not None:
+            return found
+        lookup[OVERFLOW] = s
+        by_name[OVERFLOW] = s
         return s
 
     cdef int _put(self, dict where, str kind, object key, object value, bint bad,
@@ -457,13 +477,22 @@ cdef class MetricStore:
             return made
         if not isinstance(name, str):
             raise TypeError(f"{what} name must be a str, not {type(name).__name__}")
-        if self._full(what):
+        name = str.__str__(name)
+        if self.n_series >= self.max_series:
+            self._overflowed(what)
             name = OVERFLOW
             made = table.get(name)
             if made is not None:
                 return made
         made = cls.__new__(cls)
         made.name = name
+        found = table.get(name)        # re-check: allocating may have let another thread in
+        if found is not None:
+            return found
+        if name is not OVERFLOW:
+            if self.n_series >= self.max_series:
+                return self._named(table, cls, what, name)
+            self.n_series += 1
         table[name] = made
         return made
 

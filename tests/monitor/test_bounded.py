@@ -159,3 +159,67 @@ def test_a_monitor_is_a_recorder_and_the_engine_calls_survive_the_cap() -> None:
     assert m.n_series == 2 and m.overflow_records == 5 * 4 - 2
     assert [c.name for c in m.counters()] == ["__overflow__"]
     assert m.counters()[0].value == 10.0
+
+
+def test_threads_racing_on_new_names_lose_nothing_and_respect_the_cap() -> None:
+    import sys
+    import threading
+
+    m = MetricStore(max_series=50)
+    n_threads, per_thread = 8, 400
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        def work(t: int) -> None:
+            for i in range(per_thread):
+                name = f"n{i % 120}"             # every thread races on the same new names
+                m.record_chain_call("eth", name, 1.0)
+                m.record_request(name, 1.0)
+                m.counter(name).inc()
+
+        threads = [threading.Thread(target=work, args=(t,)) for t in range(n_threads)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join(timeout=120)
+    finally:
+        sys.setswitchinterval(old)
+    total = n_threads * per_thread
+    named = [s for s in m.series() if s.name != "__overflow__"] + \
+        [c for c in m.counters() if c.name != "__overflow__"]
+    assert m.n_series == len(named) == 50
+    for kind in ("chain", "request"):
+        assert sum(s.count for s in m.series(kind)) == total
+        assert len({s.name for s in m.series(kind)}) == len(m.series(kind))
+    assert sum(c.value for c in m.counters()) == total
+
+
+class HostileStr(str):
+    """A str subclass whose hash and equality misbehave after it was first used."""
+
+    calls = 0
+
+    def __hash__(self) -> int:
+        HostileStr.calls += 1
+        return str.__hash__(self) if HostileStr.calls < 3 else HostileStr.calls
+
+    def __eq__(self, other: object) -> bool:
+        return False
+
+
+def test_str_subclass_names_are_stored_as_plain_str(fake_timer: FakeTimer) -> None:
+    m = MetricStore(max_series=10, timer=fake_timer)
+    for _ in range(5):
+        m.record_request(HostileStr("/a"), 1.0)
+        m.counter(HostileStr("c")).inc()
+    (series,) = m.series("request")
+    assert type(series.name) is str and series.count == 5 and m.n_series == 2
+    assert [type(c.name) for c in m.counters()] == [str] and m.counters()[0].value == 5
+
+
+def test_reinit_is_refused_before_anything_changes(fake_timer: FakeTimer) -> None:
+    m = MetricStore(window_s=60.0, timer=fake_timer)
+    m.record_request("/a", 1.0)
+    with pytest.raises(TypeError, match="once"):
+        m.__init__(window_s=1.0)  # type: ignore[misc]
+    assert m.window_s == 60.0 and m.get_series("/a").count == 1
