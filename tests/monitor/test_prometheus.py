@@ -279,3 +279,35 @@ def test_a_second_collector_of_one_namespace_is_refused_by_the_registry(
         registry.register(b.prometheus_collector())
     registry.register(b.prometheus_collector(namespace="other"))   # another namespace is fine
     assert promtool(generate_latest(registry).decode()).returncode == 0
+
+
+def test_real_system_collector_exports_cleanly() -> None:
+    m = PerformanceMonitor(MonitoringConfig(), alert_handlers=[])   # psutil readings
+    m.tick()
+    m.tick()
+    m.record_system("event_loop_lag_ms", 2.0, "ms")
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    m.register_prometheus(registry)
+    text = generate_latest(registry).decode()
+    out = promtool(text)
+    assert out.returncode == 0, out.stdout + out.stderr
+    names = set(families(text))
+    assert "defiperf_host_cpu_usage_ratio" in names and "defiperf_threads" in names
+    assert not any("per_s" in n or "percent" in n or "rss" in n for n in names)
+    if m.system_totals():
+        assert any(n.startswith("defiperf_host_") and n.endswith("_bytes") and
+                   families(text)[n].type == "counter" for n in names)
+
+
+def test_openmetrics_exposition_parses_back(fake_timer: FakeTimer) -> None:
+    from prometheus_client.openmetrics import exposition as om_exposition
+    from prometheus_client.openmetrics import parser as om_parser
+
+    registry = CollectorRegistry()
+    busy_monitor(fake_timer).register_prometheus(registry)
+    text = om_exposition.generate_latest(registry).decode()
+    fams = {f.name: f for f in om_parser.text_string_to_metric_families(text)}
+    assert fams["defiperf_request_errors"].type == "counter"
+    assert fams["defiperf_request_duration_seconds"].type == "histogram"
+    assert fams["defiperf_price_updates_per_second"].type == "summary"
