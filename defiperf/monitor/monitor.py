@@ -33,8 +33,11 @@ class PerformanceMonitor(MetricStore):
     system_collector=None)
 
     Record with the inherited C methods (``record_metric``, ``record_request``,
-    ``record_db_query``, ``record_cache``, ``record_chain_call``, ``counter``, ``gauge``) or
-    ``timer(name)``. ``start()`` runs a background sampler thread that every
+    ``record_db_query``, ``record_cache``, ``record_chain_call``, ``record_http``, ``counter``,
+    ``gauge``, all one ``record(kind, key, value)`` path) or ``timer(name)``. Past
+    ``config.max_series`` new names go to ``__overflow__`` series: nothing raises for it and
+    memory stays flat. Export with ``register_prometheus``, ``metrics_asgi_app``,
+    ``asgi_middleware`` or ``bridge_otel``. ``start()`` runs a background sampler thread that every
     ``config.sample_interval_s`` records system metrics (psutil), samples watched queues, keeps
     percentile history and evaluates alert rules; ``tick()`` does one such step by hand.
     ``with monitor:`` / ``async with monitor:`` start and stop it (the async form also measures

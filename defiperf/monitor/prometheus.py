@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import re
+import threading
 import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
@@ -315,32 +316,35 @@ def _check_labels(const_labels: Mapping[str, str] | None) -> dict[str, str]:
 # registry -> namespace -> its one collector (so monitors on one registry merge, never clash)
 _EXPORTERS: weakref.WeakKeyDictionary[Any, dict[str, PrometheusCollector]] = (
     weakref.WeakKeyDictionary())
+_EXPORTERS_LOCK = threading.Lock()
 
 
 def register(monitor: _Source, registry: Any, namespace: str = "defiperf",
              const_labels: Mapping[str, str] | None = None) -> PrometheusCollector:
     """Export ``monitor`` on ``registry`` through the registry's one collector for
     ``namespace`` (made and registered on first use)."""
-    by_ns = _EXPORTERS.setdefault(registry, {})
-    key = metric_name(namespace)
-    collector = by_ns.get(key)
-    if collector is None:
-        collector = PrometheusCollector(monitor, namespace, const_labels)
-        registry.register(collector)
-        by_ns[key] = collector
-    else:
-        collector.add(monitor, const_labels)
-    return collector
+    with _EXPORTERS_LOCK:
+        by_ns = _EXPORTERS.setdefault(registry, {})
+        key = metric_name(namespace)
+        collector = by_ns.get(key)
+        if collector is None:
+            collector = PrometheusCollector(monitor, namespace, const_labels)
+            registry.register(collector)
+            by_ns[key] = collector
+        else:
+            collector.add(monitor, const_labels)
+        return collector
 
 
 def unregister(monitor: _Source, registry: Any) -> None:
     """Stop exporting ``monitor`` on ``registry`` (the collector goes when it exports none)."""
-    by_ns = _EXPORTERS.get(registry, {})
-    for key, collector in list(by_ns.items()):
-        if monitor in collector.monitors:
-            collector.remove(monitor)
-            if not collector.monitors:
-                registry.unregister(collector)
-                del by_ns[key]
-            return
+    with _EXPORTERS_LOCK:
+        by_ns = _EXPORTERS.get(registry, {})
+        for key, collector in list(by_ns.items()):
+            if any(m is monitor for m in collector.monitors):
+                collector.remove(monitor)
+                if not collector.monitors:
+                    registry.unregister(collector)
+                    del by_ns[key]
+                return
     raise ValueError("this monitor is not registered on this registry")
