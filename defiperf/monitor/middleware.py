@@ -124,9 +124,10 @@ class ASGIMetricsMiddleware:
 class WSGIMetricsMiddleware:
     """WSGIMetricsMiddleware(app, monitor, *, url_map=None, route=None, timer=time.perf_counter)
 
-    Times each request of the WSGI ``app`` until its response body is closed. The route
-    template comes from ``route(environ)`` when given, else from a werkzeug ``url_map``
-    (Flask's ``app.url_map``), else every request is ``UNMATCHED`` (raw paths are never used).
+    Times each request of the WSGI ``app`` until its response body is sent or closed. The route
+    template comes from ``route(environ)`` when given, else from a werkzeug ``url_map`` (found
+    by itself on a Flask app or its ``wsgi_app``), else every request is ``UNMATCHED`` (raw
+    paths are never used).
     """
 
     def __init__(self, app: Callable[..., Iterable[bytes]], monitor: HTTPRecorder, *,
@@ -138,6 +139,8 @@ class WSGIMetricsMiddleware:
             raise TypeError("route must be a callable(environ) -> template or None")
         self.app = app
         self.monitor = monitor
+        if url_map is None and route is None:  # Flask: the app or its bound wsgi_app
+            url_map = getattr(getattr(app, "__self__", app), "url_map", None)
         self.url_map = url_map
         self.route = route
         self.timer = timer

@@ -273,6 +273,23 @@ def test_bare_wsgi_app_with_a_route_function_and_a_streamed_body() -> None:
     assert http_counts(m) == {"POST /things/{id} 201": (2, 0), f"POST {UNMATCHED} 201": (1, 0)}
 
 
+def test_flask_url_map_is_found_without_being_passed() -> None:
+    m = quiet()
+    app = flask.Flask("t2")
+
+    @app.get("/tokens/<int:token_id>")
+    def token(token_id: int) -> str:
+        return str(token_id)
+
+    app.wsgi_app = WSGIMetricsMiddleware(app.wsgi_app, m)  # type: ignore[method-assign]
+    client = Client(app)
+    for token_id in (1, 2):
+        resp = client.get(f"/tokens/{token_id}")
+        assert resp.get_data() == str(token_id).encode()
+        resp.close()
+    assert http_counts(m) == {"GET /tokens/<int:token_id> 200": (2, 0)}
+
+
 def test_wsgi_app_that_raises_is_recorded_as_500() -> None:
     m = quiet()
 
