@@ -14,6 +14,8 @@ from defiperf.monitor.middleware import WSGIMetricsMiddleware as WSGIMetricsMidd
 from defiperf.monitor.middleware import metrics_asgi_app as metrics_asgi_app
 from defiperf.monitor.middleware import metrics_wsgi_app as metrics_wsgi_app
 from defiperf.monitor.monitor import PerformanceMonitor as PerformanceMonitor
+from defiperf.monitor.otel import OTelBridge as OTelBridge
+from defiperf.monitor.prometheus import PrometheusCollector as PrometheusCollector
 from defiperf.monitor.recorder import Recorder as Recorder
 from defiperf.monitor.report import Report as Report
 from defiperf.monitor._store import KINDS as KINDS
@@ -36,7 +38,9 @@ __all__ = [
     "LogHistogram",
     "MetricStore",
     "MonitoringConfig",
+    "OTelBridge",
     "PerformanceMonitor",
+    "PrometheusCollector",
     "Recorder",
     "Report",
     "Series",

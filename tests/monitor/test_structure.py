@@ -49,3 +49,15 @@ def test_the_store_and_its_vocabulary_live_under_monitor() -> None:
     assert hasattr(MetricStore, "record_request") and hasattr(MetricStore, "record")
     from defiperf.structures.metrics import LogHistogram
     assert LogHistogram.__module__ == "defiperf.structures.histogram"
+
+
+def test_optional_integrations_are_imported_lazily() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, defiperf.monitor; "
+            "print([m for m in ('opentelemetry', 'starlette', 'fastapi', 'flask', 'werkzeug', "
+            "'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         check=True)
+    assert out.stdout.strip() == "[]"
