@@ -306,3 +306,21 @@ def test_middleware_refuses_what_is_not_a_monitor() -> None:
         ASGIMetricsMiddleware(lambda *a: None, object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="record_http"):
         WSGIMetricsMiddleware(lambda *a: [], object())  # type: ignore[arg-type]
+
+
+async def test_thousands_of_concurrent_requests_are_all_recorded() -> None:
+    import asyncio
+
+    m = quiet()
+
+    async def slow(request: Any) -> PlainTextResponse:
+        await asyncio.sleep(0)
+        return PlainTextResponse("ok", status_code=200 if request.path_params["n"] % 7 else 500)
+
+    app = Starlette(routes=[Route("/work/{n:int}", slow)],
+                    middleware=[Middleware(ASGIMetricsMiddleware, monitor=m)])
+    async with client_of(app) as client:
+        codes = await asyncio.gather(*(client.get(f"/work/{i}") for i in range(2000)))
+    assert sum(r.status_code == 500 for r in codes) == len(range(0, 2000, 7))
+    got = http_counts(m)
+    assert got == {"GET /work/{n} 200": (2000 - 286, 0), "GET /work/{n} 500": (286, 286)}
