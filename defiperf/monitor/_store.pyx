@@ -404,12 +404,16 @@ cdef class MetricStore:
         if s.le_counts != NULL:
             s._count_le(v / 1000.0)
         if self._sink is not None:
-            self._sink(s, v)
+            try:
+                self._sink(s, v)
+            except Exception as exc:  # an export must never fail the record it follows
+                _log.warning("sink", "the store's sink failed: %s: %s", type(exc).__name__, exc)
         return 0
 
     def set_sink(self, sink):
         """Call ``sink(series, value)`` after every record from now on (None: stop); an export
-        bridge such as the OpenTelemetry one uses it. The sink must not raise."""
+        bridge such as the OpenTelemetry one uses it. An error in the sink is logged
+        (rate-limited), never raised into the recording caller."""
         if sink is not None and not callable(sink):
             raise TypeError("sink must be a callable(series, value) or None")
         if sink is not None and self._sink is not None:

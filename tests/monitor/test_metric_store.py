@@ -225,3 +225,35 @@ class SeriesMachine(RuleBasedStateMachine):
 
 
 TestSeriesMachine = SeriesMachine.TestCase
+
+
+def test_record_is_the_one_path_behind_every_record_method(fake_timer: FakeTimer) -> None:
+    a, b = store(fake_timer), store(fake_timer)
+    a.record_chain_call("ethereum", "eth_call", 5.0, False)
+    b.record("chain", ("ethereum", "eth_call"), 5.0, success=False)
+    a.record_metric("fill", 80.0, "%")
+    b.record("metric", "fill", 80.0, unit="%")
+    a.record_http("GET", "/x/{id}", 502, 7.0)
+    b.record("http", ("GET", "/x/{id}", "502"), 7.0, success=False)
+    for sa, sb in zip(a.series(), b.series()):
+        assert (sa.key, sa.labels, sa.unit, sa.count, sa.bad, sa.sum) == \
+            (sb.key, sb.labels, sb.unit, sb.count, sb.bad, sb.sum)
+    assert len(a.series()) == len(b.series()) == 3
+
+
+def test_a_failing_sink_never_fails_a_record(fake_timer: FakeTimer) -> None:
+    m = store(fake_timer)
+    seen: list[float] = []
+
+    def sink(series: Series, value: float) -> None:
+        seen.append(value)
+        raise RuntimeError("exporter down")
+
+    m.set_sink(sink)
+    m.record_request("/a", 3.0)
+    m.record_request("/a", 4.0)
+    m.set_sink(None)
+    m.record_request("/a", 5.0)
+    assert seen == [3.0, 4.0] and m.get_series("/a").count == 3
+    with pytest.raises(TypeError, match="sink"):
+        m.set_sink(42)
