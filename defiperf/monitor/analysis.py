@@ -25,7 +25,7 @@ class MonitorView(Protocol):
     def queue_depths(self) -> dict[str, list[tuple[float, float]]]: ...
     def now(self) -> float: ...
 
-TIMED_KINDS = ("request", "db", "chain", "timer")
+TIMED_KINDS = ("request", "http", "db", "chain", "timer")
 
 IMPACT = {
     "latency": "share of measured time x (1 - target / p99)",

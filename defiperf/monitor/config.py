@@ -33,7 +33,8 @@ class MonitoringConfig:
     min_samples: int = 20
     latency_targets_ms: Mapping[str, float] = field(default_factory=dict)
     default_latency_target_ms: Mapping[str, float] = field(
-        default_factory=lambda: {"request": 200.0, "db": 50.0, "chain": 1000.0, "timer": 200.0}
+        default_factory=lambda: {"request": 200.0, "http": 200.0, "db": 50.0, "chain": 1000.0,
+                                 "timer": 200.0}
     )
     cache_hit_rate_target: float = 0.95
     error_rate_threshold: float = 0.05

@@ -25,7 +25,7 @@ from defiperf.structures.histogram import LogHistogram
 logger = logging.getLogger("defiperf.monitor")
 _log = RateLimitedLog(logger, interval_s=60.0)
 
-HISTORY_KINDS = ("request", "db", "chain", "timer", "cache")
+HISTORY_KINDS = ("request", "http", "db", "chain", "timer", "cache")
 
 
 class PerformanceMonitor(MetricStore):
@@ -148,11 +148,12 @@ class PerformanceMonitor(MetricStore):
         return bottlenecks(self)
 
     def _summary(self) -> dict[str, Any]:
-        requests = [s.stats("current") for s in self.series("request")]
+        served = self.series("request") + self.series("http")   # recorded by hand or middleware
+        requests = [s.stats("current") for s in served]
         count = sum(r["count"] for r in requests)
         errors = sum(r["bad"] for r in requests)
         merged = LogHistogram()
-        for s in self.series("request"):
+        for s in served:
             merged.merge(s.histogram("current"))
         out: dict[str, Any] = {
             "requests": count,

@@ -324,3 +324,21 @@ async def test_thousands_of_concurrent_requests_are_all_recorded() -> None:
     assert sum(r.status_code == 500 for r in codes) == len(range(0, 2000, 7))
     got = http_counts(m)
     assert got == {"GET /work/{n} 200": (2000 - 286, 0), "GET /work/{n} 500": (286, 286)}
+
+
+async def test_http_routes_feed_hot_paths_bottlenecks_and_the_report() -> None:
+    m = quiet(min_samples=5)
+
+    async def slow(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("late", status_code=503)
+
+    app = Starlette(routes=[Route("/quotes/{pair}", slow)],
+                    middleware=[Middleware(ASGIMetricsMiddleware, monitor=m)])
+    async with client_of(app) as client:
+        for i in range(10):
+            await client.get(f"/quotes/{i}")
+    key = "http:GET /quotes/{pair} 503"
+    assert [p.key for p in m.get_hot_paths()] == [key]
+    assert any(b.kind == "error_rate" and b.subject == key for b in m.get_bottlenecks())
+    summary = m.generate_report().summary
+    assert summary["requests"] == 10 and summary["errors"] == 10
