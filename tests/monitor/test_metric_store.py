@@ -14,6 +14,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from defiperf.monitor import LogHistogram
 from defiperf.monitor import MetricStore, Series
+from defiperf.monitor._store import DEFAULT_BUCKETS_S
 from conftest import FakeTimer
 
 REL = LogHistogram.relative_error
@@ -189,7 +190,8 @@ class SeriesMachine(RuleBasedStateMachine):
         self.slots = slots
         self.log: list[tuple[float, float, bool]] = []
 
-    @rule(v=st.floats(0, 1e6, allow_nan=False), bad=st.booleans())
+    @rule(v=st.one_of(st.floats(0, 1e6, allow_nan=False),
+                      st.sampled_from([b * 1000.0 for b in DEFAULT_BUCKETS_S])), bad=st.booleans())
     def record(self, v: float, bad: bool) -> None:
         self.m.record_db_query("q", v, not bad)
         self.log.append((self.timer(), v, bad))
@@ -222,6 +224,9 @@ class SeriesMachine(RuleBasedStateMachine):
                 assert math.isclose(got["sum"], math.fsum(values), rel_tol=1e-9, abs_tol=1e-6)
                 p99 = float(np.percentile(values, 99, method="inverted_cdf"))
                 assert abs(got["p99"] - p99) <= REL * p99 + 1e-12
+        all_values = [v for _, v, _ in self.log]
+        assert s.bucket_counts() == [sum(v / 1000.0 <= b for v in all_values)
+                                     for b in self.m.buckets_s]
 
 
 TestSeriesMachine = SeriesMachine.TestCase
