@@ -270,7 +270,7 @@ class BatchProcessingEngine:
             lane.queue.put(Segment(job, pos, pos + take, self._now()), priority)
             self._queued += take
             pos += take
-            lane.wake.set()
+            self._wake_one(lane)
         self._finish_if_resolved(job)
         return job.job_id
 
@@ -439,16 +439,16 @@ class BatchProcessingEngine:
         try:
             while me not in lane.abandoned:
                 if lane.in_flight >= self._concurrency(lane):
-                    lane.wake.clear()
-                    await lane.wake.wait()
+                    await self._park(lane)
                     continue
                 unit = self._next_unit(lane)
                 if unit is None:
                     if self._draining:
                         self._maybe_idle()
-                    lane.wake.clear()
-                    await lane.wake.wait()
+                    await self._park(lane)
                     continue
+                if lane.queue.n_items or lane.retries:
+                    self._wake_one(lane)  # more work: pass the baton to one more worker
                 try:
                     unit.segments = await self._wait_for_breaker(lane, unit.segments)
                     if unit.segments:
@@ -465,6 +465,21 @@ class BatchProcessingEngine:
             raise
         finally:
             lane.abandoned.discard(me)  # type: ignore[arg-type]
+
+    async def _park(self, lane: Lane) -> None:
+        """Wait until ``_wake_one`` picks this worker (one worker per piece of new work, not
+        all of them: a thundering herd cost more than the batch itself)."""
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+        lane.idle.append(fut)
+        await fut
+
+    def _wake_one(self, lane: Lane) -> None:
+        while lane.idle:
+            fut = lane.idle.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
 
     async def _wait_for_breaker(self, lane: Lane, segments: list[Segment]) -> list[Segment]:
         """While the breaker is open the batch waits (it is not failed); its cancelled or
@@ -562,7 +577,8 @@ class BatchProcessingEngine:
         n = len(out) if ok else unit.n_items
         self._judge(lane, unit, ok)
         lane.sizer.observe(elapsed, not isinstance(error, TimeoutError), n)
-        lane.wake.set()  # a concurrency slot is free
+        if lane.queue.n_items or lane.retries:
+            self._wake_one(lane)  # a concurrency slot is free
         lane.process_ms.record(elapsed * 1000.0)
         lane.batch_sizes.record(n)
         lane.batches += 1
@@ -684,13 +700,13 @@ class BatchProcessingEngine:
         def ready() -> None:
             lane.pending_retries -= 1
             lane.retries.append(unit)
-            lane.wake.set()
+            self._wake_one(lane)
 
         self._loop.call_later(delay_s, ready)
 
     def _requeue_front(self, lane: Lane, unit: Unit) -> None:
         lane.retries.appendleft(unit)
-        lane.wake.set()
+        self._wake_one(lane)
 
     # --- drain and stop ----------------------------------------------------------------------
 

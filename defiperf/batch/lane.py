@@ -96,7 +96,7 @@ class Lane:
     queue: AgingQueue
     sizer: BatchSizer
     breaker: CircuitBreaker
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    idle: deque[asyncio.Future[None]] = field(default_factory=deque)  # parked workers
     retries: deque[Unit] = field(default_factory=deque)
     units: set[Unit] = field(default_factory=set)
     pending_retries: int = 0
