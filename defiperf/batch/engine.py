@@ -464,7 +464,8 @@ class BatchProcessingEngine:
                 self._teardown()  # cancelled from outside: the loop is ending without stop()
             raise
         finally:
-            lane.abandoned.discard(me)  # type: ignore[arg-type]
+            if me is not None:
+                lane.abandoned.discard(me)
 
     async def _park(self, lane: Lane) -> None:
         """Wait until ``_wake_one`` picks this worker (one worker per piece of new work, not
@@ -508,7 +509,8 @@ class BatchProcessingEngine:
         processor's? On 3.10 it cannot be told apart and is taken as the engine's."""
         if self._stopping_workers or task is None or not _WATCHDOG:
             return True
-        return task.cancelling() > 0  # type: ignore[attr-defined]  # 3.11+
+        cancelling: Callable[[], int] = getattr(task, "cancelling")  # noqa: B009 - 3.11+
+        return cancelling() > 0
 
     async def _run(self, lane: Lane, unit: Unit) -> None:
         items = unit.items()
@@ -533,10 +535,11 @@ class BatchProcessingEngine:
             try:
                 out = await self._call(lane.processor, items)
             finally:
-                lane.running.pop(task, None)  # type: ignore[arg-type]
-                if task in lane.overdue:  # the watchdog fired: this batch timed out
-                    lane.overdue.discard(task)  # type: ignore[arg-type]
-                    task.uncancel()  # type: ignore[union-attr]  # 3.11+
+                if task is not None:
+                    lane.running.pop(task, None)
+                if task is not None and task in lane.overdue:  # the watchdog fired: timed out
+                    lane.overdue.discard(task)
+                    getattr(task, "uncancel")()  # noqa: B009 - 3.11+, where the watchdog runs
                     if task not in lane.abandoned:
                         raise TimeoutError(f"batch of {lane.processor.name!r} took more than "
                                            f"{timeout} s")
@@ -661,13 +664,13 @@ class BatchProcessingEngine:
             for piece in unit.split(parts):
                 self._schedule(lane, Unit(piece, 0, unit.depth + 1, first, family), delay)
         else:
-            family = unit.family
-            proven = family is not None and family.healthy and unit.attempts == 0
+            single = unit.family
+            proven = single is not None and single.healthy and unit.attempts == 0
             state = RetryState(unit.attempts + 1 + (unit.depth if proven else 0), now - first)
             if policy.should_stop(state):
                 self._dead(lane, unit, error, state.attempt)
             else:
-                self._schedule(lane, Unit(unit.segments, state.attempt, unit.depth, first, family),
+                self._schedule(lane, Unit(unit.segments, state.attempt, unit.depth, first, single),
                                policy.delay_s(state, self._rng))
 
     def _dead_segment(self, job: Job, seg: Segment, error: BaseException, attempts: int) -> None:

@@ -71,7 +71,7 @@ class JobStatus(enum.Enum):
     CANCELLED = "cancelled"  # finished after cancel(): some items cancelled
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """An item that failed for good: its index in the job, the item, the last error, tries."""
 
@@ -95,7 +95,7 @@ class JobProgress:
         return self.total - self.succeeded - self.failed - self.cancelled
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobResult:
     """``results[i]`` is item i's result (None unless it succeeded); ``dead_letters`` and
     ``cancelled`` (indices) account for every other item. A job submitted with
@@ -121,7 +121,7 @@ class JobResult:
         return self.total - len(self.dead_letters) - len(self.cancelled)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     """The engine's record of one job (internal): items, results, what is resolved."""
 
