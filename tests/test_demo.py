@@ -33,6 +33,18 @@ def _series_rate(report: str, name: str) -> float:
     return float(_series_cells(report, name)[4])
 
 
+def test_memory_pressure_from_the_start_does_not_stall_the_run() -> None:
+    # The suite pauses warming under memory pressure; warming must not hold the run hostage.
+    import dataclasses
+
+    from defiperf.profiles import PROFILES
+
+    tiny = dataclasses.replace(PROFILES["memory_constrained"], memory_budget_bytes=1 << 20)
+    out = asyncio.run(run_demo(2.0, profile=tiny, pairs=5))
+    assert out.elapsed_s <= 2.0 * 1.2 and out.portfolio_lookups > 0
+    assert out.health["components"]["memory"]["status"] == "degraded"
+
+
 def test_the_status_line_comes_each_second() -> None:
     lines: list[str] = []
     out = asyncio.run(run_demo(2.5, profile="hft", pairs=5, status=lines.append))
