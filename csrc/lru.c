@@ -359,6 +359,19 @@ int32_t dp_lru_victim(const dp_lru_t *lru) {
     return main_victim >= 0 ? main_victim : candidate;
 }
 
+int32_t dp_lru_victim_except(const dp_lru_t *lru, int32_t keep) {
+    const int32_t victim = dp_lru_victim(lru);
+    if (victim != keep) return victim;
+    /* The next entry up keep's own list, else the oldest of another segment. */
+    if (lru->node[keep].prev >= 0) return lru->node[keep].prev;
+    static const int order[3] = {DP_LRU_PROBATION, DP_LRU_WINDOW, DP_LRU_PROTECTED};
+    for (int i = 0; i < 3; i++) {
+        const int32_t tail = lru->tail[order[i]];
+        if (tail >= 0 && tail != keep) return tail;
+    }
+    return -1;
+}
+
 /*** Frequency and hill climbing (W-TinyLFU only) ***/
 
 #define DP_LRU_CLIMB_Z 1.0

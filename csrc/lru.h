@@ -116,6 +116,9 @@ int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expi
 void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight);
 /* The slot the policy evicts next to make room for one new key; -1 if empty. */
 int32_t dp_lru_victim(const dp_lru_t *lru);
+/* Like dp_lru_victim, but never `keep` (a key just written): the next least recent entry of
+ * the policy's order instead; -1 if `keep` is the only live entry. */
+int32_t dp_lru_victim_except(const dp_lru_t *lru, int32_t keep);
 /* Tell the policy that `slot` (its victim) is about to be evicted: under W-TinyLFU a window
  * entry evicted lost admission and is remembered in the ghost table. */
 void dp_lru_note_eviction(dp_lru_t *lru, int32_t slot);

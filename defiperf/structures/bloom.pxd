@@ -10,6 +10,7 @@ cdef class BloomFilter:
     cdef dp_bloom_t c
     cdef readonly object capacity      # the number of items the filter was sized for
     cdef readonly double error_rate    # the false-positive rate at capacity it was sized for
+    cdef bint _initialised            # set up (by __init__, copy or load): never again
     cdef object _backing               # the mmap whose memory `c.words` borrows, or None
     cdef object __weakref__
 

@@ -141,8 +141,13 @@ cdef class BloomFilter:
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
         if not 0 <= seed < 2**64:
             raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+        if self._initialised:
+            raise RuntimeError("BloomFilter.__init__ cannot be called on an initialised filter; "
+                               "make a new BloomFilter (or clear() this one)")
         cdef dp_bloom_t fresh
-        check_status(dp_bloom_init(&fresh, n_bits, n_hashes, seed))
+        check_status(dp_bloom_init(&fresh, n_bits, n_hashes, seed),
+                     f"BloomFilter: cannot allocate {n_bits} bits")
+        self._initialised = True
         dp_bloom_free(&self.c)
         self.c = fresh
         self._backing = None
@@ -382,6 +387,7 @@ cdef class BloomFilter:
         fresh.n_set = self.c.n_set
         dp_bloom_free(&out.c)
         out.c = fresh
+        out._initialised = True
         out.capacity = self.capacity
         out.error_rate = self.error_rate
         return out
@@ -450,6 +456,7 @@ cdef class BloomFilter:
             raise ValueError("corrupted BloomFilter: bits set past bit_count")
         dp_bloom_free(&out.c)
         out.c = fresh
+        out._initialised = True
         out.capacity = capacity
         out.error_rate = error_rate
         return out
@@ -491,6 +498,7 @@ cdef class BloomFilter:
         check_status(dp_bloom_init_view(&borrowed, words, m, k, seed))
         dp_bloom_free(&out.c)
         out.c = borrowed
+        out._initialised = True
         out._backing = view  # keeps the mapping alive (and exported) as long as the filter
         out.capacity = capacity
         out.error_rate = error_rate
