@@ -54,7 +54,10 @@ cdef extern from "Python.h":
 
 # File format, little-endian: header, the bit words, then a 16-byte MurmurHash3 of all before.
 MAGIC = b"DPBLOOM1"
-FORMAT_VERSION = 1
+# Version 2: a seed equal to a key's length (at most 8 bytes) no longer links the probes. A
+# version-1 file hashes identically unless its seed is one of those (_V1_CHANGED_SEEDS).
+FORMAT_VERSION = 2
+_V1_CHANGED_SEEDS = frozenset(range(1, 9)) | {8 ^ 0x9E3779B97F4A7C15}
 _HEADER = struct.Struct("<8sIIQQQdQ")  # magic, version, k, m, seed, capacity, error_rate, words
 _CHECKSUM_SEED = 0x64656669706572  # "defiper"
 _CHECKSUM_BYTES = 16
@@ -427,7 +430,10 @@ cdef class BloomFilter:
         magic, version, k, m, seed, capacity, error_rate, n_words = _HEADER.unpack_from(data, 0)
         if magic != MAGIC:
             raise ValueError("not a BloomFilter: bad magic bytes")
-        if version != FORMAT_VERSION:
+        if version == 1 and seed in _V1_CHANGED_SEEDS:
+            raise ValueError(f"a version-1 BloomFilter with seed {seed} hashes short keys "
+                             "differently from this version: rebuild it from its keys")
+        if version not in (1, FORMAT_VERSION):
             raise ValueError(f"unsupported BloomFilter format version {version}")
         if not 0 < m <= DP_BLOOM_MAX_BITS or not 0 < k <= DP_BLOOM_MAX_HASHES:
             raise ValueError(f"corrupted BloomFilter header: bit_count={m}, hash_count={k}")
