@@ -5,6 +5,7 @@ Keys are hashed with MurmurHash3 x64-128 over their bytes (``csrc/hash.c``), nev
 Python's randomized ``hash()``, so a filter saved on one machine answers the same on another.
 """
 
+cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.math cimport exp, isnan, log, round
@@ -110,8 +111,10 @@ cdef _check_sizing(object capacity, object error_rate):
                          f"{DP_BLOOM_MAX_BITS} bits")
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class BloomFilter:
     """BloomFilter(capacity, error_rate=0.01, *, seed=0)
+--
 
     A set-like filter with no false negatives and about ``error_rate`` false positives once
     ``capacity`` distinct keys are in. Keys: ``str`` (hashed as UTF-8), ``bytes``,

@@ -6,9 +6,10 @@ The recency list, hash index, expiry heap, weights and access counts live in C a
 indexed by the same slots, and does the key comparisons the C core cannot.
 """
 
+cimport cython
 from cpython.object cimport PyObject, Py_EQ
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from libc.math cimport isfinite, isnan
+from libc.math cimport INFINITY, isfinite, isnan
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -51,7 +52,6 @@ from defiperf.structures._clib cimport (
 )
 
 from collections.abc import Mapping, MutableMapping
-from math import inf
 from types import GenericAlias
 
 from defiperf._stats import CacheStats
@@ -215,8 +215,10 @@ cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bi
     return default
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class OptimizedLRU:
-    """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None, policy="lru")
+    """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None, policy='lru')
+--
 
     A least-recently-used cache with O(1) get, set and delete, optional TTL, optional weights,
     and per-entry access counts. It behaves like a ``MutableMapping``.
@@ -765,7 +767,8 @@ cdef class OptimizedLRU:
         if not isinstance(other, (OptimizedLRU, Mapping)):
             return NotImplemented
         mine = self._collect(2, True)
-        theirs = other._collect(2, True) if isinstance(other, OptimizedLRU) else other.items()
+        theirs = ((<OptimizedLRU>other)._collect(2, True) if isinstance(other, OptimizedLRU)
+                  else other.items())
         return dict(mine) == dict(theirs)
 
     def __ne__(self, other):
@@ -980,7 +983,7 @@ def _rebuild(settings, entries, stats):
     """Unpickle an OptimizedLRU (see OptimizedLRU.__reduce__)."""
     cdef OptimizedLRU out = OptimizedLRU(**settings)
     for key, value, ttl in entries:
-        out._set(key, value, inf if ttl is None else ttl)
+        out._set(key, value, INFINITY if ttl is None else ttl)
     out.n_hits, out.n_misses, out.n_evictions, out.n_expirations = stats
     return out
 

@@ -8,6 +8,7 @@ rank. Every type here is atomic under the GIL (no method releases it or calls ba
 half-way through an update), so threads may share them; free-threaded Python is not supported.
 """
 
+cimport cython
 from libc.math cimport INFINITY, isfinite, isnan, NAN
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
@@ -95,8 +96,10 @@ cdef dict _summary(const dp_hist_t *h):
     return out
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class LogHistogram:
     """LogHistogram()
+--
 
     A log-linear histogram of finite floats (negative, zero and positive), HDR-style: 64 buckets
     per power of two, allocated as values arrive. ``quantile(q)`` returns the value at rank
@@ -288,8 +291,10 @@ cdef class Gauge:
         return f"Gauge({self.name!r}, value={self.value!r})"
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class MetricStore:
     """MetricStore(window_s=60.0, window_slots=4, max_series=1000, timer=None)
+--
 
     The recording core of PerformanceMonitor. Each name gets a Series on first use, up to
     ``max_series`` series, counters and gauges in all; values for new names past the cap go to

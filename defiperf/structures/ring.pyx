@@ -65,8 +65,10 @@ def _row_type(fields):
     return type("Row", (base,), {"__slots__": (), "__getitem__": __getitem__})
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class RingBuffer:
     """RingBuffer(capacity, fields=("timestamp", "price", "volume"), *, overwrite_on_full=True)
+--
 
     Like ``collections.deque(maxlen=capacity)`` of rows: ``len``, ``[i]`` (negative too),
     iteration oldest first; a row is a named tuple (``row[1]``, ``row.price``, ``row["price"]``)
