@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from defiperf._validate import check_int, check_number
+
 
 class LoadProbe:
     """Is the machine under pressure? System memory % or CPU % (psutil) above a threshold.
@@ -51,6 +53,8 @@ class BatchSizer:
     """
 
     def __init__(self, max_size: int, latency_target_s: float, probe: LoadProbe | None = None) -> None:
+        check_int("max_size", max_size)
+        check_number("latency_target_s", latency_target_s)
         self.max_size = max_size
         self.latency_target_s = latency_target_s
         self.size = max_size

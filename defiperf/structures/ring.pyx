@@ -116,6 +116,8 @@ cdef class RingBuffer:
             raise TypeError(f"capacity must be an int, not {type(capacity).__name__}")
         if not 0 < capacity <= DP_RING_MAX_CAP:
             raise ValueError(f"capacity must be in 1..{DP_RING_MAX_CAP}, got {capacity}")
+        if not isinstance(overwrite_on_full, bool):
+            raise TypeError(f"overwrite_on_full must be a bool, not {type(overwrite_on_full).__name__}")
         if isinstance(fields, str):
             raise TypeError("fields must be a sequence of names, not one str")
         fields = tuple(fields)
