@@ -17,7 +17,9 @@ compile_args = ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"]
 compile_args += ["-Wall", "-Wextra", "-Wno-unused-function"]
 link_args: list[str] = []
 if SANITIZE:
-    compile_args += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
+    # Any UB report aborts, like an ASan one (UBSan otherwise prints and carries on).
+    compile_args += ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                     "-fno-omit-frame-pointer"]
     link_args += ["-fsanitize=address,undefined"]
 
 
