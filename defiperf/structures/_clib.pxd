@@ -36,6 +36,7 @@ cdef extern from "lru.h" nogil:
 
     ctypedef struct dp_lru_t:
         size_t cap, len
+        size_t n_slots
         int32_t head[3]
         int32_t tail[3]
         size_t seg_len[3]
@@ -48,6 +49,7 @@ cdef extern from "lru.h" nogil:
         size_t n_timed
 
     int dp_lru_init(dp_lru_t *lru, size_t cap, int policy)
+    int dp_lru_reserve(dp_lru_t *lru, size_t n)
     int32_t dp_lru_victim(const dp_lru_t *lru)
     int32_t dp_lru_victim_except(const dp_lru_t *lru, int32_t keep)
     void dp_lru_note_eviction(dp_lru_t *lru, int32_t slot)
@@ -159,6 +161,8 @@ cdef extern from "sketch.h" nogil:
 
     int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key)
     void dp_sketch_free(dp_sketch_t *s)
+    int dp_sketch_init_grown(dp_sketch_t *s, const dp_sketch_t *src, size_t capacity,
+                             unsigned words_per_key)
     void dp_sketch_clear(dp_sketch_t *s)
     void dp_sketch_increment(dp_sketch_t *s, uint64_t hash)
     unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash)

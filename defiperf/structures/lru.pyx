@@ -33,6 +33,7 @@ from defiperf.structures._clib cimport (
     dp_lru_next,
     dp_lru_record_miss,
     dp_lru_record_write,
+    dp_lru_reserve,
     dp_lru_victim,
     dp_lru_victim_except,
     dp_lru_note_eviction,
@@ -490,11 +491,17 @@ cdef class OptimizedLRU:
                 self._replace(&v, slot, value, weight, expires, timed and
                               dp_lru_is_expired(&self.c, slot, now))
             else:
+                # Grow first (amortised O(1)): a MemoryError then leaves the cache unchanged.
+                if self.c.len >= self.c.n_slots:
+                    check_status(dp_lru_reserve(&self.c, min(self.c.len + 1, self.c.cap)),
+                                 f"OptimizedLRU: cannot grow past {self.c.n_slots} entries")
                 while self.c.len >= self.c.cap:
                     self._evict_one(&v, now, -1)
                 while self.c_max_weight and self.c.total_weight + weight > self.c_max_weight:
                     self._evict_one(&v, now, -1)
                 slot = dp_lru_insert(&self.c, h, weight, expires)
+                if slot < 0:  # cannot happen: room was reserved above
+                    check_status(slot, "OptimizedLRU insert")
                 Py_INCREF_raw(<PyObject *>key)
                 Py_INCREF_raw(<PyObject *>value)
                 self.c.node[slot].user[0] = <void *>key
@@ -737,13 +744,16 @@ cdef class OptimizedLRU:
         cdef dp_lru_t fresh
         check_status(dp_lru_init(&fresh, self.c.cap, self.c.policy),
                      f"OptimizedLRU.copy: cannot allocate arrays for max_size={self.c.cap}")
-        cdef int32_t *remap = <int32_t *>malloc(self.c.cap * sizeof(int32_t))
+        cdef int32_t *remap = <int32_t *>malloc(self.c.n_slots * sizeof(int32_t))
         if remap == NULL:
             dp_lru_free(&fresh)
-            raise MemoryError(f"OptimizedLRU.copy: cannot allocate {self.c.cap} slot indices")
+            raise MemoryError(f"OptimizedLRU.copy: cannot allocate {self.c.n_slots} slot indices")
         dp_lru_drain_reads(&self.c)
-        dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh is empty, as big
+        cdef int rc = dp_lru_copy_into(&self.c, &fresh, remap)  # no Python code runs
         free(remap)
+        if rc != DP_OK:
+            dp_lru_free(&fresh)
+            check_status(rc, f"OptimizedLRU.copy of {self.c.len} entries")
         cdef int32_t s = dp_lru_first(&fresh)
         while s >= 0:  # no Python code runs in this loop
             Py_INCREF_raw(_KEY(&fresh, s))
@@ -850,10 +860,14 @@ cdef class OptimizedLRU:
         cdef dp_lru_t fresh
         check_status(dp_lru_init(&fresh, cap, self.c.policy),
                      f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")
-        cdef int32_t *remap = <int32_t *>malloc(self.c.cap * sizeof(int32_t))
+        cdef int rc = dp_lru_reserve(&fresh, min(self.c.len, cap))  # so the copy cannot fail
+        if rc != DP_OK:
+            dp_lru_free(&fresh)
+            check_status(rc, f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")
+        cdef int32_t *remap = <int32_t *>malloc(self.c.n_slots * sizeof(int32_t))
         if remap == NULL:
             dp_lru_free(&fresh)
-            raise MemoryError(f"OptimizedLRU.resize: cannot allocate {self.c.cap} slot indices")
+            raise MemoryError(f"OptimizedLRU.resize: cannot allocate {self.c.n_slots} slot indices")
         cdef _Victims v
         _victims_init(&v)
         cdef bint done = False
@@ -861,7 +875,7 @@ cdef class OptimizedLRU:
             while self.c.len > cap:
                 self._evict_one(&v, now, -1)
             dp_lru_drain_reads(&self.c)
-            dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh is empty, big enough
+            dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh has room reserved
             dp_lru_free(&self.c)
             self.c = fresh
             self.version += 1
