@@ -164,3 +164,48 @@ def test_tinylfu_replace_keeps_the_written_key_across_segments() -> None:
         c.clear()
         for j in range(50):
             c[j] = 1
+
+
+# ------------------------------------------------------------------ storage grows like a dict's
+
+GROWTH_SCRIPT = """
+import psutil
+from defiperf import OptimizedLRU
+p = psutil.Process()
+before = p.memory_info().rss
+caches = [OptimizedLRU(10**7), OptimizedLRU(10**7, policy="tinylfu")]
+print((p.memory_info().rss - before) / 2**20)
+"""
+
+
+def test_an_empty_large_cache_allocates_little() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", GROWTH_SCRIPT], capture_output=True, text=True,
+                         timeout=120, check=True)
+    assert float(out.stdout) < 32, out.stdout  # was 738 + 1,058 MiB with storage for 10**7
+
+
+@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+def test_storage_grows_through_many_doublings_and_keeps_everything(policy: str,
+                                                                   fake_timer: Any) -> None:
+    c: OptimizedLRU[int, int] = OptimizedLRU(5000, ttl=100, timer=fake_timer, policy=policy)
+    for i in range(3000):
+        c.set(i, i, ttl=None if i % 3 else 50 + i % 7)
+        if i % 500 == 0:
+            c._check()
+    c._check()
+    assert len(c) == 3000 and all(c.peek(i) == i for i in range(3000))
+    fake_timer.tick(60)
+    assert c.expire() == 1000  # the expiry heap and list survived the growth
+    d = c.copy()
+    c.resize(10_000)
+    c.resize(600)
+    c._check()
+    d._check()
+    assert len(c) == 600 and len(d) == 2000
+    for i in range(10_000, 16_000):  # fill the shrunk cache past its bound again
+        c[i] = i
+    assert len(c) == 600
+    c._check()
