@@ -5,6 +5,7 @@ use-after-free or an out-of-bounds access aborts the run instead of passing by l
 from __future__ import annotations
 
 import gc
+import math
 import os
 import subprocess
 import sys
@@ -330,3 +331,52 @@ def test_random_reentrant_operations_keep_every_structure_valid() -> None:
         if step % 100 == 0:
             cache._check()
     cache._check()
+
+
+def test_random_reentrant_ring_and_bloom_operations() -> None:
+    """Values whose __float__ / __index__ re-enter their buffer or filter; short enough for ASan."""
+    rng = np.random.default_rng(41)
+    buf = RingBuffer(8)
+    bloom = BloomFilter(200)
+    ring_ops: list[Callable[[], object]] = [
+        buf.clear, lambda: buf.push(1.0, 2.0, 3.0), lambda: buf.mean("price"),
+        lambda: buf.get_latest(3), lambda: list(buf), lambda: buf.view(),
+        lambda: buf.__init__(3, ["a"]),  # type: ignore[misc]
+        lambda: buf.push_many(np.ones((5, 3))),
+    ]
+    bloom_ops: list[Callable[[], object]] = [
+        bloom.clear, lambda: bloom.add_many(range(50)), lambda: bloom.copy(),
+        lambda: bloom.__init__(10),  # type: ignore[misc]
+        lambda: bloom | bloom, lambda: len(bloom),
+    ]
+
+    class Index:
+        def __init__(self, value: int, action: Callable[[], object]) -> None:
+            self.value, self.action = value, action
+
+        def __index__(self) -> int:
+            self.action()
+            return self.value
+
+    t = 0.0
+    for step in range(2000):
+        t += 1.0
+        evil = Reenter(0, ring_ops[int(rng.integers(0, len(ring_ops)))], value=float(step))
+        evil.armed = True
+        try:
+            if step % 4 == 0:
+                buf.push(t, evil, 1.0)
+            elif step % 4 == 1:
+                buf.push_many(np.array([[t + 0.5, evil, 2.0]], dtype=object))
+            elif step % 4 == 2:
+                buf.push({"timestamp": t, "price": evil, "volume": 1.0})
+            else:
+                key = Index(step, bloom_ops[int(rng.integers(0, len(bloom_ops)))])
+                bloom.add(key)
+                assert step in bloom
+                bloom.contains_many([key, Index(step + 1, bloom.clear)])
+        except (RuntimeError, ValueError, BufferError):
+            pass
+        if len(buf):
+            assert math.isfinite(buf.mean("price")) and buf[-1].timestamp <= t + 0.5
+    assert buf.capacity == 8 and buf.fields == ("timestamp", "price", "volume")
