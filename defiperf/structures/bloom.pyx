@@ -487,7 +487,14 @@ cdef class BloomFilter:
     @staticmethod
     def load(path, mmap=False):
         """Read a saved filter. ``mmap=True`` maps the file read-only and uses its bits in
-        place (zero copy; the filter is then read-only and the file must stay unchanged)."""
+        place (zero copy; the filter is then read-only and the file must stay unchanged).
+
+        With ``mmap=True`` the file must not be truncated or rewritten in place while the
+        filter lives: the kernel turns a read of a mapped page past the new end of the file into
+        SIGBUS, which kills the process at the next query, and no check per query could prevent
+        it. Replacing the file is safe: ``save()`` (or any ``os.replace``) gives the path a new
+        file and the mapping keeps the old one. Use ``mmap=False`` (a private copy) when other
+        programs may modify the file."""
         if not mmap:
             with open(path, "rb") as f:
                 return BloomFilter.from_bytes(f.read())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,3 +134,16 @@ def test_scalable_rejects_error_rates_outside_0_1(rate: float) -> None:
         ScalableBloomFilter(100, rate)
     with pytest.raises(TypeError, match="error_rate"):
         ScalableBloomFilter(100, True)  # type: ignore[arg-type]
+
+
+def test_an_mmap_loaded_filter_survives_save_over_its_file(tmp_path: Any) -> None:
+    # Truncating the mapped file in place would SIGBUS the next query (documented in load);
+    # save() replaces the file instead, so the mapping keeps the old one.
+    path = tmp_path / "seen.bloom"
+    f = BloomFilter(1000, 0.01)
+    f.add_many(range(100))
+    f.save(path)
+    mapped = BloomFilter.load(path, mmap=True)
+    BloomFilter(10, 0.5).save(path)  # a much smaller file under the same name
+    assert all(i in mapped for i in range(100)) and mapped == f
+    assert BloomFilter.load(path).bit_count != f.bit_count
