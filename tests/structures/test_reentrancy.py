@@ -199,9 +199,10 @@ except MemoryError as exc:
 
 @pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
                     reason="ASan reserves terabytes of address space: no RLIMIT_AS under it")
-def test_memory_error_says_what_could_not_be_allocated() -> None:
+def test_memory_error_says_what_could_not_be_allocated(tmp_path: Any) -> None:
+    # cwd: not the source tree, whose uncompiled package would shadow the installed one.
     out = subprocess.run([sys.executable, "-c", OOM_SCRIPT], capture_output=True, text=True,
-                         timeout=300, check=False)
+                         timeout=300, check=False, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     message = out.stdout.strip()
     assert message.startswith("MemoryError: OptimizedLRU"), message
