@@ -45,7 +45,7 @@
 
 #define DP_LRU_MAX_CAP ((size_t)1 << 30)
 #define DP_LRU_NEVER INT64_MAX
-#define DP_LRU_FIRST_SLOTS 16 /* slots allocated by dp_lru_init (fewer if cap is smaller) */
+#define DP_LRU_FIRST_SLOTS 4 /* slots allocated by dp_lru_init (fewer if cap is smaller) */
 #define DP_LRU_FIRST_SKETCH_KEYS 65536 /* W-TinyLFU sketch and ghosts: sized for this many keys
                                         * (or cap) at once, then grown with the slots (1 MiB) */
 #define DP_LRU_IN_FIFO (-2)

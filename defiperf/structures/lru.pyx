@@ -390,11 +390,11 @@ cdef class OptimizedLRU:
         return 0
 
     cdef int _evict_one(self, _Victims *v, int64_t now, int32_t keep) except -1:
-        """Evict the soonest-expired entry if one has expired, else the policy's victim; never
-        `keep` (the slot just written, or -1), which a buffered W-TinyLFU move may still leave
-        at the tail."""
+        """Evict the soonest-expired entry if one has expired (even `keep`: written with ttl=0,
+        it is dead on arrival), else the policy's victim, never `keep` (the slot just written,
+        or -1), which a buffered W-TinyLFU move may still leave at the tail."""
         cdef int32_t slot = dp_lru_expired_top(&self.c, now) if self._may_expire() else -1
-        if slot >= 0 and slot != keep:
+        if slot >= 0:
             return self._take(v, slot, _EXPIRED)
         slot = dp_lru_victim_except(&self.c, keep)
         if slot < 0:
