@@ -10,6 +10,7 @@ cdef extern from "dp_common.h" nogil:
         DP_EEMPTY
         DP_EFULL
         DP_ECORRUPT
+        DP_EFAULT
 
 
 cdef extern from "dp_clock.h" nogil:
@@ -115,6 +116,13 @@ cdef extern from "bloom.h" nogil:
     void dp_bloom_recount(dp_bloom_t *bf)
     void dp_bloom_words_to_le(const dp_bloom_t *bf, uint8_t *out)
     void dp_bloom_words_from_le(dp_bloom_t *bf, const uint8_t *in_)
+    int dp_bloom_safe_contains(const dp_bloom_t *bf, const uint64_t h[2], int *found)
+    int dp_bloom_safe_contains_ints(const dp_bloom_t *bf, const uint64_t *keys, size_t n,
+                                    int is_signed, uint8_t *out)
+    int dp_bloom_safe_contains_fixed(const dp_bloom_t *bf, const uint8_t *data, size_t n,
+                                     size_t width, uint8_t *out)
+    int dp_bloom_safe_copy_words(const dp_bloom_t *bf, uint64_t *out)
+    int dp_bloom_safe_words_to_le(const dp_bloom_t *bf, uint8_t *out)
 
 
 cdef extern from "ring.h" nogil:

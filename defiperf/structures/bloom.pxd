@@ -14,5 +14,7 @@ cdef class BloomFilter:
     cdef object _backing               # the mmap whose memory `c.words` borrows, or None
     cdef object __weakref__
 
+    cdef int _mapped_ok(self, int rc) except -1
+    cdef int _probe(self, const uint64_t *h) except -1
     cdef int _writable(self) except -1
     cdef int _hash_key(self, object key, uint64_t *h) except -1

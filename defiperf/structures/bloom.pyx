@@ -15,6 +15,8 @@ from libc.string cimport memcpy
 from defiperf.structures._status cimport check_status
 from defiperf.structures._clib cimport (
     DP_BLOOM_MAX_BITS,
+    DP_EFAULT,
+    DP_OK,
     DP_BLOOM_MAX_HASHES,
     dp_bloom_add_fixed,
     dp_bloom_add_hash,
@@ -29,6 +31,11 @@ from defiperf.structures._clib cimport (
     dp_bloom_init,
     dp_bloom_init_view,
     dp_bloom_merge,
+    dp_bloom_safe_contains,
+    dp_bloom_safe_contains_fixed,
+    dp_bloom_safe_contains_ints,
+    dp_bloom_safe_copy_words,
+    dp_bloom_safe_words_to_le,
     dp_bloom_t,
     dp_bloom_words_from_le,
     dp_bloom_words_to_le,
@@ -200,6 +207,22 @@ cdef class BloomFilter:
                             f"not {type(key).__name__}")
         return 0
 
+    cdef int _mapped_ok(self, int rc) except -1:
+        """Raise for DP_EFAULT: the file under a mapped filter shrank (SIGBUS caught in C)."""
+        if rc == DP_EFAULT:
+            raise OSError("this BloomFilter's file was truncated after load(mmap=True): its bits "
+                          "are gone; load the file again (or load with mmap=False)")
+        return check_status(rc)
+
+    cdef int _probe(self, const uint64_t *h) except -1:
+        """1 if every probe bit of hash h is set, else 0. The bits of a mapped filter are read
+        so that a truncated file raises OSError instead of killing the process."""
+        cdef int found = 0
+        if self.c.owns_words:
+            return dp_bloom_contains_hash(&self.c, h)
+        self._mapped_ok(dp_bloom_safe_contains(&self.c, h, &found))
+        return found
+
     cdef int _writable(self) except -1:
         if not self.c.owns_words:
             raise ValueError("this BloomFilter is read-only (loaded with mmap=True); "
@@ -217,12 +240,12 @@ cdef class BloomFilter:
         """True if ``key`` was probably added (no false negatives)."""
         cdef uint64_t h[2]
         self._hash_key(key, h)
-        return dp_bloom_contains_hash(&self.c, h) == 1
+        return self._probe(h) == 1
 
     def __contains__(self, key):
         cdef uint64_t h[2]
         self._hash_key(key, h)
-        return dp_bloom_contains_hash(&self.c, h) == 1
+        return self._probe(h) == 1
 
     def _bulk(self, keys, bint add):
         """The shared body of add_many / contains_many; returns a numpy bool array."""
@@ -239,8 +262,7 @@ cdef class BloomFilter:
             out_view = out.view(np.uint8)
             for i, key in enumerate(keys):
                 self._hash_key(key, h)
-                out_view[i] = (dp_bloom_add_hash(&self.c, h) if add
-                               else dp_bloom_contains_hash(&self.c, h))
+                out_view[i] = dp_bloom_add_hash(&self.c, h) if add else self._probe(h)
             return out
         arr = keys.reshape(-1) if keys.ndim != 1 else keys
         kind = arr.dtype.kind
@@ -255,8 +277,11 @@ cdef class BloomFilter:
             ints = wide.view(np.uint64)
             if add:
                 dp_bloom_add_ints(&self.c, &ints[0], <size_t>n, is_signed, &out_view[0])
-            else:
+            elif self.c.owns_words:
                 dp_bloom_contains_ints(&self.c, &ints[0], <size_t>n, is_signed, &out_view[0])
+            else:
+                self._mapped_ok(dp_bloom_safe_contains_ints(&self.c, &ints[0], <size_t>n,
+                                                            is_signed, &out_view[0]))
         elif kind == "S":
             width = arr.dtype.itemsize
             if width == 0:
@@ -264,15 +289,17 @@ cdef class BloomFilter:
             fixed = np.ascontiguousarray(arr).view(np.uint8).reshape(n, width)
             if add:
                 dp_bloom_add_fixed(&self.c, &fixed[0, 0], <size_t>n, <size_t>width, &out_view[0])
-            else:
+            elif self.c.owns_words:
                 dp_bloom_contains_fixed(&self.c, &fixed[0, 0], <size_t>n, <size_t>width,
                                         &out_view[0])
+            else:
+                self._mapped_ok(dp_bloom_safe_contains_fixed(&self.c, &fixed[0, 0], <size_t>n,
+                                                             <size_t>width, &out_view[0]))
         elif kind == "O" or kind == "U":
             for i in range(n):
                 key = arr[i]
                 self._hash_key(str(key) if kind == "U" else key, h)
-                out_view[i] = (dp_bloom_add_hash(&self.c, h) if add
-                               else dp_bloom_contains_hash(&self.c, h))
+                out_view[i] = dp_bloom_add_hash(&self.c, h) if add else self._probe(h)
         else:
             raise TypeError(f"arrays of dtype {arr.dtype} are not keys: use an integer dtype, "
                             "fixed-width bytes (e.g. 'S32'), str or object")
@@ -339,7 +366,8 @@ cdef class BloomFilter:
             raise ValueError("BloomFilters combine only with equal bit_count, hash_count and seed "
                              f"({self.c.n_bits}, {self.c.n_hashes}, {self.c.seed}) != "
                              f"({o.c.n_bits}, {o.c.n_hashes}, {o.c.seed})")
-        return o
+        # A mapped filter's bits are read through a guarded copy: merges then read owned memory.
+        return o if o.c.owns_words else o.copy()
 
     def union(self, other):
         """A new filter holding the keys of both (``|``)."""
@@ -388,8 +416,16 @@ cdef class BloomFilter:
         """An independent, writable copy."""
         cdef BloomFilter out = BloomFilter.__new__(BloomFilter)
         cdef dp_bloom_t fresh
-        check_status(dp_bloom_init(&fresh, self.c.n_bits, self.c.n_hashes, self.c.seed))
-        memcpy(fresh.words, self.c.words, self.c.n_words * sizeof(uint64_t))
+        check_status(dp_bloom_init(&fresh, self.c.n_bits, self.c.n_hashes, self.c.seed),
+                     f"BloomFilter.copy: cannot allocate {self.c.n_bits} bits")
+        cdef int rc = DP_OK
+        if self.c.owns_words:
+            memcpy(fresh.words, self.c.words, self.c.n_words * sizeof(uint64_t))
+        else:
+            rc = dp_bloom_safe_copy_words(&self.c, fresh.words)
+        if rc != DP_OK:
+            dp_bloom_free(&fresh)
+            self._mapped_ok(rc)
         fresh.n_set = self.c.n_set
         dp_bloom_free(&out.c)
         out.c = fresh
@@ -416,7 +452,10 @@ cdef class BloomFilter:
         _HEADER.pack_into(out, 0, MAGIC, FORMAT_VERSION, self.c.n_hashes, self.c.n_bits,
                           self.c.seed, self.capacity, self.error_rate, self.c.n_words)
         cdef uint8_t *p = <uint8_t *>PyByteArray_AS_STRING(out)
-        dp_bloom_words_to_le(&self.c, p + HEADER_BYTES)
+        if self.c.owns_words:
+            dp_bloom_words_to_le(&self.c, p + HEADER_BYTES)
+        else:
+            self._mapped_ok(dp_bloom_safe_words_to_le(&self.c, p + HEADER_BYTES))
         cdef size_t body = _HEADER.size + 8 * self.c.n_words
         cdef uint64_t digest[2]
         dp_hash128(p, body, _CHECKSUM_SEED, digest)
@@ -489,12 +528,14 @@ cdef class BloomFilter:
         """Read a saved filter. ``mmap=True`` maps the file read-only and uses its bits in
         place (zero copy; the filter is then read-only and the file must stay unchanged).
 
-        With ``mmap=True`` the file must not be truncated or rewritten in place while the
-        filter lives: the kernel turns a read of a mapped page past the new end of the file into
-        SIGBUS, which kills the process at the next query, and no check per query could prevent
-        it. Replacing the file is safe: ``save()`` (or any ``os.replace``) gives the path a new
-        file and the mapping keeps the old one. Use ``mmap=False`` (a private copy) when other
-        programs may modify the file."""
+        With ``mmap=True`` the file should not be truncated or rewritten in place while the
+        filter lives. The kernel turns a read of a mapped page past the new end of the file into
+        SIGBUS; the filter catches it during its own reads (a SIGBUS handler that passes every
+        other SIGBUS on to the handler before it) and raises ``OSError``, so a query after a
+        truncation fails instead of killing the process. Bits rewritten in place are read as
+        they are. Replacing the file is safe: ``save()`` (or any ``os.replace``) gives the path
+        a new file and the mapping keeps the old one. Use ``mmap=False`` (a private copy) when
+        other programs may modify the file."""
         if not mmap:
             with open(path, "rb") as f:
                 return BloomFilter.from_bytes(f.read())

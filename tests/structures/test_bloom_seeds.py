@@ -147,3 +147,30 @@ def test_an_mmap_loaded_filter_survives_save_over_its_file(tmp_path: Any) -> Non
     BloomFilter(10, 0.5).save(path)  # a much smaller file under the same name
     assert all(i in mapped for i in range(100)) and mapped == f
     assert BloomFilter.load(path).bit_count != f.bit_count
+
+
+def test_a_truncated_mapped_file_raises_instead_of_killing_the_process(tmp_path: Any) -> None:
+    import os
+
+    path = tmp_path / "seen.bloom"
+    f = BloomFilter(200_000, 0.01)  # ~234 KiB of bits: many pages past the header's
+    f.add_many(range(1000))
+    f.save(path)
+    mapped = BloomFilter.load(path, mmap=True)
+    other = f.copy()
+    assert 5 in mapped and mapped == f
+    os.truncate(path, 4096)  # in place: the mapping's later pages are gone
+    hits = 0
+    for key in range(1000):  # some keys' bits may lie in the page that remains
+        try:
+            hits += key in mapped
+        except OSError as exc:
+            assert "truncated" in str(exc)
+    assert hits < 1000
+    for op in (lambda: mapped.contains_many(np.arange(1000)), lambda: mapped.copy(),
+               lambda: mapped.to_bytes(), lambda: mapped == f, lambda: other | mapped,
+               lambda: mapped.contains_many(np.array([b"x" * 32] * 50)),
+               lambda: mapped.contains_many(list(range(1000)))):
+        with pytest.raises(OSError, match="truncated"):
+            op()
+    assert len(mapped) > 0 and 5 in other  # the process and the other filters carry on
