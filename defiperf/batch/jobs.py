@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from defiperf._validate import check_int, check_number
+from defiperf._validate import check_bool, check_int, check_number
 
 
 class QueueFull(Exception):
@@ -57,6 +57,7 @@ class Processor:
             raise TypeError("process must be callable")
         check_int("max_batch_size", self.max_batch_size)
         check_number("timeout", self.timeout, allow_none=True)
+        check_bool("retryable", self.retryable)
         fn = self.process
         is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None))

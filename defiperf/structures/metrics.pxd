@@ -32,6 +32,7 @@ cdef class MetricStore:
     cdef dict _by_kind, _metrics, _requests, _db, _cache, _chain_series, _timers
     cdef dict _chains, _counters, _gauges
     cdef object _timer
+    cdef bint _initialised      # __init__ has run (it runs only once)
     cdef readonly double window_s
     cdef readonly uint32_t window_slots
     cdef readonly int64_t slot_ns, created_ns

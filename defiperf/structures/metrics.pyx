@@ -8,6 +8,7 @@ rank. Every type here is atomic under the GIL (no method releases it or calls ba
 half-way through an update), so threads may share them; free-threaded Python is not supported.
 """
 
+cimport cython
 from libc.math cimport INFINITY, isfinite, isnan, NAN
 from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
 
@@ -95,8 +96,10 @@ cdef dict _summary(const dp_hist_t *h):
     return out
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class LogHistogram:
     """LogHistogram()
+--
 
     A log-linear histogram of finite floats (negative, zero and positive), HDR-style: 64 buckets
     per power of two, allocated as values arrive. ``quantile(q)`` returns the value at rank
@@ -124,10 +127,10 @@ cdef class LogHistogram:
 
     def record_many(self, values):
         """Add every value of an iterable (all are checked first: nothing is added on an error)."""
-        cdef list checked = [_finite(v, "value") for v in values]
-        cdef double v
-        for v in checked:
-            check_status(dp_hist_record(&self.c, v), "LogHistogram.record_many")
+        # (The loop variables must not be C doubles: True would become 1.0 before the check.)
+        cdef list checked = [_finite(item, "value") for item in values]
+        for item in checked:
+            check_status(dp_hist_record(&self.c, <double>item), "LogHistogram.record_many")
 
     def quantile(self, q):
         """The value at rank ``ceil(q * count)``, ``q`` in [0, 1]; ``ValueError`` when empty."""
@@ -288,8 +291,10 @@ cdef class Gauge:
         return f"Gauge({self.name!r}, value={self.value!r})"
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class MetricStore:
     """MetricStore(window_s=60.0, window_slots=4, max_series=1000, timer=None)
+--
 
     The recording core of PerformanceMonitor. Each name gets a Series on first use, up to
     ``max_series`` series, counters and gauges in all; values for new names past the cap go to
@@ -333,6 +338,12 @@ cdef class MetricStore:
             raise ValueError(f"max_series must be >= 1, got {max_series}")
         if timer is not None and not callable(timer):
             raise TypeError("timer must be a callable returning monotonic seconds")
+        if w * 1e9 / window_slots >= 9.2e18:
+            raise ValueError(f"window_s must be below 9.2e9 seconds per slot, got {window_s!r}")
+        if self._initialised:
+            raise RuntimeError("MetricStore.__init__ cannot be called on an initialised store; "
+                               "make a new MetricStore")
+        self._initialised = True
         self.window_s = w
         self.window_slots = window_slots
         self.slot_ns = max(<int64_t>(w * 1e9 / window_slots), 1)
@@ -344,25 +355,26 @@ cdef class MetricStore:
         if self._timer is None:
             return dp_clock_now_ns()
         cdef double t = _finite(self._timer(), "timer()")
-        if t < 0:
-            raise ValueError(f"timer() must return seconds >= 0, got {t!r}")
+        if t < 0 or t * 1e9 >= 9.2e18:
+            raise ValueError(f"timer() must return seconds in [0, 9.2e9), got {t!r}")
         return <int64_t>(t * 1e9)
 
     cdef double _span_s(self, str window, int64_t created_ns) except? -1.0:
         """Seconds the window covers, cut at the series' creation; at least one second (so a
         series made a moment ago does not report an absurd rate)."""
-        cdef int64_t now = self._now_ns()
-        cdef int64_t start, end = now
-        cdef int64_t slot_start = (now // self.slot_ns) * self.slot_ns
+        # Python ints: with long windows these spans overflow int64.
+        cdef object now = int(self._now_ns()), slot = int(self.slot_ns)
+        cdef object slots = int(self.window_slots), start, end = now
+        cdef object slot_start = (now // slot) * slot
         if window == "total":
-            start = created_ns
+            start = int(created_ns)
         elif window == "current":
-            start = slot_start - (self.window_slots - 1) * self.slot_ns
+            start = slot_start - (slots - 1) * slot
         else:
-            end = slot_start - (self.window_slots - 1) * self.slot_ns
-            start = end - self.window_slots * self.slot_ns
+            end = slot_start - (slots - 1) * slot
+            start = end - slots * slot
         if created_ns > start:
-            start = created_ns
+            start = int(created_ns)
         return max((end - start) / 1e9, 1.0)
 
     def now(self):
