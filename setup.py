@@ -17,8 +17,12 @@ compile_args = ["-O0", "-g", "-UNDEBUG"] if DEBUG else ["-O3"]
 compile_args += ["-Wall", "-Wextra", "-Wno-unused-function"]
 link_args: list[str] = []
 if SANITIZE:
-    compile_args += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer"]
-    link_args += ["-fsanitize=address,undefined"]
+    # Any UB report aborts, like an ASan one (UBSan otherwise prints and carries on). An
+    # out-of-range float-to-int cast is UB that -fsanitize=undefined leaves out.
+    sanitizers = "-fsanitize=address,undefined,float-cast-overflow"
+    compile_args += [sanitizers, "-fno-sanitize-recover=undefined,float-cast-overflow",
+                     "-fno-omit-frame-pointer"]
+    link_args += [sanitizers]
 
 
 def extension(name: str, c_sources: list[str], package: str = "structures") -> Extension:

@@ -1,12 +1,16 @@
 /* bloom.c -- see bloom.h for the layout, its invariants and who frees what. */
 #include "bloom.h"
 
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "hash.h"
 
 #define DP_BLOOM_NEG_TWEAK 0x9E3779B97F4A7C15ULL /* keeps -1 apart from 2**64 - 1 */
+#define DP_BLOOM_LEN_TWEAK 0x27D4EB4FULL /* see dp_bloom_seed (32 bits: mmh3 checks it) */
 
 /*** Allocation ***/
 
@@ -71,12 +75,20 @@ DP_INLINE uint64_t dp_bloom_reduce(uint64_t x, uint64_t n_bits) {
 #endif
 }
 
+/* The MurmurHash3 seed for a key of n_bytes. A key of at most 8 bytes leaves h2 = seed until
+ * the finalisation XORs in the length: a seed equal to the length zeroes h2, after which both
+ * halves derive from one value and the probes are linked (2.7x the false-positive target).
+ * Such a seed is swapped for another that cannot equal the length. */
+DP_INLINE uint64_t dp_bloom_seed(uint64_t seed, size_t n_bytes) {
+    return (n_bytes <= 8 && seed == (uint64_t)n_bytes) ? seed ^ DP_BLOOM_LEN_TWEAK : seed;
+}
+
 void dp_bloom_hash_bytes(const dp_bloom_t *bf, const void *data, size_t n_bytes, uint64_t h[2]) {
-    dp_hash128(data, n_bytes, bf->seed, h);
+    dp_hash128(data, n_bytes, dp_bloom_seed(bf->seed, n_bytes), h);
 }
 
 void dp_bloom_hash_u64(const dp_bloom_t *bf, uint64_t value, int negative, uint64_t h[2]) {
-    dp_hash128_u64(value, negative ? bf->seed ^ DP_BLOOM_NEG_TWEAK : bf->seed, h);
+    dp_hash128_u64(value, dp_bloom_seed(negative ? bf->seed ^ DP_BLOOM_NEG_TWEAK : bf->seed, 8), h);
 }
 
 int dp_bloom_add_hash(dp_bloom_t *bf, const uint64_t h[2]) {
@@ -141,7 +153,7 @@ static void dp_bloom_hash_signed(const dp_bloom_t *bf, const void *keys, size_t 
 
 static void dp_bloom_hash_fixed(const dp_bloom_t *bf, const void *keys, size_t i, size_t width,
                                 uint64_t h[2]) {
-    dp_hash128((const uint8_t *)keys + i * width, width, bf->seed, h);
+    dp_bloom_hash_bytes(bf, (const uint8_t *)keys + i * width, width, h);
 }
 
 void dp_bloom_add_ints(dp_bloom_t *bf, const uint64_t *keys, size_t n, int is_signed,
@@ -190,4 +202,88 @@ void dp_bloom_words_from_le(dp_bloom_t *bf, const uint8_t *in) {
         bf->words[i] = w;
     }
     dp_bloom_recount(bf);
+}
+
+/*** Reads of borrowed words that may vanish ***/
+
+/* Set while a guarded read runs on this thread; the SIGBUS handler jumps back through it.
+ * volatile, and fenced by compiler barriers: the body's reads must happen between the stores,
+ * which an optimiser would otherwise drop as dead once the body is inlined. */
+static _Thread_local sigjmp_buf *volatile dp_bloom_fault_jump;
+
+#if defined(__GNUC__) || defined(__clang__)
+#define DP_BLOOM_BARRIER() __asm__ __volatile__("" ::: "memory")
+#else
+#define DP_BLOOM_BARRIER() ((void)0)
+#endif
+static struct sigaction dp_bloom_prev_sigbus;
+static pthread_once_t dp_bloom_sigbus_once = PTHREAD_ONCE_INIT;
+
+static void dp_bloom_on_sigbus(int sig, siginfo_t *info, void *context) {
+    sigjmp_buf *const jump = dp_bloom_fault_jump;
+    if (jump) {
+        dp_bloom_fault_jump = NULL;
+        siglongjmp(*jump, 1);
+    }
+    /* Not a guarded read: whoever handled SIGBUS before decides. */
+    if (dp_bloom_prev_sigbus.sa_flags & SA_SIGINFO) {
+        dp_bloom_prev_sigbus.sa_sigaction(sig, info, context);
+    } else if (dp_bloom_prev_sigbus.sa_handler != SIG_DFL &&
+               dp_bloom_prev_sigbus.sa_handler != SIG_IGN) {
+        dp_bloom_prev_sigbus.sa_handler(sig);
+    } else {
+        /* Default action: restore it; the faulting access repeats on return and kills. */
+        sigaction(SIGBUS, &dp_bloom_prev_sigbus, NULL);
+    }
+}
+
+static void dp_bloom_install_sigbus(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = dp_bloom_on_sigbus;
+    /* SA_NODEFER: leaving the handler by siglongjmp must not leave SIGBUS blocked. */
+    sa.sa_flags = SA_SIGINFO | SA_NODEFER | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGBUS, &sa, &dp_bloom_prev_sigbus);
+}
+
+/* Run `body`; DP_EFAULT from the enclosing function if it faults. No allocation or lock may be
+ * held across `body`: a fault abandons it midway. */
+#define DP_BLOOM_GUARDED(body)                                         \
+    do {                                                               \
+        sigjmp_buf jump_;                                              \
+        pthread_once(&dp_bloom_sigbus_once, dp_bloom_install_sigbus); \
+        if (sigsetjmp(jump_, 0)) return DP_EFAULT;                     \
+        dp_bloom_fault_jump = &jump_;                                  \
+        DP_BLOOM_BARRIER();                                            \
+        body;                                                          \
+        DP_BLOOM_BARRIER();                                            \
+        dp_bloom_fault_jump = NULL;                                    \
+    } while (0)
+
+int dp_bloom_safe_contains(const dp_bloom_t *bf, const uint64_t h[2], int *found) {
+    DP_BLOOM_GUARDED(*found = dp_bloom_contains_hash(bf, h));
+    return DP_OK;
+}
+
+int dp_bloom_safe_contains_ints(const dp_bloom_t *bf, const uint64_t *keys, size_t n,
+                                int is_signed, uint8_t *out) {
+    DP_BLOOM_GUARDED(dp_bloom_contains_ints(bf, keys, n, is_signed, out));
+    return DP_OK;
+}
+
+int dp_bloom_safe_contains_fixed(const dp_bloom_t *bf, const uint8_t *data, size_t n,
+                                 size_t width, uint8_t *out) {
+    DP_BLOOM_GUARDED(dp_bloom_contains_fixed(bf, data, n, width, out));
+    return DP_OK;
+}
+
+int dp_bloom_safe_copy_words(const dp_bloom_t *bf, uint64_t *out) {
+    DP_BLOOM_GUARDED(memcpy(out, bf->words, bf->n_words * sizeof(uint64_t)));
+    return DP_OK;
+}
+
+int dp_bloom_safe_words_to_le(const dp_bloom_t *bf, uint8_t *out) {
+    DP_BLOOM_GUARDED(dp_bloom_words_to_le(bf, out));
+    return DP_OK;
 }

@@ -3,6 +3,8 @@
  * in the last word stay 0; n_set is the exact number of set bits. A key's n_hashes bit indices
  * come from its hash (h1, h2) by enhanced double hashing, each reduced to [0, n_bits) with a
  * 64x64->128 multiply-high, so the same key sets the same bits on every platform.
+ * Borrowed words may be a file mapping that vanishes if the file is truncated (SIGBUS on the
+ * next read): the dp_bloom_safe_* reads turn that fault into DP_EFAULT.
  * Ownership: dp_bloom_init allocates `words` (owns_words = 1) and dp_bloom_free releases it;
  * dp_bloom_init_view borrows caller memory (owns_words = 0, read-only by contract). dp_bloom_free
  * is safe on a zeroed struct; the caller owns the struct itself. */
@@ -54,5 +56,18 @@ void dp_bloom_recount(dp_bloom_t *bf);
 /* Little-endian (de)serialisation of the words, whatever the host order. */
 void dp_bloom_words_to_le(const dp_bloom_t *bf, uint8_t *out);
 void dp_bloom_words_from_le(dp_bloom_t *bf, const uint8_t *in);
+
+/* Reads that survive borrowed words vanishing: a SIGBUS raised while one runs (a mapped file
+ * truncated under a view) makes it return DP_EFAULT, its output unfinished, instead of killing
+ * the process. The first call installs a SIGBUS handler that hands every other SIGBUS to the
+ * handler it replaced. Otherwise as contains_hash, contains_ints, contains_fixed, a copy of
+ * the n_words words, and words_to_le. */
+int dp_bloom_safe_contains(const dp_bloom_t *bf, const uint64_t h[2], int *found);
+int dp_bloom_safe_contains_ints(const dp_bloom_t *bf, const uint64_t *keys, size_t n,
+                                int is_signed, uint8_t *out);
+int dp_bloom_safe_contains_fixed(const dp_bloom_t *bf, const uint8_t *data, size_t n,
+                                 size_t width, uint8_t *out);
+int dp_bloom_safe_copy_words(const dp_bloom_t *bf, uint64_t *out);
+int dp_bloom_safe_words_to_le(const dp_bloom_t *bf, uint8_t *out);
 
 #endif /* DP_BLOOM_H */

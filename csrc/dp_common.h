@@ -13,6 +13,7 @@
 #define DP_EEMPTY (-3)   /* the structure holds nothing to return */
 #define DP_EFULL (-4)    /* the structure has no room left */
 #define DP_ECORRUPT (-5) /* an internal invariant does not hold (debug checks only) */
+#define DP_EFAULT (-6)   /* borrowed memory vanished under a read (a mapped file truncated) */
 
 #if defined(__GNUC__) || defined(__clang__)
 #define DP_INLINE static inline __attribute__((always_inline))

@@ -24,23 +24,131 @@ static void dp_lru_set_shares(dp_lru_t *lru, size_t window_max) {
     lru->protected_max = (lru->cap - window_max) * 3 / 4;
 }
 
+/* n_buckets and shift for a table of n_slots entries: a power of two >= 1.5 * n_slots. */
+static void dp_lru_size_table(dp_lru_t *lru, size_t n_slots) {
+    size_t n_buckets = 8;
+    unsigned log2_buckets = 3;
+    while (n_buckets < n_slots + n_slots / 2) {
+        n_buckets <<= 1;
+        log2_buckets++;
+    }
+    lru->n_buckets = n_buckets;
+    lru->shift = 64u - log2_buckets;
+}
+
+/* Slots [from, to) as free slots, chained in order in front of the current free list. */
+static void dp_lru_free_slots(dp_lru_t *lru, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+        lru->node[i].next = i + 1 < to ? (int32_t)i + 1 : lru->free_head;
+        lru->node[i].prev = -1;
+        lru->node[i].n_hits = DP_LRU_SEG_BITS(DP_LRU_FREE);
+        lru->node[i].heap_pos = -1;
+        lru->node[i].expires_ns = DP_LRU_NEVER;
+    }
+    if (to > from) lru->free_head = (int32_t)from;
+}
+
+static void dp_lru_index_add(dp_lru_t *lru, int32_t slot);
+
+/* How many keys the W-TinyLFU sketch and ghosts are sized for when n_slots are allocated. */
+static size_t dp_lru_sketch_keys(const dp_lru_t *lru, size_t n_slots) {
+    const size_t first = lru->cap < DP_LRU_FIRST_SKETCH_KEYS ? lru->cap : DP_LRU_FIRST_SKETCH_KEYS;
+    return n_slots > first ? n_slots : first;
+}
+
+/* The sketch and ghost table for n_slots entries (W-TinyLFU), keeping what lru's hold: both
+ * are indexed by a hash's low bits, so the old tables tile the new ones. */
+static int dp_lru_size_frequency(const dp_lru_t *lru, size_t n_slots, dp_sketch_t *sketch,
+                                 uint64_t **ghost, size_t *ghost_mask) {
+    n_slots = dp_lru_sketch_keys(lru, n_slots);
+    /* Ghosts: one word per two slots (a power of two), direct-mapped by hash. */
+    size_t n_ghosts = 8;
+    while (n_ghosts < n_slots / 2) n_ghosts <<= 1;
+    *ghost = calloc(n_ghosts, sizeof(uint64_t));
+    *ghost_mask = n_ghosts - 1;
+    /* Two sketch words (32 counters) per slot, twice Caffeine's: fewer collisions between the
+     * keys of a block. */
+    if (!*ghost || dp_sketch_init_grown(sketch, &lru->sketch, n_slots, 2) != DP_OK) {
+        free(*ghost);
+        *ghost = NULL;
+        return DP_ENOMEM;
+    }
+    /* Age by the full cache's sample, as a sketch sized for cap would: a small early sketch
+     * halving every 10 x n_slots counts would forget what the filling cache learnt. */
+    sketch->sample_size = 10 * (uint64_t)lru->cap;
+    const size_t n_old = lru->ghost ? lru->ghost_mask + 1 : 0;
+    if (n_old && n_old <= n_ghosts)
+        for (size_t i = 0; i < n_ghosts; i += n_old)
+            memcpy(*ghost + i, lru->ghost, n_old * sizeof(uint64_t));
+    return DP_OK;
+}
+
+int dp_lru_reserve(dp_lru_t *lru, size_t n) {
+    if (n <= lru->n_slots) return DP_OK;
+    if (n > lru->cap) return DP_EINVAL;
+    size_t n_slots = 2 * lru->n_slots;
+    if (n_slots < n) n_slots = n;
+    if (n_slots > lru->cap) n_slots = lru->cap;
+    dp_lru_t grown = *lru;  /* the new sizes, then the new arrays, swapped in only if all exist */
+    dp_lru_size_table(&grown, n_slots);
+    dp_lru_node_t *node = aligned_alloc(64, n_slots * sizeof(dp_lru_node_t));
+    int32_t *heap = malloc(n_slots * sizeof(int32_t));
+    dp_lru_bucket_t *table = grown.n_buckets != lru->n_buckets
+                                 ? malloc(grown.n_buckets * sizeof(dp_lru_bucket_t))
+                                 : lru->table;
+    int freq_ok = 1;
+    const int grow_freq = lru->policy != DP_LRU_POLICY_LRU &&
+                          dp_lru_sketch_keys(lru, n_slots) != dp_lru_sketch_keys(lru, lru->n_slots);
+    if (node && heap && table && grow_freq)
+        freq_ok = dp_lru_size_frequency(lru, n_slots, &grown.sketch, &grown.ghost,
+                                        &grown.ghost_mask) == DP_OK;
+    if (!node || !heap || !table || !freq_ok) {
+        free(node);
+        free(heap);
+        if (table != lru->table) free(table);
+        return DP_ENOMEM;
+    }
+    if (grow_freq) {
+        dp_sketch_free(&lru->sketch);
+        free(lru->ghost);
+        lru->sketch = grown.sketch;
+        lru->ghost = grown.ghost;
+        lru->ghost_mask = grown.ghost_mask;
+    }
+    memcpy(node, lru->node, lru->n_slots * sizeof(dp_lru_node_t));
+    memcpy(heap, lru->heap, lru->heap_len * sizeof(int32_t));
+    free(lru->node);
+    free(lru->heap);
+    lru->node = node;
+    lru->heap = heap;
+    dp_lru_free_slots(lru, lru->n_slots, n_slots);
+    lru->n_slots = n_slots;
+    if (table != lru->table) {
+        /* Rehash: every live slot into the larger table (slots keep their numbers). */
+        free(lru->table);
+        lru->table = table;
+        lru->n_buckets = grown.n_buckets;
+        lru->shift = grown.shift;
+        for (size_t i = 0; i < lru->n_buckets; i++) lru->table[i].slot = -1;
+        for (size_t i = 0; i < lru->n_slots; i++)
+            if ((lru->node[i].n_hits >> DP_LRU_SEG_SHIFT) != DP_LRU_FREE)
+                dp_lru_index_add(lru, (int32_t)i);
+    }
+    return DP_OK;
+}
+
 int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
     memset(lru, 0, sizeof(*lru));
     if (cap == 0 || cap > DP_LRU_MAX_CAP) return DP_EINVAL;
     if (policy != DP_LRU_POLICY_LRU && policy != DP_LRU_POLICY_TINYLFU) return DP_EINVAL;
     lru->policy = policy;
-    size_t n_buckets = 8;
-    unsigned log2_buckets = 3;
-    while (n_buckets < cap + cap / 2) {
-        n_buckets <<= 1;
-        log2_buckets++;
-    }
+    const size_t n_slots = cap < DP_LRU_FIRST_SLOTS ? cap : DP_LRU_FIRST_SLOTS;
     lru->cap = cap;
-    lru->n_buckets = n_buckets;
-    lru->shift = 64u - log2_buckets;
-    lru->node = aligned_alloc(64, cap * sizeof(dp_lru_node_t));
-    lru->heap = malloc(cap * sizeof(int32_t));
-    lru->table = malloc(n_buckets * sizeof(dp_lru_bucket_t));
+    lru->n_slots = n_slots;
+    dp_lru_size_table(lru, n_slots);
+    lru->node = aligned_alloc(64, n_slots * sizeof(dp_lru_node_t));
+    lru->heap = malloc(n_slots * sizeof(int32_t));
+    lru->table = malloc(lru->n_buckets * sizeof(dp_lru_bucket_t));
     if (!lru->node || !lru->heap || !lru->table) {
         dp_lru_free(lru);
         return DP_ENOMEM;
@@ -48,15 +156,9 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
     if (policy == DP_LRU_POLICY_TINYLFU) {
         lru->reads_cap = cap < DP_LRU_READS_MAX ? cap : DP_LRU_READS_MAX;
         lru->reads = malloc(lru->reads_cap * sizeof(dp_lru_read_t));
-        /* Ghosts: one word per two slots (a power of two), direct-mapped by hash. */
-        size_t n_ghosts = 8;
-        while (n_ghosts < cap / 2) n_ghosts <<= 1;
-        lru->ghost = calloc(n_ghosts, sizeof(uint64_t));
-        lru->ghost_mask = n_ghosts - 1;
         lru->quick_period_reads = cap / 2 > 64 ? cap / 2 : 64;
-        /* Two sketch words (32 counters) per slot, twice Caffeine's: fewer collisions between
-         * the keys of a block. */
-        if (!lru->reads || !lru->ghost || dp_sketch_init(&lru->sketch, cap, 2) != DP_OK) {
+        if (!lru->reads || dp_lru_size_frequency(lru, n_slots, &lru->sketch, &lru->ghost,
+                                                 &lru->ghost_mask) != DP_OK) {
             dp_lru_free(lru);
             return DP_ENOMEM;
         }
@@ -92,15 +194,8 @@ void dp_lru_clear(dp_lru_t *lru) {
     lru->fifo_head = lru->fifo_tail = -1;
     lru->n_reads = 0;
     if (lru->ghost) memset(lru->ghost, 0, (lru->ghost_mask + 1) * sizeof(uint64_t));
-    for (size_t i = 0; i < lru->cap; i++) {
-        lru->node[i].next = (int32_t)i + 1;
-        lru->node[i].prev = -1;
-        lru->node[i].n_hits = DP_LRU_SEG_BITS(DP_LRU_FREE);
-        lru->node[i].heap_pos = -1;
-        lru->node[i].expires_ns = DP_LRU_NEVER;
-    }
-    lru->node[lru->cap - 1].next = -1;
-    lru->free_head = 0;
+    lru->free_head = -1;
+    dp_lru_free_slots(lru, 0, lru->n_slots);
     for (size_t i = 0; i < lru->n_buckets; i++) lru->table[i].slot = -1;
 }
 
@@ -359,6 +454,19 @@ int32_t dp_lru_victim(const dp_lru_t *lru) {
     return main_victim >= 0 ? main_victim : candidate;
 }
 
+int32_t dp_lru_victim_except(const dp_lru_t *lru, int32_t keep) {
+    const int32_t victim = dp_lru_victim(lru);
+    if (victim != keep) return victim;
+    /* The next entry up keep's own list, else the oldest of another segment. */
+    if (lru->node[keep].prev >= 0) return lru->node[keep].prev;
+    static const int order[3] = {DP_LRU_PROBATION, DP_LRU_WINDOW, DP_LRU_PROTECTED};
+    for (int i = 0; i < 3; i++) {
+        const int32_t tail = lru->tail[order[i]];
+        if (tail >= 0 && tail != keep) return tail;
+    }
+    return -1;
+}
+
 /*** Frequency and hill climbing (W-TinyLFU only) ***/
 
 #define DP_LRU_CLIMB_Z 1.0
@@ -461,7 +569,11 @@ void dp_lru_record_write(dp_lru_t *lru, uint64_t hash) {
 /*** Entries ***/
 
 int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns) {
-    if (lru->len >= lru->cap || lru->free_head < 0) return DP_EFULL;
+    if (lru->len >= lru->cap) return DP_EFULL;
+    if (lru->len >= lru->n_slots) {
+        const int rc = dp_lru_reserve(lru, lru->len + 1);
+        if (rc != DP_OK) return rc;
+    }
     const int32_t slot = lru->free_head;
     dp_lru_node_t *const nd = &lru->node[slot];
     lru->free_head = nd->next;
@@ -499,7 +611,9 @@ void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
 
 int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap) {
     if (dst->cap < src->len || dst->len != 0) return DP_EINVAL;
-    for (size_t i = 0; i < src->cap; i++) remap[i] = -1;
+    const int rc = dp_lru_reserve(dst, src->len);
+    if (rc != DP_OK) return rc;
+    for (size_t i = 0; i < src->n_slots; i++) remap[i] = -1;
     /* Per segment, oldest first, so that each insert at the head rebuilds the same order. */
     for (int seg = 0; seg < 3; seg++) {
         for (int32_t s = src->tail[seg]; s >= 0; s = src->node[s].prev) {
@@ -567,14 +681,15 @@ size_t dp_lru_top_hits(const dp_lru_t *lru, int32_t *out, size_t n) {
 /*** Debug check ***/
 
 int dp_lru_check(const dp_lru_t *lru) {
-    if (lru->len > lru->cap) return DP_ECORRUPT;
+    if (lru->len > lru->n_slots || lru->n_slots > lru->cap) return DP_ECORRUPT;
+    if (lru->n_buckets < lru->n_slots + lru->n_slots / 2) return DP_ECORRUPT;
     size_t n = 0, n_finite = 0;
     int64_t weight = 0;
     for (int seg = 0; seg < 3; seg++) {
         size_t n_seg = 0;
         int32_t prev = -1;
         for (int32_t s = lru->head[seg]; s >= 0; s = lru->node[s].next) {
-            if ((size_t)s >= lru->cap || lru->node[s].prev != prev || ++n > lru->len ||
+            if ((size_t)s >= lru->n_slots || lru->node[s].prev != prev || ++n > lru->len ||
                 dp_lru_seg(&lru->node[s]) != seg)
                 return DP_ECORRUPT;
             weight += lru->node[s].weight;
@@ -589,20 +704,20 @@ int dp_lru_check(const dp_lru_t *lru) {
     if (weight != lru->total_weight) return DP_ECORRUPT;
     if (lru->n_reads > lru->reads_cap || (lru->n_reads && !lru->reads)) return DP_ECORRUPT;
     for (size_t i = 0; i < lru->n_reads; i++)
-        if (lru->reads[i].slot < 0 || (size_t)lru->reads[i].slot >= lru->cap) return DP_ECORRUPT;
+        if (lru->reads[i].slot < 0 || (size_t)lru->reads[i].slot >= lru->n_slots) return DP_ECORRUPT;
     size_t n_free = 0;
     for (int32_t s = lru->free_head; s >= 0; s = lru->node[s].next)
-        if ((size_t)s >= lru->cap || ++n_free > lru->cap - lru->len ||
+        if ((size_t)s >= lru->n_slots || ++n_free > lru->n_slots - lru->len ||
             dp_lru_seg(&lru->node[s]) != DP_LRU_FREE)
             return DP_ECORRUPT;
-    if (n_free != lru->cap - lru->len) return DP_ECORRUPT;
+    if (n_free != lru->n_slots - lru->len) return DP_ECORRUPT;
     size_t n_indexed = 0;
     const size_t mask = lru->n_buckets - 1;
     for (size_t i = 0; i < lru->n_buckets; i++) {
         const int32_t s = lru->table[i].slot;
         if (s < 0) continue;
         n_indexed++;
-        if ((size_t)s >= lru->cap || lru->table[i].tag != (uint32_t)dp_lru_mix(lru->node[s].hash))
+        if ((size_t)s >= lru->n_slots || lru->table[i].tag != (uint32_t)dp_lru_mix(lru->node[s].hash))
             return DP_ECORRUPT;
         /* Every bucket from home to i must be occupied, or a probe would stop short. */
         for (size_t j = dp_lru_home(lru, s); j != i; j = (j + 1) & mask)
@@ -612,7 +727,7 @@ int dp_lru_check(const dp_lru_t *lru) {
     size_t n_fifo = 0;
     int32_t eprev = -1;
     for (int32_t s = lru->fifo_head; s >= 0; s = lru->node[s].enext) {
-        if ((size_t)s >= lru->cap || lru->node[s].eprev != eprev || ++n_fifo > n_finite ||
+        if ((size_t)s >= lru->n_slots || lru->node[s].eprev != eprev || ++n_fifo > n_finite ||
             lru->node[s].heap_pos != DP_LRU_IN_FIFO || lru->node[s].expires_ns == DP_LRU_NEVER)
             return DP_ECORRUPT;
         eprev = s;
@@ -621,7 +736,7 @@ int dp_lru_check(const dp_lru_t *lru) {
     if (lru->heap_len + n_fifo != n_finite || lru->n_timed != n_finite) return DP_ECORRUPT;
     for (size_t i = 0; i < lru->heap_len; i++) {
         const int32_t s = lru->heap[i];
-        if ((size_t)s >= lru->cap || lru->node[s].heap_pos != (int32_t)i ||
+        if ((size_t)s >= lru->n_slots || lru->node[s].heap_pos != (int32_t)i ||
             lru->node[s].expires_ns == DP_LRU_NEVER)
             return DP_ECORRUPT;
         if (i > 0 && DP_LRU_EXPIRES(lru, (i - 1) / 2) > lru->node[s].expires_ns) return DP_ECORRUPT;

@@ -29,6 +29,12 @@
  * expiries non-decreasing, heap_pos == DP_LRU_IN_FIFO) or in the min-heap at heap_pos;
  * n_timed counts both. A uniform TTL keeps every timed entry in the list
  * (O(1) per write); only an expiry earlier than the list's last one goes to the heap.
+ * Storage grows with the entries, as a dict's does: node and heap hold n_slots slots
+ * (len <= n_slots <= cap), the table at least 1.5 * n_slots buckets; dp_lru_reserve doubles
+ * them (amortised O(1) per insert), so an empty cache of a large cap costs little memory.
+ * Slots keep their numbers when the arrays grow. The W-TinyLFU sketch and ghost table are
+ * sized for min(cap, DP_LRU_FIRST_SKETCH_KEYS) keys at once (so a cache up to that size admits
+ * exactly as with tables sized for cap) and grow with the slots past it, keeping their counts.
  * Ownership: dp_lru_init allocates every array, dp_lru_free releases them and is safe on a
  * zeroed struct; the caller owns the struct itself. */
 #ifndef DP_LRU_H
@@ -39,6 +45,9 @@
 
 #define DP_LRU_MAX_CAP ((size_t)1 << 30)
 #define DP_LRU_NEVER INT64_MAX
+#define DP_LRU_FIRST_SLOTS 4 /* slots allocated by dp_lru_init (fewer if cap is smaller) */
+#define DP_LRU_FIRST_SKETCH_KEYS 65536 /* W-TinyLFU sketch and ghosts: sized for this many keys
+                                        * (or cap) at once, then grown with the slots (1 MiB) */
 #define DP_LRU_IN_FIFO (-2)
 
 #define DP_LRU_POLICY_LRU 0
@@ -80,6 +89,7 @@ typedef struct {
 
 typedef struct {
     size_t cap, len;
+    size_t n_slots;            /* slots allocated in node and heap: len <= n_slots <= cap */
     int32_t head[3], tail[3];  /* per segment: window, probation, protected */
     size_t seg_len[3];
     int32_t free_head;
@@ -102,7 +112,7 @@ typedef struct {
     int32_t fifo_head, fifo_tail;
     size_t n_timed;          /* entries with a finite expiry (list + heap) */
     dp_lru_bucket_t *table;
-    size_t n_buckets;        /* a power of two, at least 1.5 * cap */
+    size_t n_buckets;        /* a power of two, at least 1.5 * n_slots */
     unsigned shift;          /* 64 - log2(n_buckets) */
 } dp_lru_t;
 
@@ -110,12 +120,19 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy);
 void dp_lru_free(dp_lru_t *lru);
 /* Forget every entry (arrays kept). */
 void dp_lru_clear(dp_lru_t *lru);
-/* Insert a new entry as MRU; needs len < cap. Returns its slot, or DP_EFULL. */
+/* Make room for n entries (n <= cap) without further allocation: DP_OK, DP_EINVAL if n > cap,
+ * DP_ENOMEM (nothing changed) if the grown arrays cannot be allocated. */
+int dp_lru_reserve(dp_lru_t *lru, size_t n);
+/* Insert a new entry as MRU; needs len < cap. Returns its slot, DP_EFULL, or DP_ENOMEM if the
+ * storage had to grow and could not (dp_lru_reserve first to rule that out). */
 int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns);
 /* Change a live slot's weight, keeping total_weight. */
 void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight);
 /* The slot the policy evicts next to make room for one new key; -1 if empty. */
 int32_t dp_lru_victim(const dp_lru_t *lru);
+/* Like dp_lru_victim, but never `keep` (a key just written): the next least recent entry of
+ * the policy's order instead; -1 if `keep` is the only live entry. */
+int32_t dp_lru_victim_except(const dp_lru_t *lru, int32_t keep);
 /* Tell the policy that `slot` (its victim) is about to be evicted: under W-TinyLFU a window
  * entry evicted lost admission and is remembered in the ghost table. */
 void dp_lru_note_eviction(dp_lru_t *lru, int32_t slot);
@@ -137,7 +154,8 @@ void dp_lru_set_expiry(dp_lru_t *lru, int32_t slot, int64_t expires_ns);
 /* Number of live entries with expires_ns <= now_ns (walks only the expired part of the heap). */
 size_t dp_lru_count_expired(const dp_lru_t *lru, int64_t now_ns);
 /* Copy every live entry into `dst` (freshly initialised, dst->cap >= src->len), keeping the
- * recency order; remap[old_slot] receives the new slot (or -1 for free slots). */
+ * recency order; remap[old_slot] (src->n_slots entries) receives the new slot (or -1 for free
+ * slots). Cannot fail once dst has reserved src->len entries; else it may return DP_ENOMEM. */
 int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap);
 /* Up to `n` live slots with the most hits, most first; returns how many were written. */
 size_t dp_lru_top_hits(const dp_lru_t *lru, int32_t *out, size_t n);

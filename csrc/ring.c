@@ -34,9 +34,10 @@ int dp_ring_init(dp_ring_t *r, size_t cap, size_t n_fields, int time_field, int 
     r->shift = calloc(n_fields, sizeof(double));
     r->sum_d = calloc(n_fields, sizeof(dp_ksum_t));
     r->sq_d = calloc(n_fields, sizeof(dp_ksum_t));
+    r->peak_d = calloc(n_fields, sizeof(double));
     r->min_q = calloc(n_fields, sizeof(dp_ring_deque_t));
     r->max_q = calloc(n_fields, sizeof(dp_ring_deque_t));
-    if (!r->buf || !r->shift || !r->sum_d || !r->sq_d || !r->min_q || !r->max_q) {
+    if (!r->buf || !r->shift || !r->sum_d || !r->sq_d || !r->peak_d || !r->min_q || !r->max_q) {
         dp_ring_free(r);
         return DP_ENOMEM;
     }
@@ -52,6 +53,7 @@ void dp_ring_free(dp_ring_t *r) {
     free(r->shift);
     free(r->sum_d);
     free(r->sq_d);
+    free(r->peak_d);
     free(r->min_q);
     free(r->max_q);
     memset(r, 0, sizeof(*r));
@@ -63,7 +65,9 @@ void dp_ring_clear(dp_ring_t *r) {
     memset(r->shift, 0, r->n_fields * sizeof(double));
     memset(r->sum_d, 0, r->n_fields * sizeof(dp_ksum_t));
     memset(r->sq_d, 0, r->n_fields * sizeof(dp_ksum_t));
+    memset(r->peak_d, 0, r->n_fields * sizeof(double));
     memset(&r->pv, 0, sizeof(r->pv));
+    r->peak_pv = 0.0;
     for (size_t f = 0; f < r->n_fields; f++) r->min_q[f].len = r->max_q[f].len = 0;
 }
 
@@ -76,31 +80,49 @@ static void dp_ring_recompute(dp_ring_t *r) {
         for (size_t i = 0; i < r->len; i++) dp_ksum_add(&s, dp_ring_get(r, f, i));
         const double shift = r->len ? dp_ksum_get(&s) / (double)r->len : 0.0;
         dp_ksum_t d = {0, 0}, q = {0, 0};
+        double peak = 0.0;
         for (size_t i = 0; i < r->len; i++) {
             const double x = dp_ring_get(r, f, i) - shift;
             dp_ksum_add(&d, x);
             dp_ksum_add(&q, x * x);
+            if (fabs(x) > peak) peak = fabs(x);
         }
         r->shift[f] = shift;
         r->sum_d[f] = d;
         r->sq_d[f] = q;
+        r->peak_d[f] = peak;
     }
     if (r->price_field >= 0 && r->volume_field >= 0) {
         dp_ksum_t pv = {0, 0};
-        for (size_t i = 0; i < r->len; i++)
-            dp_ksum_add(&pv, dp_ring_get(r, (size_t)r->price_field, i) *
-                                 dp_ring_get(r, (size_t)r->volume_field, i));
+        double peak = 0.0;
+        for (size_t i = 0; i < r->len; i++) {
+            const double x = dp_ring_get(r, (size_t)r->price_field, i) *
+                             dp_ring_get(r, (size_t)r->volume_field, i);
+            dp_ksum_add(&pv, x);
+            if (fabs(x) > peak) peak = fabs(x);
+        }
         r->pv = pv;
+        r->peak_pv = peak;
     }
     r->since_recompute = 0;
 }
 
-/* The running update is a plain sum of values centred on `shift` (small, so rounding is tiny);
- * the exact, compensated rebuild every DP_RING_RECOMPUTE_WINDOWS windows bounds any drift. */
+/* Both sums are compensated: a value added and later removed is the same double both times, so
+ * it cancels whatever its size, up to the bound of dp_ring_sum_error. */
 static void dp_ring_account(dp_ring_t *r, size_t f, double x, double sign) {
     const double d = x - r->shift[f];
-    r->sum_d[f].value += sign * d;
-    r->sq_d[f].value += sign * d * d;
+    dp_ksum_add(&r->sum_d[f], sign * d);
+    dp_ksum_add(&r->sq_d[f], sign * d * d);
+    if (fabs(d) > r->peak_d[f]) r->peak_d[f] = fabs(d);
+}
+
+/* A bound on the error of a compensated running sum `s` of terms no larger than `peak` in
+ * magnitude, each itself rounded once (u = 2**-53): the live terms' own rounding (len u peak),
+ * the compensated sum's (2 u |s| + 2 n^2 u^2 peak, n terms since the rebuild). */
+static double dp_ring_sum_error(const dp_ring_t *r, const dp_ksum_t *s, double peak) {
+    const double u = 0x1p-53;
+    const double n = 2.0 * (double)r->since_recompute + (double)r->len;
+    return (double)r->len * u * peak + 2.0 * u * fabs(dp_ksum_get(s)) + 2.0 * n * n * u * u * peak;
 }
 
 /*** Extrema queues (monotonic deques of absolute indices) ***/
@@ -179,6 +201,9 @@ static void dp_ring_store(dp_ring_t *r, const double *row) {
         memset(r->sum_d, 0, r->n_fields * sizeof(dp_ksum_t));
         memset(r->sq_d, 0, r->n_fields * sizeof(dp_ksum_t));
         memset(&r->pv, 0, sizeof(r->pv));
+        memset(r->peak_d, 0, r->n_fields * sizeof(double));
+        r->peak_pv = 0.0;
+        r->since_recompute = 0;
     }
     if (r->len == r->cap) {
         for (size_t f = 0; f < r->n_fields; f++)
@@ -197,7 +222,11 @@ static void dp_ring_store(dp_ring_t *r, const double *row) {
         r->buf[f * r->cap + j] = row[f];
         dp_ring_account(r, f, row[f], 1.0);
     }
-    if (has_pv) dp_ksum_add(&r->pv, row[r->price_field] * row[r->volume_field]);
+    if (has_pv) {
+        const double x = row[r->price_field] * row[r->volume_field];
+        dp_ksum_add(&r->pv, x);
+        if (fabs(x) > r->peak_pv) r->peak_pv = fabs(x);
+    }
     r->len++;
     r->n_pushed++;
     for (size_t f = 0; f < r->n_fields; f++) {
@@ -244,31 +273,52 @@ void dp_ring_copy_rows(const dp_ring_t *r, size_t start, size_t n, double *out) 
     }
 }
 
-double dp_ring_mean(const dp_ring_t *r, size_t f) {
+/* The window total of field f, shift * len + sum_d, and a bound on its error. */
+static double dp_ring_total(const dp_ring_t *r, size_t f, double *err) {
+    const double base = r->shift[f] * (double)r->len;
+    *err = dp_ring_sum_error(r, &r->sum_d[f], r->peak_d[f]) + 0x1p-52 * fabs(base);
+    return base + dp_ksum_get(&r->sum_d[f]);
+}
+
+/* True if the sums are not fresh from a rebuild and `err` may exceed the tolerance on `value`. */
+DP_INLINE int dp_ring_unsure(const dp_ring_t *r, double value, double err) {
+    return r->since_recompute > 0 && err > DP_RING_REL_TOL * fabs(value);
+}
+
+double dp_ring_mean(dp_ring_t *r, size_t f) {
+    double err;
+    const double total = dp_ring_total(r, f, &err);
+    if (dp_ring_unsure(r, total, err)) dp_ring_recompute(r);
     return r->shift[f] + dp_ksum_get(&r->sum_d[f]) / (double)r->len;
 }
 
-double dp_ring_var(const dp_ring_t *r, size_t f) {
-    const double m = dp_ksum_get(&r->sum_d[f]) / (double)r->len;
-    const double v = dp_ksum_get(&r->sq_d[f]) / (double)r->len - m * m;
+double dp_ring_var(dp_ring_t *r, size_t f) {
+    const double n = (double)r->len;
+    double m = dp_ksum_get(&r->sum_d[f]) / n;
+    double v = dp_ksum_get(&r->sq_d[f]) / n - m * m;
+    /* The error of sq/n - m^2 from those of both sums, and the final subtraction's. */
+    const double err_sq = dp_ring_sum_error(r, &r->sq_d[f], r->peak_d[f] * r->peak_d[f]);
+    const double err_d = dp_ring_sum_error(r, &r->sum_d[f], r->peak_d[f]);
+    const double err = err_sq / n + 2.0 * fabs(m) * err_d / n + err_d * err_d / (n * n) +
+                       0x1p-52 * (fabs(dp_ksum_get(&r->sq_d[f])) / n + m * m);
+    if (dp_ring_unsure(r, v, err)) {
+        dp_ring_recompute(r);
+        m = dp_ksum_get(&r->sum_d[f]) / n;
+        v = dp_ksum_get(&r->sq_d[f]) / n - m * m;
+    }
     return v > 0.0 ? v : 0.0;
 }
 
-int dp_ring_vwap(const dp_ring_t *r, double *out) {
-    const size_t v = (size_t)r->volume_field, p = (size_t)r->price_field;
-    double volume = r->shift[v] * (double)r->len + dp_ksum_get(&r->sum_d[v]);
+int dp_ring_vwap(dp_ring_t *r, double *out) {
+    const size_t v = (size_t)r->volume_field;
+    double err_volume;
+    double volume = dp_ring_total(r, v, &err_volume);
     double pv = dp_ksum_get(&r->pv);
-    /* Ill-conditioned window (volumes far below those the running sums were centred on): the
-     * running sums may have lost their digits, so sum the stored rows exactly, O(len). */
-    if (fabs(volume) < 1e-7 * fabs(r->shift[v]) * (double)r->len) {
-        dp_ksum_t sv = {0, 0}, spv = {0, 0};
-        for (size_t i = 0; i < r->len; i++) {
-            const double x = dp_ring_get(r, v, i);
-            dp_ksum_add(&sv, x);
-            dp_ksum_add(&spv, x * dp_ring_get(r, p, i));
-        }
-        volume = dp_ksum_get(&sv);
-        pv = dp_ksum_get(&spv);
+    const double err_pv = dp_ring_sum_error(r, &r->pv, r->peak_pv);
+    if (dp_ring_unsure(r, volume, err_volume) || dp_ring_unsure(r, pv, err_pv)) {
+        dp_ring_recompute(r);
+        volume = dp_ring_total(r, v, &err_volume);
+        pv = dp_ksum_get(&r->pv);
     }
     if (volume == 0.0) return DP_EINVAL;
     *out = pv / volume;

@@ -2,9 +2,11 @@
  * sums for the whole window.
  * Invariants: 0 <= len <= cap; row i (0 = oldest) of field f lives at buf[f * cap + (head + i) %
  * cap]; n_pushed counts every row ever pushed, so the oldest live row has absolute index
- * n_pushed - len. Per field, sum_d and sq_d are the sums of (x - shift) and (x - shift)^2 over the live
- * rows, updated per push and rebuilt exactly (compensated, around a fresh shift) every 4 * cap
- * pushes, so rounding never accumulates past four windows. If
+ * n_pushed - len. Per field, sum_d and sq_d are compensated sums of (x - shift) and (x - shift)^2
+ * over the live rows (pv: of price * volume), updated per push and rebuilt exactly around a fresh
+ * shift every 4 * cap pushes. peak_d / peak_pv bound every |x - shift| / |price * volume| added
+ * since that rebuild: a query whose error bound, from them, exceeds DP_RING_REL_TOL of its answer
+ * rebuilds first, so a huge value that has left the window cannot spoil later answers. If
  * time_field >= 0 its column is non-decreasing; every stored value is finite. An extrema queue,
  * once enabled for a field, holds absolute indices of live rows with strictly monotonic values.
  * Ownership: dp_ring_init allocates everything, dp_ring_free releases it (safe on a zeroed
@@ -34,6 +36,8 @@ typedef struct {
     double *shift;                   /* per field */
     dp_ksum_t *sum_d, *sq_d;         /* per field */
     dp_ksum_t pv;                    /* sum of price * volume, for vwap */
+    double *peak_d;                  /* per field: max |x - shift| added since the rebuild */
+    double peak_pv;                  /* max |price * volume| added since the rebuild */
     dp_ring_deque_t *min_q, *max_q;  /* per field; idx == NULL until enabled */
 } dp_ring_t;
 
@@ -55,11 +59,13 @@ DP_INLINE double dp_ring_get(const dp_ring_t *r, size_t f, size_t i) {
 }
 /* Copy logical rows [start, start + n) into out, row-major (n x n_fields). */
 void dp_ring_copy_rows(const dp_ring_t *r, size_t start, size_t n, double *out);
-/* Window statistics; the caller checks len > 0 (and last <= len). */
-double dp_ring_mean(const dp_ring_t *r, size_t f);
-double dp_ring_var(const dp_ring_t *r, size_t f);
+/* Window statistics; the caller checks len > 0 (and last <= len). Not const: when the running
+ * sums cannot guarantee a relative error of DP_RING_REL_TOL they are rebuilt first (O(len)). */
+#define DP_RING_REL_TOL 1e-10
+double dp_ring_mean(dp_ring_t *r, size_t f);
+double dp_ring_var(dp_ring_t *r, size_t f);
 /* sum(price * volume) / sum(volume) over the window; DP_EINVAL if the volumes sum to 0. */
-int dp_ring_vwap(const dp_ring_t *r, double *out);
+int dp_ring_vwap(dp_ring_t *r, double *out);
 double dp_ring_sum_last(const dp_ring_t *r, size_t f, size_t last);
 double dp_ring_sumsq_dev_last(const dp_ring_t *r, size_t f, size_t last, double mean);
 int dp_ring_enable_extrema(dp_ring_t *r, size_t f);

@@ -25,6 +25,18 @@ int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key) {
     return DP_OK;
 }
 
+int dp_sketch_init_grown(dp_sketch_t *s, const dp_sketch_t *src, size_t capacity,
+                         unsigned words_per_key) {
+    const int rc = dp_sketch_init(s, capacity, words_per_key);
+    if (rc != DP_OK) return rc;
+    if (src->n_words == 0 || src->n_words > s->n_words) return DP_OK; /* nothing to keep */
+    for (size_t i = 0; i < s->n_words; i += src->n_words)
+        memcpy(s->table + i, src->table, src->n_words * sizeof(uint64_t));
+    s->additions = src->additions;
+    s->n_resets = src->n_resets;
+    return DP_OK;
+}
+
 void dp_sketch_free(dp_sketch_t *s) {
     free(s->table);
     memset(s, 0, sizeof(*s));

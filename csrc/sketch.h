@@ -29,6 +29,10 @@ typedef struct {
 /* Counters for `capacity` keys, words_per_key (1..8) words each; halved every 10 x capacity. */
 int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key);
 void dp_sketch_free(dp_sketch_t *s);
+/* A larger sketch for `capacity` keys that keeps every estimate of `src` (at most as many
+ * words): a block index is the hash's low bits, so the old table tiles the new one. */
+int dp_sketch_init_grown(dp_sketch_t *s, const dp_sketch_t *src, size_t capacity,
+                         unsigned words_per_key);
 void dp_sketch_clear(dp_sketch_t *s);
 /* The key's estimated count, 0..15. */
 unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash);

@@ -19,6 +19,12 @@ def check_number(name: str, value: Any, *, low: float = 0.0, inclusive: bool = F
         raise ValueError(f"{name} must be finite and {bound}, got {value!r}")
 
 
+def check_bool(name: str, value: Any) -> None:
+    """A bool: not an int, a str or anything else that merely has a truth value."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {type(value).__name__}")
+
+
 def check_int(name: str, value: Any, *, minimum: int = 1, maximum: int | None = None,
               allow_none: bool = False) -> None:
     """An int (not a bool) in ``minimum..maximum``."""

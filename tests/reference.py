@@ -176,6 +176,8 @@ def bloom_bit_indices(key: bytes, n_bits: int, n_hashes: int, seed: int) -> set[
     MurmurHash3 (mmh3), enhanced double hashing, multiply-high reduction to [0, n_bits)."""
     import mmh3
 
+    if len(key) <= 8 and seed == len(key):
+        seed ^= 0x27D4EB4F  # a seed equal to a short key's length would link the probes
     h = mmh3.hash128(key, seed, True, signed=False)
     a, b = h & M64, h >> 64
     bits = set()
@@ -184,6 +186,18 @@ def bloom_bit_indices(key: bytes, n_bits: int, n_hashes: int, seed: int) -> set[
         a = (a + b) & M64
         b = (b + i) & M64
     return bits
+
+
+def bloom_with_version(blob: bytes, version: int) -> bytes:
+    """BloomFilter.to_bytes() output relabelled with another format version: the header's
+    version field (after the 8 magic bytes) and the trailing MurmurHash3 checksum rewritten."""
+    import struct
+
+    from defiperf.structures.bloom import hash128  # the checksum's seed is past mmh3's 32 bits
+
+    body = bytearray(blob[:-16])
+    struct.pack_into("<I", body, 8, version)
+    return bytes(body) + struct.pack("<QQ", *hash128(bytes(body), 0x64656669706572))
 
 
 def bloom_payload_bits(blob: bytes, header_bytes: int = 56, checksum_bytes: int = 16) -> set[int]:

@@ -19,9 +19,53 @@ from defiperf.demo import run_demo
 STARTUP_S = 10.0  # interpreter, imports and suite start-up on a loaded 2-core host
 
 
+def _series_cells(report: str, name: str) -> list[str]:
+    table = report[report.index("## Series"):]
+    row = next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
+    return row.split("|")             # | series | unit | count | rate/s | mean | ...
+
+
 def _series_mean(report: str, name: str) -> float:
-    row = next(line for line in report.splitlines() if line.startswith(f"| {name} |"))
-    return float(row.split("|")[5])   # | series | unit | count | rate/s | mean | ...
+    return float(_series_cells(report, name)[5])
+
+
+def _series_rate(report: str, name: str) -> float:
+    return float(_series_cells(report, name)[4])
+
+
+def test_memory_pressure_from_the_start_does_not_stall_the_run() -> None:
+    # The suite pauses warming under memory pressure; warming must not hold the run hostage.
+    import dataclasses
+
+    from defiperf.profiles import PROFILES
+
+    tiny = dataclasses.replace(PROFILES["memory_constrained"], memory_budget_bytes=1 << 20)
+    out = asyncio.run(run_demo(2.0, profile=tiny, pairs=5))
+    assert out.elapsed_s <= 2.0 * 1.2 and out.portfolio_lookups > 0
+    assert out.health["components"]["memory"]["status"] == "degraded"
+
+
+def test_the_status_line_comes_each_second() -> None:
+    lines: list[str] = []
+    out = asyncio.run(run_demo(2.5, profile="hft", pairs=5, status=lines.append))
+    assert 2 <= len(lines) <= 3 and out.elapsed_s < 2.5 * 1.2
+    assert all(re.match(r"\s*[\d.]+/2.5 s \| prices [\d,]+/s \| tx ", line) for line in lines)
+
+
+def test_a_second_engine_in_the_same_busy_process_keeps_full_batches() -> None:
+    from defiperf.batch import BatchProcessingEngine, Processor
+
+    async def noop(items: list[int]) -> list[int]:
+        return items
+
+    async def one_engine() -> float:
+        async with BatchProcessingEngine() as eng:   # the real load probe
+            job = await eng.submit_job(range(50_000), Processor("noop", noop))
+            assert (await eng.wait(job)).ok
+            return float(eng.get_metrics()["processors"]["noop"]["mean_batch_size"])
+
+    with cpu_burners():
+        assert [asyncio.run(one_engine()) for _ in range(2)] == [100.0, 100.0]
 
 
 @pytest.mark.parametrize("profile", ["hft", "analytics", "memory_constrained"])
@@ -37,6 +81,9 @@ def test_every_profile_keeps_its_time_on_a_busy_host_and_accounts_for_every_tx(p
     headline = out.price_updates / out.elapsed_s
     series = _series_mean(out.report_markdown, "metric:price_updates_per_second")
     assert 0.5 * headline <= series <= 1.5 * headline   # the same quantity, not a tick's speed
+    lookups = out.portfolio_lookups / out.portfolio_span_s
+    rate = _series_rate(out.report_markdown, "request:/api/portfolio")
+    assert 0.6 * lookups <= rate <= 1.4 * lookups
 
 
 def _demo(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:

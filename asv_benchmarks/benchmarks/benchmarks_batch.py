@@ -16,9 +16,9 @@ from .common import Benchmark
 class _Host(Benchmark):
     """``host`` = "busy" runs the benchmark beside one CPU-burning process per core."""
 
-    def _start_host(self, host: str) -> None:
+    def setup(self, *params: Any) -> None:  # the last parameter is the host
         self._burners: contextlib.ExitStack = contextlib.ExitStack()
-        if host == "busy":
+        if params[-1] == "busy":
             self._burners.enter_context(cpu_burners())
 
     def teardown(self, *args: Any) -> None:
@@ -29,9 +29,6 @@ class BatchThroughput(_Host):
     params = [["defiperf", "asyncio.Queue"], [1, 10, 1000], ["idle", "busy"]]
     param_names = ["impl", "jobs", "host"]
 
-    def setup(self, impl: str, jobs: int, host: str) -> None:
-        self._start_host(host)
-
     def time_100k_items_noop(self, impl: str, jobs: int, host: str) -> None:
         run = bench_batch.engine_throughput if impl == "defiperf" else bench_batch.baseline_throughput
         asyncio.run(run(100_000, jobs))
@@ -40,9 +37,6 @@ class BatchThroughput(_Host):
 class BatchQueueLatency(_Host):
     params = [["idle", "busy"]]
     param_names = ["host"]
-
-    def setup(self, host: str) -> None:
-        self._start_host(host)
 
     def track_queue_latency_p99_ms(self, host: str) -> float:
         rate = asyncio.run(bench_batch.engine_throughput(200_000, 1000)) / 2
@@ -54,9 +48,6 @@ class BatchQueueLatency(_Host):
 class BatchFaults(_Host):
     params = [["idle", "busy"]]
     param_names = ["host"]
-
-    def setup(self, host: str) -> None:
-        self._start_host(host)
 
     def track_poison_over_clean_ratio(self, host: str) -> float:
         poisoned = asyncio.run(bench_batch.poison_job_seconds(2000, 100))

@@ -12,6 +12,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+from defiperf._validate import check_int
+
 
 class BreakerState(enum.Enum):
     CLOSED = "closed"
@@ -35,8 +37,9 @@ class CircuitBreaker:
         if not (isinstance(failure_rate_threshold, (int, float))
                 and 0 < failure_rate_threshold <= 1):
             raise ValueError(f"failure_rate_threshold must be in (0, 1], got {failure_rate_threshold!r}")
-        if not (isinstance(min_calls, int) and isinstance(window_calls, int)
-                and 1 <= min_calls <= window_calls):
+        check_int("min_calls", min_calls)
+        check_int("window_calls", window_calls)
+        if not min_calls <= window_calls:
             raise ValueError("need ints 1 <= min_calls <= window_calls")
         if not (isinstance(reset_timeout_s, (int, float)) and reset_timeout_s >= 0):
             raise ValueError(f"reset_timeout_s must be >= 0, got {reset_timeout_s!r}")

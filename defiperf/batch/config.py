@@ -19,6 +19,12 @@ class BreakerConfig:
     window_calls: int = 50
     reset_timeout_s: float = 5.0
 
+    def __post_init__(self) -> None:
+        check_number("failure_rate_threshold", self.failure_rate_threshold, high=1.0)
+        check_int("min_calls", self.min_calls)
+        check_int("window_calls", self.window_calls)
+        check_number("reset_timeout_s", self.reset_timeout_s, inclusive=True)
+
 
 @dataclass(frozen=True)
 class BatchConfig:

@@ -270,7 +270,7 @@ class BatchProcessingEngine:
             lane.queue.put(Segment(job, pos, pos + take, self._now()), priority)
             self._queued += take
             pos += take
-            lane.wake.set()
+            self._wake_one(lane)
         self._finish_if_resolved(job)
         return job.job_id
 
@@ -439,16 +439,16 @@ class BatchProcessingEngine:
         try:
             while me not in lane.abandoned:
                 if lane.in_flight >= self._concurrency(lane):
-                    lane.wake.clear()
-                    await lane.wake.wait()
+                    await self._park(lane)
                     continue
                 unit = self._next_unit(lane)
                 if unit is None:
                     if self._draining:
                         self._maybe_idle()
-                    lane.wake.clear()
-                    await lane.wake.wait()
+                    await self._park(lane)
                     continue
+                if lane.queue.n_items or lane.retries:
+                    self._wake_one(lane)  # more work: pass the baton to one more worker
                 try:
                     unit.segments = await self._wait_for_breaker(lane, unit.segments)
                     if unit.segments:
@@ -464,7 +464,23 @@ class BatchProcessingEngine:
                 self._teardown()  # cancelled from outside: the loop is ending without stop()
             raise
         finally:
-            lane.abandoned.discard(me)  # type: ignore[arg-type]
+            if me is not None:
+                lane.abandoned.discard(me)
+
+    async def _park(self, lane: Lane) -> None:
+        """Wait until ``_wake_one`` picks this worker (one worker per piece of new work, not
+        all of them: a thundering herd cost more than the batch itself)."""
+        assert self._loop is not None
+        fut: asyncio.Future[None] = self._loop.create_future()
+        lane.idle.append(fut)
+        await fut
+
+    def _wake_one(self, lane: Lane) -> None:
+        while lane.idle:
+            fut = lane.idle.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                return
 
     async def _wait_for_breaker(self, lane: Lane, segments: list[Segment]) -> list[Segment]:
         """While the breaker is open the batch waits (it is not failed); its cancelled or
@@ -493,7 +509,8 @@ class BatchProcessingEngine:
         processor's? On 3.10 it cannot be told apart and is taken as the engine's."""
         if self._stopping_workers or task is None or not _WATCHDOG:
             return True
-        return task.cancelling() > 0  # type: ignore[attr-defined]  # 3.11+
+        cancelling: Callable[[], int] = getattr(task, "cancelling")  # noqa: B009 - 3.11+
+        return cancelling() > 0
 
     async def _run(self, lane: Lane, unit: Unit) -> None:
         items = unit.items()
@@ -518,10 +535,11 @@ class BatchProcessingEngine:
             try:
                 out = await self._call(lane.processor, items)
             finally:
-                lane.running.pop(task, None)  # type: ignore[arg-type]
-                if task in lane.overdue:  # the watchdog fired: this batch timed out
-                    lane.overdue.discard(task)  # type: ignore[arg-type]
-                    task.uncancel()  # type: ignore[union-attr]  # 3.11+
+                if task is not None:
+                    lane.running.pop(task, None)
+                if task is not None and task in lane.overdue:  # the watchdog fired: timed out
+                    lane.overdue.discard(task)
+                    getattr(task, "uncancel")()  # noqa: B009 - 3.11+, where the watchdog runs
                     if task not in lane.abandoned:
                         raise TimeoutError(f"batch of {lane.processor.name!r} took more than "
                                            f"{timeout} s")
@@ -562,7 +580,8 @@ class BatchProcessingEngine:
         n = len(out) if ok else unit.n_items
         self._judge(lane, unit, ok)
         lane.sizer.observe(elapsed, not isinstance(error, TimeoutError), n)
-        lane.wake.set()  # a concurrency slot is free
+        if lane.queue.n_items or lane.retries:
+            self._wake_one(lane)  # a concurrency slot is free
         lane.process_ms.record(elapsed * 1000.0)
         lane.batch_sizes.record(n)
         lane.batches += 1
@@ -645,13 +664,13 @@ class BatchProcessingEngine:
             for piece in unit.split(parts):
                 self._schedule(lane, Unit(piece, 0, unit.depth + 1, first, family), delay)
         else:
-            family = unit.family
-            proven = family is not None and family.healthy and unit.attempts == 0
+            single = unit.family
+            proven = single is not None and single.healthy and unit.attempts == 0
             state = RetryState(unit.attempts + 1 + (unit.depth if proven else 0), now - first)
             if policy.should_stop(state):
                 self._dead(lane, unit, error, state.attempt)
             else:
-                self._schedule(lane, Unit(unit.segments, state.attempt, unit.depth, first, family),
+                self._schedule(lane, Unit(unit.segments, state.attempt, unit.depth, first, single),
                                policy.delay_s(state, self._rng))
 
     def _dead_segment(self, job: Job, seg: Segment, error: BaseException, attempts: int) -> None:
@@ -684,13 +703,13 @@ class BatchProcessingEngine:
         def ready() -> None:
             lane.pending_retries -= 1
             lane.retries.append(unit)
-            lane.wake.set()
+            self._wake_one(lane)
 
         self._loop.call_later(delay_s, ready)
 
     def _requeue_front(self, lane: Lane, unit: Unit) -> None:
         lane.retries.appendleft(unit)
-        lane.wake.set()
+        self._wake_one(lane)
 
     # --- drain and stop ----------------------------------------------------------------------
 

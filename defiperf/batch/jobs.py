@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from defiperf._validate import check_int, check_number
+from defiperf._validate import check_bool, check_int, check_number
 
 
 class QueueFull(Exception):
@@ -57,6 +57,7 @@ class Processor:
             raise TypeError("process must be callable")
         check_int("max_batch_size", self.max_batch_size)
         check_number("timeout", self.timeout, allow_none=True)
+        check_bool("retryable", self.retryable)
         fn = self.process
         is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None))
@@ -71,7 +72,7 @@ class JobStatus(enum.Enum):
     CANCELLED = "cancelled"  # finished after cancel(): some items cancelled
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DeadLetter:
     """An item that failed for good: its index in the job, the item, the last error, tries."""
 
@@ -95,7 +96,7 @@ class JobProgress:
         return self.total - self.succeeded - self.failed - self.cancelled
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class JobResult:
     """``results[i]`` is item i's result (None unless it succeeded); ``dead_letters`` and
     ``cancelled`` (indices) account for every other item. A job submitted with
@@ -121,7 +122,7 @@ class JobResult:
         return self.total - len(self.dead_letters) - len(self.cancelled)
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Job:
     """The engine's record of one job (internal): items, results, what is resolved."""
 

@@ -21,7 +21,7 @@ from defiperf.structures.metrics import LogHistogram
 THROUGHPUT_WINDOW_S = 10
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Family:
     """A failed fresh batch and every sub-batch bisected from it.
 
@@ -38,7 +38,7 @@ class Family:
     healthy: bool = False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Unit:
     """One batch: segments (possibly of several jobs), and its retry history."""
 
@@ -96,7 +96,7 @@ class Lane:
     queue: AgingQueue
     sizer: BatchSizer
     breaker: CircuitBreaker
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    idle: deque[asyncio.Future[None]] = field(default_factory=deque)  # parked workers
     retries: deque[Unit] = field(default_factory=deque)
     units: set[Unit] = field(default_factory=set)
     pending_retries: int = 0

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from defiperf._validate import check_int, check_number
+
 
 @dataclass(slots=True)
 class Segment:
@@ -33,6 +35,8 @@ class AgingQueue:
     t scores ``p + (t - enqueued_at) / aging_interval_s``; ``take`` serves the best score."""
 
     def __init__(self, max_priority: int = 10, aging_interval_s: float = 1.0) -> None:
+        check_int("max_priority", max_priority, minimum=0)
+        check_number("aging_interval_s", aging_interval_s)
         self._levels: list[deque[Segment]] = [deque() for _ in range(max_priority + 1)]
         self._aging = aging_interval_s
         self.n_items = 0

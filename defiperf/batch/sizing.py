@@ -20,6 +20,8 @@ import os
 import time
 from collections.abc import Callable
 
+from defiperf._validate import check_int, check_number
+
 _BUCKETS = 32          # log2 size classes: 1, 2-3, 4-7, ...
 _ALPHA = 0.25          # weight of a new observation in its size class's running means
 _FRESH_OBS = 64        # a size class not observed in the last this many batches is ignored
@@ -137,6 +139,8 @@ class BatchSizer:
     """
 
     def __init__(self, max_size: int, latency_target_s: float, probe: LoadProbe | None = None) -> None:
+        check_int("max_size", max_size)
+        check_number("latency_target_s", latency_target_s)
         self.max_size = max_size
         self.latency_target_s = latency_target_s
         self.size = max_size

@@ -29,7 +29,7 @@ import msgpack  # type: ignore[import-untyped]
 import redis.asyncio as aioredis
 from redis.exceptions import ResponseError
 
-from defiperf._validate import check_int
+from defiperf._validate import check_int, check_number
 from defiperf.batch.config import BatchConfig
 from defiperf.batch.engine import BatchProcessingEngine
 from defiperf.batch.jobs import DeadLetter, JobProgress, JobResult, JobStatus, Processor
@@ -191,6 +191,9 @@ class StreamWorker:
                  client: aioredis.Redis | None = None) -> None:
         if not processors or not all(isinstance(p, Processor) for p in processors):
             raise TypeError("processors must be a non-empty sequence of Processor")
+        check_number("claim_idle_s", claim_idle_s, inclusive=True)
+        check_int("concurrency", concurrency)
+        check_int("block_ms", block_ms, minimum=0)
         self._keys = _Keys(namespace)
         self._r = client or aioredis.from_url(url)
         self._processors = {p.name: p for p in processors}

@@ -216,7 +216,7 @@ async def fixed_cost_seconds(n: int = 1000, cost_s: float = 0.3) -> float:
 
 
 def _best(rounds: int, coro_fn: Any, *args: Any) -> float:
-    return max(asyncio.run(coro_fn(*args)) for _ in range(rounds))
+    return float(max(asyncio.run(coro_fn(*args)) for _ in range(rounds)))
 
 
 def _runs(quick: bool, n: int, where: str) -> list[Row]:

@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from defiperf._validate import check_int, check_number
+from defiperf._validate import check_bool, check_int, check_number
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,11 @@ class CacheConfig:
                      "refresh_hot_keys"):
             check_int(name, getattr(self, name))
         check_int("l1_max_weight_bytes", self.l1_max_weight_bytes, allow_none=True)
+        check_int("compress_threshold_bytes", self.compress_threshold_bytes, minimum=0,
+                  allow_none=True)
+        for name in ("l1_enabled", "redis_cluster", "invalidation", "disk_enabled",
+                     "allow_pickle", "use_pickle"):
+            check_bool(name, getattr(self, name))
         if self.l1_policy not in ("lru", "tinylfu"):
             raise ValueError(f"l1_policy must be 'lru' or 'tinylfu', got {self.l1_policy!r}")
         for name in ("redis_timeout_s", "redis_breaker_reset_s", "refresh_ahead_s",

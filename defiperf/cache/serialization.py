@@ -18,6 +18,8 @@ from typing import Any
 import msgpack  # type: ignore[import-untyped]
 import numpy as np
 
+from defiperf._validate import check_bool, check_int
+
 MSGPACK, MSGPACK_ZLIB, PICKLE, PICKLE_ZLIB = b"M", b"Z", b"P", b"Q"
 
 _EXT_DECIMAL, _EXT_NDARRAY, _EXT_DATETIME, _EXT_TUPLE, _EXT_SET = 1, 2, 3, 4, 5
@@ -87,10 +89,11 @@ class Serializer:
 
     def __init__(self, compress_threshold_bytes: int | None = 4096, *, allow_pickle: bool = False,
                  use_pickle: bool = False) -> None:
+        check_int("compress_threshold_bytes", compress_threshold_bytes, minimum=0, allow_none=True)
+        check_bool("allow_pickle", allow_pickle)
+        check_bool("use_pickle", use_pickle)
         if use_pickle and not allow_pickle:
             raise ValueError("use_pickle=True needs allow_pickle=True (pickle runs code on load)")
-        if compress_threshold_bytes is not None and compress_threshold_bytes < 0:
-            raise ValueError("compress_threshold_bytes must be >= 0 or None")
         self.compress_threshold_bytes = compress_threshold_bytes
         self.allow_pickle = allow_pickle
         self.use_pickle = use_pickle

@@ -34,6 +34,7 @@ cdef class MetricStore:
     cdef dict _by_kind, _lookup, _metrics, _requests, _db, _cache, _chains, _timers, _system, _http
     cdef dict _counters, _gauges
     cdef object _timer, _sink
+    cdef bint _initialised      # __init__ has run (it runs only once)
     cdef double *le_s
     cdef readonly uint32_t n_le
     cdef readonly tuple buckets_s

@@ -13,6 +13,7 @@ free-threaded Python is not supported.
 
 import logging
 
+cimport cython
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
 from libc.math cimport isfinite, NAN
 from libc.stdint cimport int64_t, uint32_t, uint64_t
@@ -222,8 +223,10 @@ cdef class Gauge(_Named):
         return f"Gauge({self.name!r}, value={self.value!r})"
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class MetricStore:
     """MetricStore(window_s=60.0, window_slots=4, max_series=1000, timer=None, buckets_s=DEFAULT_BUCKETS_S)
+--
 
     The recording core of PerformanceMonitor. Each name gets a Series on first use, up to
     ``max_series`` series, counters and gauges in all; past the cap, records for new names go to
@@ -280,8 +283,12 @@ cdef class MetricStore:
         bounds = tuple(_finite(b, "buckets_s") for b in buckets_s)
         if not bounds or list(bounds) != sorted(set(bounds)) or bounds[0] <= 0 or len(bounds) > 64:
             raise ValueError("buckets_s must be 1..64 increasing, distinct bounds > 0 (seconds)")
-        if self.le_s != NULL:
-            raise TypeError("MetricStore.__init__ may run only once")
+        if w * 1e9 / window_slots >= 9.2e18:
+            raise ValueError(f"window_s must be below 9.2e9 seconds per slot, got {window_s!r}")
+        if self._initialised:
+            raise RuntimeError("MetricStore.__init__ cannot be called on an initialised store; "
+                               "make a new MetricStore")
+        self._initialised = True
         self.le_s = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
         if self.le_s == NULL:
             raise MemoryError()
@@ -300,25 +307,26 @@ cdef class MetricStore:
         if self._timer is None:
             return dp_clock_now_ns()
         cdef double t = _finite(self._timer(), "timer()")
-        if t < 0:
-            raise ValueError(f"timer() must return seconds >= 0, got {t!r}")
+        if t < 0 or t * 1e9 >= 9.2e18:
+            raise ValueError(f"timer() must return seconds in [0, 9.2e9), got {t!r}")
         return <int64_t>(t * 1e9)
 
     cdef double _span_s(self, str window, int64_t created_ns) except? -1.0:
         """Seconds the window covers, cut at the series' creation; at least one second (so a
         series made a moment ago does not report an absurd rate)."""
-        cdef int64_t now = self._now_ns()
-        cdef int64_t start, end = now
-        cdef int64_t slot_start = (now // self.slot_ns) * self.slot_ns
+        # Python ints: with long windows these spans overflow int64.
+        cdef object now = int(self._now_ns()), slot = int(self.slot_ns)
+        cdef object slots = int(self.window_slots), start, end = now
+        cdef object slot_start = (now // slot) * slot
         if window == "total":
-            start = created_ns
+            start = int(created_ns)
         elif window == "current":
-            start = slot_start - (self.window_slots - 1) * self.slot_ns
+            start = slot_start - (slots - 1) * slot
         else:
-            end = slot_start - (self.window_slots - 1) * self.slot_ns
-            start = end - self.window_slots * self.slot_ns
+            end = slot_start - (slots - 1) * slot
+            start = end - slots * slot
         if created_ns > start:
-            start = created_ns
+            start = int(created_ns)
         return max((end - start) / 1e9, 1.0)
 
     def now(self):

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from defiperf._validate import check_int, check_number
+from defiperf._validate import check_bool, check_int, check_number
 from defiperf.monitor._store import DEFAULT_BUCKETS_S
 
 
@@ -62,7 +62,8 @@ class MonitoringConfig:
             check_number(name, getattr(self, name), high=1.0)
         for name in ("window_slots", "max_series", "history_len", "min_samples"):
             check_int(name, getattr(self, name))
-        check_number("rss_budget_bytes", self.rss_budget_bytes, allow_none=True)
+        check_int("rss_budget_bytes", self.rss_budget_bytes, allow_none=True)
+        check_bool("system_metrics", self.system_metrics)
         for name in ("latency_targets_ms", "default_latency_target_ms"):
             targets = getattr(self, name)
             if not isinstance(targets, Mapping):

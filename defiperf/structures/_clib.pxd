@@ -10,6 +10,7 @@ cdef extern from "dp_common.h" nogil:
         DP_EEMPTY
         DP_EFULL
         DP_ECORRUPT
+        DP_EFAULT
 
 
 cdef extern from "dp_clock.h" nogil:
@@ -36,6 +37,7 @@ cdef extern from "lru.h" nogil:
 
     ctypedef struct dp_lru_t:
         size_t cap, len
+        size_t n_slots
         int32_t head[3]
         int32_t tail[3]
         size_t seg_len[3]
@@ -48,7 +50,9 @@ cdef extern from "lru.h" nogil:
         size_t n_timed
 
     int dp_lru_init(dp_lru_t *lru, size_t cap, int policy)
+    int dp_lru_reserve(dp_lru_t *lru, size_t n)
     int32_t dp_lru_victim(const dp_lru_t *lru)
+    int32_t dp_lru_victim_except(const dp_lru_t *lru, int32_t keep)
     void dp_lru_note_eviction(dp_lru_t *lru, int32_t slot)
     int32_t dp_lru_first(const dp_lru_t *lru)
     int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot)
@@ -112,6 +116,13 @@ cdef extern from "bloom.h" nogil:
     void dp_bloom_recount(dp_bloom_t *bf)
     void dp_bloom_words_to_le(const dp_bloom_t *bf, uint8_t *out)
     void dp_bloom_words_from_le(dp_bloom_t *bf, const uint8_t *in_)
+    int dp_bloom_safe_contains(const dp_bloom_t *bf, const uint64_t h[2], int *found)
+    int dp_bloom_safe_contains_ints(const dp_bloom_t *bf, const uint64_t *keys, size_t n,
+                                    int is_signed, uint8_t *out)
+    int dp_bloom_safe_contains_fixed(const dp_bloom_t *bf, const uint8_t *data, size_t n,
+                                     size_t width, uint8_t *out)
+    int dp_bloom_safe_copy_words(const dp_bloom_t *bf, uint64_t *out)
+    int dp_bloom_safe_words_to_le(const dp_bloom_t *bf, uint8_t *out)
 
 
 cdef extern from "ring.h" nogil:
@@ -133,9 +144,9 @@ cdef extern from "ring.h" nogil:
     int dp_ring_push_many(dp_ring_t *r, const double *rows, size_t n, int overwrite)
     double dp_ring_get(const dp_ring_t *r, size_t f, size_t i)
     void dp_ring_copy_rows(const dp_ring_t *r, size_t start, size_t n, double *out)
-    double dp_ring_mean(const dp_ring_t *r, size_t f)
-    double dp_ring_var(const dp_ring_t *r, size_t f)
-    int dp_ring_vwap(const dp_ring_t *r, double *out)
+    double dp_ring_mean(dp_ring_t *r, size_t f)
+    double dp_ring_var(dp_ring_t *r, size_t f)
+    int dp_ring_vwap(dp_ring_t *r, double *out)
     double dp_ring_sum_last(const dp_ring_t *r, size_t f, size_t last)
     double dp_ring_sumsq_dev_last(const dp_ring_t *r, size_t f, size_t last, double mean)
     int dp_ring_enable_extrema(dp_ring_t *r, size_t f)
@@ -158,6 +169,8 @@ cdef extern from "sketch.h" nogil:
 
     int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key)
     void dp_sketch_free(dp_sketch_t *s)
+    int dp_sketch_init_grown(dp_sketch_t *s, const dp_sketch_t *src, size_t capacity,
+                             unsigned words_per_key)
     void dp_sketch_clear(dp_sketch_t *s)
     void dp_sketch_increment(dp_sketch_t *s, uint64_t hash)
     unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash)

@@ -7,7 +7,7 @@ cdef inline int check_status(int rc, str what="") except -1:
     if rc >= DP_OK:
         return 0
     if rc == DP_ENOMEM:
-        raise MemoryError(what or None)
+        raise MemoryError(f"{what}: out of memory" if what else "out of memory")
     if rc == DP_EINVAL:
         raise ValueError(f"{what}: argument out of range" if what else "argument out of range")
     if rc == DP_EEMPTY:

@@ -5,6 +5,7 @@ Keys are hashed with MurmurHash3 x64-128 over their bytes (``csrc/hash.c``), nev
 Python's randomized ``hash()``, so a filter saved on one machine answers the same on another.
 """
 
+cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from libc.math cimport exp, isnan, log, round
@@ -14,6 +15,8 @@ from libc.string cimport memcpy
 from defiperf.structures._status cimport check_status
 from defiperf.structures._clib cimport (
     DP_BLOOM_MAX_BITS,
+    DP_EFAULT,
+    DP_OK,
     DP_BLOOM_MAX_HASHES,
     dp_bloom_add_fixed,
     dp_bloom_add_hash,
@@ -28,6 +31,11 @@ from defiperf.structures._clib cimport (
     dp_bloom_init,
     dp_bloom_init_view,
     dp_bloom_merge,
+    dp_bloom_safe_contains,
+    dp_bloom_safe_contains_fixed,
+    dp_bloom_safe_contains_ints,
+    dp_bloom_safe_copy_words,
+    dp_bloom_safe_words_to_le,
     dp_bloom_t,
     dp_bloom_words_from_le,
     dp_bloom_words_to_le,
@@ -54,7 +62,10 @@ cdef extern from "Python.h":
 
 # File format, little-endian: header, the bit words, then a 16-byte MurmurHash3 of all before.
 MAGIC = b"DPBLOOM1"
-FORMAT_VERSION = 1
+# Version 2: a seed equal to a key's length (at most 8 bytes) no longer links the probes. A
+# version-1 file hashes identically unless its seed is one of those (_V1_CHANGED_SEEDS).
+FORMAT_VERSION = 2
+_V1_CHANGED_SEEDS = frozenset(range(1, 9)) | {8 ^ 0x9E3779B97F4A7C15}
 _HEADER = struct.Struct("<8sIIQQQdQ")  # magic, version, k, m, seed, capacity, error_rate, words
 _CHECKSUM_SEED = 0x64656669706572  # "defiper"
 _CHECKSUM_BYTES = 16
@@ -107,8 +118,10 @@ cdef _check_sizing(object capacity, object error_rate):
                          f"{DP_BLOOM_MAX_BITS} bits")
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class BloomFilter:
     """BloomFilter(capacity, error_rate=0.01, *, seed=0)
+--
 
     A set-like filter with no false negatives and about ``error_rate`` false positives once
     ``capacity`` distinct keys are in. Keys: ``str`` (hashed as UTF-8), ``bytes``,
@@ -141,8 +154,13 @@ cdef class BloomFilter:
             raise TypeError(f"seed must be an int, not {type(seed).__name__}")
         if not 0 <= seed < 2**64:
             raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+        if self._initialised:
+            raise RuntimeError("BloomFilter.__init__ cannot be called on an initialised filter; "
+                               "make a new BloomFilter (or clear() this one)")
         cdef dp_bloom_t fresh
-        check_status(dp_bloom_init(&fresh, n_bits, n_hashes, seed))
+        check_status(dp_bloom_init(&fresh, n_bits, n_hashes, seed),
+                     f"BloomFilter: cannot allocate {n_bits} bits")
+        self._initialised = True
         dp_bloom_free(&self.c)
         self.c = fresh
         self._backing = None
@@ -189,6 +207,22 @@ cdef class BloomFilter:
                             f"not {type(key).__name__}")
         return 0
 
+    cdef int _mapped_ok(self, int rc) except -1:
+        """Raise for DP_EFAULT: the file under a mapped filter shrank (SIGBUS caught in C)."""
+        if rc == DP_EFAULT:
+            raise OSError("this BloomFilter's file was truncated after load(mmap=True): its bits "
+                          "are gone; load the file again (or load with mmap=False)")
+        return check_status(rc)
+
+    cdef int _probe(self, const uint64_t *h) except -1:
+        """1 if every probe bit of hash h is set, else 0. The bits of a mapped filter are read
+        so that a truncated file raises OSError instead of killing the process."""
+        cdef int found = 0
+        if self.c.owns_words:
+            return dp_bloom_contains_hash(&self.c, h)
+        self._mapped_ok(dp_bloom_safe_contains(&self.c, h, &found))
+        return found
+
     cdef int _writable(self) except -1:
         if not self.c.owns_words:
             raise ValueError("this BloomFilter is read-only (loaded with mmap=True); "
@@ -206,12 +240,12 @@ cdef class BloomFilter:
         """True if ``key`` was probably added (no false negatives)."""
         cdef uint64_t h[2]
         self._hash_key(key, h)
-        return dp_bloom_contains_hash(&self.c, h) == 1
+        return self._probe(h) == 1
 
     def __contains__(self, key):
         cdef uint64_t h[2]
         self._hash_key(key, h)
-        return dp_bloom_contains_hash(&self.c, h) == 1
+        return self._probe(h) == 1
 
     def _bulk(self, keys, bint add):
         """The shared body of add_many / contains_many; returns a numpy bool array."""
@@ -228,8 +262,7 @@ cdef class BloomFilter:
             out_view = out.view(np.uint8)
             for i, key in enumerate(keys):
                 self._hash_key(key, h)
-                out_view[i] = (dp_bloom_add_hash(&self.c, h) if add
-                               else dp_bloom_contains_hash(&self.c, h))
+                out_view[i] = dp_bloom_add_hash(&self.c, h) if add else self._probe(h)
             return out
         arr = keys.reshape(-1) if keys.ndim != 1 else keys
         kind = arr.dtype.kind
@@ -244,8 +277,11 @@ cdef class BloomFilter:
             ints = wide.view(np.uint64)
             if add:
                 dp_bloom_add_ints(&self.c, &ints[0], <size_t>n, is_signed, &out_view[0])
-            else:
+            elif self.c.owns_words:
                 dp_bloom_contains_ints(&self.c, &ints[0], <size_t>n, is_signed, &out_view[0])
+            else:
+                self._mapped_ok(dp_bloom_safe_contains_ints(&self.c, &ints[0], <size_t>n,
+                                                            is_signed, &out_view[0]))
         elif kind == "S":
             width = arr.dtype.itemsize
             if width == 0:
@@ -253,15 +289,17 @@ cdef class BloomFilter:
             fixed = np.ascontiguousarray(arr).view(np.uint8).reshape(n, width)
             if add:
                 dp_bloom_add_fixed(&self.c, &fixed[0, 0], <size_t>n, <size_t>width, &out_view[0])
-            else:
+            elif self.c.owns_words:
                 dp_bloom_contains_fixed(&self.c, &fixed[0, 0], <size_t>n, <size_t>width,
                                         &out_view[0])
+            else:
+                self._mapped_ok(dp_bloom_safe_contains_fixed(&self.c, &fixed[0, 0], <size_t>n,
+                                                             <size_t>width, &out_view[0]))
         elif kind == "O" or kind == "U":
             for i in range(n):
                 key = arr[i]
                 self._hash_key(str(key) if kind == "U" else key, h)
-                out_view[i] = (dp_bloom_add_hash(&self.c, h) if add
-                               else dp_bloom_contains_hash(&self.c, h))
+                out_view[i] = dp_bloom_add_hash(&self.c, h) if add else self._probe(h)
         else:
             raise TypeError(f"arrays of dtype {arr.dtype} are not keys: use an integer dtype, "
                             "fixed-width bytes (e.g. 'S32'), str or object")
@@ -328,7 +366,8 @@ cdef class BloomFilter:
             raise ValueError("BloomFilters combine only with equal bit_count, hash_count and seed "
                              f"({self.c.n_bits}, {self.c.n_hashes}, {self.c.seed}) != "
                              f"({o.c.n_bits}, {o.c.n_hashes}, {o.c.seed})")
-        return o
+        # A mapped filter's bits are read through a guarded copy: merges then read owned memory.
+        return o if o.c.owns_words else o.copy()
 
     def union(self, other):
         """A new filter holding the keys of both (``|``)."""
@@ -377,11 +416,20 @@ cdef class BloomFilter:
         """An independent, writable copy."""
         cdef BloomFilter out = BloomFilter.__new__(BloomFilter)
         cdef dp_bloom_t fresh
-        check_status(dp_bloom_init(&fresh, self.c.n_bits, self.c.n_hashes, self.c.seed))
-        memcpy(fresh.words, self.c.words, self.c.n_words * sizeof(uint64_t))
+        check_status(dp_bloom_init(&fresh, self.c.n_bits, self.c.n_hashes, self.c.seed),
+                     f"BloomFilter.copy: cannot allocate {self.c.n_bits} bits")
+        cdef int rc = DP_OK
+        if self.c.owns_words:
+            memcpy(fresh.words, self.c.words, self.c.n_words * sizeof(uint64_t))
+        else:
+            rc = dp_bloom_safe_copy_words(&self.c, fresh.words)
+        if rc != DP_OK:
+            dp_bloom_free(&fresh)
+            self._mapped_ok(rc)
         fresh.n_set = self.c.n_set
         dp_bloom_free(&out.c)
         out.c = fresh
+        out._initialised = True
         out.capacity = self.capacity
         out.error_rate = self.error_rate
         return out
@@ -404,7 +452,10 @@ cdef class BloomFilter:
         _HEADER.pack_into(out, 0, MAGIC, FORMAT_VERSION, self.c.n_hashes, self.c.n_bits,
                           self.c.seed, self.capacity, self.error_rate, self.c.n_words)
         cdef uint8_t *p = <uint8_t *>PyByteArray_AS_STRING(out)
-        dp_bloom_words_to_le(&self.c, p + HEADER_BYTES)
+        if self.c.owns_words:
+            dp_bloom_words_to_le(&self.c, p + HEADER_BYTES)
+        else:
+            self._mapped_ok(dp_bloom_safe_words_to_le(&self.c, p + HEADER_BYTES))
         cdef size_t body = _HEADER.size + 8 * self.c.n_words
         cdef uint64_t digest[2]
         dp_hash128(p, body, _CHECKSUM_SEED, digest)
@@ -421,7 +472,10 @@ cdef class BloomFilter:
         magic, version, k, m, seed, capacity, error_rate, n_words = _HEADER.unpack_from(data, 0)
         if magic != MAGIC:
             raise ValueError("not a BloomFilter: bad magic bytes")
-        if version != FORMAT_VERSION:
+        if version == 1 and seed in _V1_CHANGED_SEEDS:
+            raise ValueError(f"a version-1 BloomFilter with seed {seed} hashes short keys "
+                             "differently from this version: rebuild it from its keys")
+        if version not in (1, FORMAT_VERSION):
             raise ValueError(f"unsupported BloomFilter format version {version}")
         if not 0 < m <= DP_BLOOM_MAX_BITS or not 0 < k <= DP_BLOOM_MAX_HASHES:
             raise ValueError(f"corrupted BloomFilter header: bit_count={m}, hash_count={k}")
@@ -450,6 +504,7 @@ cdef class BloomFilter:
             raise ValueError("corrupted BloomFilter: bits set past bit_count")
         dp_bloom_free(&out.c)
         out.c = fresh
+        out._initialised = True
         out.capacity = capacity
         out.error_rate = error_rate
         return out
@@ -471,7 +526,16 @@ cdef class BloomFilter:
     @staticmethod
     def load(path, mmap=False):
         """Read a saved filter. ``mmap=True`` maps the file read-only and uses its bits in
-        place (zero copy; the filter is then read-only and the file must stay unchanged)."""
+        place (zero copy; the filter is then read-only and the file must stay unchanged).
+
+        With ``mmap=True`` the file should not be truncated or rewritten in place while the
+        filter lives. The kernel turns a read of a mapped page past the new end of the file into
+        SIGBUS; the filter catches it during its own reads (a SIGBUS handler that passes every
+        other SIGBUS on to the handler before it) and raises ``OSError``, so a query after a
+        truncation fails instead of killing the process. Bits rewritten in place are read as
+        they are. Replacing the file is safe: ``save()`` (or any ``os.replace``) gives the path
+        a new file and the mapping keeps the old one. Use ``mmap=False`` (a private copy) when
+        other programs may modify the file."""
         if not mmap:
             with open(path, "rb") as f:
                 return BloomFilter.from_bytes(f.read())
@@ -491,6 +555,7 @@ cdef class BloomFilter:
         check_status(dp_bloom_init_view(&borrowed, words, m, k, seed))
         dp_bloom_free(&out.c)
         out.c = borrowed
+        out._initialised = True
         out._backing = view  # keeps the mapping alive (and exported) as long as the filter
         out.capacity = capacity
         out.error_rate = error_rate

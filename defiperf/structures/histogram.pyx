@@ -7,6 +7,7 @@ Percentiles come from 64 buckets per power of two: any reported quantile is with
 releases it or calls back into Python half-way through an update).
 """
 
+cimport cython
 from libc.math cimport isfinite, NAN
 from libc.stdint cimport int32_t, uint32_t
 
@@ -77,8 +78,10 @@ cdef dict _summary(const dp_hist_t *h):
     return out
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class LogHistogram:
     """LogHistogram()
+--
 
     A log-linear histogram of finite floats (negative, zero and positive), HDR-style: 64 buckets
     per power of two, allocated as values arrive. ``quantile(q)`` returns the value at rank
@@ -106,10 +109,10 @@ cdef class LogHistogram:
 
     def record_many(self, values):
         """Add every value of an iterable (all are checked first: nothing is added on an error)."""
-        cdef list checked = [_finite(v, "value") for v in values]
-        cdef double v
-        for v in checked:
-            check_status(dp_hist_record(&self.c, v), "LogHistogram.record_many")
+        # (The loop variables must not be C doubles: True would become 1.0 before the check.)
+        cdef list checked = [_finite(item, "value") for item in values]
+        for item in checked:
+            check_status(dp_hist_record(&self.c, <double>item), "LogHistogram.record_many")
 
     def quantile(self, q):
         """The value at rank ``ceil(q * count)``, ``q`` in [0, 1]; ``ValueError`` when empty."""

@@ -31,6 +31,7 @@ cdef class OptimizedLRU:
     cdef object on_evict
     cdef int64_t ttl_ns         # DP_LRU_NEVER: no default TTL
     cdef int64_t c_max_weight     # 0: no weight bound
+    cdef bint _initialised      # __init__ has run (it runs only once)
     cdef uint64_t version       # bumped by every change of slots, so lookups can restart
     cdef uint64_t n_hits, n_misses, n_evictions, n_expirations
     cdef object __weakref__
@@ -40,7 +41,7 @@ cdef class OptimizedLRU:
     cdef bint _may_expire(self)
     cdef int32_t _find(self, object key, uint64_t h) except -2
     cdef int _take(self, _Victims *v, int32_t slot, int reason) except -1
-    cdef int _evict_one(self, _Victims *v, int64_t now) except -1
+    cdef int _evict_one(self, _Victims *v, int64_t now, int32_t keep) except -1
     cdef int _release(self, _Victims *v) except -1
     cdef int32_t _live_slot(self, object key, _Victims *v) except -2
     cdef int32_t _peek_slot(self, object key) except -2

@@ -6,9 +6,10 @@ The recency list, hash index, expiry heap, weights and access counts live in C a
 indexed by the same slots, and does the key comparisons the C core cannot.
 """
 
+cimport cython
 from cpython.object cimport PyObject, Py_EQ
 from cpython.ref cimport Py_DECREF, Py_INCREF
-from libc.math cimport isfinite, isnan
+from libc.math cimport INFINITY, isfinite, isnan
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy
@@ -32,7 +33,9 @@ from defiperf.structures._clib cimport (
     dp_lru_next,
     dp_lru_record_miss,
     dp_lru_record_write,
+    dp_lru_reserve,
     dp_lru_victim,
+    dp_lru_victim_except,
     dp_lru_note_eviction,
     dp_lru_insert,
     dp_lru_is_expired,
@@ -49,7 +52,8 @@ from defiperf.structures._clib cimport (
     dp_lru_hits,
 )
 
-from collections.abc import MutableMapping
+from collections.abc import Mapping, MutableMapping
+from types import GenericAlias
 
 from defiperf._stats import CacheStats
 
@@ -102,7 +106,7 @@ cdef int _victims_reserve(_Victims *v) except -1:
         return 0
     cdef _Victim *grown = <_Victim *>malloc(2 * v.cap * sizeof(_Victim))
     if grown == NULL:
-        raise MemoryError()
+        raise MemoryError(f"OptimizedLRU: cannot allocate a list of {2 * v.cap} evicted entries")
     memcpy(grown, v.items, v.n * sizeof(_Victim))
     if v.items != v.first:
         free(v.items)
@@ -117,6 +121,16 @@ cdef inline void _victims_free(_Victims *v) noexcept:
     _victims_init(v)
 
 cdef object _MISSING = object()
+
+
+cdef inline int _refuse_reinit(bint initialised) except -1:
+    """The one guard against re-initialisation: __init__ runs once per object. A second call
+    (perhaps from a key's __eq__, a timer or size_of while a method of this very cache is
+    running) would swap the arrays and bounds that method has already read."""
+    if initialised:
+        raise RuntimeError("OptimizedLRU.__init__ cannot be called on an initialised cache; "
+                           "make a new OptimizedLRU (or clear() this one)")
+    return 0
 cdef dict _POLICIES = {"lru": DP_LRU_POLICY_LRU, "tinylfu": DP_LRU_POLICY_TINYLFU}
 
 
@@ -202,8 +216,10 @@ cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bi
     return default
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class OptimizedLRU:
-    """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None, policy="lru")
+    """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None, policy='lru')
+--
 
     A least-recently-used cache with O(1) get, set and delete, optional TTL, optional weights,
     and per-entry access counts. It behaves like a ``MutableMapping``.
@@ -270,9 +286,18 @@ cdef class OptimizedLRU:
                 raise ValueError(f"max_weight must be in 1..2**62, got {max_weight}")
             if size_of is None:
                 raise ValueError("max_weight needs size_of(key, value) to weigh entries")
+        _refuse_reinit(self._initialised)
+        cdef int policy_code = _POLICIES[policy]
         cdef dp_lru_t fresh
-        check_status(dp_lru_init(&fresh, <size_t>max_size, _POLICIES[policy]))
-        self._drop_all()  # __init__ called again on a used cache starts it afresh
+        check_status(dp_lru_init(&fresh, <size_t>max_size, policy_code),
+                     f"OptimizedLRU(max_size={max_size}): cannot allocate its arrays")
+        while self.c.len:  # entries set on an instance made by __new__ before __init__ ran
+            self._drop_all()
+        if self._initialised:  # __init__ re-entered from code that ran above
+            dp_lru_free(&fresh)
+            _refuse_reinit(True)
+        # From here on no Python code runs until the new struct is in place.
+        self._initialised = True
         dp_lru_free(&self.c)
         self.c = fresh
         self.version += 1
@@ -364,12 +389,16 @@ cdef class OptimizedLRU:
             self.n_expirations += 1
         return 0
 
-    cdef int _evict_one(self, _Victims *v, int64_t now) except -1:
-        """Evict the soonest-expired entry if one has expired, else the least recent one."""
+    cdef int _evict_one(self, _Victims *v, int64_t now, int32_t keep) except -1:
+        """Evict the soonest-expired entry if one has expired (even `keep`: written with ttl=0,
+        it is dead on arrival), else the policy's victim, never `keep` (the slot just written,
+        or -1), which a buffered W-TinyLFU move may still leave at the tail."""
         cdef int32_t slot = dp_lru_expired_top(&self.c, now) if self._may_expire() else -1
         if slot >= 0:
             return self._take(v, slot, _EXPIRED)
-        slot = dp_lru_victim(&self.c)
+        slot = dp_lru_victim_except(&self.c, keep)
+        if slot < 0:
+            raise AssertionError("OptimizedLRU: no eviction victim besides the entry written")
         dp_lru_note_eviction(&self.c, slot)
         return self._take(v, slot, _SIZE)
 
@@ -462,18 +491,24 @@ cdef class OptimizedLRU:
                 self._replace(&v, slot, value, weight, expires, timed and
                               dp_lru_is_expired(&self.c, slot, now))
             else:
+                # Grow first (amortised O(1)): a MemoryError then leaves the cache unchanged.
+                if self.c.len >= self.c.n_slots:
+                    check_status(dp_lru_reserve(&self.c, min(self.c.len + 1, self.c.cap)),
+                                 f"OptimizedLRU: cannot grow past {self.c.n_slots} entries")
                 while self.c.len >= self.c.cap:
-                    self._evict_one(&v, now)
+                    self._evict_one(&v, now, -1)
                 while self.c_max_weight and self.c.total_weight + weight > self.c_max_weight:
-                    self._evict_one(&v, now)
+                    self._evict_one(&v, now, -1)
                 slot = dp_lru_insert(&self.c, h, weight, expires)
+                if slot < 0:  # cannot happen: room was reserved above
+                    check_status(slot, "OptimizedLRU insert")
                 Py_INCREF_raw(<PyObject *>key)
                 Py_INCREF_raw(<PyObject *>value)
                 self.c.node[slot].user[0] = <void *>key
                 self.c.node[slot].user[1] = <void *>value
                 self.version += 1
             while self.c_max_weight and self.c.total_weight > self.c_max_weight:
-                self._evict_one(&v, now)  # the new value outweighs; `slot` is MRU, never chosen
+                self._evict_one(&v, now, slot)  # the new value outweighs the old one
         finally:
             self._release(&v)
         return 0
@@ -510,15 +545,17 @@ cdef class OptimizedLRU:
         cdef _Victims v
         _victims_init(&v)
         cdef int32_t slot
+        value = _MISSING
+        # No return inside the try: if on_evict raises in the finally clause, a pending return
+        # value would never be released.
         try:
             slot = self._live_slot(key, &v)
-            if slot < 0:
-                return _MISSING
-            value = <object>_VALUE(&self.c, slot)
-            self._take(&v, slot, _DELETED)
-            return value
+            if slot >= 0:
+                value = <object>_VALUE(&self.c, slot)
+                self._take(&v, slot, _DELETED)
         finally:
             self._release(&v)
+        return value
 
     # ----------------------------------------------------------------- mapping API
 
@@ -577,6 +614,7 @@ cdef class OptimizedLRU:
         cdef _Victims v
         _victims_init(&v)
         cdef int32_t slot
+        item = None
         dp_lru_drain_reads(&self.c)  # the buffered hits decide the order too
         try:
             while self.c.len:
@@ -584,12 +622,16 @@ cdef class OptimizedLRU:
                 if timed and dp_lru_is_expired(&self.c, slot, now):
                     self._take(&v, slot, _EXPIRED)
                     continue
-                item = (<object>_KEY(&self.c, slot), <object>_VALUE(&self.c, slot))
+                # Take first: the victim list then owns the references, so a collection run
+                # while the tuple is allocated (a finalizer clearing the cache) cannot free them.
                 self._take(&v, slot, _DELETED)
-                return item
-            raise KeyError("popitem(): cache is empty")
+                item = (<object>v.items[v.n - 1].key, <object>v.items[v.n - 1].value)
+                break
         finally:
             self._release(&v)
+        if item is None:
+            raise KeyError("popitem(): cache is empty")
+        return item
 
     def clear(self):
         """Remove every entry; on_evict (if any) is called with reason "deleted" for each."""
@@ -610,8 +652,10 @@ cdef class OptimizedLRU:
             raise first_error
 
     def __len__(self):
+        cdef int64_t now
         if self._may_expire():
-            return self.c.len - dp_lru_count_expired(&self.c, self._now())
+            now = self._now()  # first: the timer may change the cache
+            return self.c.len - dp_lru_count_expired(&self.c, now)
         return self.c.len
 
     def __iter__(self):
@@ -631,7 +675,7 @@ cdef class OptimizedLRU:
         cdef size_t n = 0, i
         cdef _Entry *snap = <_Entry *>malloc((self.c.len or 1) * sizeof(_Entry))
         if snap == NULL:
-            raise MemoryError()
+            raise MemoryError(f"OptimizedLRU: cannot allocate a snapshot of {self.c.len} entries")
         dp_lru_drain_reads(&self.c)  # list the order with every hit so far applied
         cdef int32_t s = dp_lru_first(&self.c)
         while s >= 0:
@@ -670,6 +714,102 @@ cdef class OptimizedLRU:
         """Live ``(key, value)`` pairs, most recently used first (a list snapshot)."""
         return self._collect(2, True)
 
+    # ----------------------------------------------------------------- MutableMapping API
+
+    def update(self, other=(), /, **kwargs):
+        """``set`` every pair of ``other`` (a mapping, an object with ``keys()`` and ``[]``, or
+        an iterable of pairs) and then of ``kwargs``, in order, as ``dict.update`` does."""
+        if hasattr(other, "keys"):
+            for key in other.keys():
+                self._set(key, other[key], None)
+        else:
+            for key, value in other:
+                self._set(key, value, None)
+        for key, value in kwargs.items():
+            self._set(key, value, None)
+
+    def setdefault(self, key, default=None):
+        """The live value of ``key`` (counted as a get); else store ``default`` and return it."""
+        value = _lru_lookup(self, key, _MISSING, True)
+        if value is _MISSING:
+            self._set(key, default, None)
+            return default
+        return value
+
+    def copy(self):
+        """A new cache with the same settings, entries, recency order, expiry times and access
+        counts (keys and values are shared, not copied; stats and W-TinyLFU frequencies start
+        afresh)."""
+        cdef OptimizedLRU out = OptimizedLRU.__new__(OptimizedLRU)
+        cdef dp_lru_t fresh
+        check_status(dp_lru_init(&fresh, self.c.cap, self.c.policy),
+                     f"OptimizedLRU.copy: cannot allocate arrays for max_size={self.c.cap}")
+        cdef int32_t *remap = <int32_t *>malloc(self.c.n_slots * sizeof(int32_t))
+        if remap == NULL:
+            dp_lru_free(&fresh)
+            raise MemoryError(f"OptimizedLRU.copy: cannot allocate {self.c.n_slots} slot indices")
+        dp_lru_drain_reads(&self.c)
+        cdef int rc = dp_lru_copy_into(&self.c, &fresh, remap)  # no Python code runs
+        free(remap)
+        if rc != DP_OK:
+            dp_lru_free(&fresh)
+            check_status(rc, f"OptimizedLRU.copy of {self.c.len} entries")
+        cdef int32_t s = dp_lru_first(&fresh)
+        while s >= 0:  # no Python code runs in this loop
+            Py_INCREF_raw(_KEY(&fresh, s))
+            Py_INCREF_raw(_VALUE(&fresh, s))
+            s = dp_lru_next(&fresh, s)
+        dp_lru_free(&out.c)  # the empty one-slot struct from __cinit__
+        out.c = fresh
+        out._initialised = True
+        out.ttl_ns = self.ttl_ns
+        out.c_max_weight = self.c_max_weight
+        out.size_of = self.size_of
+        out.on_evict = self.on_evict
+        out.timer = self.timer
+        return out
+
+    __copy__ = copy
+
+    def __eq__(self, other):
+        """Equal to any mapping with the same live keys and values, in any order (as ``dict``
+        compares); no hit or recency change is recorded."""
+        if not isinstance(other, (OptimizedLRU, Mapping)):
+            return NotImplemented
+        mine = self._collect(2, True)
+        theirs = ((<OptimizedLRU>other)._collect(2, True) if isinstance(other, OptimizedLRU)
+                  else other.items())
+        return dict(mine) == dict(theirs)
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None
+
+    __class_getitem__ = classmethod(GenericAlias)
+
+    def __reduce__(self):
+        """Pickles settings, entries (oldest first, with their remaining TTL) and stats; the
+        callbacks and timer must be picklable themselves (e.g. module-level functions)."""
+        cdef bint timed = self._may_expire()
+        cdef int64_t now = self._now() if timed else 0
+        cdef list entries = []
+        cdef int32_t s
+        cdef int64_t expires
+        for key, value in reversed(self._collect(2, True)):
+            s = self._peek_slot(key)
+            if s < 0:
+                continue  # expired (or removed by code run above) meanwhile
+            expires = self.c.node[s].expires_ns
+            entries.append((key, value, None if expires == DP_LRU_NEVER
+                            else max(expires - now, 0) / 1e9))
+        settings = {"max_size": self.c.cap, "ttl": self.ttl, "max_weight": self.max_weight,
+                    "size_of": self.size_of, "on_evict": self.on_evict, "timer": self.timer,
+                    "policy": self.policy}
+        stats = (self.n_hits, self.n_misses, self.n_evictions, self.n_expirations)
+        return (_rebuild, (settings, entries, stats))
+
     # ----------------------------------------------------------------- bulk and maintenance
 
     def get_many(self, keys):
@@ -697,14 +837,17 @@ cdef class OptimizedLRU:
         cdef int32_t slot
         cdef _Victims v
         _victims_init(&v)
+        cdef size_t n_removed = 0
         try:
             while True:
                 slot = dp_lru_expired_top(&self.c, now)
                 if slot < 0:
-                    return v.n
+                    break
                 self._take(&v, slot, _EXPIRED)
+            n_removed = v.n
         finally:
             self._release(&v)
+        return n_removed
 
     def resize(self, new_max_size):
         """Change ``max_size``; shrinking evicts least recent entries (reason "size")."""
@@ -715,19 +858,24 @@ cdef class OptimizedLRU:
         cdef size_t cap = new_max_size, i
         cdef int64_t now = self._now() if self._may_expire() else 0
         cdef dp_lru_t fresh
-        check_status(dp_lru_init(&fresh, cap, self.c.policy))
-        cdef int32_t *remap = <int32_t *>malloc(self.c.cap * sizeof(int32_t))
+        check_status(dp_lru_init(&fresh, cap, self.c.policy),
+                     f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")
+        cdef int rc = dp_lru_reserve(&fresh, min(self.c.len, cap))  # so the copy cannot fail
+        if rc != DP_OK:
+            dp_lru_free(&fresh)
+            check_status(rc, f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")
+        cdef int32_t *remap = <int32_t *>malloc(self.c.n_slots * sizeof(int32_t))
         if remap == NULL:
             dp_lru_free(&fresh)
-            raise MemoryError()
+            raise MemoryError(f"OptimizedLRU.resize: cannot allocate {self.c.n_slots} slot indices")
         cdef _Victims v
         _victims_init(&v)
         cdef bint done = False
         try:
             while self.c.len > cap:
-                self._evict_one(&v, now)
+                self._evict_one(&v, now, -1)
             dp_lru_drain_reads(&self.c)
-            dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh is empty, big enough
+            dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh has room reserved
             dp_lru_free(&self.c)
             self.c = fresh
             self.version += 1
@@ -744,6 +892,7 @@ cdef class OptimizedLRU:
             raise TypeError(f"n must be an int, not {type(n).__name__}")
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
+        n = min(n, self.c.len)  # any n fits a size_t from here on (nothing allocated yet)
         cdef bint timed = self._may_expire()
         cdef int64_t now = self._now() if timed else 0
         cdef size_t want = min(n, self.c.len), got, i
@@ -753,14 +902,14 @@ cdef class OptimizedLRU:
             return []
         cdef int32_t *top = <int32_t *>malloc(want * sizeof(int32_t))
         if top == NULL:
-            raise MemoryError()
+            raise MemoryError(f"OptimizedLRU.hot_keys: cannot allocate {want} slot indices")
         got = dp_lru_top_hits(&self.c, top, want)
         cdef list keys = []
         cdef size_t kept = 0
         cdef PyObject **held = <PyObject **>malloc(want * sizeof(PyObject *))
         if held == NULL:
             free(top)
-            raise MemoryError()
+            raise MemoryError(f"OptimizedLRU.hot_keys: cannot allocate {want} key references")
         for i in range(got):
             if kept < <size_t>n and not (timed and dp_lru_is_expired(&self.c, top[i], now)):
                 held[kept] = _KEY(&self.c, top[i])
@@ -842,6 +991,15 @@ cdef class OptimizedLRU:
 
 
 MutableMapping.register(OptimizedLRU)
+
+
+def _rebuild(settings, entries, stats):
+    """Unpickle an OptimizedLRU (see OptimizedLRU.__reduce__)."""
+    cdef OptimizedLRU out = OptimizedLRU(**settings)
+    for key, value, ttl in entries:
+        out._set(key, value, INFINITY if ttl is None else ttl)
+    out.n_hits, out.n_misses, out.n_evictions, out.n_expirations = stats
+    return out
 
 # Cython generates traverse/clear for the object attributes only; wrap them so the GC also
 # sees the keys and values held in the C arrays (a value referencing the cache is collected).

@@ -13,6 +13,7 @@ cdef class RingBuffer:
     cdef object _row            # the namedtuple type of one row ([i] and iteration)
     cdef Py_ssize_t _shape[2]   # for the buffer protocol: (n_fields, capacity)
     cdef Py_ssize_t _strides[2]
+    cdef bint _initialised      # __init__ has run (it runs only once)
     cdef Py_ssize_t _exports    # live buffer exports (views): the storage must not move
     cdef object __weakref__
 

@@ -65,8 +65,10 @@ def _row_type(fields):
     return type("Row", (base,), {"__slots__": (), "__getitem__": __getitem__})
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class RingBuffer:
     """RingBuffer(capacity, fields=("timestamp", "price", "volume"), *, overwrite_on_full=True)
+--
 
     Like ``collections.deque(maxlen=capacity)`` of rows: ``len``, ``[i]`` (negative too),
     iteration oldest first; a row is a named tuple (``row[1]``, ``row.price``, ``row["price"]``)
@@ -114,6 +116,8 @@ cdef class RingBuffer:
             raise TypeError(f"capacity must be an int, not {type(capacity).__name__}")
         if not 0 < capacity <= DP_RING_MAX_CAP:
             raise ValueError(f"capacity must be in 1..{DP_RING_MAX_CAP}, got {capacity}")
+        if not isinstance(overwrite_on_full, bool):
+            raise TypeError(f"overwrite_on_full must be a bool, not {type(overwrite_on_full).__name__}")
         if isinstance(fields, str):
             raise TypeError("fields must be a sequence of names, not one str")
         fields = tuple(fields)
@@ -125,12 +129,18 @@ cdef class RingBuffer:
         if len(set(fields)) != len(fields):
             raise ValueError(f"field names must be unique, got {fields}")
         index = {name: i for i, name in enumerate(fields)}
+        if self._initialised:
+            raise RuntimeError("RingBuffer.__init__ cannot be called on an initialised buffer; "
+                               "make a new RingBuffer (or clear() this one)")
         if self._exports:
-            raise BufferError("cannot re-initialise a RingBuffer while views of it exist")
+            raise BufferError("cannot initialise a RingBuffer while views of it exist")
         cdef dp_ring_t fresh
         check_status(dp_ring_init(&fresh, <size_t>capacity, len(fields),
                                   index.get("timestamp", -1), index.get("price", -1),
                                   index.get("volume", -1)), "RingBuffer")
+        # The one guard against re-initialisation (a running method has read the shape; code it
+        # calls, such as a value's __float__ or a field name's __hash__, must not change it).
+        self._initialised = True
         dp_ring_free(&self.c)
         self.c = fresh
         self.fields = fields
@@ -145,15 +155,27 @@ cdef class RingBuffer:
     # ----------------------------------------------------------------- internals
 
     cdef size_t _field(self, object field) except? 0xFFFF:
+        """The column of a field name or index. A name's __hash__/__eq__ may run Python code:
+        the index dict is held by a local reference, and the column re-checked after."""
+        cdef dict index = self._index
+        cdef Py_ssize_t n = len(self.fields), col
         if isinstance(field, str):
-            if field not in self._index:
+            found = index.get(field)
+            if found is None:
                 raise ValueError(f"unknown field {field!r}; fields are {self.fields}")
-            return self._index[field]
-        if isinstance(field, int) and not isinstance(field, bool):
-            if not -len(self.fields) <= field < len(self.fields):
-                raise ValueError(f"field index {field} out of range for {len(self.fields)} fields")
-            return field % len(self.fields)
-        raise TypeError(f"field must be a name or an index, not {type(field).__name__}")
+            col = found
+        elif isinstance(field, int) and not isinstance(field, bool):
+            if not -n <= field < n:
+                raise ValueError(f"field index {field} out of range for {n} fields")
+            col = field  # an int (subclass) converts without running Python code
+            if not -n <= col < n:
+                raise ValueError(f"field index {field} out of range for {n} fields")
+            col %= n
+        else:
+            raise TypeError(f"field must be a name or an index, not {type(field).__name__}")
+        if col >= <Py_ssize_t>self.c.n_fields:
+            raise RuntimeError("RingBuffer fields changed during the call")
+        return col
 
     cdef object _rows(self, size_t start, size_t n):
         out = np.empty(n, dtype=self._dtype)
@@ -216,19 +238,24 @@ cdef class RingBuffer:
                 raise TypeError(f"push takes {self.c.n_fields} values {self.fields}, got {n}")
             for i in range(n):
                 row[i] = values[i]
+        if n != <Py_ssize_t>self.c.n_fields:  # a value's __float__ ran Python code: re-check
+            raise RuntimeError("RingBuffer fields changed during push")
         cdef int rc = dp_ring_push(&self.c, row, self.overwrite_on_full)
         if rc != DP_OK:
             self._raise_for(rc, "row")
 
     def push_many(self, rows):
-        """Append many rows at once, all or nothing: a 2-D array (n x fields), a structured
-        array with the same field names, or a dict of equal-length columns."""
+        """Append many rows at once, all or nothing: a 2-D array (n x fields), a 1-D structured
+        array with the same field names (each a scalar), or a dict of equal-length 1-D columns."""
         cdef Py_ssize_t nf = self.c.n_fields
         if isinstance(rows, Mapping):
             if set(rows) != set(self.fields):
                 raise ValueError(f"push_many(dict) needs exactly the fields {self.fields}, "
                                  f"got {tuple(rows)}")
-            cols = [np.asarray(rows[name], dtype=np.float64).reshape(-1) for name in self.fields]
+            cols = [np.asarray(rows[name], dtype=np.float64) for name in self.fields]
+            if any(c.ndim != 1 for c in cols):
+                raise ValueError("push_many(dict) needs 1-D columns, got shapes "
+                                 f"{[c.shape for c in cols]}")
             if len({c.shape[0] for c in cols}) > 1:
                 raise ValueError("push_many(dict): columns differ in length")
             data = np.ascontiguousarray(np.column_stack(cols))
@@ -238,6 +265,11 @@ cdef class RingBuffer:
                 if set(arr.dtype.names) != set(self.fields):
                     raise ValueError(f"structured rows need the fields {self.fields}, "
                                      f"got {arr.dtype.names}")
+                if arr.ndim != 1:
+                    raise ValueError(f"structured rows must be a 1-D array, got shape {arr.shape}")
+                shaped = [name for name in self.fields if arr.dtype[name].shape != ()]
+                if shaped:
+                    raise ValueError(f"structured fields must be scalars; {shaped} are sub-arrays")
                 data = np.ascontiguousarray(
                     np.column_stack([arr[name].astype(np.float64) for name in self.fields]))
             else:
@@ -247,7 +279,9 @@ cdef class RingBuffer:
                 if data.ndim != 2 or data.shape[1] != nf:
                     raise ValueError(f"push_many needs an array of shape (n, {nf}), "
                                      f"got {data.shape}")
-        cdef double[:, ::1] view = data.reshape(-1, nf)
+        if nf != <Py_ssize_t>self.c.n_fields or data.ndim != 2 or data.shape[1] != nf:
+            raise RuntimeError("RingBuffer fields changed during push_many")
+        cdef double[:, ::1] view = data
         if view.shape[0] == 0:
             return
         cdef int rc = dp_ring_push_many(&self.c, &view[0, 0], view.shape[0], self.overwrite_on_full)
@@ -274,10 +308,14 @@ cdef class RingBuffer:
     def __getitem__(self, index):
         if isinstance(index, bool) or not isinstance(index, int):
             raise TypeError(f"RingBuffer indices must be ints, not {type(index).__name__}")
-        cdef Py_ssize_t n = self.c.len
-        if not -n <= index < n:
+        cdef Py_ssize_t n = self.c.len, k
+        # Compared in C: an int subclass's __lt__ or __mod__ could change the buffer.
+        if not -n <= index < n:  # an int too large for Py_ssize_t is out of range anyway
             raise IndexError(f"RingBuffer index {index} out of range for {n} rows")
-        cdef size_t i = index % n
+        k = index
+        if n != <Py_ssize_t>self.c.len or not -n <= k < n:
+            raise IndexError(f"RingBuffer index {index} out of range for {self.c.len} rows")
+        cdef size_t i = k + n if k < 0 else k
         return self._row._make([dp_ring_get(&self.c, f, i) for f in range(self.c.n_fields)])
 
     def __iter__(self):

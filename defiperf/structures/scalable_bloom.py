@@ -8,6 +8,7 @@ the compound false-positive rate stays below ``error_rate`` however many filters
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Iterable
 from typing import Any
 
@@ -24,8 +25,8 @@ class ScalableBloomFilter:
     Set-like and append-only, for deduplicating streams of unknown size. Same key types as
     :class:`BloomFilter`. ``len()`` is the number of keys that were new when added.
 
-    Thread safety: like BloomFilter, each method is atomic under the GIL except that two
-    threads adding the *same new key* at once may both see it as new.
+    Thread safety: every method holds one lock for its whole run, so ``add`` racing ``clear``
+    (or another ``add`` growing the chain) from other threads is safe and each is atomic.
 
     >>> seen = ScalableBloomFilter(100, 0.01)
     >>> new = seen.add_many(range(1000))  # grows past its first filter
@@ -35,6 +36,10 @@ class ScalableBloomFilter:
 
     def __init__(self, initial_capacity: int, error_rate: float = 0.01, growth: int = 2, *,
                  seed: int = 0) -> None:
+        if isinstance(error_rate, bool) or not isinstance(error_rate, (int, float)):
+            raise TypeError(f"error_rate must be a float, not {type(error_rate).__name__}")
+        if not 0.0 < error_rate < 1.0:  # also rejects NaN
+            raise ValueError(f"error_rate must be in (0, 1), got {error_rate!r}")
         BloomFilter(initial_capacity, error_rate * (1 - TIGHTENING), seed=seed)  # validates
         if isinstance(growth, bool) or not isinstance(growth, int):
             raise TypeError(f"growth must be an int, not {type(growth).__name__}")
@@ -44,6 +49,7 @@ class ScalableBloomFilter:
         self.error_rate = error_rate
         self.growth = growth
         self.seed = seed
+        self._lock = threading.RLock()
         self._filters: list[BloomFilter] = []
         self._counts: list[int] = []
         self._add_filter()
@@ -57,17 +63,19 @@ class ScalableBloomFilter:
 
     def add(self, key: Any) -> bool:
         """Add ``key``; True if it was probably new."""
-        if any(key in f for f in self._filters[:-1]):
-            return False
-        if not self._filters[-1].add(key):
-            return False
-        self._counts[-1] += 1
-        if self._counts[-1] >= self._filters[-1].capacity:
-            self._add_filter()
-        return True
+        with self._lock:
+            if any(key in f for f in self._filters[:-1]):
+                return False
+            if not self._filters[-1].add(key):
+                return False
+            self._counts[-1] += 1
+            if self._counts[-1] >= self._filters[-1].capacity:
+                self._add_filter()
+            return True
 
     def __contains__(self, key: Any) -> bool:
-        return any(key in f for f in self._filters)
+        with self._lock:
+            return any(key in f for f in self._filters)
 
     def contains(self, key: Any) -> bool:
         """True if ``key`` was probably added."""
@@ -75,19 +83,24 @@ class ScalableBloomFilter:
 
     def add_many(self, keys: Iterable[Any] | np.ndarray) -> np.ndarray:
         """``add`` each key in order; a numpy bool array of which were probably new."""
-        return np.fromiter((self.add(k) for k in keys), dtype=np.bool_)
+        with self._lock:
+            return np.fromiter((self.add(k) for k in keys), dtype=np.bool_)
 
     def contains_many(self, keys: Iterable[Any] | np.ndarray) -> np.ndarray:
         """``contains`` for each key; a numpy bool array (bulk C loops per filter)."""
         out: np.ndarray | None = None
-        for f in self._filters:
-            hit = f.contains_many(keys)
-            out = hit if out is None else out | hit
+        if not isinstance(keys, np.ndarray):
+            keys = list(keys)  # read once, though every filter tests it
+        with self._lock:
+            for f in self._filters:
+                hit = f.contains_many(keys)
+                out = hit if out is None else out | hit
         assert out is not None
         return out
 
     def __len__(self) -> int:
-        return sum(self._counts)
+        with self._lock:
+            return sum(self._counts)
 
     @property
     def filter_count(self) -> int:
@@ -96,18 +109,31 @@ class ScalableBloomFilter:
 
     @property
     def bit_count(self) -> int:
-        return sum(f.bit_count for f in self._filters)
+        with self._lock:
+            return sum(f.bit_count for f in self._filters)
 
     @property
     def estimated_fpr(self) -> float:
         """1 - prod(1 - fpr_i): the chance that a new key is reported present now."""
-        return 1.0 - math.prod(1.0 - f.estimated_fpr for f in self._filters)
+        with self._lock:
+            return 1.0 - math.prod(1.0 - f.estimated_fpr for f in self._filters)
 
     def clear(self) -> None:
         """Back to one empty filter."""
-        self._filters.clear()
-        self._counts.clear()
-        self._add_filter()
+        with self._lock:
+            self._filters.clear()
+            self._counts.clear()
+            self._add_filter()
+
+    def __getstate__(self) -> dict[str, Any]:
+        with self._lock:
+            state = dict(self.__dict__)
+        del state["_lock"]  # a lock cannot be pickled; each copy gets its own
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         return (f"ScalableBloomFilter(initial_capacity={self.initial_capacity}, "

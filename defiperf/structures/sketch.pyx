@@ -5,6 +5,7 @@ It estimates how often each key was seen recently, in 0..15: 4-bit counters, fou
 table of 16 counters (8 bytes) per expected key; it is the admission filter of a W-TinyLFU cache.
 """
 
+cimport cython
 from libc.stdint cimport uint64_t
 
 from defiperf.structures._status cimport check_status
@@ -24,8 +25,10 @@ cdef extern from "Python.h":
     Py_hash_t PyObject_Hash(object) except -1
 
 
+@cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class FrequencySketch:
     """FrequencySketch(capacity)
+--
 
     Sized for ``capacity`` distinct keys (the cache size); counters are halved after
     ``10 * capacity`` increments. Keys are hashed with Python's ``hash()``, so estimates are

@@ -47,7 +47,8 @@ def weight_of(key: Any, value: int) -> int:
 
 
 class LRUMachine(RuleBasedStateMachine):
-    @initialize(max_size=st.integers(1, 8), ttl=st.sampled_from([None, 1.0, 3.0]),
+    @initialize(max_size=st.one_of(st.integers(1, 8), st.integers(9, 24)),  # grows past 4 slots
+                ttl=st.sampled_from([None, 1.0, 3.0]),
                 weighted=st.booleans())
     def setup(self, max_size: int, ttl: float | None, weighted: bool) -> None:
         self.clock = Clock()
@@ -135,7 +136,7 @@ class LRUMachine(RuleBasedStateMachine):
         assert self.cache.expire() == self.model.expire()
         self._sync_events(before, unordered=True)
 
-    @rule(new_size=st.integers(1, 9))
+    @rule(new_size=st.integers(1, 24))
     def resize(self, new_size: int) -> None:
         before = len(self.log)
         self.cache.resize(new_size)
@@ -188,7 +189,8 @@ class TinyLFUMachine(LRUMachine):
     """The same operations under policy="tinylfu": sizes, TTL, weights, values, callbacks and
     stats are checked exactly; which entry is evicted is the policy's choice."""
 
-    @initialize(max_size=st.integers(1, 8), ttl=st.sampled_from([None, 1.0, 3.0]),
+    @initialize(max_size=st.one_of(st.integers(1, 8), st.integers(9, 24)),  # grows past 4 slots
+                ttl=st.sampled_from([None, 1.0, 3.0]),
                 weighted=st.booleans())
     def setup(self, max_size: int, ttl: float | None, weighted: bool) -> None:
         self.clock = Clock()

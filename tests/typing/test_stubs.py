@@ -40,3 +40,10 @@ def test_revealed_types_match_the_examples() -> None:
     assert expected, "the example file lost its expectations"
     assert revealed == expected, out.stdout
     assert "error" not in out.stdout.replace("Revealed", ""), out.stdout
+
+
+def test_the_example_file_runs() -> None:
+    # The stubs promise OptimizedLRU[str, int] and friends: the runtime must accept them too.
+    out = subprocess.run([sys.executable, str(HERE / "lru_usage.py")], capture_output=True,
+                         text=True, cwd=HERE, check=False)
+    assert out.returncode == 0, out.stderr
