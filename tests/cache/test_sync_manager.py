@@ -92,7 +92,9 @@ def test_fifty_threads_all_get_the_loaders_error(tmp_path: Path, redis_server: s
     def loader(key: str) -> str:
         nonlocal calls
         calls += 1
-        time.sleep(0.05)
+        deadline = time.monotonic() + 10  # fail once all 49 others are waiting on this load
+        while cache.counters["single_flight_joins"] < 49 and time.monotonic() < deadline:
+            time.sleep(0.001)
         raise ConnectionError("node down")
 
     with SyncCacheManager(config(tmp_path, redis_server if with_redis else None)) as cache:
