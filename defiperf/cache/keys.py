@@ -232,9 +232,16 @@ class FunctionKey:
             return self._local_key(arguments)
 
     def _local_key(self, arguments: dict[str, Any]) -> tuple[Any, ...]:
+        items = []
         for name, value in arguments.items():
-            self._require_keyable(name, value)
-        return (self.prefix, *arguments.items())
+            if self.signature.parameters[name].kind is inspect.Parameter.VAR_KEYWORD:
+                for k, v in value.items():
+                    self._require_keyable(k, v)
+                value = frozenset(value.items())
+            else:
+                self._require_keyable(name, value)
+            items.append((name, value))
+        return (self.prefix, *items)
 
     def _require_keyable(self, name: str, value: Any) -> None:
         try:
