@@ -165,12 +165,16 @@ class CacheCore:
         if tp is None or entry.payload is None:
             return True, entry.value
         try:
-            return True, rebuild(entry.value, tp)
+            value = rebuild(entry.value, tp)
         except Exception as exc:
             self.counters["typed_misses"] += 1
             _log.log(logging.WARNING, "typed", "cached value of %r is not a %s (%s): a miss",
                      key, getattr(tp, "__name__", tp), exc)
             return False, None
+        if value is not entry.value and self.l1 is not None:  # L1 keeps the typed value
+            self.l1.set(key, entry._replace(value=value, payload=None),
+                        entry.remaining_s(self._clock()))
+        return True, value
 
     def _fast_get(self, key: Hashable) -> Any:
         """The fresh L1 value of key, or MISS (the decorators' hot path: no timing)."""

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
 
+from defiperf.cache._ratelog import RateLimitedLog
 from defiperf.cache.envelope import Entry, pack
 from defiperf.cache.errors import TierError
 from defiperf.cache.serialization import Serializer
@@ -70,6 +71,7 @@ class DiskTier:
         self._clock = clock
         self._size_limit = size_limit_bytes
         self.corrupt = 0
+        self._log = RateLimitedLog(logger)
         self.reason = ""
         self._cache: Any = None
         try:
@@ -133,7 +135,7 @@ class DiskTier:
             data = exc
         if data is None:
             return None
-        entry = decode_envelope(self.name, key, data, self._serializer, self._clock())
+        entry = decode_envelope(self.name, key, data, self._serializer, self._clock(), self._log)
         if entry is False:
             self.corrupt += 1
             store.delete(key)

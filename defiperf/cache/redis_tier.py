@@ -37,7 +37,6 @@ from defiperf.cache.serialization import Serializer
 from defiperf.cache.tier_codec import decode_envelope
 
 logger = logging.getLogger("defiperf.cache")
-_log = RateLimitedLog(logger)
 _BATCH = 500
 
 
@@ -79,6 +78,7 @@ class _Names:
         self.patterns = [escape_glob(self.prefix) + "*", escape_glob(self.tag_prefix) + "*"]
         self.origin = origin
         self.corrupt = 0
+        self._log = RateLimitedLog(logger)
 
     def key(self, key: str) -> str:
         return self.prefix + key
@@ -96,7 +96,7 @@ class _Names:
         """(entry, corrupt)."""
         if data is None:
             return None, False
-        entry = decode_envelope(self.name, key, data, self._serializer, self._clock())
+        entry = decode_envelope(self.name, key, data, self._serializer, self._clock(), self._log)
         if entry is False:
             self.corrupt += 1
             return None, True
@@ -123,7 +123,7 @@ class _Names:
     def lost(self, connected: bool, handler: InvalidationHandler, exc: BaseException) -> None:
         if connected:
             handler.reset(f"invalidation channel lost ({type(exc).__name__})")
-        _log.log(logging.WARNING, "l2 listener", "l2: invalidation channel: %s: %s; L1 dropped, "
+        self._log.log(logging.WARNING, "l2 listener", "l2: invalidation channel: %s: %s; L1 dropped, "
                  "reconnecting", type(exc).__name__, exc)
 
 

@@ -21,7 +21,6 @@ from defiperf.cache.errors import TierError
 from defiperf.structures.metrics import LogHistogram
 
 logger = logging.getLogger("defiperf.cache")
-_log = RateLimitedLog(logger)
 
 Op = tuple["TierSlot", str, tuple[Any, ...]]
 Plan = Generator[Op, tuple[bool, Any, float], Any]
@@ -54,6 +53,7 @@ class TierHealth:
         self.metrics = TierMetrics()
         self.reason = ""  # the last failure, until a call succeeds
         self.lock = threading.Lock()
+        self._log = RateLimitedLog(logger)
 
     def allow(self) -> bool:
         with self.lock:
@@ -73,7 +73,7 @@ class TierHealth:
             with self.lock:
                 self.breaker.record(False)
         self.reason = str(exc)
-        _log.log(logging.WARNING, f"{self.name} failure", "%s unavailable: %s", self.name, exc)
+        self._log.log(logging.WARNING, "failure", "%s unavailable: %s", self.name, exc)
 
     def snapshot(self, permanent: str = "") -> dict[str, Any]:
         state = self.breaker.state

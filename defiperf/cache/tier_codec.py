@@ -11,12 +11,12 @@ from defiperf.cache.envelope import Entry, unpack
 from defiperf.cache.serialization import Serializer
 
 logger = logging.getLogger("defiperf.cache")
-_log = RateLimitedLog(logger)
 
 
-def decode_envelope(tier: str, key: str, data: Any, serializer: Serializer,
-                    now: float) -> Entry | None | Literal[False]:
-    """The live Entry in data; None when expired; False (logged) when data is unreadable."""
+def decode_envelope(tier: str, key: str, data: Any, serializer: Serializer, now: float,
+                    log: RateLimitedLog) -> Entry | None | Literal[False]:
+    """The live Entry in data; None when expired; False (logged through the tier's
+    rate-limited ``log``) when data is unreadable."""
     try:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise ValueError(f"not an envelope ({type(data).__name__})")
@@ -25,7 +25,7 @@ def decode_envelope(tier: str, key: str, data: Any, serializer: Serializer,
             return None
         value = serializer.loads(payload)
     except Exception as exc:  # malformed, too deep, too big, an untrusted pickle: a miss
-        _log.log(logging.WARNING, f"unreadable {tier}", "%s: unreadable entry %r removed (%s: %s)",
+        log.log(logging.WARNING, f"unreadable {tier}", "%s: unreadable entry %r removed (%s: %s)",
                  tier, key, type(exc).__name__, str(exc)[:200])
         return False
     return Entry(value, fresh_until, expires_at, len(data), payload, tags=tags)
