@@ -381,7 +381,7 @@ class SmartCacheManager(CacheCore):
         return await self._load(key, loader, ttl, stale, tags)
 
     async def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
-                    tags: tuple[str, ...]) -> Any:
+                    tags: tuple[str, ...], force: bool = False) -> Any:
         token = self._enter_load(key)
         fut = self._inflight.get(key)
         owner = fut is None
@@ -397,6 +397,12 @@ class SmartCacheManager(CacheCore):
             fut = asyncio.get_running_loop().create_future()
             self._inflight[key] = fut
             try:
+                if not force:  # another load may have finished since this caller's lookup
+                    entry = (self.l1.get(key) if self.l1 is not None
+                             else await run_async(self._plan_lookup(key)))
+                    if entry is not None and entry.fresh(self._clock()):
+                        fut.set_result(entry.value)
+                        return entry.value
                 self.counters["loads"] += 1
                 value = await _call_loader(loader, key)
                 if self._state == "open":
@@ -433,7 +439,7 @@ class SmartCacheManager(CacheCore):
         loader, ttl, stale, _tp, tags = spec
         _LOADING.set(frozenset())  # this task's own context: not inside the reader's load
         try:
-            await self._load(key, loader, ttl, stale, tags)
+            await self._load(key, loader, ttl, stale, tags, force=True)
         except asyncio.CancelledError:
             self._refreshing.discard(key)
             raise

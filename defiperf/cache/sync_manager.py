@@ -255,7 +255,7 @@ class SyncCacheManager(CacheCore):
         return self._load(key, loader, ttl, stale, tags)
 
     def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
-              tags: tuple[str, ...]) -> Any:
+              tags: tuple[str, ...], force: bool = False) -> Any:
         token = self._enter_load(key)
         try:
             with self._lock:
@@ -267,6 +267,11 @@ class SyncCacheManager(CacheCore):
                 self.counters["single_flight_joins"] += 1
                 return self._wait(key, fut)
             try:
+                if not force:  # another load may have finished since this caller's lookup
+                    done = self._just_loaded(key)
+                    if done is not None:
+                        _settle(fut, done.value)
+                        return done.value
                 self.counters["loads"] += 1
                 value = loader(key)
                 if self._state == "open":
@@ -283,6 +288,11 @@ class SyncCacheManager(CacheCore):
                 with self._lock:
                     if self._flights.get(key) is fut:
                         del self._flights[key]
+
+    def _just_loaded(self, key: Hashable) -> Any:
+        entry = (self.l1.get(key) if self.l1 is not None
+                 else run_blocking(self._plan_lookup(key)))
+        return entry if entry is not None and entry.fresh(self._clock()) else None
 
     def _wait(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> Any:
         timeout = self.config.load_wait_timeout_s
@@ -312,7 +322,7 @@ class SyncCacheManager(CacheCore):
         loader, ttl, stale, _tp, tags = spec
         _LOADING.set(frozenset())  # a fresh context: not inside the reader's load
         try:
-            self._load(key, loader, ttl, stale, tags)
+            self._load(key, loader, ttl, stale, tags, force=True)
         except BaseException as exc:
             self._refresh_done(key, exc, ttl)
         else:
