@@ -342,22 +342,22 @@ class CacheCore:
 
     # --- the invalidation listener's handler --------------------------------------------------
 
-    def invalidate(self, key: str) -> None:
+    def on_invalidate(self, key: str) -> None:
         if self.l1 is not None:
             self.l1.delete(key)
         self.counters["invalidations_received"] += 1
 
-    def invalidate_tags(self, tags: list[str]) -> None:
+    def on_invalidate_tags(self, tags: list[str]) -> None:
         if self.l1 is not None:
             self.l1.delete_tagged(tags)
         self.counters["invalidations_received"] += 1
 
-    def invalidate_prefix(self, prefix: str) -> None:
+    def on_invalidate_prefix(self, prefix: str) -> None:
         if self.l1 is not None:
             self.l1.delete_prefix(prefix)
         self.counters["invalidations_received"] += 1
 
-    def reset(self, reason: str) -> None:
+    def on_reset(self, reason: str) -> None:
         """Drop L1: another process may have changed anything (see redis_tier.py)."""
         if self.l1 is not None:
             self.l1.clear()

@@ -7,7 +7,7 @@ a SCAN pattern): values ``<ns>:cache:<key>``, tag sets ``<ns>:tag:<tag>``, the e
 ``<origin>|<op>|<arg>``: ``k`` a key changed, ``c`` the namespace was cleared, ``t`` tags
 (``\\x1f``-separated) were invalidated, ``p`` a decorated function's entries were cleared.
 
-Coherence: the listener calls ``handler.reset(reason)`` — drop all of L1 — when the channel
+Coherence: the listener calls ``handler.on_reset(reason)`` — drop all of L1 — when the channel
 is lost, after every (re)subscription, and when the epoch key vanished or changed (FLUSHDB,
 FLUSHALL, a restart without persistence), which it checks every ``check_s``. So no process
 serves an L1 value that another process replaced more than about ``check_s`` + a reconnect
@@ -41,10 +41,10 @@ _BATCH = 500
 
 
 class InvalidationHandler(Protocol):
-    def invalidate(self, key: str) -> None: ...
-    def invalidate_tags(self, tags: list[str]) -> None: ...
-    def invalidate_prefix(self, prefix: str) -> None: ...
-    def reset(self, reason: str) -> None: ...
+    def on_invalidate(self, key: str) -> None: ...
+    def on_invalidate_tags(self, tags: list[str]) -> None: ...
+    def on_invalidate_prefix(self, prefix: str) -> None: ...
+    def on_reset(self, reason: str) -> None: ...
 
 
 def tier_error(exc: BaseException) -> TierError:
@@ -112,33 +112,35 @@ class _Names:
             return
         _, op, arg = parts
         if op == "k":
-            handler.invalidate(arg)
+            handler.on_invalidate(arg)
         elif op == "t":
-            handler.invalidate_tags(arg.split("\x1f"))
+            handler.on_invalidate_tags(arg.split("\x1f"))
         elif op == "p":
-            handler.invalidate_prefix(arg)
+            handler.on_invalidate_prefix(arg)
         elif op == "c":
-            handler.reset("namespace cleared by another process")
+            handler.on_reset("namespace cleared by another process")
 
     def lost(self, connected: bool, handler: InvalidationHandler, exc: BaseException) -> None:
         if connected:
-            handler.reset(f"invalidation channel lost ({type(exc).__name__})")
+            handler.on_reset(f"invalidation channel lost ({type(exc).__name__})")
         self._log.log(logging.WARNING, "l2 listener", "l2: invalidation channel: %s: %s; L1 dropped, "
                  "reconnecting", type(exc).__name__, exc)
 
 
-def _retry_kwargs(asyncio_client: bool) -> dict[str, Any]:
+def _retry_kwargs(asyncio_client: bool, retries: int = 1) -> dict[str, Any]:
+    """A dead pooled connection (Redis restarted) is retried ``retries`` times on a new one;
+    timeouts are never retried (a stopped Redis must cost one timeout, not several)."""
     from redis.backoff import NoBackoff
     from redis.exceptions import ConnectionError as RedisConnectionError
 
     if asyncio_client:
         from redis.asyncio.retry import Retry as AsyncRetry
 
-        return {"retry": AsyncRetry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+        return {"retry": AsyncRetry(NoBackoff(), retries, supported_errors=(RedisConnectionError,)),
                 "retry_on_error": [RedisConnectionError]}
     from redis.retry import Retry
 
-    return {"retry": Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+    return {"retry": Retry(NoBackoff(), retries, supported_errors=(RedisConnectionError,)),
             "retry_on_error": [RedisConnectionError]}
 
 
@@ -280,18 +282,20 @@ class RedisTier(_Names):
         while not stop.is_set():
             pubsub = None
             try:
-                client = self.client
-                if self.cluster:  # PUBLISH reaches every node: listen on one
-                    import redis.asyncio as aioredis
+                # its own connection without retries: a lost channel must surface here (redis-py
+                # would re-subscribe silently and the messages of the gap would be lost unseen);
+                # in a cluster PUBLISH reaches every node, so one node's channel is enough
+                import redis.asyncio as aioredis
 
-                    self._listen_client = client = aioredis.from_url(
-                        self.url, socket_connect_timeout=self.connect_timeout_s)
+                self._listen_client = client = aioredis.from_url(
+                    self.url, socket_connect_timeout=self.connect_timeout_s,
+                    **_retry_kwargs(True, retries=0))
                 pubsub = client.pubsub()
                 await asyncio.wait_for(pubsub.subscribe(self.channel), self.connect_timeout_s)
                 epoch = await self._epoch(None, handler)
                 connected, delay = True, 0.05
                 if attempts:
-                    handler.reset("invalidation channel re-subscribed")
+                    handler.on_reset("invalidation channel re-subscribed")
                 attempts += 1
                 if ready is not None:
                     ready.set()
@@ -337,9 +341,9 @@ class RedisTier(_Names):
             await self.client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
             token = await self.client.get(self.epoch_key) or b""
             if seen is not None:
-                handler.reset("the shared Redis was flushed")
+                handler.on_reset("the shared Redis was flushed")
         elif seen is not None and token != seen:
-            handler.reset("the shared Redis was flushed or restarted")
+            handler.on_reset("the shared Redis was flushed or restarted")
         return bytes(token)
 
     async def close(self) -> None:
@@ -485,13 +489,15 @@ class SyncRedisTier(_Names):
         delay, connected, attempts = 0.05, False, 0
         while not self._stop.is_set():
             pubsub = None
+            listen_client = None
             try:
-                pubsub = self.client.pubsub()
+                listen_client = self._listen_client()
+                pubsub = listen_client.pubsub()
                 pubsub.subscribe(self.channel)
                 epoch = self._epoch(None, handler)
                 connected, delay = True, 0.05
                 if attempts:
-                    handler.reset("invalidation channel re-subscribed")
+                    handler.on_reset("invalidation channel re-subscribed")
                 attempts += 1
                 ready.set()
                 next_check = time.monotonic() + check_s
@@ -511,11 +517,21 @@ class SyncRedisTier(_Names):
                 self._stop.wait(delay)
                 delay = min(delay * 2, 1.0)
             finally:
-                if pubsub is not None:
-                    try:
-                        pubsub.close()
-                    except Exception:
-                        pass
+                for closeable in (pubsub, listen_client):
+                    if closeable is not None:
+                        try:
+                            closeable.close()
+                        except Exception:
+                            pass
+
+    def _listen_client(self) -> Any:
+        """A connection of the listener's own, without retries (see RedisTier.listen)."""
+        import redis
+
+        if self.cluster:
+            return redis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout_s)
+        return redis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout_s,
+                                    **_retry_kwargs(False, retries=0))
 
     def _epoch(self, seen: bytes | None, handler: InvalidationHandler) -> bytes:
         token = self.client.get(self.epoch_key)
@@ -523,9 +539,9 @@ class SyncRedisTier(_Names):
             self.client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
             token = self.client.get(self.epoch_key) or b""
             if seen is not None:
-                handler.reset("the shared Redis was flushed")
+                handler.on_reset("the shared Redis was flushed")
         elif seen is not None and token != seen:
-            handler.reset("the shared Redis was flushed or restarted")
+            handler.on_reset("the shared Redis was flushed or restarted")
         return bytes(token)
 
     def close(self) -> None:
