@@ -1,5 +1,7 @@
-"""Rate-limited logging: one line per ``interval_s`` per message key, with the count of the
-lines held back, so a flood of bad entries or a dead store cannot flood the log."""
+"""The cache's logging: the ``defiperf.cache`` logger (with a NullHandler: silent unless the
+application configures logging) and rate limiting — one line per ``interval_s`` per message
+key, with the count of the lines held back, so a flood of bad entries or a dead store cannot
+flood the log."""
 
 from __future__ import annotations
 
@@ -7,6 +9,8 @@ import logging
 import threading
 import time
 from typing import Any
+
+logging.getLogger("defiperf.cache").addHandler(logging.NullHandler())
 
 
 class RateLimitedLog:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import stat
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -29,6 +30,7 @@ from defiperf.cache.tier_codec import decode_envelope
 logger = logging.getLogger("defiperf.cache")
 _TAG_PREFIX = "\x00tag:"
 _DB_FILES = ("cache.db", "cache.db-wal", "cache.db-shm")
+_FULL_BELOW_BYTES = 16 << 20
 
 
 def default_disk_dir(namespace: str) -> Path:
@@ -126,7 +128,15 @@ class DiskTier:
         except TierError:
             raise
         except Exception as exc:
-            raise TierError(f"disk: {type(exc).__name__}: {exc}") from exc
+            raise TierError(f"disk: {type(exc).__name__}: {exc}{self._space_note()}") from exc
+
+    def _space_note(self) -> str:
+        """", disk full (N bytes free)" when the filesystem is (nearly) out of space."""
+        try:
+            free = shutil.disk_usage(self.directory).free
+        except OSError:
+            return ""
+        return f", disk full ({free} bytes free)" if free < _FULL_BELOW_BYTES else ""
 
     def _get_one(self, store: Any, key: str) -> Entry | None:
         try:
