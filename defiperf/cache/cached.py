@@ -63,16 +63,17 @@ def key_maker(fk: FunctionKey, memo_size: int) -> Callable[[tuple[Any, ...], dic
     def key_of(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Hashable:
         shape = (args, _KW, *kwargs.items()) if kwargs else args
         try:
-            key = memo_get(shape)
+            found: Hashable = memo_get(shape)
         except Exception:  # an unhashable argument (list, dict, array): key by content
-            return fk(args, kwargs)
-        if key is None:
-            key = fk(args, kwargs)
+            made: Hashable = fk(args, kwargs)
+            return made
+        if found is None:
+            found = fk(args, kwargs)
             try:
-                memo_set(shape, key)
+                memo_set(shape, found)
             except Exception:
                 pass
-        return key
+        return found
     return key_of
 
 

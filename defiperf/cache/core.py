@@ -6,8 +6,11 @@ work and I/O belong to the managers."""
 from __future__ import annotations
 
 import contextvars
+import heapq
+import itertools
 import logging
 import math
+import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable
@@ -29,7 +32,7 @@ from defiperf.structures import OptimizedLRU
 logger = logging.getLogger("defiperf.cache")
 _log = RateLimitedLog(logger)
 
-Loader = Callable[[str], Any]
+Loader = Callable[[Any], Any]  # called with the key: a str, or a call's key for @cached
 _LOADING: contextvars.ContextVar[frozenset[tuple[str, Hashable]]] = contextvars.ContextVar(
     "defiperf_cache_loading", default=frozenset())
 _COUNTERS = ("loads", "load_errors", "stale_served", "refreshes", "refresh_failures",
@@ -47,6 +50,18 @@ def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
     if len(out) > MAX_TAGS:
         raise ValueError(f"at most {MAX_TAGS} tags per entry")
     return out
+
+
+class RefreshSchedule:
+    """Loaded entries by refresh time (a heap), and the keys read since they were loaded."""
+
+    def __init__(self, cap: int) -> None:
+        self.due: list[tuple[float, int, Hashable]] = []
+        self.due_at = math.inf  # due[0]'s time: one comparison per read
+        self.seq = itertools.count()
+        self.reads: set[Hashable] = set()
+        self.cap = cap
+        self.lock = threading.Lock()
 
 
 class CacheCore:
@@ -93,13 +108,14 @@ class CacheCore:
             max(config.refresh_hot_keys, 16))
         self._refresh_backoff: dict[Hashable, tuple[int, float]] = {}
         self._refreshing: set[Hashable] = set()
+        self._sched = RefreshSchedule(4 * max(config.refresh_hot_keys, 16))
         self.shared: list[TierSlot] = []
         self._l2_slot: TierSlot | None = None
 
     def _share_state(self, other: CacheCore) -> None:
         for name in ("config", "loader", "monitor", "_clock", "serializer", "l1", "l3", "origin",
                      "tier_health", "l1_metrics", "counters", "_loaders", "_refresh_backoff",
-                     "_refreshing"):
+                     "_refreshing", "_sched"):
             setattr(self, name, getattr(other, name))
         self.shared = []
         self._l2_slot = None
@@ -187,10 +203,58 @@ class CacheCore:
         now = self._clock()
         if now >= entry.fresh_until:
             return MISS
-        if now >= entry.refresh_at:
-            self._refresh_ahead(key)
+        sched = self._sched  # _note_read, inlined on the hot path
+        if entry.refresh_at != math.inf:
+            sched.reads.add(key)
+            if now >= entry.refresh_at:
+                self._refresh_ahead(key)
+        if now >= sched.due_at:
+            self._refresh_pass(now)
         self.l1_metrics.hits += 1
         return entry.value
+
+    def _note_read(self, key: Hashable, entry: Entry, now: float) -> None:
+        """A fresh entry was read: remember it for refresh-ahead, and run what is due."""
+        sched = self._sched
+        if entry.refresh_at != math.inf:
+            sched.reads.add(key)
+            if now >= entry.refresh_at:
+                self._refresh_ahead(key)
+        if now >= sched.due_at:
+            self._refresh_pass(now)
+
+    def _schedule_refresh(self, key: Hashable, entry: Entry) -> None:
+        """A loaded entry: at its refresh_at it is reloaded if it was read meanwhile."""
+        sched = self._sched
+        if entry.refresh_at == math.inf or len(sched.due) >= sched.cap:
+            return
+        with sched.lock:
+            heapq.heappush(sched.due, (entry.refresh_at, next(sched.seq), key))
+            sched.due_at = sched.due[0][0]
+
+    def _refresh_pass(self, now: float) -> int:
+        """Refresh-ahead of the entries due by now that were read since they were loaded;
+        the others are left to expire. Runs on reads (no timer): a cache nobody reads does no
+        work. Returns how many refreshes it started."""
+        sched = self._sched
+        ready = []
+        with sched.lock:
+            due = sched.due
+            while due and due[0][0] <= now:
+                ready.append(heapq.heappop(due)[2])
+            sched.due_at = due[0][0] if due else math.inf
+        started = 0
+        for key in ready:
+            if key in sched.reads:
+                sched.reads.discard(key)
+                before = self.counters["refreshes"]
+                self._refresh_ahead(key)
+                started += self.counters["refreshes"] - before
+        return started
+
+    def run_refresh_ahead(self) -> int:
+        """One refresh-ahead pass now (reads run them as they come); how many it started."""
+        return self._refresh_pass(self._clock())
 
     def _refresh_ahead(self, key: Hashable) -> None:
         raise NotImplementedError

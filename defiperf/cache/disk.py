@@ -150,7 +150,7 @@ class DiskTier:
             self.corrupt += 1
             store.delete(key)
             return None
-        return entry  # type: ignore[return-value]
+        return entry
 
     def get(self, key: str) -> Entry | None:
         store = self._store()

@@ -164,7 +164,9 @@ def keys_by_equality(value: Any) -> bool:
         return False
     if isinstance(value, (tuple, frozenset)):
         return all(keys_by_equality(v) for v in value)
-    return tp.__eq__ is not object.__eq__ and tp.__hash__ is not object.__hash__
+    eq: Any = tp.__eq__
+    hash_: Any = tp.__hash__
+    return eq is not object.__eq__ and hash_ is not object.__hash__
 
 
 class FunctionKey:

@@ -61,7 +61,7 @@ class AsyncDisk:
 
 async def _call_loader(loader: Loader, key: Hashable) -> Any:
     if is_async_function(loader):
-        return await loader(key)  # type: ignore[arg-type]
+        return await loader(key)
     result = await asyncio.to_thread(loader, key)  # a blocking loader never blocks the loop
     if inspect.isawaitable(result):
         return await result
@@ -186,7 +186,9 @@ class SmartCacheManager(CacheCore):
         Idempotent; the manager can be used (started) again afterwards."""
         if self._state == "open" and self._loop is not asyncio.get_running_loop():
             if self._loop_alive():
-                return await _hop(self._loop, self.close())  # type: ignore[arg-type]
+                assert self._loop is not None
+                await _hop(self._loop, self.close())
+                return None
             self._abandon()
         if self._state != "open":
             self._state = "closed"
@@ -258,8 +260,7 @@ class SmartCacheManager(CacheCore):
         now = self._clock()
         if entry is None or not entry.fresh(now):
             return default
-        if now >= entry.refresh_at:
-            self._refresh_ahead(key)
+        self._note_read(key, entry, now)
         ok, value = self._typed(key, entry, type)
         return value if ok else default
 
@@ -293,7 +294,8 @@ class SmartCacheManager(CacheCore):
         payload, weight = self._serialize(key, value)
         other = await self._ready()
         if other is not None:
-            return await _hop(other, self.set(key, value, ttl, stale_ttl, tags=tag_tuple))  # type: ignore[no-any-return]
+            await _hop(other, self.set(key, value, ttl, stale_ttl, tags=tag_tuple))
+            return None
         entry, hard = self._entry(value, ttl_s, stale, weight, tag_tuple)
         await run_async(self._plan_write(key, entry, payload, hard))
         return None
@@ -303,19 +305,22 @@ class SmartCacheManager(CacheCore):
         payload, weight = self._serialize(key, value)
         entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
         await run_async(self._plan_write(key, entry, payload, hard))
+        self._schedule_refresh(key, entry)
 
     async def set_many(self, mapping: Mapping[str | bytes, Any], ttl: Any = DEFAULT,
                        stale_ttl: Any = DEFAULT) -> None:
         """Write many keys; one pipeline to Redis, one transaction on disk. Every value is
         serialized first: one bad value writes nothing."""
         ttl_s, stale, _ = self._write_args(ttl, stale_ttl, ())
-        prepared = {check_key(k): v for k, v in mapping.items()}
+        prepared: dict[str | bytes, Any] = {check_key(k): v for k, v in mapping.items()}
         other = await self._ready()
         if other is not None:
-            return await _hop(other, self.set_many(prepared, ttl, stale_ttl))  # type: ignore[no-any-return]
+            await _hop(other, self.set_many(prepared, ttl, stale_ttl))
+            return None
         entries: dict[str, Any] = {}
         hard: float | None = None
-        for key, value in prepared.items():
+        for raw_key, value in prepared.items():
+            key = check_key(raw_key)
             payload, weight = self._serialize(key, value)
             entry, hard = self._entry(value, ttl_s, stale, weight)
             entries[key] = (entry, payload)
@@ -372,8 +377,7 @@ class SmartCacheManager(CacheCore):
             if ok:
                 now = self._clock()
                 if entry.fresh(now):
-                    if now >= entry.refresh_at:
-                        self._refresh_ahead(key)
+                    self._note_read(key, entry, now)
                     return value
                 self.counters["stale_served"] += 1
                 self._refresh_ahead(key, (loader, ttl, stale, tp, tags))

@@ -325,12 +325,12 @@ class RedisTier(_Names):
             finally:
                 if pubsub is not None:
                     try:
-                        await asyncio.wait_for(pubsub.aclose(), 0.5)
+                        await asyncio.wait_for(pubsub.aclose(), 0.5)  # type: ignore[no-untyped-call, unused-ignore]
                     except BaseException:  # a hung close must not keep the listener
                         pass
                 if self._listen_client is not None:
                     try:
-                        await asyncio.wait_for(self._listen_client.aclose(), 0.5)
+                        await asyncio.wait_for(self._listen_client.aclose(), 0.5)  # type: ignore[no-untyped-call, unused-ignore]
                     except BaseException:
                         pass
                     self._listen_client = None

@@ -169,7 +169,8 @@ def _decode_ndarray(data: bytes) -> np.ndarray[Any, Any]:
         count *= n
     if count * dtype.itemsize != len(body):
         raise ValueError("numpy payload does not match its shape")
-    return np.frombuffer(body, dtype=dtype).reshape(shape).copy()
+    array: np.ndarray[Any, Any] = np.frombuffer(body, dtype=dtype).reshape(shape).copy()
+    return array
 
 
 class Serializer:

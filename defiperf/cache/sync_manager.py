@@ -149,8 +149,7 @@ class SyncCacheManager(CacheCore):
         now = self._clock()
         if entry is None or not entry.fresh(now):
             return default
-        if now >= entry.refresh_at:
-            self._refresh_ahead(key)
+        self._note_read(key, entry, now)
         ok, value = self._typed(key, entry, type)
         return value if ok else default
 
@@ -182,6 +181,7 @@ class SyncCacheManager(CacheCore):
         payload, weight = self._serialize(key, value)
         entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
         run_blocking(self._plan_write(key, entry, payload, hard))
+        self._schedule_refresh(key, entry)
 
     def set_many(self, mapping: Mapping[str | bytes, Any], ttl: Any = DEFAULT,
                  stale_ttl: Any = DEFAULT) -> None:
@@ -246,8 +246,7 @@ class SyncCacheManager(CacheCore):
             if ok:
                 now = self._clock()
                 if entry.fresh(now):
-                    if now >= entry.refresh_at:
-                        self._refresh_ahead(key)
+                    self._note_read(key, entry, now)
                     return value
                 self.counters["stale_served"] += 1
                 self._refresh_ahead(key, (loader, ttl, stale, tp, tags))
@@ -344,7 +343,7 @@ class SyncCacheManager(CacheCore):
 
         def one(key: str) -> bool:
             try:
-                self._get_or_load(key, loader, ttl_s, stale, None, ())  # type: ignore[arg-type]
+                self._get_or_load(key, loader, ttl_s, stale, None, ())
             except Exception as exc:
                 self.counters["warm_failures"] += 1
                 logger.warning("warming %r failed: %s", key, exc)

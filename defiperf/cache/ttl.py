@@ -42,15 +42,15 @@ def ttl_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float | N
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be seconds (int, float) or a timedelta, "
                         f"not {type(value).__name__}")
-    value = float(value)
-    if math.isnan(value) or math.isinf(value):
-        raise ValueError(f"{name} must be finite (use None for no expiry), got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {value!r}")
-    if value > MAX_TTL_S:
-        raise ValueError(f"{name} of {value:g} s is above the {MAX_TTL_S:g} s limit "
+    seconds = float(value)
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise ValueError(f"{name} must be finite (use None for no expiry), got {seconds!r}")
+    if seconds < 0 or (seconds == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {seconds!r}")
+    if seconds > MAX_TTL_S:
+        raise ValueError(f"{name} of {seconds:g} s is above the {MAX_TTL_S:g} s limit "
                          "(use None for no expiry)")
-    return value
+    return seconds
 
 
 def resolve_ttl(name: str, value: Any, default: float | None, *,

@@ -15,7 +15,6 @@ import typing
 import uuid
 from typing import Any
 
-_SCALARS = (uuid.UUID, decimal.Decimal)
 
 
 def _union(value: Any, args: tuple[Any, ...]) -> Any:
@@ -80,8 +79,10 @@ def rebuild(value: Any, tp: Any) -> Any:
         return tp(*(rebuild(v, hints.get(f)) for v, f in zip(value, tp._fields)))
     if issubclass(tp, enum.Enum):
         return tp(value)
-    if tp in _SCALARS and isinstance(value, (str, int)):
-        return tp(value)
+    if tp is uuid.UUID and isinstance(value, str):
+        return uuid.UUID(value)
+    if tp is decimal.Decimal and isinstance(value, (str, int)):
+        return decimal.Decimal(value)
     if tp in (tuple, set, frozenset) and isinstance(value, (list, tuple, set, frozenset)):
         return tp(value)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
