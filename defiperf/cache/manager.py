@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import Any
 
 from defiperf._validate import check_int
-from defiperf.cache.cached import decorate, is_async_function
+from defiperf.cache.cached import MISS, decorate, is_async_function
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
 from defiperf.cache.disk import DiskTier
@@ -35,6 +35,7 @@ from defiperf.cache.typed import return_type
 from defiperf.cache.warming import Warmer
 
 logger = logging.getLogger("defiperf.cache")
+_get_running_loop = asyncio._get_running_loop
 
 
 class AsyncDisk:
@@ -253,9 +254,13 @@ class SmartCacheManager(CacheCore):
         """The fresh value of key from the fastest tier that has it, else ``default``.
         A Redis or disk failure counts as a miss of that tier, never as an error."""
         key = check_key(key)
-        other = await self._ready()
-        if other is not None:
-            return await _hop(other, self.get(key, default, type=type))
+        if self._state != "open" or self._loop is not _get_running_loop():
+            other = await self._ready()
+            if other is not None:
+                return await _hop(other, self.get(key, default, type=type))
+        value = self._fast_get(key)
+        if value is not MISS:
+            return value
         entry = await run_async(self._plan_lookup(key))
         now = self._clock()
         if entry is None or not entry.fresh(now):

@@ -145,6 +145,9 @@ class SyncCacheManager(CacheCore):
         (``type``: rebuild a dataclass/model/... read from a shared tier)."""
         key = check_key(key)
         self._enter("get")
+        value = self._fast_get(key)
+        if value is not MISS:
+            return value
         entry = run_blocking(self._plan_lookup(key))
         now = self._clock()
         if entry is None or not entry.fresh(now):
