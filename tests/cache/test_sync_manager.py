@@ -243,3 +243,75 @@ async def test_close_tells_waiting_tasks(tmp_path: Path) -> None:
     assert await owner == "v"  # the loader's own caller still gets its value
     assert await cache.get_or_set("k", lambda k: "again") == "again"
     await cache.close()
+
+
+def test_one_manager_across_event_loops(tmp_path: Path) -> None:
+    """As a second FastAPI TestClient does: the first loop ended (with or without close())."""
+    cache = SmartCacheManager(config(tmp_path))
+
+    async def use(value: int, close: bool) -> Any:
+        await cache.set("k", value)
+        got = await cache.get("k")
+        if close:
+            await cache.close()
+        return got
+
+    assert asyncio.run(use(1, close=True)) == 1
+    assert asyncio.run(use(2, close=False)) == 2
+    assert asyncio.run(use(3, close=True)) == 3  # moved to this loop
+
+
+def test_calls_from_another_running_loop_are_carried_over(tmp_path: Path) -> None:
+    cache = SmartCacheManager(config(tmp_path))
+    ready, done = threading.Event(), threading.Event()
+    home: dict[str, Any] = {}
+
+    def owner() -> None:
+        async def main() -> None:
+            await cache.set("k", "home")
+            home["loop"] = asyncio.get_running_loop()
+            ready.set()
+            while not done.is_set():
+                await asyncio.sleep(0.01)
+            await cache.close()
+        asyncio.run(main())
+
+    thread = threading.Thread(target=owner)
+    thread.start()
+    assert ready.wait(10)
+
+    async def visitor() -> Any:
+        await cache.set("k2", "visitor")
+        return await cache.get("k"), await cache.get("k2")
+    try:
+        assert asyncio.run(visitor()) == ("home", "visitor")
+    finally:
+        done.set()
+        thread.join(10)
+
+
+def test_failed_refreshes_back_off(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    now = [1000.0]
+    cfg = config(tmp_path, refresh_check_interval_s=60.0, disk_enabled=False)
+    fail = False
+    loads = 0
+
+    def loader(key: str) -> str:
+        nonlocal loads
+        loads += 1
+        if fail:
+            raise ConnectionError("api down")
+        return "v"
+
+    with SyncCacheManager(cfg, clock=lambda: now[0]) as cache:
+        assert cache.get_or_set("k", loader, ttl=10, stale_ttl=100) == "v"
+        fail = True
+        now[0] += 15  # stale
+        for _ in range(50):
+            assert cache.get_or_set("k", loader, ttl=10, stale_ttl=100) == "v"
+            time.sleep(0.002)
+        deadline = time.monotonic() + 5
+        while cache.counters["refresh_failures"] < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert loads == 2 and cache.counters["refresh_failures"] == 1  # backing off
+        assert caplog.text.count("refresh of 'k' failed") <= 1
