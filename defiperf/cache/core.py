@@ -210,15 +210,35 @@ class CacheCore:
         now = self._clock()
         if now >= entry.fresh_until:
             return MISS
-        sched = self._sched  # _note_read, inlined on the hot path
-        if entry.refresh_at != math.inf:
-            sched.reads.add(key)
-            if now >= entry.refresh_at:
-                self._refresh_ahead(key)
-        if now >= sched.due_at:
-            self._refresh_pass(now)
+        self._note_read(key, entry, now)
         self.l1_metrics.hits += 1
         return entry.value
+
+    def _found(self, key: Hashable, entry: Entry | None, tp: Any, default: Any) -> Any:
+        """What ``get`` returns for the entry a lookup found."""
+        now = self._clock()
+        if entry is None or not entry.fresh(now):
+            return default
+        self._note_read(key, entry, now)
+        ok, value = self._typed(key, entry, tp)
+        return value if ok else default
+
+    def _usable(self, key: Hashable, entry: Entry | None, spec: tuple[Any, ...]) -> Any:
+        """What ``get_or_set`` returns without loading: the fresh value, or the stale one (a
+        background refresh started); MISS when it must load. ``spec``: loader, ttl, stale,
+        type, tags."""
+        if entry is None:
+            return MISS
+        ok, value = self._typed(key, entry, spec[3])
+        if not ok:
+            return MISS
+        now = self._clock()
+        if entry.fresh(now):
+            self._note_read(key, entry, now)
+            return value
+        self.counters["stale_served"] += 1
+        self._refresh_ahead(key, spec)
+        return value
 
     def _note_read(self, key: Hashable, entry: Entry, now: float) -> None:
         """A fresh entry was read: remember it for refresh-ahead, and run what is due."""
@@ -263,7 +283,8 @@ class CacheCore:
         """One refresh-ahead pass now (reads run them as they come); how many it started."""
         return self._refresh_pass(self._clock())
 
-    def _refresh_ahead(self, key: Hashable) -> None:
+    def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
+        """Start a background refresh of key (each manager runs it its own way)."""
         raise NotImplementedError
 
     # --- plans -----------------------------------------------------------------------------

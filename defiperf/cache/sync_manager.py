@@ -148,13 +148,7 @@ class SyncCacheManager(CacheCore):
         value = self._fast_get(key)
         if value is not MISS:
             return value
-        entry = run_blocking(self._plan_lookup(key))
-        now = self._clock()
-        if entry is None or not entry.fresh(now):
-            return default
-        self._note_read(key, entry, now)
-        ok, value = self._typed(key, entry, type)
-        return value if ok else default
+        return self._found(key, run_blocking(self._plan_lookup(key)), type, default)
 
     def get_many(self, keys: Iterable[str | bytes]) -> dict[str, Any]:
         """{key: fresh value} for the keys any tier has; one MGET for L2's part."""
@@ -243,18 +237,9 @@ class SyncCacheManager(CacheCore):
     def _get_or_load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                      tp: Any, tags: tuple[str, ...]) -> Any:
         self._remember_loader(key, loader, ttl, stale, tp, tags)
-        entry = run_blocking(self._plan_lookup(key, ttl))
-        if entry is not None:
-            ok, value = self._typed(key, entry, tp)
-            if ok:
-                now = self._clock()
-                if entry.fresh(now):
-                    self._note_read(key, entry, now)
-                    return value
-                self.counters["stale_served"] += 1
-                self._refresh_ahead(key, (loader, ttl, stale, tp, tags))
-                return value
-        return self._load(key, loader, ttl, stale, tags)
+        value = self._usable(key, run_blocking(self._plan_lookup(key, ttl)),
+                             (loader, ttl, stale, tp, tags))
+        return self._load(key, loader, ttl, stale, tags) if value is MISS else value
 
     def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
               tags: tuple[str, ...], force: bool = False) -> Any:
