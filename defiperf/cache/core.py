@@ -13,9 +13,10 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
+from defiperf._validate import check_int
 from defiperf.batch.breaker import CircuitBreaker
 from defiperf.cache._ratelog import RateLimitedLog
 from defiperf.cache.config import DEFAULT_CACHE_CONFIG, CacheConfig
@@ -23,9 +24,11 @@ from defiperf.cache.cached import MISS
 from defiperf.cache.disk import DiskTier
 from defiperf.cache.envelope import MAX_TAGS, Entry
 from defiperf.cache.errors import ReentrantLoadError, SerializationError
+from defiperf.cache.keys import check_key
 from defiperf.cache.memory import MemoryTier
 from defiperf.cache.serialization import Serializer
 from defiperf.cache.slots import Plan, TierHealth, TierMetrics, TierSlot
+from defiperf.cache.ttl import resolve_ttl
 from defiperf.cache.typed import rebuild
 from defiperf.structures import OptimizedLRU
 
@@ -141,6 +144,42 @@ class CacheCore:
         self.shared = [s for s in (self._l2_slot,) if s is not None]
         if l3 is not None:
             self.shared.append(TierSlot(l3, self.tier_health["l3"]))
+
+    # --- arguments ---------------------------------------------------------------------------
+
+    def _write_args(self, ttl: Any, stale_ttl: Any,
+                    tags: Iterable[str]) -> tuple[float | None, float, tuple[str, ...]]:
+        """(ttl seconds or None, stale seconds, tags), validated; DEFAULT from the config."""
+        c = self.config
+        ttl_s = resolve_ttl("ttl", ttl, c.default_ttl_s)
+        stale = resolve_ttl("stale_ttl", stale_ttl, c.default_stale_ttl_s, allow_zero=True) or 0.0
+        return ttl_s, stale, check_tags(tags)
+
+    def _loader(self, loader: Loader | None) -> Loader:
+        chosen = loader or self.loader
+        if chosen is None:
+            raise ValueError("no loader: pass one or give the manager a default loader")
+        return chosen
+
+    def _warm_args(self, keys: Iterable[str | bytes], priority: int, loader: Loader | None,
+                   ttl: Any, stale_ttl: Any) -> tuple[list[str], Loader, float | None, float]:
+        check_int("priority", priority, minimum=0, maximum=10)
+        chosen = self._loader(loader)
+        checked = [check_key(k) for k in keys]
+        ttl_s, stale, _ = self._write_args(ttl, stale_ttl, ())
+        return checked, chosen, ttl_s, stale
+
+    def _prepare_many(self, mapping: Mapping[str | bytes, Any], ttl: float | None,
+                      stale: float) -> tuple[dict[str, Any], float | None]:
+        """Every value serialized before anything is written: one bad value writes nothing."""
+        prepared: dict[str, Any] = {}
+        hard: float | None = None
+        for raw_key, value in mapping.items():
+            key = check_key(raw_key)
+            payload, weight = self._serialize(key, value)
+            entry, hard = self._entry(value, ttl, stale, weight)
+            prepared[key] = (entry, payload)
+        return prepared, hard
 
     # --- entries and values --------------------------------------------------------------
 

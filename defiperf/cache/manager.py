@@ -20,7 +20,6 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from defiperf._validate import check_int
 from defiperf.cache.cached import MISS, decorate, is_async_function
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
@@ -30,7 +29,7 @@ from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
-from defiperf.cache.ttl import DEFAULT, resolve_ttl
+from defiperf.cache.ttl import DEFAULT
 from defiperf.cache.typed import return_type
 from defiperf.cache.warming import Warmer
 
@@ -275,12 +274,6 @@ class SmartCacheManager(CacheCore):
 
     # --- writes ------------------------------------------------------------------------------
 
-    def _write_args(self, ttl: Any, stale_ttl: Any, tags: Iterable[str]) -> tuple[float | None, float, tuple[str, ...]]:
-        c = self.config
-        ttl_s = resolve_ttl("ttl", ttl, c.default_ttl_s)
-        stale = resolve_ttl("stale_ttl", stale_ttl, c.default_stale_ttl_s, allow_zero=True) or 0.0
-        return ttl_s, stale, check_tags(tags)
-
     async def set(self, key: str | bytes, value: Any, ttl: Any = DEFAULT,
                   stale_ttl: Any = DEFAULT, *, tags: Iterable[str] = ()) -> None:
         """Write through every enabled tier. ``ttl``: seconds fresh (DEFAULT:
@@ -311,18 +304,11 @@ class SmartCacheManager(CacheCore):
         """Write many keys; one pipeline to Redis, one transaction on disk. Every value is
         serialized first: one bad value writes nothing."""
         ttl_s, stale, _ = self._write_args(ttl, stale_ttl, ())
-        prepared: dict[str | bytes, Any] = {check_key(k): v for k, v in mapping.items()}
         other = await self._ready()
         if other is not None:
-            await _hop(other, self.set_many(prepared, ttl, stale_ttl))
+            await _hop(other, self.set_many(dict(mapping), ttl, stale_ttl))
             return None
-        entries: dict[str, Any] = {}
-        hard: float | None = None
-        for raw_key, value in prepared.items():
-            key = check_key(raw_key)
-            payload, weight = self._serialize(key, value)
-            entry, hard = self._entry(value, ttl_s, stale, weight)
-            entries[key] = (entry, payload)
+        entries, hard = self._prepare_many(mapping, ttl_s, stale)
         await run_async(self._plan_write_many(entries, hard))
         return None
 
@@ -359,9 +345,7 @@ class SmartCacheManager(CacheCore):
         ReentrantLoadError; waiters of a load cut short by ``close()`` get CacheClosedError."""
         key = check_key(key)
         ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
-        loader = loader or self.loader
-        if loader is None:
-            raise ValueError("no loader: pass one or give the manager a default loader")
+        loader = self._loader(loader)
         return await self._cached_miss_async(key, loader, ttl_s, stale, type, tag_tuple)
 
     async def _cached_miss_async(self, key: Hashable, loader: Loader, ttl: float | None,
@@ -491,18 +475,13 @@ class SmartCacheManager(CacheCore):
         """Schedule loads of keys that are not fresh, on a priority queue (0..10, higher first,
         ``config.warm_concurrency`` at once). With ``wait`` returns how many were loaded (keys
         already fresh count as loaded); failures are logged and counted, not raised."""
-        check_int("priority", priority, minimum=0, maximum=10)
-        loader = loader or self.loader
-        if loader is None:
-            raise ValueError("no loader: pass one or give the manager a default loader")
-        checked = [check_key(k) for k in keys]
-        ttl_s, stale, _ = self._write_args(ttl, stale_ttl, ())
+        checked, use, ttl_s, stale = self._warm_args(keys, priority, loader, ttl, stale_ttl)
         other = await self._ready()
         if other is not None:
-            return await _hop(other, self.warm_cache(checked, priority, loader, wait=wait,  # type: ignore[no-any-return]
+            return await _hop(other, self.warm_cache(checked, priority, use, wait=wait,  # type: ignore[no-any-return]
                                                      ttl=ttl, stale_ttl=stale_ttl))
         assert self._warmer is not None
-        futures = [self._warmer.submit(k, (loader, ttl_s, stale), priority) for k in checked]
+        futures = [self._warmer.submit(k, (use, ttl_s, stale), priority) for k in checked]
         if not wait:
             return 0
         return sum(await asyncio.gather(*futures))

@@ -15,7 +15,6 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
-from defiperf._validate import check_int
 from defiperf.cache.cached import MISS, decorate, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
@@ -23,7 +22,7 @@ from defiperf.cache.errors import CacheClosedError
 from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
-from defiperf.cache.ttl import DEFAULT, resolve_ttl
+from defiperf.cache.ttl import DEFAULT
 from defiperf.cache.typed import return_type
 
 _running_loop = asyncio._get_running_loop
@@ -167,12 +166,6 @@ class SyncCacheManager(CacheCore):
         self._enter("set")
         self._store(key, value, ttl_s, stale, tag_tuple)
 
-    def _write_args(self, ttl: Any, stale_ttl: Any, tags: Iterable[str]) -> tuple[float | None, float, tuple[str, ...]]:
-        c = self.config
-        ttl_s = resolve_ttl("ttl", ttl, c.default_ttl_s)
-        stale = resolve_ttl("stale_ttl", stale_ttl, c.default_stale_ttl_s, allow_zero=True) or 0.0
-        return ttl_s, stale, check_tags(tags)
-
     def _store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
                tags: tuple[str, ...], refreshable: bool = False) -> None:
         payload, weight = self._serialize(key, value)
@@ -187,17 +180,6 @@ class SyncCacheManager(CacheCore):
         prepared, hard = self._prepare_many(mapping, ttl_s, stale)
         self._enter("set_many")
         run_blocking(self._plan_write_many(prepared, hard))
-
-    def _prepare_many(self, mapping: Mapping[str | bytes, Any], ttl: float | None,
-                      stale: float) -> tuple[dict[str, Any], float | None]:
-        prepared: dict[str, Any] = {}
-        hard: float | None = None
-        for raw_key, value in mapping.items():
-            key = check_key(raw_key)
-            payload, weight = self._serialize(key, value)
-            entry, hard = self._entry(value, ttl, stale, weight)
-            prepared[key] = (entry, payload)
-        return prepared, hard
 
     def delete(self, key: str | bytes) -> bool:
         """Remove key from every tier (and from other processes' L1)."""
@@ -225,9 +207,7 @@ class SyncCacheManager(CacheCore):
         after expiry the stale value is returned at once and one background refresh runs."""
         key = check_key(key)
         ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
-        loader = loader or self.loader
-        if loader is None:
-            raise ValueError("no loader: pass one or give the manager a default loader")
+        loader = self._loader(loader)
         if is_async_function(loader):
             raise TypeError("SyncCacheManager.get_or_set needs a blocking loader; use "
                             "SmartCacheManager for async loaders")
@@ -321,17 +301,12 @@ class SyncCacheManager(CacheCore):
         """Load the keys that are not fresh, ``config.warm_concurrency`` at a time; returns how
         many are fresh afterwards. Failures are logged and counted, not raised. (``priority``
         0..10 is accepted for parity with SmartCacheManager; one call's keys share it.)"""
-        check_int("priority", priority, minimum=0, maximum=10)
-        loader = loader or self.loader
-        if loader is None:
-            raise ValueError("no loader: pass one or give the manager a default loader")
-        checked = [check_key(k) for k in keys]
-        ttl_s, stale, _ = self._write_args(ttl, stale_ttl, ())
+        checked, use, ttl_s, stale = self._warm_args(keys, priority, loader, ttl, stale_ttl)
         self._enter("warm_cache")
 
         def one(key: str) -> bool:
             try:
-                self._get_or_load(key, loader, ttl_s, stale, None, ())
+                self._get_or_load(key, use, ttl_s, stale, None, ())
             except Exception as exc:
                 self.counters["warm_failures"] += 1
                 logger.warning("warming %r failed: %s", key, exc)
