@@ -133,6 +133,7 @@ class SmartCacheManager(CacheCore):
         self.l2 = (RedisTier(c.redis_url, self.serializer, namespace=c.namespace,
                              timeout_s=c.redis_timeout_s,
                              connect_timeout_s=c.redis_connect_timeout_s,
+                             max_connections=c.redis_max_connections,
                              cluster=c.redis_cluster, clock=self._clock,
                              client=self._redis_client, origin=self.origin)
                    if c.redis_url else None)

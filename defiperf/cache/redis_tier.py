@@ -13,9 +13,10 @@ FLUSHALL, a restart without persistence), which it checks every ``check_s``. So 
 serves an L1 value that another process replaced more than about ``check_s`` + a reconnect
 (≤ 2 s) ago, whatever happened to the connection.
 
-Dead pooled connections (after a Redis restart) are retried once on a new connection before a
-call fails; an error reply (a request Redis refused) is not transient and never feeds the
-breaker.
+Connections come from a blocking pool of ``max_connections``: a burst of cold callers waits
+for a connection instead of opening hundreds at once. Dead pooled connections (after a Redis
+restart) are retried once on a new connection before a call fails; an error reply (a request
+Redis refused) is not transient and never feeds the breaker.
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ class RedisTier(_Names):
 
     def __init__(self, url: str, serializer: Serializer, *, namespace: str,
                  timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
-                 clock: Any, client: Any = None, origin: str | None = None) -> None:
+                 clock: Any, client: Any = None, origin: str | None = None,
+                 max_connections: int = 64) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
         import redis.asyncio as aioredis
 
@@ -166,9 +168,11 @@ class RedisTier(_Names):
 
             self.client = RedisCluster.from_url(url, **kwargs)
         else:
-            self.client = aioredis.from_url(url, **kwargs, **_retry_kwargs(True))
+            pool = aioredis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=connect_timeout_s, **kwargs,
+                **_retry_kwargs(True))
+            self.client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
         self._listen_client: Any = None
-        self._discarding: set[asyncio.Task[Any]] = set()
 
     async def _call(self, coro: Any) -> Any:
         try:
@@ -176,22 +180,17 @@ class RedisTier(_Names):
         except _errors() as exc:
             raise tier_error(exc) from exc
 
-    def _read_one(self, key: str, data: Any) -> Entry | None:
+    async def _read_one(self, key: str, data: Any) -> Entry | None:
         entry, corrupt = self.read(key, data)
-        if corrupt:
-            task = asyncio.get_running_loop().create_task(self._discard(key))
-            self._discarding.add(task)  # a reference until done: the loop keeps only weak ones
-            task.add_done_callback(self._discarding.discard)
+        if corrupt:  # removed in the same call: no task may outlive close()
+            try:
+                await self.client.delete(self.key(key))
+            except Exception:  # best effort
+                logger.debug("l2: could not delete %r", key, exc_info=True)
         return entry
 
-    async def _discard(self, key: str) -> None:
-        try:
-            await self.client.delete(self.key(key))
-        except Exception:  # best effort
-            logger.debug("l2: could not delete %r", key, exc_info=True)
-
     async def get(self, key: str) -> Entry | None:
-        return self._read_one(key, await self._call(self.client.get(self.key(key))))
+        return await self._read_one(key, await self._call(self.client.get(self.key(key))))
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
         keys = list(keys)
@@ -202,7 +201,7 @@ class RedisTier(_Names):
         values = await self._call(fetch(names))
         out = {}
         for key, data in zip(keys, values):
-            entry = self._read_one(key, data)
+            entry = await self._read_one(key, data)
             if entry is not None:
                 out[key] = entry
         return out
@@ -289,10 +288,10 @@ class RedisTier(_Names):
 
                 self._listen_client = client = aioredis.from_url(
                     self.url, socket_connect_timeout=self.connect_timeout_s,
-                    **_retry_kwargs(True, retries=0))
+                    socket_timeout=self.connect_timeout_s, **_retry_kwargs(True, retries=0))
                 pubsub = client.pubsub()
                 await asyncio.wait_for(pubsub.subscribe(self.channel), self.connect_timeout_s)
-                epoch = await self._epoch(None, handler)
+                epoch = await self._epoch(client, None, handler)
                 connected, delay = True, 0.05
                 if attempts:
                     handler.on_reset("invalidation channel re-subscribed")
@@ -307,7 +306,7 @@ class RedisTier(_Names):
                     if message is not None and message.get("type") == "message":
                         self.dispatch(message["data"], handler)
                     if time.monotonic() >= next_check:
-                        epoch = await self._epoch(epoch, handler)
+                        epoch = await self._epoch(client, epoch, handler)
                         next_check = time.monotonic() + check_s
             except asyncio.CancelledError:
                 raise
@@ -335,11 +334,13 @@ class RedisTier(_Names):
                         pass
                     self._listen_client = None
 
-    async def _epoch(self, seen: bytes | None, handler: InvalidationHandler) -> bytes:
-        token = await self.client.get(self.epoch_key)
+    async def _epoch(self, client: Any, seen: bytes | None, handler: InvalidationHandler) -> bytes:
+        """The epoch token (set if missing) read on the listener's own client: nothing of the
+        listener touches the main pool, which close() may have closed."""
+        token = await client.get(self.epoch_key)
         if token is None:
-            await self.client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
-            token = await self.client.get(self.epoch_key) or b""
+            await client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
+            token = await client.get(self.epoch_key) or b""
             if seen is not None:
                 handler.on_reset("the shared Redis was flushed")
         elif seen is not None and token != seen:
@@ -356,7 +357,8 @@ class SyncRedisTier(_Names):
 
     def __init__(self, url: str, serializer: Serializer, *, namespace: str,
                  timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
-                 clock: Any, client: Any = None, origin: str | None = None) -> None:
+                 clock: Any, client: Any = None, origin: str | None = None,
+                 max_connections: int = 64) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
         import redis
 
@@ -371,7 +373,10 @@ class SyncRedisTier(_Names):
 
             self.client = RedisCluster.from_url(url, **kwargs)
         else:
-            self.client = redis.Redis.from_url(url, **kwargs, **_retry_kwargs(False))
+            pool = redis.BlockingConnectionPool.from_url(
+                url, max_connections=max_connections, timeout=connect_timeout_s, **kwargs,
+                **_retry_kwargs(False))
+            self.client = redis.Redis.from_pool(pool)  # owns the pool: close() closes it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -494,7 +499,7 @@ class SyncRedisTier(_Names):
                 listen_client = self._listen_client()
                 pubsub = listen_client.pubsub()
                 pubsub.subscribe(self.channel)
-                epoch = self._epoch(None, handler)
+                epoch = self._epoch(listen_client, None, handler)
                 connected, delay = True, 0.05
                 if attempts:
                     handler.on_reset("invalidation channel re-subscribed")
@@ -507,7 +512,7 @@ class SyncRedisTier(_Names):
                     if message is not None and message.get("type") == "message":
                         self.dispatch(message["data"], handler)
                     if time.monotonic() >= next_check:
-                        epoch = self._epoch(epoch, handler)
+                        epoch = self._epoch(listen_client, epoch, handler)
                         next_check = time.monotonic() + check_s
             except Exception as exc:
                 self.lost(connected, handler, exc)
@@ -528,16 +533,15 @@ class SyncRedisTier(_Names):
         """A connection of the listener's own, without retries (see RedisTier.listen)."""
         import redis
 
-        if self.cluster:
-            return redis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout_s)
         return redis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout_s,
+                                    socket_timeout=self.connect_timeout_s,
                                     **_retry_kwargs(False, retries=0))
 
-    def _epoch(self, seen: bytes | None, handler: InvalidationHandler) -> bytes:
-        token = self.client.get(self.epoch_key)
+    def _epoch(self, client: Any, seen: bytes | None, handler: InvalidationHandler) -> bytes:
+        token = client.get(self.epoch_key)
         if token is None:
-            self.client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
-            token = self.client.get(self.epoch_key) or b""
+            client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
+            token = client.get(self.epoch_key) or b""
             if seen is not None:
                 handler.on_reset("the shared Redis was flushed")
         elif seen is not None and token != seen:
