@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+import diskcache  # type: ignore[import-untyped]
 import msgpack  # type: ignore[import-untyped]
 
 from defiperf.cache._ratelog import RateLimitedLog
@@ -47,18 +48,13 @@ def default_disk_dir(namespace: str) -> Path:
     return path
 
 
-def _safe_disk() -> type:
-    import diskcache  # type: ignore[import-untyped]
+class NoPickleDisk(diskcache.Disk):  # type: ignore[misc]
+    """diskcache's Disk that refuses to unpickle what it reads back."""
 
-    class NoPickleDisk(diskcache.Disk):  # type: ignore[misc]
-        """diskcache's Disk that refuses to unpickle what it reads back."""
-
-        def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-            if mode == diskcache.core.MODE_PICKLE:
-                raise ValueError("refusing to unpickle an entry of the disk tier")
-            return super().fetch(mode, filename, value, read)
-
-    return NoPickleDisk
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == diskcache.core.MODE_PICKLE:
+            raise ValueError("refusing to unpickle an entry of the disk tier")
+        return super().fetch(mode, filename, value, read)
 
 
 class DiskTier:
@@ -93,10 +89,8 @@ class DiskTier:
         return self._cache is not None
 
     def _open(self) -> Any:
-        import diskcache
-
         self.directory.mkdir(parents=True, exist_ok=True)
-        return diskcache.Cache(str(self.directory), size_limit=self._size_limit, disk=_safe_disk())
+        return diskcache.Cache(str(self.directory), size_limit=self._size_limit, disk=NoPickleDisk)
 
     def _recover(self, exc: Exception) -> None:
         stamp = f"corrupt-{int(time.time())}-{os.getpid()}"
