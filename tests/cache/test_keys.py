@@ -206,3 +206,30 @@ def test_encoding_is_type_tagged() -> None:
 def test_function_key_rejects_bad_key_types() -> None:
     with pytest.raises(TypeError, match="key must be"):
         FunctionKey(lambda x: x, key=42)  # type: ignore[arg-type]
+
+
+def test_arguments_whose_hash_or_eq_raise(cache: Any) -> None:
+    class BadHash:
+        def __eq__(self, other: object) -> bool:
+            return True
+
+        def __hash__(self) -> int:
+            raise RuntimeError("no hash")
+
+    class BadEq:
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("no eq")
+
+        def __hash__(self) -> int:
+            return 7
+
+    fn = counted(cache)
+    with pytest.raises(TypeError, match="'args'"):
+        fn(BadHash())
+    first = BadEq()
+    assert fn(first) == 1 and fn(first) == 1  # identity short-cuts __eq__
+    with pytest.raises(RuntimeError, match="no eq"):
+        fn(BadEq())  # an equal hash: the comparison raises, as in functools.lru_cache
+    assert fn("still", "works") == 2 and fn("still", "works") == 2
+    assert cache.l1 is not None
+    cache.l1.lru._check()  # the structure is consistent

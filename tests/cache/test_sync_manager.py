@@ -315,3 +315,29 @@ def test_failed_refreshes_back_off(tmp_path: Path, caplog: pytest.LogCaptureFixt
             time.sleep(0.01)
         assert loads == 2 and cache.counters["refresh_failures"] == 1  # backing off
         assert caplog.text.count("refresh of 'k' failed") <= 1
+
+
+def test_a_loader_that_closes_the_manager(tmp_path: Path) -> None:
+    cache = SyncCacheManager(config(tmp_path))
+
+    def loader(key: str) -> str:
+        cache.close()
+        return "v"
+
+    assert cache.get_or_set("k", loader) == "v"
+    assert cache.closed
+    assert cache.get("k") is None  # nothing stored after close; the call restarted it
+    assert cache.get_or_set("k", str.upper) == "K"
+    cache.close()
+
+
+async def test_an_async_loader_that_closes_the_manager(tmp_path: Path) -> None:
+    cache = SmartCacheManager(config(tmp_path))
+
+    async def loader(key: str) -> str:
+        await cache.close()
+        return "v"
+
+    assert await asyncio.wait_for(cache.get_or_set("k", loader), 10) == "v"
+    assert await cache.get_or_set("k", str.upper) == "K"
+    await cache.close()
