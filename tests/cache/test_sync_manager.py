@@ -341,3 +341,23 @@ async def test_an_async_loader_that_closes_the_manager(tmp_path: Path) -> None:
     assert await asyncio.wait_for(cache.get_or_set("k", loader), 10) == "v"
     assert await cache.get_or_set("k", str.upper) == "K"
     await cache.close()
+
+
+async def test_sync_manager_decorates_async_functions(tmp_path: Path) -> None:
+    cache = SyncCacheManager(config(tmp_path))
+    calls = 0
+    loop = asyncio.get_running_loop()
+
+    @cache.cached(ttl=60)
+    async def price(pair: str) -> float:
+        nonlocal calls
+        assert asyncio.get_running_loop() is loop  # runs on the caller's loop
+        calls += 1
+        await asyncio.sleep(0.01)
+        return 3412.5
+
+    results = await asyncio.gather(*(price("ETH") for _ in range(20)))
+    assert results == [3412.5] * 20 and calls == 1
+    assert await price.invalidate("ETH") is True
+    assert await price("ETH") == 3412.5 and calls == 2
+    await asyncio.to_thread(cache.close)
