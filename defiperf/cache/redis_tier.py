@@ -13,8 +13,9 @@ FLUSHALL, a restart without persistence), which it checks every ``check_s``. So 
 serves an L1 value that another process replaced more than about ``check_s`` + a reconnect
 (≤ 2 s) ago, whatever happened to the connection.
 
-Connections come from a blocking pool of ``max_connections``: a burst of cold callers waits
-for a connection instead of opening hundreds at once. Dead pooled connections (after a Redis
+New connections get ``connect_timeout_s`` (2 s: a burst of cold callers connecting at once
+does not time out on a healthy Redis); with ``max_connections`` the pool is a blocking one
+whose callers wait (as long) for a free connection instead of opening more. Dead pooled connections (after a Redis
 restart) are retried once on a new connection before a call fails; an error reply (a request
 Redis refused) is not transient and never feeds the breaker.
 """
@@ -152,7 +153,7 @@ class RedisTier(_Names):
     def __init__(self, url: str, serializer: Serializer, *, namespace: str,
                  timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
                  clock: Any, client: Any = None, origin: str | None = None,
-                 max_connections: int = 64) -> None:
+                 max_connections: int | None = None) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
         import redis.asyncio as aioredis
 
@@ -168,9 +169,10 @@ class RedisTier(_Names):
 
             self.client = RedisCluster.from_url(url, **kwargs)
         else:
-            pool = aioredis.BlockingConnectionPool.from_url(
-                url, max_connections=max_connections, timeout=connect_timeout_s, **kwargs,
-                **_retry_kwargs(True))
+            pool = (aioredis.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(True))
+                    if max_connections is None else aioredis.BlockingConnectionPool.from_url(
+                        url, max_connections=max_connections, timeout=connect_timeout_s,
+                        **kwargs, **_retry_kwargs(True)))
             self.client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
         self._listen_client: Any = None
 
@@ -358,7 +360,7 @@ class SyncRedisTier(_Names):
     def __init__(self, url: str, serializer: Serializer, *, namespace: str,
                  timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
                  clock: Any, client: Any = None, origin: str | None = None,
-                 max_connections: int = 64) -> None:
+                 max_connections: int | None = None) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
         import redis
 
@@ -373,9 +375,10 @@ class SyncRedisTier(_Names):
 
             self.client = RedisCluster.from_url(url, **kwargs)
         else:
-            pool = redis.BlockingConnectionPool.from_url(
-                url, max_connections=max_connections, timeout=connect_timeout_s, **kwargs,
-                **_retry_kwargs(False))
+            pool = (redis.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(False))
+                    if max_connections is None else redis.BlockingConnectionPool.from_url(
+                        url, max_connections=max_connections, timeout=connect_timeout_s,
+                        **kwargs, **_retry_kwargs(False)))
             self.client = redis.Redis.from_pool(pool)  # owns the pool: close() closes it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
