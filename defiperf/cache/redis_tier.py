@@ -293,7 +293,8 @@ class RedisTier(_Names):
                     socket_timeout=self.connect_timeout_s, **_retry_kwargs(True, retries=0))
                 pubsub = client.pubsub()
                 await asyncio.wait_for(pubsub.subscribe(self.channel), self.connect_timeout_s)
-                epoch = await self._epoch(client, None, handler)
+                keys = self.client if self.cluster else client  # a node answers its slots only
+                epoch = await self._epoch(keys, None, handler)
                 connected, delay = True, 0.05
                 if attempts:
                     handler.on_reset("invalidation channel re-subscribed")
@@ -308,7 +309,7 @@ class RedisTier(_Names):
                     if message is not None and message.get("type") == "message":
                         self.dispatch(message["data"], handler)
                     if time.monotonic() >= next_check:
-                        epoch = await self._epoch(client, epoch, handler)
+                        epoch = await self._epoch(keys, epoch, handler)
                         next_check = time.monotonic() + check_s
             except asyncio.CancelledError:
                 raise
@@ -502,7 +503,8 @@ class SyncRedisTier(_Names):
                 listen_client = self._listen_client()
                 pubsub = listen_client.pubsub()
                 pubsub.subscribe(self.channel)
-                epoch = self._epoch(listen_client, None, handler)
+                keys = self.client if self.cluster else listen_client
+                epoch = self._epoch(keys, None, handler)
                 connected, delay = True, 0.05
                 if attempts:
                     handler.on_reset("invalidation channel re-subscribed")
@@ -515,7 +517,7 @@ class SyncRedisTier(_Names):
                     if message is not None and message.get("type") == "message":
                         self.dispatch(message["data"], handler)
                     if time.monotonic() >= next_check:
-                        epoch = self._epoch(listen_client, epoch, handler)
+                        epoch = self._epoch(keys, epoch, handler)
                         next_check = time.monotonic() + check_s
             except Exception as exc:
                 self.lost(connected, handler, exc)
