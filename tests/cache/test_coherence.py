@@ -171,3 +171,28 @@ async def test_open_set_close_cycles_never_hang(redis_server: str) -> None:
         await cache.set(f"k{i}", i)
         await asyncio.wait_for(cache.close(), 3.0)
     assert time.monotonic() - start < 60
+
+
+def test_sync_manager_on_a_redis_cluster(tmp_path: Path) -> None:
+    from redis_process import start_cluster
+
+    nodes = start_cluster(tmp_path)
+    try:
+        url = nodes[0].url.rsplit("/", 1)[0]
+        cfg = CacheConfig(redis_url=url, redis_cluster=True, disk_enabled=False,
+                          namespace="k" + uuid.uuid4().hex[:6])
+        with SyncCacheManager(cfg) as a, SyncCacheManager(cfg) as b:
+            a.set_many({f"k{i}": i for i in range(30)})  # keys on every node
+            assert b.get_many([f"k{i}" for i in range(30)]) == {f"k{i}": i for i in range(30)}
+            a.set("k3", "new")
+            deadline = time.monotonic() + 10
+            while b.get("k3") != "new":
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            a.clear()
+            assert b.l1 is not None
+            b.l1.clear()
+            assert b.get_many([f"k{i}" for i in range(30)]) == {}
+    finally:
+        for node in nodes:
+            node.kill()
