@@ -21,7 +21,8 @@ from defiperf.cache.keys import FunctionKey
 from defiperf.structures import OptimizedLRU
 
 P = ParamSpec("P")
-R = TypeVar("R", covariant=True)
+R = TypeVar("R")
+R_co = TypeVar("R_co", covariant=True)
 MISS: Any = object()
 _KW = object()
 _running_loop = asyncio._get_running_loop
@@ -34,10 +35,10 @@ class CacheInfo(NamedTuple):
     misses: int
 
 
-class CachedFunction(Protocol, Generic[P, R]):
+class CachedFunction(Protocol, Generic[P, R_co]):
     """A decorated function (its result type is the function's, awaitable for async ones)."""
 
-    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
     def cache_info(self) -> CacheInfo: ...
     def cache_clear(self) -> Any: ...
     def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...

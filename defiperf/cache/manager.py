@@ -18,9 +18,9 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
-from defiperf.cache.cached import MISS, decorate, is_async_function
+from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
 from defiperf.cache.disk import DiskTier
@@ -29,7 +29,7 @@ from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
-from defiperf.cache.ttl import DEFAULT
+from defiperf.cache.ttl import DEFAULT, TTL, _Default
 from defiperf.cache.typed import return_type
 from defiperf.cache.warming import Warmer
 
@@ -428,6 +428,15 @@ class SmartCacheManager(CacheCore):
             self._refresh_done(key, None, ttl)
 
     # --- the decorator -----------------------------------------------------------------------
+
+    @overload
+    def cached(self, ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+    @overload
+    def cached(self, ttl: TTL | _Default = DEFAULT, stale_ttl: TTL | _Default = DEFAULT,
+               key: str | Callable[..., Any] | None = None, *, type: Any = None,
+               tags: Iterable[str] = (),
+               include_self: bool = False) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 
     def cached(self, ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT,
                key: str | Callable[..., Any] | None = None, *, type: Any = None,

@@ -13,16 +13,17 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, overload
 
-from defiperf.cache.cached import MISS, decorate, is_async_function, loop_thread_error
+from defiperf.cache.cached import (MISS, CachedFunction, P, R, decorate, is_async_function,
+                                   loop_thread_error)
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
 from defiperf.cache.errors import CacheClosedError
 from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
-from defiperf.cache.ttl import DEFAULT
+from defiperf.cache.ttl import DEFAULT, TTL, _Default
 from defiperf.cache.typed import return_type
 
 _running_loop = asyncio._get_running_loop
@@ -319,6 +320,15 @@ class SyncCacheManager(CacheCore):
             return sum(pool.map(one, checked))
 
     # --- the decorator ---------------------------------------------------------------------
+
+    @overload
+    def cached(self, ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+    @overload
+    def cached(self, ttl: TTL | _Default = DEFAULT, stale_ttl: TTL | _Default = DEFAULT,
+               key: str | Callable[..., Any] | None = None, *, type: Any = None,
+               tags: Iterable[str] = (),
+               include_self: bool = False) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
 
     def cached(self, ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT,
                key: str | Callable[..., Any] | None = None, *, type: Any = None,
