@@ -14,7 +14,18 @@ from defiperf.structures import ScalableBloomFilter as ScalableBloomFilter
 from defiperf.structures import create_price_buffer as create_price_buffer
 from defiperf.structures import create_transaction_filter as create_transaction_filter
 
-__version__ = "0.1.0"
+
+def _version() -> str:
+    """The installed distribution's version: pyproject.toml is its one source."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("defiperf")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
+__version__ = _version()
 
 # A library never configures logging: its `defiperf.*` loggers stay silent unless the
 # application adds handlers (no "No handlers could be found" noise, no lastResort output).

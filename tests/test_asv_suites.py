@@ -84,5 +84,8 @@ def test_cache_suite_runs(suites: dict[str, ModuleType]) -> None:
     l1.setup()
     l1.time_l1_hit_1000()
     l1.teardown()
+    plain = suites["cache"].CachedPlainFunction()
+    assert run_once(plain, "defiperf") == 1
+    plain.teardown("defiperf")
     rate = suites["cache"].CacheHitRate()
     assert rate.track_zipf_hit_rate(True) > rate.track_zipf_hit_rate(False)

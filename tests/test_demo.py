@@ -117,8 +117,11 @@ def test_bad_arguments_are_argparse_errors_not_tracebacks(args: list[str], messa
 
 
 def test_version() -> None:
+    from importlib.metadata import version
+
     from defiperf import __version__
 
+    assert __version__ == version("defiperf") != "0+unknown"   # pyproject is the one source
     done = subprocess.run([sys.executable, "-m", "defiperf", "--version"], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == f"defiperf {__version__}"

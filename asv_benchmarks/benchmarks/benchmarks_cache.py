@@ -1,12 +1,14 @@
-"""SmartCacheManager: L1 hit latency and the Zipf hit rate with and without warming (the L2
-and peer rows need a redis-server and live in `python -m defiperf.bench cache`)."""
+"""SmartCacheManager and SyncCacheManager: L1 hit latency, the @cached hit of a plain function
+(beside cachetools.cached with an RLock, when installed) and the Zipf hit rate with and
+without warming (the L2 and other peer rows need a redis-server and live in
+`python -m defiperf.bench cache`)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from defiperf.bench import cache as bench_cache
-from defiperf.cache import CacheConfig, SmartCacheManager
+from defiperf.cache import CacheConfig, SmartCacheManager, SyncCacheManager
 
 from .common import Benchmark
 
@@ -26,6 +28,38 @@ class CacheL1(Benchmark):
             for _ in range(1000):
                 await self.cache.get("token:ETH")
         self.loop.run_until_complete(hits())
+
+
+class CachedPlainFunction(Benchmark):
+    params = [["defiperf", "cachetools"]]
+    param_names = ["cache"]
+
+    def setup(self, which: str) -> None:
+        def price(pair: str, venue: str = "uni") -> dict[str, object]:
+            return bench_cache.VALUE
+
+        self.manager = None
+        if which == "defiperf":
+            self.manager = SyncCacheManager(CacheConfig(disk_enabled=False))
+            self.fn = self.manager.cached(ttl=300)(price)
+        else:
+            try:
+                import cachetools  # type: ignore[import-untyped, import-not-found, unused-ignore]
+            except ImportError:
+                raise NotImplementedError("cachetools is not installed") from None
+            import threading
+
+            self.fn = cachetools.cached(cachetools.LRUCache(1000), lock=threading.RLock())(price)
+        self.fn("ETH/USDC")
+
+    def teardown(self, which: str) -> None:
+        if self.manager is not None:
+            self.manager.close()
+
+    def time_hit_1000(self, which: str) -> None:
+        fn = self.fn
+        for _ in range(1000):
+            fn("ETH/USDC")
 
 
 class CacheHitRate(Benchmark):

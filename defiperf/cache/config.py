@@ -1,4 +1,5 @@
-"""CacheConfig: the tiers of SmartCacheManager and how they behave, in one copyable object."""
+"""CacheConfig: the tiers of SmartCacheManager/SyncCacheManager and how they behave, in one
+copyable object."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from defiperf._validate import check_bool, check_int, check_number
+from defiperf.batch.config import BreakerConfig
+from defiperf.cache.ttl import ttl_seconds
 
 
 @dataclass(frozen=True)
@@ -18,6 +21,21 @@ class CacheConfig:
     TTLs are seconds: ``default_ttl_s`` (None: no expiry) is how long a value is fresh;
     ``default_stale_ttl_s`` how long after that it may still be served stale while one
     background refresh runs. Keys are namespaced with ``namespace`` in every shared tier.
+
+    - ``breaker``: the circuit breaker of each shared tier (default: opens at 50% failures of
+      the last 20 calls once 4 are known; probes after ``redis_breaker_reset_s``);
+    - ``redis_timeout_s`` bounds a command, ``redis_connect_timeout_s`` a new connection (and,
+      with ``redis_max_connections`` set, the wait for a free pooled one);
+    - ``coherence_check_s``: how often the invalidation listener checks that the shared Redis
+      was not flushed (the bound on L1 staleness after FLUSHDB);
+    - ``close_timeout_s``: ``close()`` returns within about this, whatever Redis does;
+    - ``load_wait_timeout_s``: how long a caller waits for another caller's load of a key;
+    - refresh-ahead: a key with a known loader that is *read* within
+      ``min(refresh_ahead_fraction * ttl, refresh_ahead_s)`` of its expiry is reloaded once in
+      the background (0 turns it off); a failed refresh is retried after
+      ``refresh_check_interval_s``, doubling per failure up to the TTL; ``refresh_hot_keys``
+      bounds how many keys' loaders are remembered for it;
+    - ``max_decode_depth`` / ``max_value_bytes``: bounds on decoding bytes from a shared tier.
     """
 
     namespace: str = "defiperf"
@@ -30,27 +48,38 @@ class CacheConfig:
     redis_url: str | None = None
     redis_cluster: bool = False
     redis_timeout_s: float = 0.25
+    redis_connect_timeout_s: float = 2.0
+    redis_max_connections: int | None = None
     redis_breaker_reset_s: float = 2.0
+    breaker: BreakerConfig | None = None
     invalidation: bool = True
+    coherence_check_s: float = 1.0
     disk_enabled: bool = True
     disk_dir: str | None = None
     disk_size_limit_bytes: int = 1 << 30
     compress_threshold_bytes: int | None = 4096
     allow_pickle: bool = False
     use_pickle: bool = False
+    max_decode_depth: int = 32
+    max_value_bytes: int = 64 << 20
     warm_concurrency: int = 8
     refresh_ahead_s: float = 5.0
+    refresh_ahead_fraction: float = 0.2
     refresh_check_interval_s: float = 1.0
     refresh_hot_keys: int = 1000
+    close_timeout_s: float = 1.0
+    load_wait_timeout_s: float = 60.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.namespace, str) or not self.namespace or ":" in self.namespace:
             raise ValueError("namespace must be a non-empty str without ':'")
-        check_number("default_ttl_s", self.default_ttl_s, allow_none=True)
-        check_number("default_stale_ttl_s", self.default_stale_ttl_s, inclusive=True)
+        if self.default_ttl_s is not None:
+            ttl_seconds("default_ttl_s", self.default_ttl_s)
+        ttl_seconds("default_stale_ttl_s", self.default_stale_ttl_s, allow_zero=True)
         for name in ("l1_max_entries", "disk_size_limit_bytes", "warm_concurrency",
-                     "refresh_hot_keys"):
+                     "refresh_hot_keys", "max_decode_depth", "max_value_bytes"):
             check_int(name, getattr(self, name))
+        check_int("redis_max_connections", self.redis_max_connections, allow_none=True)
         check_int("l1_max_weight_bytes", self.l1_max_weight_bytes, allow_none=True)
         check_int("compress_threshold_bytes", self.compress_threshold_bytes, minimum=0,
                   allow_none=True)
@@ -59,14 +88,27 @@ class CacheConfig:
             check_bool(name, getattr(self, name))
         if self.l1_policy not in ("lru", "tinylfu"):
             raise ValueError(f"l1_policy must be 'lru' or 'tinylfu', got {self.l1_policy!r}")
-        for name in ("redis_timeout_s", "redis_breaker_reset_s", "refresh_ahead_s",
-                     "refresh_check_interval_s"):
+        for name in ("redis_timeout_s", "redis_connect_timeout_s", "redis_breaker_reset_s",
+                     "refresh_ahead_s", "refresh_check_interval_s", "coherence_check_s",
+                     "close_timeout_s", "load_wait_timeout_s"):
             check_number(name, getattr(self, name))
+        check_number("refresh_ahead_fraction", self.refresh_ahead_fraction, inclusive=True,
+                     high=1.0)
+        if self.breaker is not None and not isinstance(self.breaker, BreakerConfig):
+            raise TypeError("breaker must be a BreakerConfig")
         if self.redis_url is not None and (not isinstance(self.redis_url, str) or not
                                            self.redis_url.startswith(("redis://", "rediss://", "unix://"))):
             raise ValueError("redis_url must be a redis://, rediss:// or unix:// URL")
         if self.use_pickle and not self.allow_pickle:
             raise ValueError("use_pickle=True needs allow_pickle=True")
+
+    @property
+    def breaker_config(self) -> BreakerConfig:
+        """``breaker``, or the default with ``redis_breaker_reset_s`` as its reset timeout."""
+        if self.breaker is not None:
+            return self.breaker
+        return BreakerConfig(failure_rate_threshold=0.5, min_calls=4, window_calls=20,
+                             reset_timeout_s=self.redis_breaker_reset_s)
 
     def replace(self, **changes: Any) -> CacheConfig:
         """A copy with ``changes`` applied (validated like the constructor)."""

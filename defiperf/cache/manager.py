@@ -1,172 +1,177 @@
-"""SmartCacheManager: read-through L1 -> L2 -> L3 -> loader with promotion, write-through,
-single-flight loads, stale-while-revalidate, priority warming, refresh-ahead of hot keys,
-cross-process invalidation, and a circuit breaker in front of Redis.
+"""SmartCacheManager: the async cache — read-through L1 -> L2 -> L3 -> loader with promotion,
+write-through, single-flight loads, stale-while-revalidate, priority warming, refresh-ahead of
+keys being read, tags, cross-process invalidation, a circuit breaker per shared tier, and a
+bounded, restartable lifecycle. Blocking callers (a plain function under ``@cached``) go
+through a SyncCacheManager companion sharing the same L1, disk tier, metrics and origin.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import datetime
 import functools
 import inspect
-import itertools
 import logging
-import math
+import threading
 import time
-import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, overload
 
-from defiperf._validate import check_int
-from defiperf.batch.breaker import BreakerState, CircuitBreaker
-from defiperf.cache.config import DEFAULT_CACHE_CONFIG, CacheConfig
-from defiperf.cache.envelope import Entry
-from defiperf.cache.serialization import Serializer
-from defiperf.cache.tiers import DiskTier, MemoryTier, RedisTier, TierError
-from defiperf.structures import OptimizedLRU
-from defiperf.structures.metrics import LogHistogram
+from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
+from defiperf.cache.config import CacheConfig
+from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
+from defiperf.cache.disk import DiskTier
+from defiperf.cache.errors import CacheClosedError
+from defiperf.cache.keys import check_key
+from defiperf.cache.redis_tier import RedisTier
+from defiperf.cache.slots import run_async
+from defiperf.cache.sync_manager import SyncCacheManager
+from defiperf.cache.ttl import DEFAULT, TTL, _Default
+from defiperf.cache.typed import return_type
+from defiperf.cache.warming import Warmer
 
 logger = logging.getLogger("defiperf.cache")
-
-Loader = Callable[[str], Any]
-F = TypeVar("F", bound=Callable[..., Any])
-_MISSING = object()
-MAX_KEY_CHARS = 4096
+_get_running_loop = asyncio._get_running_loop
 
 
-class TierMetrics:
-    """Counters and a latency histogram (ms) of one tier."""
+class AsyncDisk:
+    """A DiskTier whose calls run on one worker thread (the loop never blocks on disk)."""
 
-    def __init__(self) -> None:
-        self.hits = self.misses = self.errors = self.skipped = 0
-        self.latency_ms = LogHistogram()
+    name = "l3"
 
-    def snapshot(self) -> dict[str, Any]:
-        lookups = self.hits + self.misses
-        h = self.latency_ms
-        return {
-            "hits": self.hits, "misses": self.misses, "errors": self.errors,
-            "skipped": self.skipped, "hit_rate": self.hits / lookups if lookups else None,
-            "latency_ms": {"p50": h.quantile(0.5), "p99": h.quantile(0.99), "max": h.max}
-            if h.count else {"p50": None, "p99": None, "max": None},
-        }
+    def __init__(self, disk: DiskTier, executor: concurrent.futures.ThreadPoolExecutor) -> None:
+        self.disk = disk
+        self._executor = executor
 
+    @property
+    def corrupt(self) -> int:
+        return self.disk.corrupt
 
-def _check_key(key: Any) -> str:
-    """key as a str (UTF-8 bytes decoded); TypeError / ValueError naming what is wrong."""
-    if isinstance(key, bytes):
-        try:
-            key = key.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ValueError("bytes keys must be UTF-8") from None
-    elif not isinstance(key, str):
-        raise TypeError(f"cache keys must be str or UTF-8 bytes, not {type(key).__name__}")
-    if len(key) > MAX_KEY_CHARS:
-        raise ValueError(f"cache key of {len(key)} characters is over {MAX_KEY_CHARS}")
-    checked: str = key
-    return checked
+    def __getattr__(self, method: str) -> Callable[..., Any]:
+        fn = getattr(self.disk, method)
+
+        async def call(*args: Any) -> Any:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
+        return call
 
 
-def _check_ttl(name: str, value: Any, allow_zero: bool = False) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number of seconds, not {type(value).__name__}")
-    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'} seconds, got {value!r}")
-
-
-async def _call_loader(loader: Loader, key: str) -> Any:
-    if inspect.iscoroutinefunction(loader):
+async def _call_loader(loader: Loader, key: Hashable) -> Any:
+    if is_async_function(loader):
         return await loader(key)
-    result = await asyncio.to_thread(loader, key)  # a sync loader never blocks the loop
+    result = await asyncio.to_thread(loader, key)  # a blocking loader never blocks the loop
     if inspect.isawaitable(result):
         return await result
     return result
 
 
-class SmartCacheManager:
+async def _hop(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
+    """Run coro on the manager's own loop (running in another thread) and await it here."""
+    return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
+
+
+class SmartCacheManager(CacheCore):
     """SmartCacheManager(config=DEFAULT_CACHE_CONFIG, *, loader=None, clock=time.time,
-    monitor=None)
+    monitor=None, serializer=None, default=None, redis_client=None)
 
-    ``await get(key)``, ``await set(key, value, ttl=...)``, ``await delete(key)``,
-    ``get_many``/``set_many``, ``await get_or_set(key, loader, ttl=..., stale_ttl=...)``,
-    ``@cache.cached(ttl=...)``, ``await warm_cache(keys, priority, loader)``, ``get_metrics()``,
-    ``health()``. Use ``async with`` (or ``await close()``) to release connections and tasks.
+    ``await get(key, default=None, type=None)``, ``await set(key, value, ttl=DEFAULT,
+    stale_ttl=DEFAULT, tags=())``, ``await delete(key)``, ``get_many``/``set_many``,
+    ``await get_or_set(key, loader, ...)``, ``await clear()``, ``await invalidate_tags(tags)``,
+    ``@cache.cached(...)`` (async and plain functions), ``await warm_cache(keys, priority,
+    loader)``, ``get_metrics()``, ``health()``. ``async with`` (or ``await close()``) releases
+    connections and tasks within ``config.close_timeout_s``; the next call after ``close()``
+    starts the manager again (on the caller's loop).
 
-    Keys are str (or UTF-8 bytes, which name the same key as their decoded str), at most 4096
-    characters. Values must be msgpack-serializable (plus Decimal, numpy arrays, datetime,
-    tuple, set) when a shared tier is on, unless pickle is opted into. L1 holds the very
-    objects you set: do not mutate them afterwards. ``clock`` is wall-clock seconds (freshness
-    is shared between processes through Redis and disk).
+    The manager runs on one event loop (the first it is used on). A call from another running
+    loop is carried over to it; if that loop has ended the manager moves to the caller's.
+    Keys are str (or UTF-8 bytes), at most 4096 characters. ``ttl``: seconds or timedelta,
+    None for no expiry, DEFAULT for ``config.default_ttl_s``. L1 holds the very objects you
+    set: do not mutate them afterwards. ``clock`` is wall-clock seconds (freshness is shared
+    between processes through Redis and disk).
     """
 
     def __init__(self, config: CacheConfig | None = None, *, loader: Loader | None = None,
                  clock: Callable[[], float] = time.time, monitor: Any = None,
+                 serializer: Any = None, default: Callable[[Any], Any] | None = None,
                  redis_client: Any = None) -> None:
-        config = DEFAULT_CACHE_CONFIG if config is None else config
-        if not isinstance(config, CacheConfig):
-            raise TypeError(f"config must be a CacheConfig, not {type(config).__name__}")
-        if loader is not None and not callable(loader):
-            raise TypeError("loader must be callable")
-        self.config = config
-        self.loader = loader
-        self.monitor = monitor
-        self._clock = clock
-        self.serializer = Serializer(config.compress_threshold_bytes,
-                                     allow_pickle=config.allow_pickle, use_pickle=config.use_pickle)
-        self.l1 = (MemoryTier(config.l1_max_entries, max_weight_bytes=config.l1_max_weight_bytes,
-                              policy=config.l1_policy, timer=clock)
-                   if config.l1_enabled else None)
-        self.l2 = (RedisTier(config.redis_url, self.serializer, namespace=config.namespace,
-                             timeout_s=config.redis_timeout_s, cluster=config.redis_cluster,
-                             clock=clock, client=redis_client)
-                   if config.redis_url else None)
-        self.l3 = (DiskTier(config.disk_dir, self.serializer, namespace=config.namespace,
-                            size_limit_bytes=config.disk_size_limit_bytes, clock=clock)
-                   if config.disk_enabled else None)
-        self._shared = [t for t in (self.l2, self.l3) if t is not None]
-        self.breaker = CircuitBreaker(0.5, min_calls=4, window_calls=20,
-                                      reset_timeout_s=config.redis_breaker_reset_s)
-        self.metrics = {name: TierMetrics() for name in ("l1", "l2", "l3")}
-        self.counters = dict.fromkeys(
-            ("loads", "load_errors", "stale_served", "refreshes", "refresh_failures",
-             "single_flight_joins", "warmed", "warm_failures", "invalidations_received",
-             "l3_write_errors", "l2_write_errors"), 0)
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
-        self._refreshing: set[str] = set()
-        self._loaders: OptimizedLRU[str, tuple[Loader, float | None, float | None]] = OptimizedLRU(
-            max(config.refresh_hot_keys * 4, 1024))
-        self._warm_queue: asyncio.PriorityQueue[tuple[int, int, str, Loader, float | None, float | None, asyncio.Future[bool]]] | None = None
-        self._warm_seq = itertools.count()
-        self._warming_paused = asyncio.Event()
-        self._warming_paused.set()  # set = running
-        self._tasks: list[asyncio.Task[Any]] = []
-        self._origin = uuid.uuid4().hex
-        self._channel = f"{config.namespace}:cache:invalidate"
-        self._pubsub_client: Any = None
-        self._started = False
-        self._closed = False
+        super().__init__(config, loader=loader, clock=clock, monitor=monitor,
+                         serializer=serializer, default=default)
+        self._redis_client = redis_client
+        self._state = "new"
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._stop: asyncio.Event | None = None
+        self._warmer: Warmer | None = None
+        self._paused = False
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._sync: SyncCacheManager | None = None
+        self._sync_lock = threading.Lock()
+        self.l2: RedisTier | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
+    def _loop_alive(self) -> bool:
+        loop = self._loop
+        return loop is not None and not loop.is_closed() and loop.is_running()
+
     async def start(self) -> None:
-        """Start the background tasks (warm workers, refresh-ahead, invalidation listener);
-        the first call of any method does it too."""
-        if self._closed:
-            raise RuntimeError("the cache manager is closed")
-        if self._started:
-            return
-        self._started = True
+        """Connect the tiers and start the background tasks (warm workers, invalidation
+        listener); the first call of any method does it too, also after ``close()``."""
         loop = asyncio.get_running_loop()
-        self._warm_queue = asyncio.PriorityQueue()
-        self._tasks = [loop.create_task(self._warm_worker(), name=f"defiperf-warm-{i}")
-                       for i in range(self.config.warm_concurrency)]
-        if self.l1 is not None:
-            self._tasks.append(loop.create_task(self._refresh_ahead(), name="defiperf-refresh"))
-        if self.l2 is not None and self.config.invalidation:
-            self._tasks.append(loop.create_task(self._listen(), name="defiperf-invalidate"))
+        if self._state == "open":
+            if self._loop is loop or self._loop_alive():
+                return
+            self._abandon()  # the loop it ran on has ended
+        c = self.config
+        self._loop = loop
+        self._stop = asyncio.Event()
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="defiperf-l3")
+        self.l2 = (RedisTier(c.redis_url, self.serializer, namespace=c.namespace,
+                             timeout_s=c.redis_timeout_s,
+                             connect_timeout_s=c.redis_connect_timeout_s,
+                             max_connections=c.redis_max_connections,
+                             cluster=c.redis_cluster, clock=self._clock,
+                             client=self._redis_client, origin=self.origin)
+                   if c.redis_url else None)
+        disk = AsyncDisk(self.l3, self._executor) if self.l3 is not None and self.l3.available else None
+        self._set_shared(self.l2, disk)
+        self._warmer = Warmer(self._warm_one, c.warm_concurrency, paused=self._paused)
+        self._tasks = set(self._warmer.start(loop))
+        self._state = "open"
+        if self.l2 is not None and c.invalidation:
+            ready = asyncio.Event()
+            self._spawn(self.l2.listen(self, self._stop, c.coherence_check_s, ready),
+                        "defiperf-invalidate")
+            with contextlib.suppress(asyncio.TimeoutError):  # Redis down: start anyway
+                await asyncio.wait_for(ready.wait(), min(1.0, c.redis_connect_timeout_s))
+
+    def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _abandon(self) -> None:
+        """Forget what belonged to a loop that has ended (its tasks and sockets died with it)."""
+        self._tasks = set()
+        self._inflight = {}
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+        self._state = "closed"
+
+    async def _ready(self) -> asyncio.AbstractEventLoop | None:
+        """None when the caller may proceed on its loop; else the manager's (other) loop."""
+        loop = asyncio.get_running_loop()
+        if self._state == "open" and self._loop is loop:
+            return None
+        if self._state == "open" and self._loop_alive():
+            return self._loop
+        await self.start()
+        return None
 
     async def __aenter__(self) -> SmartCacheManager:
         await self.start()
@@ -177,536 +182,348 @@ class SmartCacheManager:
         await self.close()
 
     async def close(self) -> None:
-        """Cancel the background tasks and close every tier (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks = []
+        """Fail in-flight loads' waiters with CacheClosedError, stop the background tasks and
+        close every tier, within about ``config.close_timeout_s`` whatever Redis does.
+        Idempotent; the manager can be used (started) again afterwards."""
+        if self._state == "open" and self._loop is not asyncio.get_running_loop():
+            if self._loop_alive():
+                assert self._loop is not None
+                await _hop(self._loop, self.close())
+                return None
+            self._abandon()
+        if self._state != "open":
+            self._state = "closed"
+            await self._close_companion(self.config.close_timeout_s)
+            return None
+        self._state = "closed"
+        deadline = time.monotonic() + self.config.close_timeout_s
+
+        def left() -> float:
+            return max(0.01, deadline - time.monotonic())
+        assert self._stop is not None
+        self._stop.set()
         for fut in self._inflight.values():
-            fut.cancel()
-        if self._pubsub_client is not None:
-            with contextlib.suppress(Exception):
-                await self._pubsub_client.aclose()
-        for tier in (self.l1, self.l2, self.l3):
-            if tier is not None:
+            if not fut.done():
+                fut.set_exception(CacheClosedError("the cache manager was closed during this load"))
+                fut.exception()  # retrieved: no warning when nobody waited
+        self._inflight = {}
+        if self._warmer is not None:
+            self._warmer.cancel_queued()
+        tasks = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=left())
+        self._tasks = set()
+        if self.l2 is not None:
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(self.l2.close(), left())
+        if self._executor is not None:
+            if self.l3 is not None:
                 with contextlib.suppress(Exception):
-                    await tier.close()
-
-    # --- helpers -----------------------------------------------------------------------------
-
-    def _entry(self, value: Any, ttl: float | None, stale_ttl: float | None, weight: int) -> tuple[Entry, float | None]:
-        """The entry for value and its hard TTL in seconds (None: no expiry)."""
-        ttl = self.config.default_ttl_s if ttl is None else ttl
-        stale = self.config.default_stale_ttl_s if stale_ttl is None else stale_ttl
-        now = self._clock()
-        if ttl is None:
-            return Entry(value, math.inf, math.inf, weight), None
-        return Entry(value, now + ttl, now + ttl + stale, weight), ttl + stale
-
-    def _record(self, tier: str, hit: bool, start: float) -> None:
-        ms = (time.perf_counter() - start) * 1000.0
-        m = self.metrics[tier]
-        if hit:
-            m.hits += 1
-        else:
-            m.misses += 1
-        m.latency_ms.record(ms)
-        if self.monitor is not None:
-            self.monitor.record_cache(tier, hit, ms)
-
-    def _l2_allowed(self) -> bool:
-        if self.l2 is None:
-            return False
-        if not self.breaker.allow():
-            self.metrics["l2"].skipped += 1
-            return False
-        return True
-
-    async def _l2_op(self, coro: Awaitable[Any]) -> tuple[bool, Any]:
-        """Run one Redis call through the breaker: (ok, result)."""
-        try:
-            result = await coro
-        except TierError as exc:
-            self.breaker.record(False)
-            self.metrics["l2"].errors += 1
-            logger.warning("l2 unavailable: %s", exc)
-            return False, None
-        self.breaker.record(True)
-        return True, result
-
-    # --- read path ---------------------------------------------------------------------------
-
-    async def _lookup(self, key: str) -> Entry | None:
-        """The live entry of key from the first tier that has it, promoted to the tiers above
-        with its remaining TTL; None when no tier has it."""
-        now = self._clock()
+                    await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
+                        self._executor, self.l3.close), left())
+            self._executor.shutdown(wait=False)
+            self._executor = None
+        await self._close_companion(left())
         if self.l1 is not None:
-            start = time.perf_counter()
-            entry = self.l1.get_nowait(key)
-            self._record("l1", entry is not None, start)
-            if entry is not None:
-                return entry
-        above: list[Any] = [self.l1] if self.l1 is not None else []
-        for tier in (self.l2, self.l3):
-            if tier is None:
-                continue
-            if tier is self.l2 and not self._l2_allowed():
-                continue
-            start = time.perf_counter()
-            if tier is self.l2:
-                ok, entry = await self._l2_op(tier.get(key))
-                if not ok:
-                    continue
-            else:
-                try:
-                    entry = await tier.get(key)
-                except TierError as exc:
-                    self.metrics["l3"].errors += 1
-                    logger.warning("l3 unreadable: %s", exc)
-                    continue
-            self._record(tier.name, entry is not None, start)
-            if entry is not None and entry.alive(now):
-                await self._promote(key, entry, above, now)
-                return entry
-            above.append(tier)
+            self.l1.clear()
+        self._refreshing.clear()
         return None
 
-    async def _promote(self, key: str, entry: Entry, tiers: list[Any], now: float) -> None:
-        remaining = entry.remaining_s(now)
-        for tier in tiers:
-            if isinstance(tier, MemoryTier):
-                tier.set_nowait(key, entry, remaining)
-            elif isinstance(tier, RedisTier):
-                if self._l2_allowed():
-                    payload = entry.payload if entry.payload is not None else self.serializer.dumps(entry.value)
-                    await self._l2_op(tier.set(key, entry, payload, remaining))
+    async def _close_companion(self, timeout_s: float) -> None:
+        companion = self._sync
+        if companion is not None and not companion.closed:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.to_thread(companion.close), timeout_s)
 
-    async def get(self, key: str | bytes, default: Any = None) -> Any:
+    @property
+    def closed(self) -> bool:
+        return self._state == "closed"
+
+    def _companion(self) -> SyncCacheManager:
+        """The blocking side of this cache (plain functions under ``@cached``)."""
+        with self._sync_lock:
+            if self._sync is None:
+                self._sync = SyncCacheManager(redis_client=None, _share=self)
+            return self._sync
+
+    # --- reads -------------------------------------------------------------------------------
+
+    async def get(self, key: str | bytes, default: Any = None, *, type: Any = None) -> Any:
         """The fresh value of key from the fastest tier that has it, else ``default``.
         A Redis or disk failure counts as a miss of that tier, never as an error."""
-        key = _check_key(key)
-        if not self._started or self._closed:
-            await self.start()
-        entry = await self._lookup(key)
-        if entry is None or not entry.fresh(self._clock()):
-            return default
-        return entry.value
+        key = check_key(key)
+        if self._state != "open" or self._loop is not _get_running_loop():
+            other = await self._ready()
+            if other is not None:
+                return await _hop(other, self.get(key, default, type=type))
+        value = self._fast_get(key)
+        if value is not MISS:
+            return value
+        return self._found(key, await run_async(self._plan_lookup(key)), type, default)
 
     async def get_many(self, keys: Iterable[str | bytes]) -> dict[str, Any]:
         """{key: fresh value} for the keys any tier has; one MGET for L2's part."""
-        wanted = [_check_key(k) for k in keys]
-        if not self._started or self._closed:
-            await self.start()
+        wanted = [check_key(k) for k in keys]
+        other = await self._ready()
+        if other is not None:
+            return await _hop(other, self.get_many(wanted))  # type: ignore[no-any-return]
         now = self._clock()
-        found: dict[str, Entry] = {}
-        if self.l1 is not None:
-            found.update(self.l1.lru.get_many(wanted))
-        above: list[Any] = [self.l1] if self.l1 is not None else []
-        for tier in (self.l2, self.l3):
-            missing = [k for k in wanted if k not in found]
-            if tier is None or not missing:
-                continue
-            if tier is self.l2:
-                if not self._l2_allowed():
-                    continue
-                ok, got = await self._l2_op(tier.get_many(missing))
-                if not ok:
-                    continue
-            else:
-                try:
-                    got = await tier.get_many(missing)
-                except TierError:
-                    self.metrics["l3"].errors += 1
-                    continue
-            for key, entry in got.items():
-                await self._promote(key, entry, above, now)
-            found.update(got)
-            above.append(tier)
+        found = await run_async(self._plan_lookup_many(wanted))
         return {k: e.value for k, e in found.items() if e.fresh(now)}
 
-    # --- write path --------------------------------------------------------------------------
+    # --- writes ------------------------------------------------------------------------------
 
-    def _serialize(self, value: Any) -> tuple[bytes | None, int]:
-        if not self._shared and self.config.l1_max_weight_bytes is None:
-            return None, 1
-        payload = self.serializer.dumps(value)  # raises before any tier is written
-        return payload, len(payload)
+    async def set(self, key: str | bytes, value: Any, ttl: Any = DEFAULT,
+                  stale_ttl: Any = DEFAULT, *, tags: Iterable[str] = ()) -> None:
+        """Write through every enabled tier. ``ttl``: seconds fresh (DEFAULT:
+        ``config.default_ttl_s``; None: no expiry); ``stale_ttl``: seconds after that it may be
+        served stale; ``tags``: names for ``invalidate_tags``. An unserializable value or a bad
+        TTL raises before anything is written; a failing Redis or disk never loses the write
+        in the other tiers."""
+        key = check_key(key)
+        ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
+        payload, weight = self._serialize(key, value)
+        other = await self._ready()
+        if other is not None:
+            await _hop(other, self.set(key, value, ttl, stale_ttl, tags=tag_tuple))
+            return None
+        entry, hard = self._entry(value, ttl_s, stale, weight, tag_tuple)
+        await run_async(self._plan_write(key, entry, payload, hard))
+        return None
 
-    async def set(self, key: str | bytes, value: Any, ttl: float | None = None,
-                  stale_ttl: float | None = None) -> None:
-        """Write through every enabled tier. ``ttl``: seconds fresh (default
-        ``config.default_ttl_s``); ``stale_ttl``: seconds after that it may be served stale.
-        An unserializable value raises before anything is written; a failing Redis or disk
-        never loses the write in the other tiers."""
-        key = _check_key(key)
-        _check_ttl("ttl", ttl)
-        _check_ttl("stale_ttl", stale_ttl, allow_zero=True)
-        if not self._started or self._closed:
-            await self.start()
-        payload, weight = self._serialize(value)
-        entry, hard_ttl = self._entry(value, ttl, stale_ttl, weight)
-        await self._write(key, entry, payload, hard_ttl)
-        await self._publish(key)
+    async def _store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
+                     tags: tuple[str, ...], refreshable: bool = False) -> None:
+        payload, weight = self._serialize(key, value)
+        entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
+        await run_async(self._plan_write(key, entry, payload, hard))
+        self._schedule_refresh(key, entry)
 
-    async def _write(self, key: str, entry: Entry, payload: bytes | None, hard_ttl: float | None) -> None:
-        if self.l1 is not None:
-            self.l1.set_nowait(key, entry, hard_ttl)
-        jobs = []
-        if self.l2 is not None and self._l2_allowed():
-            jobs.append(self._write_l2(key, entry, payload, hard_ttl))
-        if self.l3 is not None:
-            jobs.append(self._write_l3(key, entry, payload, hard_ttl))
-        if jobs:
-            await asyncio.gather(*jobs)
-
-    async def _write_l2(self, key: str, entry: Entry, payload: bytes | None, hard_ttl: float | None) -> None:
-        assert self.l2 is not None
-        ok, _ = await self._l2_op(self.l2.set(key, entry, payload, hard_ttl))
-        if not ok:
-            self.counters["l2_write_errors"] += 1
-
-    async def _write_l3(self, key: str, entry: Entry, payload: bytes | None, hard_ttl: float | None) -> None:
-        assert self.l3 is not None
-        try:
-            await self.l3.set(key, entry, payload, hard_ttl)
-        except TierError as exc:
-            self.counters["l3_write_errors"] += 1
-            self.metrics["l3"].errors += 1
-            logger.error("l3 write of %r failed: %s", key, exc)
-
-    async def set_many(self, mapping: Mapping[str | bytes, Any], ttl: float | None = None,
-                       stale_ttl: float | None = None) -> None:
+    async def set_many(self, mapping: Mapping[str | bytes, Any], ttl: Any = DEFAULT,
+                       stale_ttl: Any = DEFAULT) -> None:
         """Write many keys; one pipeline to Redis, one transaction on disk. Every value is
         serialized first: one bad value writes nothing."""
-        _check_ttl("ttl", ttl)
-        _check_ttl("stale_ttl", stale_ttl, allow_zero=True)
-        prepared: dict[str, tuple[Entry, bytes | None]] = {}
-        hard_ttl: float | None = None
-        for raw_key, value in mapping.items():
-            payload, weight = self._serialize(value)
-            entry, hard_ttl = self._entry(value, ttl, stale_ttl, weight)
-            prepared[_check_key(raw_key)] = (entry, payload)
-        if not self._started or self._closed:
-            await self.start()
-        if self.l1 is not None:
-            for key, (entry, _) in prepared.items():
-                self.l1.set_nowait(key, entry, hard_ttl)
-        if self.l2 is not None and self._l2_allowed():
-            ok, _ = await self._l2_op(self.l2.set_many(prepared, hard_ttl))
-            self.counters["l2_write_errors"] += not ok
-        if self.l3 is not None:
-            try:
-                await self.l3.set_many(prepared, hard_ttl)
-            except TierError as exc:
-                self.counters["l3_write_errors"] += 1
-                logger.error("l3 write of %d keys failed: %s", len(prepared), exc)
-        for key in prepared:
-            await self._publish(key)
+        ttl_s, stale, _ = self._write_args(ttl, stale_ttl, ())
+        other = await self._ready()
+        if other is not None:
+            await _hop(other, self.set_many(dict(mapping), ttl, stale_ttl))
+            return None
+        entries, hard = self._prepare_many(mapping, ttl_s, stale)
+        await run_async(self._plan_write_many(entries, hard))
+        return None
 
     async def delete(self, key: str | bytes) -> bool:
         """Remove key from every tier (and other processes' L1 through invalidation)."""
-        key = _check_key(key)
-        if not self._started or self._closed:
-            await self.start()
-        removed = False
-        if self.l1 is not None:
-            removed = self.l1.lru.delete(key) or removed
-        if self.l2 is not None and self._l2_allowed():
-            ok, result = await self._l2_op(self.l2.delete(key))
-            removed = bool(ok and result) or removed
-        if self.l3 is not None:
-            try:
-                removed = await self.l3.delete(key) or removed
-            except TierError as exc:
-                logger.error("l3 delete of %r failed: %s", key, exc)
-        await self._publish(key)
-        return removed
+        key = check_key(key)
+        return await self._run_plan(lambda: self._plan_delete(key))  # type: ignore[no-any-return]
 
     async def clear(self) -> None:
-        """Empty every tier (L2: this namespace's keys only)."""
-        for tier in (self.l1, self.l2, self.l3):
-            if tier is not None:
-                with contextlib.suppress(TierError):
-                    await tier.clear()
+        """Empty every tier — in Redis only this namespace's keys — and other processes' L1."""
+        await self._run_plan(self._plan_clear)
 
-    # --- loading: single flight, stale-while-revalidate --------------------------------------
+    async def invalidate_tags(self, tags: Iterable[str]) -> int:
+        """Remove every entry set with any of ``tags``, in every tier and process."""
+        tag_tuple = check_tags(tags)
+        return int(await self._run_plan(lambda: self._plan_invalidate_tags(tag_tuple)))
+
+    async def _run_plan(self, make: Callable[[], Any]) -> Any:
+        other = await self._ready()
+        if other is not None:
+            return await _hop(other, self._run_plan(make))
+        return await run_async(make())
+
+    # --- loading: single flight, stale-while-revalidate, refresh-ahead -----------------------
 
     async def get_or_set(self, key: str | bytes, loader: Loader | None = None, *,
-                         ttl: float | None = None, stale_ttl: float | None = None) -> Any:
+                         ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT, type: Any = None,
+                         tags: Iterable[str] = ()) -> Any:
         """The fresh value of key; on a miss ``loader(key)`` (sync or async) is called once
         however many callers miss together (single flight) and its value is cached. Within
         ``stale_ttl`` after expiry the stale value is returned at once and one background
         refresh runs. A loader error is raised to the callers when there is no stale value;
-        a failed refresh keeps the stale value."""
-        key = _check_key(key)
-        _check_ttl("ttl", ttl)
-        _check_ttl("stale_ttl", stale_ttl, allow_zero=True)
-        loader = loader or self.loader
-        if loader is None:
-            raise ValueError("no loader: pass one or give the manager a default loader")
-        if not self._started or self._closed:
-            await self.start()
-        self._loaders.set(key, (loader, ttl, stale_ttl))
-        entry = await self._lookup(key)
-        now = self._clock()
-        if entry is not None:
-            if entry.fresh(now):
-                return entry.value
-            self.counters["stale_served"] += 1
-            if key not in self._inflight and key not in self._refreshing:
-                self._refreshing.add(key)  # before the task runs: one refresh per key
-                self.counters["refreshes"] += 1
-                task = asyncio.get_running_loop().create_task(
-                    self._refresh(key, loader, ttl, stale_ttl))
-                self._tasks.append(task)
-                task.add_done_callback(self._forget_task)
-            return entry.value
-        return await self._load(key, loader, ttl, stale_ttl)
+        a failed refresh keeps the stale value. A loader asking for its own key raises
+        ReentrantLoadError; waiters of a load cut short by ``close()`` get CacheClosedError."""
+        key = check_key(key)
+        ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
+        loader = self._loader(loader)
+        return await self._cached_miss_async(key, loader, ttl_s, stale, type, tag_tuple)
 
-    def _forget_task(self, task: asyncio.Task[Any]) -> None:
-        with contextlib.suppress(ValueError):
-            self._tasks.remove(task)
+    async def _cached_miss_async(self, key: Hashable, loader: Loader, ttl: float | None,
+                                 stale: float, tp: Any, tags: tuple[str, ...]) -> Any:
+        other = await self._ready()
+        if other is not None:
+            return await _hop(other, self._cached_miss_async(key, loader, ttl, stale, tp, tags))
+        self._remember_loader(key, loader, ttl, stale, tp, tags)
+        value = self._usable(key, await run_async(self._plan_lookup(key, ttl)),
+                             (loader, ttl, stale, tp, tags))
+        return await self._load(key, loader, ttl, stale, tags) if value is MISS else value
 
-    async def _refresh(self, key: str, loader: Loader, ttl: float | None, stale_ttl: float | None) -> None:
-        try:
-            await self._load(key, loader, ttl, stale_ttl)
-        except Exception as exc:  # the stale value stays; the next caller tries again
-            self.counters["refresh_failures"] += 1
-            logger.warning("refresh of %r failed, serving stale: %s", key, exc)
-        finally:
-            self._refreshing.discard(key)
-
-    async def _load(self, key: str, loader: Loader, ttl: float | None, stale_ttl: float | None) -> Any:
+    async def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
+                    tags: tuple[str, ...], force: bool = False) -> Any:
+        token = self._enter_load(key)
         fut = self._inflight.get(key)
-        if fut is not None:
-            self.counters["single_flight_joins"] += 1
-            return await asyncio.shield(fut)
-        fut = asyncio.get_running_loop().create_future()
-        self._inflight[key] = fut
+        owner = fut is None
         try:
-            self.counters["loads"] += 1
-            value = await _call_loader(loader, key)
-            await self.set(key, value, ttl, stale_ttl)
-        except BaseException as exc:
-            self.counters["load_errors"] += isinstance(exc, Exception)
-            fut.set_exception(exc)
-            fut.exception()  # retrieved here: no "never retrieved" warning without joiners
-            raise
-        else:
-            fut.set_result(value)
+            if fut is not None:
+                self.counters["single_flight_joins"] += 1
+                try:
+                    return await asyncio.wait_for(asyncio.shield(fut),
+                                                  self.config.load_wait_timeout_s)
+                except asyncio.TimeoutError:
+                    raise TimeoutError(f"waited {self.config.load_wait_timeout_s:g} s for "
+                                       f"another caller's load of {key!r}") from None
+            fut = asyncio.get_running_loop().create_future()
+            self._inflight[key] = fut
+            try:
+                if not force:  # another load may have finished since this caller's lookup
+                    entry = (self.l1.get(key) if self.l1 is not None
+                             else await run_async(self._plan_lookup(key)))
+                    if entry is not None and entry.fresh(self._clock()):
+                        fut.set_result(entry.value)
+                        return entry.value
+                self.counters["loads"] += 1
+                value = await _call_loader(loader, key)
+                if self._state == "open":
+                    await self._store(key, value, ttl, stale, tags, refreshable=True)
+            except BaseException as exc:
+                self.counters["load_errors"] += isinstance(exc, Exception)
+                if not fut.done():
+                    fut.set_exception(exc)
+                    fut.exception()  # retrieved here: no "never retrieved" warning without joiners
+                raise
+            if not fut.done():
+                fut.set_result(value)
             return value
         finally:
-            del self._inflight[key]
+            _LOADING.reset(token)
+            if owner and self._inflight.get(key) is fut:
+                del self._inflight[key]
 
-    def cached(self, ttl: float | None = None, stale_ttl: float | None = None,
-               key: Callable[..., str] | None = None) -> Callable[[F], F]:
-        """Decorator for async and sync functions: results cached by ``key(*args, **kwargs)``
-        (default: the function's qualified name and repr of the arguments), loaded through
-        get_or_set (single flight, stale-while-revalidate). The sync form runs the cache on
-        its own event loop: call it outside a running loop."""
-        _check_ttl("ttl", ttl)
-        _check_ttl("stale_ttl", stale_ttl, allow_zero=True)
+    def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
+        if self._state != "open" or self._loop is None:
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is not self._loop:  # a blocking caller: its companion refreshes
+            self._companion()._refresh_ahead(key, spec)
+            return
+        due = self._claim_refresh(key, spec, self._inflight)
+        if due is not None:
+            self._spawn(self._refresh(key, due), "defiperf-refresh")
 
-        def decorate(fn: F) -> F:
-            def make_key(*args: Any, **kwargs: Any) -> str:
-                if key is not None:
-                    return key(*args, **kwargs)
-                parts = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in sorted(kwargs.items())]
-                return f"{fn.__module__}.{fn.__qualname__}({', '.join(parts)})"
+    async def _refresh(self, key: Hashable, spec: tuple[Any, ...]) -> None:
+        loader, ttl, stale, _tp, tags = spec
+        _LOADING.set(frozenset())  # this task's own context: not inside the reader's load
+        try:
+            await self._load(key, loader, ttl, stale, tags, force=True)
+        except asyncio.CancelledError:
+            self._refreshing.discard(key)
+            raise
+        except BaseException as exc:
+            self._refresh_done(key, exc, ttl)
+        else:
+            self._refresh_done(key, None, ttl)
 
-            if inspect.iscoroutinefunction(fn):
-                @functools.wraps(fn)
-                async def cached_async(*args: Any, **kwargs: Any) -> Any:
-                    async def load(_key: str) -> Any:
-                        return await fn(*args, **kwargs)
-                    return await self.get_or_set(make_key(*args, **kwargs), load, ttl=ttl,
-                                                 stale_ttl=stale_ttl)
-                return cached_async  # type: ignore[return-value]
+    # --- the decorator -----------------------------------------------------------------------
 
-            @functools.wraps(fn)
-            def cached_sync(*args: Any, **kwargs: Any) -> Any:
-                def load(_key: str) -> Any:
-                    return fn(*args, **kwargs)
-                return asyncio.run(self.get_or_set(make_key(*args, **kwargs), load, ttl=ttl,
-                                                   stale_ttl=stale_ttl))
-            return cached_sync  # type: ignore[return-value]
-        return decorate
+    @overload
+    def cached(self, ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
 
-    # --- warming and refresh-ahead -----------------------------------------------------------
+    @overload
+    def cached(self, ttl: TTL | _Default = DEFAULT, stale_ttl: TTL | _Default = DEFAULT,
+               key: str | Callable[..., Any] | None = None, *, type: Any = None,
+               tags: Iterable[str] = (),
+               include_self: bool = False) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+
+    def cached(self, ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT,
+               key: str | Callable[..., Any] | None = None, *, type: Any = None,
+               tags: Iterable[str] = (), include_self: bool = False) -> Any:
+        """Decorator for async and plain functions: results keyed by the call's arguments
+        normalised through the signature (``self`` left out unless ``include_self``), or by
+        ``key=`` (a callable, or a format template checked now); loaded through single flight
+        with stale-while-revalidate and refresh-ahead; values read back from Redis/disk are
+        rebuilt as the return annotation (or ``type=``). The wrapper gets ``cache_info()``,
+        ``cache_clear()``, ``invalidate(...)``, ``refresh(...)`` and ``key(...)``. A plain
+        function's wrapper is blocking (no event loop per call) and raises LoopThreadError on
+        a thread running an event loop."""
+        if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
+            return self.cached()(ttl)
+        ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
+
+        def wrap(fn: Callable[..., Any]) -> Any:
+            is_async = is_async_function(fn)
+            return decorate(self if is_async else self._companion(), fn, key=key, ttl=ttl_s,
+                            stale=stale, tp=type if type is not None else return_type(fn),
+                            tags=tag_tuple, include_self=include_self,
+                            memo_size=self.config.l1_max_entries, is_async=is_async)
+        return wrap
+
+    async def _cached_store_async(self, key: Hashable, value: Any, ttl: float | None,
+                                  stale: float, tags: tuple[str, ...]) -> None:
+        await self._run_plan(lambda: self._store_plan(key, value, ttl, stale, tags))
+
+    def _store_plan(self, key: Hashable, value: Any, ttl: float | None, stale: float,
+                    tags: tuple[str, ...]) -> Any:
+        payload, weight = self._serialize(key, value)
+        entry, hard = self._entry(value, ttl, stale, weight, tags)
+        return self._plan_write(key, entry, payload, hard)
+
+    async def _cached_delete_async(self, key: Hashable) -> bool:
+        return bool(await self._run_plan(lambda: self._plan_delete(key)))
+
+    async def _cached_clear_async(self, prefix: str) -> None:
+        await self._run_plan(lambda: self._plan_delete_prefix(prefix))
+
+    # --- warming -----------------------------------------------------------------------------
 
     async def warm_cache(self, keys: Iterable[str | bytes], priority: int = 5,
                          loader: Loader | None = None, *, wait: bool = True,
-                         ttl: float | None = None, stale_ttl: float | None = None) -> int:
+                         ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT) -> int:
         """Schedule loads of keys that are not fresh, on a priority queue (0..10, higher first,
         ``config.warm_concurrency`` at once). With ``wait`` returns how many were loaded (keys
         already fresh count as loaded); failures are logged and counted, not raised."""
-        check_int("priority", priority, minimum=0, maximum=10)
-        loader = loader or self.loader
-        if loader is None:
-            raise ValueError("no loader: pass one or give the manager a default loader")
-        checked = [_check_key(k) for k in keys]
-        if not self._started or self._closed:
-            await self.start()
-        assert self._warm_queue is not None
-        loop = asyncio.get_running_loop()
-        futures = []
-        for key in checked:
-            fut: asyncio.Future[bool] = loop.create_future()
-            self._warm_queue.put_nowait((-priority, next(self._warm_seq), key, loader, ttl,
-                                         stale_ttl, fut))
-            futures.append(fut)
+        checked, use, ttl_s, stale = self._warm_args(keys, priority, loader, ttl, stale_ttl)
+        other = await self._ready()
+        if other is not None:
+            return await _hop(other, self.warm_cache(checked, priority, use, wait=wait,  # type: ignore[no-any-return]
+                                                     ttl=ttl, stale_ttl=stale_ttl))
+        assert self._warmer is not None
+        futures = [self._warmer.submit(k, (use, ttl_s, stale), priority) for k in checked]
         if not wait:
             return 0
         return sum(await asyncio.gather(*futures))
 
+    async def _warm_one(self, key: str, spec: tuple[Any, ...]) -> bool:
+        loader, ttl, stale = spec
+        entry = self.l1.lru.peek(key) if self.l1 is not None else None
+        if entry is not None and entry.fresh(self._clock()) and self._clock() < entry.refresh_at:
+            return True
+        try:
+            await self._load(key, loader, ttl, stale, ())
+        except Exception as exc:
+            self.counters["warm_failures"] += 1
+            logger.warning("warming %r failed: %s", key, exc)
+            return False
+        self.counters["warmed"] += 1
+        return True
+
     def pause_warming(self) -> None:
-        """Stop starting warm and refresh-ahead loads (for memory pressure); queued ones wait."""
-        self._warming_paused.clear()
+        """Stop starting warm loads (for memory pressure); queued ones wait, in order."""
+        self._paused = True
+        if self._warmer is not None:
+            self._warmer.pause()
 
     def resume_warming(self) -> None:
-        self._warming_paused.set()
+        self._paused = False
+        if self._warmer is not None:
+            self._warmer.resume()
 
     @property
     def warming_paused(self) -> bool:
-        return not self._warming_paused.is_set()
+        return self._paused
 
-    async def _warm_worker(self) -> None:
-        assert self._warm_queue is not None
-        while True:
-            await self._warming_paused.wait()  # paused: queued loads stay queued, in order
-            _, _, key, loader, ttl, stale_ttl, fut = await self._warm_queue.get()
-            ok = False
-            try:
-                entry = self.l1.get_nowait(key) if self.l1 is not None else None
-                if entry is not None and entry.fresh(self._clock()) and entry.fresh_until - \
-                        self._clock() > self.config.refresh_ahead_s:
-                    ok = True
-                else:
-                    await self._load(key, loader, ttl, stale_ttl)
-                    ok = True
-                    self.counters["warmed"] += 1
-            except asyncio.CancelledError:
-                if not fut.done():
-                    fut.set_result(False)
-                raise
-            except Exception as exc:
-                self.counters["warm_failures"] += 1
-                logger.warning("warming %r failed: %s", key, exc)
-            if not fut.done():
-                fut.set_result(ok)
 
-    async def _refresh_ahead(self) -> None:
-        """Every refresh_check_interval_s: hot L1 keys (access tracker) close to expiry whose
-        loader is known are reloaded in the background, so a steady hot set never misses."""
-        assert self.l1 is not None and self._warm_queue is not None
-        while True:
-            await asyncio.sleep(self.config.refresh_check_interval_s)
-            if self.warming_paused:
-                continue
-            self.refresh_hot_now()
-
-    def refresh_hot_now(self) -> int:
-        """One refresh-ahead pass now; returns how many loads it scheduled."""
-        if self.l1 is None or self._warm_queue is None:
-            return 0
-        now = self._clock()
-        scheduled = 0
-        for key in self.l1.lru.hot_keys(self.config.refresh_hot_keys):
-            entry = self.l1.lru.peek(key)
-            known = self._loaders.peek(key)
-            if known is None and self.loader is not None:
-                known = (self.loader, None, None)
-            if entry is None or known is None or key in self._inflight:
-                continue
-            if entry.fresh_until - now <= self.config.refresh_ahead_s:
-                loader, ttl, stale_ttl = known
-                fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-                self._warm_queue.put_nowait((-10, next(self._warm_seq), key, loader, ttl,
-                                             stale_ttl, fut))
-                scheduled += 1
-        return scheduled
-
-    # --- invalidation across processes -------------------------------------------------------
-
-    async def _publish(self, key: str) -> None:
-        if self.l2 is None or not self.config.invalidation or not self._l2_allowed():
-            return
-        await self._l2_op(self._publish_raw(f"{self._origin} {key}"))
-
-    async def _publish_raw(self, message: str) -> Any:
-        from redis.exceptions import RedisError
-
-        assert self.l2 is not None
-        try:
-            return await self.l2.client.publish(self._channel, message)
-        except (RedisError, OSError) as exc:
-            raise TierError(f"redis publish: {exc}") from exc
-
-    async def _listen(self) -> None:
-        """Drop keys other processes changed from L1; reconnects with backoff."""
-        import redis.asyncio as aioredis
-
-        assert self.l2 is not None
-        delay = 0.1
-        while True:
-            try:
-                if self.l2.cluster:  # PUBLISH reaches every node: listen on one
-                    self._pubsub_client = aioredis.from_url(self.l2.url)
-                    pubsub = self._pubsub_client.pubsub()
-                else:
-                    pubsub = self.l2.client.pubsub()
-                async with pubsub:
-                    await pubsub.subscribe(self._channel)
-                    delay = 0.1
-                    async for message in pubsub.listen():
-                        if message.get("type") != "message":
-                            continue
-                        data = message["data"]
-                        text = data.decode() if isinstance(data, bytes) else str(data)
-                        origin, _, key = text.partition(" ")
-                        if origin != self._origin and self.l1 is not None:
-                            self.l1.lru.delete(key)
-                            self.counters["invalidations_received"] += 1
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                logger.debug("invalidation listener: %s; retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    # --- metrics and health ------------------------------------------------------------------
-
-    def get_metrics(self) -> dict[str, Any]:
-        """Per tier: hits, misses, hit rate, errors, latency p50/p99; plus loads, stale served,
-        refreshes, warming, invalidations and the Redis breaker state."""
-        tiers = {name: m.snapshot() for name, m in self.metrics.items()
-                 if getattr(self, name) is not None}
-        hits = sum(m["hits"] for m in tiers.values())
-        lookups = self.metrics["l1"].hits + self.metrics["l1"].misses if self.l1 else 0
-        return {"tiers": tiers, **self.counters,
-                "hit_rate": hits / lookups if lookups else None,
-                "l2_breaker": self.breaker.state.value if self.l2 is not None else None,
-                "l1_entries": len(self.l1.lru) if self.l1 is not None else 0,
-                "corrupt_entries": sum(t.corrupt for t in (self.l2, self.l3) if t is not None)}
-
-    def health(self) -> dict[str, Any]:
-        """``status`` ok / degraded (Redis breaker not closed) with a reason per tier."""
-        tiers: dict[str, Any] = {}
-        if self.l1 is not None:
-            tiers["l1"] = {"status": "ok", "entries": len(self.l1.lru)}
-        if self.l2 is not None:
-            state = self.breaker.state
-            tiers["l2"] = {"status": "ok" if state is BreakerState.CLOSED else "degraded",
-                           "breaker": state.value, "errors": self.metrics["l2"].errors,
-                           "reason": "" if state is BreakerState.CLOSED else
-                           "redis unreachable or slow: served from L1/L3, probing again"}
-        if self.l3 is not None:
-            tiers["l3"] = {"status": "ok", "errors": self.metrics["l3"].errors,
-                           "directory": str(self.l3.directory)}
-        status = "ok" if all(t["status"] == "ok" for t in tiers.values()) else "degraded"
-        return {"status": status, "tiers": tiers}
+__all__ = ["SmartCacheManager"]

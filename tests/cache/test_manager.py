@@ -31,10 +31,10 @@ async def cache(tmp_path: Path, fake_timer: FakeTimer) -> AsyncIterator[SmartCac
 async def test_set_get_delete_through_every_tier(cache: SmartCacheManager) -> None:
     await cache.set("token:ETH", {"price": "3412.55"}, ttl=60)
     assert await cache.get("token:ETH") == {"price": "3412.55"}
-    assert cache.l3 is not None and (await cache.l3.get("token:ETH")) is not None
+    assert cache.l3 is not None and cache.l3.get("token:ETH") is not None
     assert await cache.delete("token:ETH") is True
     assert await cache.get("token:ETH") is None and await cache.get("x", "dflt") == "dflt"
-    assert await cache.l3.get("token:ETH") is None
+    assert cache.l3.get("token:ETH") is None
 
 
 async def test_l3_hit_is_promoted_with_the_remaining_ttl(cache: SmartCacheManager,
@@ -69,7 +69,7 @@ async def test_bad_input_writes_nothing(cache: SmartCacheManager, call: Any, err
     with pytest.raises(error):
         await call(cache)
     assert cache.l1 is not None and len(cache.l1.lru) == 0
-    assert cache.l3 is not None and await cache.l3.get("k") is None
+    assert cache.l3 is not None and cache.l3.get("k") is None
 
 
 async def test_set_many_serializes_everything_first(cache: SmartCacheManager) -> None:
@@ -157,7 +157,10 @@ async def test_a_failed_refresh_keeps_serving_stale(cache: SmartCacheManager, fa
 
 async def test_loader_errors_reach_every_waiter_without_a_stale_value(cache: SmartCacheManager) -> None:
     async def loader(key: str) -> str:
-        await asyncio.sleep(0.01)
+        for _ in range(1000):  # until the other four callers joined this load
+            if cache.counters["single_flight_joins"] == 4:
+                break
+            await asyncio.sleep(0.005)
         raise ConnectionError("down")
 
     results = await asyncio.gather(*(cache.get_or_set("k", loader) for _ in range(5)),
@@ -194,7 +197,7 @@ async def test_warm_cache_priority_order_and_bounded_concurrency(tmp_path: Path,
         assert order.count("high3") == 1
 
 
-async def test_refresh_ahead_keeps_a_hot_set_fresh(tmp_path: Path, fake_timer: FakeTimer) -> None:
+async def test_refresh_ahead_reloads_only_keys_being_read(tmp_path: Path, fake_timer: FakeTimer) -> None:
     loads: list[str] = []
 
     async def loader(key: str) -> str:
@@ -204,17 +207,36 @@ async def test_refresh_ahead_keeps_a_hot_set_fresh(tmp_path: Path, fake_timer: F
     async with make(tmp_path, fake_timer, refresh_ahead_s=5.0, default_ttl_s=30.0) as cache:
         for key in ("eth", "btc"):
             await cache.get_or_set(key, loader)
-        for _ in range(5):
-            await cache.get("eth")                     # hot
-        fake_timer.tick(26)                             # 4 s before expiry
-        assert cache.refresh_hot_now() == 2
-        for _ in range(100):
-            if len(loads) == 4:
+        fake_timer.tick(26)                             # 4 s before expiry: in the window
+        assert await cache.get("eth") == "eth@1000.0"   # read: one refresh in the background
+        assert await cache.get("eth") == "eth@1000.0"   # no second one
+        for _ in range(200):
+            if len(loads) == 3:
                 break
             await asyncio.sleep(0.005)
-        assert sorted(loads) == ["btc", "btc", "eth", "eth"]
-        fake_timer.tick(10)                             # past the first expiry: still fresh
+        assert sorted(loads) == ["btc", "eth", "eth"]   # btc was not read: not refreshed
+        assert cache.counters["refreshes"] == 1
+        fake_timer.tick(10)                             # past the first expiry
         assert await cache.get("eth") == "eth@1026.0"
+        assert await cache.get("btc") is None
+
+
+async def test_an_idle_key_is_never_refreshed(tmp_path: Path, fake_timer: FakeTimer) -> None:
+    calls = 0
+    cache = make(tmp_path, fake_timer)
+
+    @cache.cached(ttl=2)
+    async def price(pair: str) -> float:
+        nonlocal calls
+        calls += 1
+        return 1.0
+
+    await price("ETH")
+    for _ in range(10):                                 # ten idle seconds
+        fake_timer.tick(1)
+        await asyncio.sleep(0.01)
+    assert calls == 1 and cache.counters["refreshes"] == 0
+    await cache.close()
 
 
 async def test_corrupt_disk_entry_is_a_logged_miss_and_removed(cache: SmartCacheManager,
@@ -261,16 +283,18 @@ def test_cached_decorator_on_a_sync_function(tmp_path: Path, fake_timer: FakeTim
     assert square(4) == square(4) == 16 and calls == 1
 
 
-async def test_close_leaves_no_tasks_behind(tmp_path: Path, fake_timer: FakeTimer) -> None:
+async def test_close_leaves_no_tasks_behind_and_the_manager_restarts(tmp_path: Path,
+                                                                      fake_timer: FakeTimer) -> None:
     cache = make(tmp_path, fake_timer)
     await cache.start()
     await cache.warm_cache(["a"], 5, str.upper)
     await cache.close()
     await cache.close()  # idempotent
     others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
-    assert others == []
-    with pytest.raises(RuntimeError, match="closed"):
-        await cache.get("a")
+    assert others == [] and cache.closed
+    assert await cache.get("a") == "A"  # from disk: the next call started it again
+    assert not cache.closed
+    await cache.close()
 
 
 async def test_l1_byte_budget(tmp_path: Path, fake_timer: FakeTimer) -> None:
@@ -289,7 +313,7 @@ async def test_l1_only_and_tinylfu_policy(tmp_path: Path, fake_timer: FakeTimer)
 
 
 def test_default_disk_dir_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from defiperf.cache.tiers import default_disk_dir
+    from defiperf.cache.disk import default_disk_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     path = default_disk_dir("ns")

@@ -1,0 +1,558 @@
+"""RedisTier (L2) for the async manager (redis.asyncio) and SyncRedisTier for the sync one
+(redis-py's thread-safe client), with the invalidation channel inside the tier.
+
+Names (the namespace cannot hold ':'; glob characters in it are escaped wherever it is used as
+a SCAN pattern): values ``<ns>:cache:<key>``, tag sets ``<ns>:tag:<tag>``, the epoch key
+``<ns>:meta:epoch``, the channel ``<ns>:cache:invalidate``. Messages are
+``<origin>|<op>|<arg>``: ``k`` a key changed, ``c`` the namespace was cleared, ``t`` tags
+(``\\x1f``-separated) were invalidated, ``p`` a decorated function's entries were cleared.
+
+Coherence: the listener calls ``handler.on_reset(reason)`` — drop all of L1 — when the channel
+is lost, after every (re)subscription, and when the epoch key vanished or changed (FLUSHDB,
+FLUSHALL, a restart without persistence), which it checks every ``check_s``. So no process
+serves an L1 value that another process replaced more than about ``check_s`` + a reconnect
+(≤ 2 s) ago, whatever happened to the connection.
+
+New connections get ``connect_timeout_s`` (2 s: a burst of cold callers connecting at once
+does not time out on a healthy Redis); with ``max_connections`` the pool is a blocking one
+whose callers wait (as long) for a free connection instead of opening more. Dead pooled connections (after a Redis
+restart) are retried once on a new connection before a call fails; an error reply (a request
+Redis refused) is not transient and never feeds the breaker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
+
+from defiperf.cache._ratelog import RateLimitedLog
+from defiperf.cache.envelope import Entry, pack
+from defiperf.cache.errors import TierError
+from defiperf.cache.keys import escape_glob
+from defiperf.cache.serialization import Serializer
+from defiperf.cache.tier_codec import decode_envelope
+
+logger = logging.getLogger("defiperf.cache")
+_BATCH = 500
+
+
+class InvalidationHandler(Protocol):
+    def on_invalidate(self, key: str) -> None: ...
+    def on_invalidate_tags(self, tags: list[str]) -> None: ...
+    def on_invalidate_prefix(self, prefix: str) -> None: ...
+    def on_reset(self, reason: str) -> None: ...
+
+
+def tier_error(exc: BaseException) -> TierError:
+    from redis.exceptions import ResponseError
+
+    if isinstance(exc, TierError):
+        return exc
+    transient = not isinstance(exc, ResponseError)
+    return TierError(f"redis: {type(exc).__name__}: {exc}", transient=transient)
+
+
+def _errors() -> tuple[type[BaseException], ...]:
+    from redis.exceptions import RedisError
+
+    return (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
+
+
+class _Names:
+    """Key names, the message format and envelope reading shared by both tiers."""
+
+    name = "l2"
+
+    def __init__(self, serializer: Serializer, namespace: str, clock: Any, origin: str) -> None:
+        self._serializer = serializer
+        self._clock = clock
+        self.namespace = namespace
+        self.prefix = f"{namespace}:cache:"
+        self.tag_prefix = f"{namespace}:tag:"
+        self.epoch_key = f"{namespace}:meta:epoch"
+        self.channel = f"{namespace}:cache:invalidate"
+        self.patterns = [escape_glob(self.prefix) + "*", escape_glob(self.tag_prefix) + "*"]
+        self.origin = origin
+        self.corrupt = 0
+        self._log = RateLimitedLog(logger)
+
+    def key(self, key: str) -> str:
+        return self.prefix + key
+
+    @staticmethod
+    def px(ttl_s: float | None) -> int | None:
+        return None if ttl_s is None else max(1, int(math.ceil(ttl_s * 1000)))
+
+    def envelope(self, entry: Entry, payload: bytes | None) -> bytes:
+        if payload is None:
+            raise TierError("redis: no payload to store", transient=False)
+        return pack(entry.fresh_until, entry.expires_at, payload, entry.tags)
+
+    def read(self, key: str, data: Any) -> tuple[Entry | None, bool]:
+        """(entry, corrupt)."""
+        if data is None:
+            return None, False
+        entry = decode_envelope(self.name, key, data, self._serializer, self._clock(), self._log)
+        if entry is False:
+            self.corrupt += 1
+            return None, True
+        return entry, False
+
+    def message(self, op: str, arg: str) -> str:
+        return f"{self.origin}|{op}|{arg}"
+
+    def dispatch(self, data: Any, handler: InvalidationHandler) -> None:
+        text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
+        parts = text.split("|", 2)
+        if len(parts) != 3 or parts[0] == self.origin:
+            return
+        _, op, arg = parts
+        if op == "k":
+            handler.on_invalidate(arg)
+        elif op == "t":
+            handler.on_invalidate_tags(arg.split("\x1f"))
+        elif op == "p":
+            handler.on_invalidate_prefix(arg)
+        elif op == "c":
+            handler.on_reset("namespace cleared by another process")
+
+    def lost(self, connected: bool, handler: InvalidationHandler, exc: BaseException) -> None:
+        if connected:
+            handler.on_reset(f"invalidation channel lost ({type(exc).__name__})")
+        self._log.log(logging.WARNING, "l2 listener", "l2: invalidation channel: %s: %s; L1 dropped, "
+                 "reconnecting", type(exc).__name__, exc)
+
+
+def _retry_kwargs(asyncio_client: bool, retries: int = 1) -> dict[str, Any]:
+    """A dead pooled connection (Redis restarted) is retried ``retries`` times on a new one;
+    timeouts are never retried (a stopped Redis must cost one timeout, not several)."""
+    from redis.backoff import NoBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    if asyncio_client:
+        from redis.asyncio.retry import Retry as AsyncRetry
+
+        return {"retry": AsyncRetry(NoBackoff(), retries, supported_errors=(RedisConnectionError,)),
+                "retry_on_error": [RedisConnectionError]}
+    from redis.retry import Retry
+
+    return {"retry": Retry(NoBackoff(), retries, supported_errors=(RedisConnectionError,)),
+            "retry_on_error": [RedisConnectionError]}
+
+
+class RedisTier(_Names):
+    """L2 over redis.asyncio (hiredis parser when installed); ``cluster=True`` uses
+    RedisCluster. Every method raises TierError on failure."""
+
+    def __init__(self, url: str, serializer: Serializer, *, namespace: str,
+                 timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
+                 clock: Any, client: Any = None, origin: str | None = None,
+                 max_connections: int | None = None) -> None:
+        super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
+        import redis.asyncio as aioredis
+
+        self.url = url
+        self.cluster = cluster
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
+        if client is not None:
+            self.client = client
+        elif cluster:
+            from redis.asyncio.cluster import RedisCluster
+
+            self.client = RedisCluster.from_url(url, **kwargs)
+        else:
+            pool = (aioredis.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(True))
+                    if max_connections is None else aioredis.BlockingConnectionPool.from_url(
+                        url, max_connections=max_connections, timeout=connect_timeout_s,
+                        **kwargs, **_retry_kwargs(True)))
+            self.client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+        self._listen_client: Any = None
+
+    async def _call(self, coro: Any) -> Any:
+        try:
+            return await coro
+        except _errors() as exc:
+            raise tier_error(exc) from exc
+
+    async def _read_one(self, key: str, data: Any) -> Entry | None:
+        entry, corrupt = self.read(key, data)
+        if corrupt:  # removed in the same call: no task may outlive close()
+            try:
+                await self.client.delete(self.key(key))
+            except Exception:  # best effort
+                logger.debug("l2: could not delete %r", key, exc_info=True)
+        return entry
+
+    async def get(self, key: str) -> Entry | None:
+        return await self._read_one(key, await self._call(self.client.get(self.key(key))))
+
+    async def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        names = [self.key(k) for k in keys]
+        fetch = self.client.mget_nonatomic if self.cluster else self.client.mget
+        values = await self._call(fetch(names))
+        out = {}
+        for key, data in zip(keys, values):
+            entry = await self._read_one(key, data)
+            if entry is not None:
+                out[key] = entry
+        return out
+
+    def _queue_set(self, pipe: Any, key: str, entry: Entry, payload: bytes | None,
+                   ttl_s: float | None) -> None:
+        pipe.set(self.key(key), self.envelope(entry, payload), px=self.px(ttl_s))
+        for tag in entry.tags:
+            pipe.sadd(self.tag_prefix + tag, key)
+
+    async def set(self, key: str, entry: Entry, payload: bytes | None, ttl_s: float | None) -> None:
+        if not entry.tags:
+            await self._call(self.client.set(self.key(key), self.envelope(entry, payload),
+                                             px=self.px(ttl_s)))
+            return
+        await self.set_many({key: (entry, payload)}, ttl_s)
+
+    async def set_many(self, entries: Mapping[str, tuple[Entry, bytes | None]],
+                       ttl_s: float | None) -> None:
+        async def run() -> None:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for key, (entry, payload) in entries.items():
+                    self._queue_set(pipe, key, entry, payload, ttl_s)
+                await pipe.execute()
+        await self._call(run())
+
+    async def delete(self, key: str) -> bool:
+        return bool(await self._call(self.client.delete(self.key(key))))
+
+    async def _delete_names(self, names: list[str]) -> int:
+        removed = 0
+        for i in range(0, len(names), _BATCH):
+            chunk = names[i:i + _BATCH]
+            if self.cluster:  # keys of one DEL must share a slot in a cluster
+                for name in chunk:
+                    removed += await self.client.delete(name)
+            else:
+                removed += await self.client.delete(*chunk)
+        return removed
+
+    async def delete_tagged(self, tags: Iterable[str]) -> int:
+        async def run() -> int:
+            removed = 0
+            for tag in tags:
+                members = await self.client.smembers(self.tag_prefix + tag)
+                names = [self.key(m.decode() if isinstance(m, bytes) else m) for m in members]
+                removed += await self._delete_names(names)
+                await self.client.delete(self.tag_prefix + tag)
+            return removed
+        return await self._call(run())  # type: ignore[no-any-return]
+
+    async def delete_prefix(self, prefix: str) -> int:
+        async def run() -> int:
+            pattern = escape_glob(self.key(prefix + ":")) + "*"
+            names = [n async for n in self.client.scan_iter(match=pattern, count=_BATCH)]
+            return await self._delete_names(names)
+        return await self._call(run())  # type: ignore[no-any-return]
+
+    async def clear(self) -> None:
+        """Delete this namespace's keys and tag sets (SCAN with the namespace escaped)."""
+        async def run() -> None:
+            for pattern in self.patterns:
+                names = [n async for n in self.client.scan_iter(match=pattern, count=_BATCH)]
+                await self._delete_names(names)
+        await self._call(run())
+
+    async def publish(self, op: str, arg: str) -> None:
+        await self._call(self.client.publish(self.channel, self.message(op, arg)))
+
+    async def listen(self, handler: InvalidationHandler, stop: asyncio.Event,
+                     check_s: float, ready: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set: apply other processes' invalidations to L1, reset L1
+        when the channel is lost or re-established (not on a first subscription that
+        succeeded at once: the manager waited for it) or the epoch changed; reconnect with
+        backoff. ``ready`` is set after the first subscription attempt, whatever its outcome."""
+        delay, connected, attempts = 0.05, False, 0
+        while not stop.is_set():
+            pubsub = None
+            try:
+                # its own connection without retries: a lost channel must surface here (redis-py
+                # would re-subscribe silently and the messages of the gap would be lost unseen);
+                # in a cluster PUBLISH reaches every node, so one node's channel is enough
+                import redis.asyncio as aioredis
+
+                self._listen_client = client = aioredis.from_url(
+                    self.url, socket_connect_timeout=self.connect_timeout_s,
+                    socket_timeout=self.connect_timeout_s, **_retry_kwargs(True, retries=0))
+                pubsub = client.pubsub()
+                await asyncio.wait_for(pubsub.subscribe(self.channel), self.connect_timeout_s)
+                keys = self.client if self.cluster else client  # a node answers its slots only
+                epoch = await self._epoch(keys, None, handler)
+                connected, delay = True, 0.05
+                if attempts:
+                    handler.on_reset("invalidation channel re-subscribed")
+                attempts += 1
+                if ready is not None:
+                    ready.set()
+                next_check = time.monotonic() + check_s
+                while not stop.is_set():
+                    message = await asyncio.wait_for(pubsub.get_message(
+                        ignore_subscribe_messages=True, timeout=min(0.2, check_s)),
+                        self.connect_timeout_s + 1.0)
+                    if message is not None and message.get("type") == "message":
+                        self.dispatch(message["data"], handler)
+                    if time.monotonic() >= next_check:
+                        epoch = await self._epoch(keys, epoch, handler)
+                        next_check = time.monotonic() + check_s
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.lost(connected, handler, exc)
+                connected = False
+                attempts += 1
+                if ready is not None:
+                    ready.set()
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                except asyncio.TimeoutError:
+                    pass
+                delay = min(delay * 2, 1.0)
+            finally:
+                if pubsub is not None:
+                    try:
+                        await asyncio.wait_for(pubsub.aclose(), 0.5)  # type: ignore[no-untyped-call, unused-ignore]
+                    except BaseException:  # a hung close must not keep the listener
+                        pass
+                if self._listen_client is not None:
+                    try:
+                        await asyncio.wait_for(self._listen_client.aclose(), 0.5)  # type: ignore[no-untyped-call, unused-ignore]
+                    except BaseException:
+                        pass
+                    self._listen_client = None
+
+    async def _epoch(self, client: Any, seen: bytes | None, handler: InvalidationHandler) -> bytes:
+        """The epoch token (set if missing) read on the listener's own client: nothing of the
+        listener touches the main pool, which close() may have closed."""
+        token = await client.get(self.epoch_key)
+        if token is None:
+            await client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
+            token = await client.get(self.epoch_key) or b""
+            if seen is not None:
+                handler.on_reset("the shared Redis was flushed")
+        elif seen is not None and token != seen:
+            handler.on_reset("the shared Redis was flushed or restarted")
+        return bytes(token)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class SyncRedisTier(_Names):
+    """L2 over redis-py's blocking client (one connection pool shared by all threads); the
+    listener is a daemon thread started by ``start_listener``."""
+
+    def __init__(self, url: str, serializer: Serializer, *, namespace: str,
+                 timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
+                 clock: Any, client: Any = None, origin: str | None = None,
+                 max_connections: int | None = None) -> None:
+        super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
+        import redis
+
+        self.url = url
+        self.cluster = cluster
+        self.connect_timeout_s = connect_timeout_s
+        kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
+        if client is not None:
+            self.client = client
+        elif cluster:
+            from redis.cluster import RedisCluster
+
+            self.client = RedisCluster.from_url(url, **kwargs)
+        else:
+            pool = (redis.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(False))
+                    if max_connections is None else redis.BlockingConnectionPool.from_url(
+                        url, max_connections=max_connections, timeout=connect_timeout_s,
+                        **kwargs, **_retry_kwargs(False)))
+            self.client = redis.Redis.from_pool(pool)  # owns the pool: close() closes it
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _errors() as exc:
+            raise tier_error(exc) from exc
+
+    def _read_one(self, key: str, data: Any) -> Entry | None:
+        entry, corrupt = self.read(key, data)
+        if corrupt:
+            try:
+                self.client.delete(self.key(key))
+            except Exception:  # best effort
+                logger.debug("l2: could not delete %r", key, exc_info=True)
+        return entry
+
+    def get(self, key: str) -> Entry | None:
+        return self._read_one(key, self._call(self.client.get, self.key(key)))
+
+    def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        keys = list(keys)
+        if not keys:
+            return {}
+        names = [self.key(k) for k in keys]
+        fetch = self.client.mget_nonatomic if self.cluster else self.client.mget
+        values = self._call(fetch, names)
+        out = {}
+        for key, data in zip(keys, values):
+            entry = self._read_one(key, data)
+            if entry is not None:
+                out[key] = entry
+        return out
+
+    def set(self, key: str, entry: Entry, payload: bytes | None, ttl_s: float | None) -> None:
+        if not entry.tags:
+            self._call(self.client.set, self.key(key), self.envelope(entry, payload),
+                       px=self.px(ttl_s))
+            return
+        self.set_many({key: (entry, payload)}, ttl_s)
+
+    def set_many(self, entries: Mapping[str, tuple[Entry, bytes | None]],
+                 ttl_s: float | None) -> None:
+        def run() -> None:
+            with self.client.pipeline(transaction=False) as pipe:
+                for key, (entry, payload) in entries.items():
+                    pipe.set(self.key(key), self.envelope(entry, payload), px=self.px(ttl_s))
+                    for tag in entry.tags:
+                        pipe.sadd(self.tag_prefix + tag, key)
+                pipe.execute()
+        self._call(run)
+
+    def delete(self, key: str) -> bool:
+        return bool(self._call(self.client.delete, self.key(key)))
+
+    def _delete_names(self, names: list[str]) -> int:
+        removed = 0
+        for i in range(0, len(names), _BATCH):
+            chunk = names[i:i + _BATCH]
+            if self.cluster:
+                removed += sum(self.client.delete(name) for name in chunk)
+            else:
+                removed += self.client.delete(*chunk)
+        return removed
+
+    def delete_tagged(self, tags: Iterable[str]) -> int:
+        def run() -> int:
+            removed = 0
+            for tag in tags:
+                members = self.client.smembers(self.tag_prefix + tag)
+                removed += self._delete_names(
+                    [self.key(m.decode() if isinstance(m, bytes) else m) for m in members])
+                self.client.delete(self.tag_prefix + tag)
+            return removed
+        return self._call(run)  # type: ignore[no-any-return]
+
+    def delete_prefix(self, prefix: str) -> int:
+        def run() -> int:
+            pattern = escape_glob(self.key(prefix + ":")) + "*"
+            return self._delete_names(list(self.client.scan_iter(match=pattern, count=_BATCH)))
+        return self._call(run)  # type: ignore[no-any-return]
+
+    def clear(self) -> None:
+        def run() -> None:
+            for pattern in self.patterns:
+                self._delete_names(list(self.client.scan_iter(match=pattern, count=_BATCH)))
+        self._call(run)
+
+    def publish(self, op: str, arg: str) -> None:
+        self._call(self.client.publish, self.channel, self.message(op, arg))
+
+    def start_listener(self, handler: InvalidationHandler, check_s: float,
+                       wait_s: float = 0.0) -> None:
+        """Start the listener thread and wait up to ``wait_s`` for its first subscription."""
+        self._stop.clear()
+        ready = threading.Event()
+        self._thread = threading.Thread(target=self._listen, args=(handler, check_s, ready),
+                                        name="defiperf-cache-invalidate", daemon=True)
+        self._thread.start()
+        ready.wait(wait_s)
+
+    def stop_listener(self, timeout_s: float) -> bool:
+        """Stop the listener thread; False when it did not end within ``timeout_s`` (it is a
+        daemon and ends at its next poll)."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return True
+        thread.join(timeout_s)
+        return not thread.is_alive()
+
+    def _listen(self, handler: InvalidationHandler, check_s: float,
+                ready: threading.Event) -> None:
+        delay, connected, attempts = 0.05, False, 0
+        while not self._stop.is_set():
+            pubsub = None
+            listen_client = None
+            try:
+                listen_client = self._listen_client()
+                pubsub = listen_client.pubsub()
+                pubsub.subscribe(self.channel)
+                keys = self.client if self.cluster else listen_client
+                epoch = self._epoch(keys, None, handler)
+                connected, delay = True, 0.05
+                if attempts:
+                    handler.on_reset("invalidation channel re-subscribed")
+                attempts += 1
+                ready.set()
+                next_check = time.monotonic() + check_s
+                while not self._stop.is_set():
+                    message = pubsub.get_message(ignore_subscribe_messages=True,
+                                                 timeout=min(0.2, check_s))
+                    if message is not None and message.get("type") == "message":
+                        self.dispatch(message["data"], handler)
+                    if time.monotonic() >= next_check:
+                        epoch = self._epoch(keys, epoch, handler)
+                        next_check = time.monotonic() + check_s
+            except Exception as exc:
+                self.lost(connected, handler, exc)
+                connected = False
+                attempts += 1
+                ready.set()
+                self._stop.wait(delay)
+                delay = min(delay * 2, 1.0)
+            finally:
+                for closeable in (pubsub, listen_client):
+                    if closeable is not None:
+                        try:
+                            closeable.close()
+                        except Exception:
+                            pass
+
+    def _listen_client(self) -> Any:
+        """A connection of the listener's own, without retries (see RedisTier.listen)."""
+        import redis
+
+        return redis.Redis.from_url(self.url, socket_connect_timeout=self.connect_timeout_s,
+                                    socket_timeout=self.connect_timeout_s,
+                                    **_retry_kwargs(False, retries=0))
+
+    def _epoch(self, client: Any, seen: bytes | None, handler: InvalidationHandler) -> bytes:
+        token = client.get(self.epoch_key)
+        if token is None:
+            client.set(self.epoch_key, uuid.uuid4().hex, nx=True)
+            token = client.get(self.epoch_key) or b""
+            if seen is not None:
+                handler.on_reset("the shared Redis was flushed")
+        elif seen is not None and token != seen:
+            handler.on_reset("the shared Redis was flushed or restarted")
+        return bytes(token)
+
+    def close(self) -> None:
+        self.stop_listener(0.5)
+        self.client.close()

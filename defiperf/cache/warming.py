@@ -1,0 +1,68 @@
+"""Warmer: the async manager's priority queue of loads (warm_cache), run by
+``warm_concurrency`` worker tasks; ``pause()``/``resume()`` hold queued loads (memory pressure)
+in order."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+logger = logging.getLogger("defiperf.cache")
+
+Job = tuple[int, int, str, Any, asyncio.Future[bool]]
+
+
+class Warmer:
+    def __init__(self, warm_one: Callable[[str, Any], Awaitable[bool]], concurrency: int,
+                 paused: bool = False) -> None:
+        self._warm_one = warm_one
+        self._concurrency = concurrency
+        self._queue: asyncio.PriorityQueue[Job] = asyncio.PriorityQueue()
+        self._seq = itertools.count()
+        self._running = asyncio.Event()
+        if not paused:
+            self._running.set()
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> list[asyncio.Task[None]]:
+        return [loop.create_task(self._worker(), name=f"defiperf-warm-{i}")
+                for i in range(self._concurrency)]
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def pause(self) -> None:
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    def submit(self, key: str, spec: Any, priority: int) -> asyncio.Future[bool]:
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((-priority, next(self._seq), key, spec, fut))
+        return fut
+
+    def cancel_queued(self) -> None:
+        while not self._queue.empty():
+            *_, fut = self._queue.get_nowait()
+            if not fut.done():
+                fut.set_result(False)
+
+    async def _worker(self) -> None:
+        while True:
+            await self._running.wait()  # paused: queued loads stay queued, in order
+            _, _, key, spec, fut = await self._queue.get()
+            ok = False
+            try:
+                ok = await self._warm_one(key, spec)
+            except asyncio.CancelledError:
+                if not fut.done():
+                    fut.set_result(False)
+                raise
+            except Exception as exc:  # counted by warm_one's caller; never kills a worker
+                logger.warning("warming %r failed: %s", key, exc)
+            if not fut.done():
+                fut.set_result(ok)
