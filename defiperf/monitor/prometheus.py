@@ -91,7 +91,6 @@ class _Source(Protocol):
     def series(self, kind: str | None = None) -> list[Any]: ...
     def counters(self) -> list[Any]: ...
     def gauges(self) -> list[Any]: ...
-    def system_totals(self) -> dict[str, float]: ...
 
 
 def metric_name(text: str) -> str:
@@ -283,7 +282,8 @@ class _Export:
             elif not math.isnan(s.last):
                 fam = self.fams.family(f"{self.ns}_{spec[0]}", spec[2], spec[1])
                 self.sample(fam, "", dict(self.const), s.last * spec[3])
-        for name, total in m.system_totals().items():
+        totals = getattr(m, "system_totals", None)   # a bare MetricStore has no sampler
+        for name, total in (totals() if totals is not None else {}).items():
             fam = self.fams.family(f"{self.ns}_host_{name}", f"Host {name.replace('_', ' ')} "
                                    "since boot", "counter")
             self.sample(fam, "_total", dict(self.const), total)

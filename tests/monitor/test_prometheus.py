@@ -311,3 +311,16 @@ def test_openmetrics_exposition_parses_back(fake_timer: FakeTimer) -> None:
     assert fams["defiperf_request_errors"].type == "counter"
     assert fams["defiperf_request_duration_seconds"].type == "histogram"
     assert fams["defiperf_price_updates_per_second"].type == "summary"
+
+
+def test_a_bare_metric_store_exports_too(fake_timer: FakeTimer) -> None:
+    from defiperf.monitor import MetricStore
+
+    store = MetricStore(timer=fake_timer)
+    store.record_request("/a", 100.0)
+    store.counter("jobs").inc()
+    registry = CollectorRegistry()
+    registry.register(PrometheusCollector(store))
+    text = generate_latest(registry).decode()
+    assert 'defiperf_request_duration_seconds_bucket{endpoint="/a",le="0.1"} 1.0' in text
+    assert "defiperf_jobs_total 1.0" in text and promtool(text).returncode == 0
