@@ -9,7 +9,12 @@ rebuilt.
 from __future__ import annotations
 
 import glob
+import hashlib
 import os
+import shutil
+import sys
+import sysconfig
+import threading
 
 from Cython.Build import cythonize
 from setuptools import Extension, setup
@@ -43,29 +48,71 @@ def extension(name: str, c_sources: list[str], package: str = "structures") -> E
 
 
 JOBS = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+CACHE_DIR = os.path.join("build", "defiperf-ext-cache")
+DIRECTIVES = {"language_level": 3, "embedsignature": True, "binding": True}
 
 
-class ParallelBuildExt(build_ext):
-    """build_ext compiling the extensions in parallel unless ``--parallel`` says otherwise."""
+def _fingerprint(ext: Extension) -> str:
+    """Everything that decides an extension's binary: its sources and headers, every .pxd,
+    this file, the flags, the compiler settings, Python's ABI and the Cython version."""
+    import Cython
+
+    digest = hashlib.sha256()
+    files = set(ext.sources) | set(ext.depends) | set(glob.glob("defiperf/**/*.pxd", recursive=True))
+    for path in sorted(files | {"setup.py"}):
+        digest.update(path.encode())
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    digest.update(repr((ext.extra_compile_args, ext.extra_link_args, sys.version,
+                        sysconfig.get_platform(), sysconfig.get_config_var("EXT_SUFFIX"),
+                        Cython.__version__, os.environ.get("CC"), os.environ.get("CFLAGS"),
+                        os.environ.get("LDFLAGS"))).encode())
+    return digest.hexdigest()[:32]
+
+
+class CachedParallelBuildExt(build_ext):
+    """build_ext that reuses a binary built from identical inputs (``build/defiperf-ext-cache``:
+    a second ``pip install -e .`` with nothing changed compiles nothing), cythonizes the rest in
+    parallel and compiles them in parallel, one job per CPU, unless ``--parallel`` says otherwise."""
 
     def finalize_options(self) -> None:
         super().finalize_options()
         if not self.parallel:
             self.parallel = JOBS
 
+    def build_extensions(self) -> None:
+        self._keys = {ext.name: _fingerprint(ext) for ext in self.extensions}
+        todo = [ext for ext in self.extensions if not os.path.exists(self._cached(ext))]
+        if todo:  # cythonize only what must be built, in parallel processes
+            for ext, cext in zip(todo, cythonize(todo, compiler_directives=DIRECTIVES,
+                                                 nthreads=JOBS)):
+                ext.sources = cext.sources
+        super().build_extensions()
+
+    def _cached(self, ext: Extension) -> str:
+        return os.path.join(CACHE_DIR, f"{ext.name}-{self._keys[ext.name]}.so")
+
+    def build_extension(self, ext: Extension) -> None:
+        target, cached = self.get_ext_fullpath(ext.name), self._cached(ext)
+        if os.path.exists(cached):
+            os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+            shutil.copy2(cached, target)
+            print(f"defiperf: {ext.name} unchanged, reusing its build")
+            return
+        super().build_extension(ext)
+        os.makedirs(CACHE_DIR, exist_ok=True)
+        tmp = f"{cached}.{os.getpid()}.{threading.get_ident()}.tmp"
+        shutil.copy2(target, tmp)
+        os.replace(tmp, cached)  # atomic: a concurrent build never sees half a file
 
 setup(
-    cmdclass={"build_ext": ParallelBuildExt},
-    ext_modules=cythonize(
-        [
-            extension("lru", ["lru.c", "sketch.c"]),
-            extension("bloom", ["bloom.c", "hash.c"]),
-            extension("ring", ["ring.c"]),
-            extension("sketch", ["sketch.c"]),
-            extension("histogram", ["hist.c"]),
-            extension("_store", ["hist.c"], package="monitor"),
-        ],
-        compiler_directives={"language_level": 3, "embedsignature": True, "binding": True},
-        nthreads=JOBS,
-    )
+    cmdclass={"build_ext": CachedParallelBuildExt},
+    ext_modules=[
+        extension("lru", ["lru.c", "sketch.c"]),
+        extension("bloom", ["bloom.c", "hash.c"]),
+        extension("ring", ["ring.c"]),
+        extension("sketch", ["sketch.c"]),
+        extension("histogram", ["hist.c"]),
+        extension("_store", ["hist.c"], package="monitor"),
+    ],
 )
