@@ -402,8 +402,8 @@ cdef class OptimizedLRU:
         if slot >= 0:
             return self._take(v, slot, _EXPIRED)
         slot = dp_lru_victim_except(&self.c, keep)
-        if slot < 0:
-            raise AssertionError("OptimizedLRU: no eviction victim besides the entry written")
+        if slot < 0:  # only if __init__ (on a bare instance) changed the bounds mid-call
+            raise RuntimeError("OptimizedLRU changed during the call: nothing left to evict")
         dp_lru_note_eviction(&self.c, slot)
         return self._take(v, slot, _SIZE)
 
