@@ -1,9 +1,11 @@
 /* bloom.c -- see bloom.h for the layout, its invariants and who frees what. */
 #include "bloom.h"
 
+#ifndef _WIN32
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,6 +208,14 @@ void dp_bloom_words_from_le(dp_bloom_t *bf, const uint8_t *in) {
 
 /*** Reads of borrowed words that may vanish ***/
 
+#ifdef _WIN32
+/* No SIGBUS there (a mapped file cannot be truncated while mapped): plain reads. */
+#define DP_BLOOM_GUARDED(body) \
+    do {                       \
+        body;                  \
+    } while (0)
+#else
+
 /* Set while a guarded read runs on this thread; the SIGBUS handler jumps back through it.
  * volatile, and fenced by compiler barriers: the body's reads must happen between the stores,
  * which an optimiser would otherwise drop as dead once the body is inlined. */
@@ -260,6 +270,7 @@ static void dp_bloom_install_sigbus(void) {
         DP_BLOOM_BARRIER();                                            \
         dp_bloom_fault_jump = NULL;                                    \
     } while (0)
+#endif /* _WIN32 */
 
 int dp_bloom_safe_contains(const dp_bloom_t *bf, const uint64_t h[2], int *found) {
     DP_BLOOM_GUARDED(*found = dp_bloom_contains_hash(bf, h));

@@ -216,3 +216,36 @@ class TinyLFUModel(LRUModel):
             soonest = min(expired.values())
             return {k for k, t in expired.items() if t == soonest}, "expired"
         return set(self.od), "size"
+
+
+def ring_exact_stats(rows: list[tuple[float, float, float]]) -> tuple[float, float, float | None]:
+    """Exact (Fraction) mean and population variance of the volumes of (t, price, volume)
+    rows, and their vwap (None when the volumes sum to 0), rounded once to float at the end."""
+    from fractions import Fraction
+
+    vols = [Fraction(v) for _, _, v in rows]
+    mean = sum(vols) / len(vols)
+    var = sum((v - mean) ** 2 for v in vols) / len(vols)
+    total = sum(vols)
+    vwap = None if total == 0 else sum(Fraction(p) * Fraction(v) for _, p, v in rows) / total
+    return float(mean), float(var), None if vwap is None else float(vwap)
+
+
+def ring_stats_match(buf: Any, rows: list[tuple[float, float, float]]) -> None:
+    """Assert a RingBuffer's volume mean, variance and vwap are within 1e-6 of the exact ones
+    (a variance also within 1e-12 of the mean square, its conditioning limit)."""
+    import math
+
+    mean, var, vwap = ring_exact_stats(rows)
+    assert math.isclose(buf.mean("volume"), mean, rel_tol=1e-6, abs_tol=1e-300), rows
+    got_var = buf.var("volume")
+    assert (math.isclose(got_var, var, rel_tol=1e-6, abs_tol=1e-300)
+            or abs(got_var - var) <= 1e-12 * (mean * mean + var)), rows
+    if vwap is None:
+        try:
+            buf.vwap()
+        except ValueError:
+            return
+        raise AssertionError(f"vwap of zero volume did not raise: {rows}")
+    assert math.isclose(buf.vwap(), vwap, rel_tol=1e-6), rows
+

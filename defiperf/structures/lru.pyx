@@ -247,7 +247,12 @@ cdef class OptimizedLRU:
 
     Thread safety: every method is atomic with respect to the others under the GIL (the
     structure is changed only in C, and Python callbacks run once it is consistent again).
-    It is not safe on a free-threaded (no-GIL) build.
+    It is not safe on a free-threaded (no-GIL) build. ``__init__`` runs once: calling it again
+    raises ``RuntimeError`` (a key's ``__eq__``, the timer or ``size_of`` could otherwise swap
+    the arrays and bounds a running method has read).
+
+    Storage grows with the entries, as a dict's does (an empty ``OptimizedLRU(10**7)`` takes a
+    few hundred bytes); ``max_size`` only bounds it.
 
     >>> cache = OptimizedLRU(2)
     >>> cache["a"] = 1; cache["b"] = 2
@@ -397,8 +402,8 @@ cdef class OptimizedLRU:
         if slot >= 0:
             return self._take(v, slot, _EXPIRED)
         slot = dp_lru_victim_except(&self.c, keep)
-        if slot < 0:
-            raise AssertionError("OptimizedLRU: no eviction victim besides the entry written")
+        if slot < 0:  # only if __init__ (on a bare instance) changed the bounds mid-call
+            raise RuntimeError("OptimizedLRU changed during the call: nothing left to evict")
         dp_lru_note_eviction(&self.c, slot)
         return self._take(v, slot, _SIZE)
 

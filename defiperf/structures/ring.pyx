@@ -84,9 +84,13 @@ cdef class RingBuffer:
       be float seconds or int nanoseconds; both are stored as float64, exact for ints below
       2**53 (use ns relative to a recent origin, or float seconds, for full precision).
     - Statistics over the live window: ``mean``, ``var`` (population, ddof=0), ``vwap``
-      (needs "price" and "volume"), O(1) each from compensated running sums that are rebuilt
-      exactly once per window turnover; ``min``/``max`` amortised O(1) (a monotonic queue per
-      field, built on first use); ``mean(field, last=n)`` and ``var(field, last=n)`` in O(n).
+      (needs "price" and "volume"), O(1) each from compensated running sums with an error
+      bound: when the bound says a huge value that has left the window could spoil the answer
+      beyond 1e-10 relative, the sums are first rebuilt exactly (O(len), once per such
+      event); ``min``/``max`` amortised O(1) (a monotonic queue per field, built on first
+      use); ``mean(field, last=n)`` and ``var(field, last=n)`` in O(n).
+    - ``__init__`` runs once: calling it again raises ``RuntimeError`` (a value's
+      ``__float__`` could otherwise change the shape a running ``push`` has read).
 
     Thread safety: every method is atomic under the GIL; arrays from ``view()`` see later
     pushes overwrite their rows.

@@ -44,7 +44,9 @@ def test_a_seed_equal_to_the_key_length_does_not_raise_the_false_positive_rate()
     assert max(counts.values()) <= 45, counts
 
 
-@pytest.mark.parametrize("n_bytes", [1, 4, 8, 16, 33])
+# Every length of MurmurHash3's one-block tail (1..16 bytes, where seed and length meet), then
+# lengths around block boundaries; seed == length is checked for all 2..64 above.
+@pytest.mark.parametrize("n_bytes", [*range(1, 17), 17, 24, 31, 32, 33, 48, 63, 64])
 def test_no_seed_in_0_255_raises_the_false_positive_rate(n_bytes: int) -> None:
     rng = np.random.default_rng(n_bytes)
     if n_bytes == 1:  # only 256 keys exist: a small filter holding half of them
