@@ -9,6 +9,7 @@ import re
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -86,9 +87,13 @@ def test_every_profile_keeps_its_time_on_a_busy_host_and_accounts_for_every_tx(p
     assert 0.6 * lookups <= rate <= 1.4 * lookups
 
 
-def _demo(*args: str, **kw: object) -> subprocess.CompletedProcess[str]:
+# Every child runs outside the source tree, whose uncompiled package would shadow the install.
+OUTSIDE = tempfile.gettempdir()
+
+
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "defiperf", "demo", *args], capture_output=True,
-                          text=True, timeout=120, **kw)  # type: ignore[call-overload]
+                          text=True, timeout=120, cwd=OUTSIDE)
 
 
 def test_fifteen_seconds_on_a_busy_host() -> None:
@@ -123,14 +128,14 @@ def test_version() -> None:
 
     assert __version__ == version("defiperf") != "0+unknown"   # pyproject is the one source
     done = subprocess.run([sys.executable, "-m", "defiperf", "--version"], capture_output=True,
-                          text=True, timeout=60)
+                          text=True, timeout=60, cwd=OUTSIDE)
     assert done.returncode == 0 and done.stdout.strip() == f"defiperf {__version__}"
 
 
 @pytest.mark.skipif(os.name != "posix", reason="SIGINT to a child process")
 def test_ctrl_c_stops_with_a_short_message_and_the_partial_report() -> None:
     proc = subprocess.Popen([sys.executable, "-m", "defiperf", "demo", "--seconds", "60"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=OUTSIDE)
     try:
         time.sleep(6)                      # past start-up, into the run
         proc.send_signal(signal.SIGINT)

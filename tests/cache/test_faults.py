@@ -102,7 +102,8 @@ print(json.dumps({"ok": ok, "health": cache.health(), "errors": cache.counters["
 
 def test_an_unwritable_disk_degrades_health_instead_of_failing_writes(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-c", FULL_DISK, str(tmp_path / "l3")],
-                         capture_output=True, text=True, timeout=120, check=True)
+                         capture_output=True, text=True, timeout=120, check=True,
+                         cwd=tmp_path)  # not the source tree: it would shadow the install
     report = json.loads(out.stdout)
     assert report["ok"] and report["errors"] >= 1
     l3 = report["health"]["tiers"]["l3"]

@@ -129,7 +129,8 @@ def test_shared_keys_are_short_and_stable_across_processes(cache: Any, tmp_path:
         "print(FunctionKey(fn)(args, {}))\n")
     for seed in ("1", "2"):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                             env={**os.environ, "PYTHONHASHSEED": seed}, check=True)
+                             env={**os.environ, "PYTHONHASHSEED": seed}, check=True,
+                             cwd=tmp_path)  # not the source tree: it would shadow the install
         assert out.stdout.strip() == key
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import Any
 
 import defiperf.monitor as monitor_pkg
 
@@ -51,7 +52,7 @@ def test_the_store_and_its_vocabulary_live_under_monitor() -> None:
     assert LogHistogram.__module__ == "defiperf.structures.histogram"
 
 
-def test_optional_integrations_are_imported_lazily() -> None:
+def test_optional_integrations_are_imported_lazily(tmp_path: Any) -> None:
     import subprocess
     import sys
 
@@ -59,5 +60,5 @@ def test_optional_integrations_are_imported_lazily() -> None:
             "print([m for m in ('opentelemetry', 'starlette', 'fastapi', 'flask', 'werkzeug', "
             "'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                         check=True)
+                         check=True, cwd=tmp_path)  # not the source tree: it would shadow the install
     assert out.stdout.strip() == "[]"
