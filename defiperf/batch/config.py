@@ -64,9 +64,10 @@ class BatchConfig:
             check_int(name, getattr(self, name))
         check_int("max_unclaimed_results", self.max_unclaimed_results, allow_none=True)
         check_int("seed", self.seed, minimum=0, allow_none=True)
-        for name in ("latency_target_s", "aging_interval_s", "memory_pressure_pct",
-                     "cpu_saturation_pct", "load_sample_interval_s"):
+        for name in ("latency_target_s", "aging_interval_s", "load_sample_interval_s"):
             check_number(name, getattr(self, name))
+        for name in ("memory_pressure_pct", "cpu_saturation_pct"):
+            check_number(name, getattr(self, name), high=100.0)
         check_number("job_timeout_s", self.job_timeout_s, allow_none=True)
         if not isinstance(self.retry, RetryPolicy):
             raise TypeError("retry must be a RetryPolicy")

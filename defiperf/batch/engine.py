@@ -50,6 +50,8 @@ logger = logging.getLogger("defiperf.batch")
 _WATCHDOG = hasattr(asyncio.Task, "uncancel")
 
 MAX_PRIORITY = 10
+WORKER_EXIT_S = 1.0      # how long stop() waits for a cancelled worker before abandoning it
+CALLBACKS_EXIT_S = 5.0   # how long an unbounded stop() waits for coroutine callbacks
 
 
 class BatchProcessingEngine:
@@ -92,6 +94,11 @@ class BatchProcessingEngine:
             raise TypeError(f"load_probe must be a LoadProbe, not {type(load_probe).__name__}")
         if on_dead_letter is not None and not callable(on_dead_letter):
             raise TypeError("on_dead_letter must be callable")
+        missing = [m for m in ("record_metric", "record_timing", "counter", "watch_queue")
+                   if monitor is not None and not callable(getattr(monitor, m, None))]
+        if missing:
+            raise TypeError(f"monitor must be a Recorder (a PerformanceMonitor); "
+                            f"{type(monitor).__name__} has no {', '.join(missing)}")
         self.config = config
         self.monitor = monitor
         self._recorder = SafeMonitor(monitor) if monitor is not None else None
@@ -232,6 +239,8 @@ class BatchProcessingEngine:
             check_number("timeout", timeout)
         if keep_result is not True and keep_result is not False:
             raise TypeError(f"keep_result must be a bool, not {type(keep_result).__name__}")
+        if block is not True and block is not False:
+            raise TypeError(f"block must be a bool, not {type(block).__name__}")
         if on_done is not None and not callable(on_done):
             raise TypeError("on_done must be callable")
         if type(items) is not list and type(items) is not tuple:
@@ -264,10 +273,16 @@ class BatchProcessingEngine:
                 break
             free = self.config.max_queued_items - self._queued
             if free <= 0:
-                await self._wait_for_space()
+                try:
+                    await self._wait_for_space()
+                except BaseException:  # the submitter was cancelled: it never gets the id
+                    self._abort_admission(job, pos, n)
+                    raise
                 continue
             take = min(free, n - pos)
-            lane.queue.put(Segment(job, pos, pos + take, self._now()), priority)
+            seg = Segment(job, pos, pos + take, self._now())
+            job.queued_segments.append(seg)
+            lane.queue.put(seg, priority)
             self._queued += take
             pos += take
             self._wake_one(lane)
@@ -277,9 +292,20 @@ class BatchProcessingEngine:
     def _resolve_unqueued(self, job: Job, start: int, stop: int) -> None:
         """Items of a job being admitted in chunks when it was cancelled or expired."""
         if job.timed_out:
-            job.fail(start, stop, JobTimeout(f"job {job.job_id} passed its deadline"), 0)
+            self._dead_range(job, start, stop, JobTimeout(f"job {job.job_id} passed its deadline"), 0)
         else:
             job.cancel_range(start, stop)
+
+    def _abort_admission(self, job: Job, pos: int, n: int) -> None:
+        """``submit_job`` was cancelled while admitting ``job`` in chunks: the caller never got
+        its id, so what was queued is cancelled and nothing is held for it."""
+        job.cancel_requested = True
+        self._resolve_unqueued(job, pos, n)
+        self._resolve_outstanding(lambda j: j is job,
+                                  lambda seg: job.cancel_range(seg.start, seg.stop), running_too=False,
+                                  job=job)
+        self._finish_if_resolved(job)
+        self._store.disown(job)
 
     async def _wait_for_space(self) -> None:
         self._space_waiters += 1
@@ -290,9 +316,12 @@ class BatchProcessingEngine:
             self._space_waiters -= 1
 
     def _job(self, job_id: str) -> Job:
+        if not isinstance(job_id, str):
+            raise TypeError(f"job_id must be a str (what submit_job returned), not "
+                            f"{type(job_id).__name__}")
         try:
             return self._store.jobs[job_id]
-        except (KeyError, TypeError):
+        except KeyError:
             raise KeyError(f"no job {job_id!r} (unknown, or its result was already claimed)") from None
 
     async def wait(self, job_id: str, timeout: float | None = None) -> JobResult:
@@ -325,13 +354,14 @@ class BatchProcessingEngine:
         not yielded stays claimable).
         """
         check_number("timeout", timeout, inclusive=True, allow_none=True)
+        if job_ids is not None and (isinstance(job_ids, str) or not isinstance(job_ids, Iterable)):
+            raise TypeError("job_ids must be an iterable of job ids (not a str) or None")
+        jobs = None if job_ids is None else [self._job(j) for j in job_ids]
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        if job_ids is None:
+        if jobs is None:
             return self._store.stream(deadline, loop)
-        if isinstance(job_ids, str):
-            raise TypeError("job_ids must be an iterable of job ids, not a str")
-        return self._store.of([self._job(j) for j in job_ids], deadline, loop)
+        return self._store.of(jobs, deadline, loop)
 
     def job_status(self, job_id: str) -> JobProgress:
         """queued / running / done / failed / cancelled, with per-item counts."""
@@ -346,7 +376,7 @@ class BatchProcessingEngine:
         job.cancel_requested = True
         before = job.n_cancelled
         self._resolve_outstanding(lambda j: j is job, lambda seg: job.cancel_range(seg.start, seg.stop),
-                                  running_too=False)
+                                  running_too=False, job=job)
         return job.n_cancelled - before
 
     def _expire(self, job: Job) -> None:
@@ -355,16 +385,31 @@ class BatchProcessingEngine:
         job.timed_out = True
         error = JobTimeout(f"job {job.job_id} passed its deadline")
         self._resolve_outstanding(lambda j: j is job,
-                                  lambda seg: self._dead_segment(job, seg, error, 0), running_too=True)
+                                  lambda seg: self._dead_segment(job, seg, error, 0), running_too=True,
+                                  job=job)
 
     def _resolve_outstanding(self, pred: Callable[[Job], bool], resolve: Callable[[Segment], None],
-                             running_too: bool) -> None:
+                             running_too: bool, job: Job | None = None) -> None:
         """Resolve with ``resolve`` every unresolved segment of the jobs ``pred`` selects:
         queued ones, those in units waiting to retry, and (``running_too``) those in running
-        batches (whose late outcome is then ignored for them)."""
+        batches (whose late outcome is then ignored for them). With ``job`` (the one job ``pred``
+        selects), its queued segments are found through the job and left in the queue as
+        tombstones, so cancelling or expiring one job of many costs O(its segments), not
+        O(everything queued)."""
         jobs: set[Job] = set()
+        if job is not None:
+            for seg in job.queued_segments:
+                if seg.queued and not seg.resolved and seg.stop > seg.start:
+                    seg.resolved = True
+                    resolve(seg)
+                    jobs.add(job)
+            job.queued_segments = [s for s in job.queued_segments if s.queued and not s.resolved]
+            lane_of_job = self._lanes.get(job.processor.name)
+            if jobs and lane_of_job is not None:
+                self._wake_one(lane_of_job)  # a worker sweeps the tombstones out of the queue
         for lane in list(self._lanes.values()):
-            for seg in lane.queue.remove_if(pred):
+            removed = [] if job is not None else lane.queue.remove_if(pred)
+            for seg in removed:
                 self._queued -= len(seg)
                 resolve(seg)
                 jobs.add(seg.job)
@@ -437,7 +482,7 @@ class BatchProcessingEngine:
     async def _worker(self, lane: Lane) -> None:
         me = asyncio.current_task()
         try:
-            while me not in lane.abandoned:
+            while not self._stopping_workers and me not in lane.abandoned:
                 if lane.in_flight >= self._concurrency(lane):
                     await self._park(lane)
                     continue
@@ -485,9 +530,15 @@ class BatchProcessingEngine:
     async def _wait_for_breaker(self, lane: Lane, segments: list[Segment]) -> list[Segment]:
         """While the breaker is open the batch waits (it is not failed); its cancelled or
         expired items are resolved meanwhile."""
-        while segments and not lane.breaker.allow():
-            await asyncio.sleep(min(max(lane.breaker.seconds_until_probe(), 0.005), 0.05))
-            segments = self._live(segments)
+        if not segments or lane.breaker.allow():
+            return segments
+        lane.breaker_waits += 1  # still busy for drain(): these items are not resolved yet
+        try:
+            while segments and not lane.breaker.allow():
+                await asyncio.sleep(min(max(lane.breaker.seconds_until_probe(), 0.005), 0.05))
+                segments = self._live(segments)
+        finally:
+            lane.breaker_waits -= 1
         return segments
 
     async def _call(self, processor: Processor, items: list[Any]) -> Any:
@@ -614,11 +665,11 @@ class BatchProcessingEngine:
                 breaker.record(ok)
 
     def _healthy(self, lane: Lane) -> bool:
-        """The processor works: breaker closed, recent failures well under its threshold,
-        and something has succeeded. Failures then bisect at once (a diagnosis, not a wait)."""
+        """No sign that the processor is down: breaker closed, recent failures well under its
+        threshold. Failures then split at once (a diagnosis, not a wait); a batch whose pieces
+        all fail is a failure for the breaker, which turns this off."""
         b = lane.breaker
-        return (lane.items_ok > 0 and b.state is BreakerState.CLOSED
-                and b.failure_rate < b.failure_rate_threshold / 2)
+        return b.state is BreakerState.CLOSED and b.failure_rate < b.failure_rate_threshold / 2
 
     def _succeed(self, lane: Lane, unit: Unit, out: Sequence[Any], second: int) -> None:
         offset = done = 0
@@ -674,17 +725,23 @@ class BatchProcessingEngine:
                                policy.delay_s(state, self._rng))
 
     def _dead_segment(self, job: Job, seg: Segment, error: BaseException, attempts: int) -> None:
+        self._dead_range(job, seg.start, seg.stop, error, attempts)
+
+    def _dead_range(self, job: Job, start: int, stop: int, error: BaseException,
+                    attempts: int) -> None:
+        """Items ``start:stop`` of ``job`` fail for good: dead letters, metrics, callback."""
         before = len(job.dead)
-        job.fail(seg.start, seg.stop, error, attempts)
+        job.fail(start, stop, error, attempts)
         lane = self._lanes.get(job.processor.name)
         if lane is not None:
-            lane.items_dead += seg.stop - seg.start
-            lane.sizer.observe_items(0, seg.stop - seg.start)
+            lane.items_dead += stop - start
+            lane.sizer.observe_items(0, stop - start)
         if self._recorder is not None:
-            self._recorder.count(f"batch.{job.processor.name}.items_dead", seg.stop - seg.start)
+            self._recorder.count(f"batch.{job.processor.name}.items_dead", stop - start)
         if self._on_dead_letter is not None:
             for dead in job.dead[before:]:
-                call_safely("on_dead_letter callback", self._on_dead_letter, job.job_id, dead)
+                call_safely("on_dead_letter callback", self._on_dead_letter, job.job_id, dead,
+                            tasks=self._store.callback_tasks)
 
     def _dead(self, lane: Lane, unit: Unit, error: BaseException, attempts: int) -> None:
         lane.units.discard(unit)
@@ -740,37 +797,67 @@ class BatchProcessingEngine:
             self._draining -= 1
 
     async def stop(self, graceful: bool = True, timeout: float | None = None) -> None:
-        """Stop taking jobs; graceful: finish everything queued; otherwise cancel what is
-        queued or waiting to retry. Running batches finish. ``timeout``: seconds a graceful
-        stop may wait for the queue to drain before cancelling the rest (None: no bound).
-        Then stop the workers; results stay claimable."""
+        """Stop taking jobs. ``graceful``: finish everything queued; otherwise cancel what is
+        queued or waiting to retry (running batches finish). ``timeout``: seconds the whole
+        stop may take (None: a graceful stop waits for the queue however long it takes); when
+        it passes, what is left is cancelled, running batches included. When stop returns every
+        job's future is resolved (results stay claimable), coroutine callbacks have run or were
+        given up on at the deadline, and a worker stuck in a processor that ignores
+        cancellation is abandoned rather than waited for."""
+        if graceful is not True and graceful is not False:
+            raise TypeError(f"graceful must be a bool, not {type(graceful).__name__}")
         check_number("timeout", timeout, inclusive=True, allow_none=True)
         self._closing = True
+        if not self._started:
+            self._store.close()
+            return
+        deadline = None if timeout is None else self._now() + timeout
+
+        def left(default: float | None = None) -> float | None:
+            return default if deadline is None else max(0.0, deadline - self._now())
+
         if not graceful:
             self._cancel_all()
         try:
-            await self.drain(timeout)
+            await self.drain(left())
         except TimeoutError:
-            warn_rate_limited("stop-timeout", "stop(): queue not drained within %s s; the rest "
-                              "is cancelled", timeout)
+            warn_rate_limited("stop-timeout", "stop(): work left after %s s is cancelled", timeout)
             self._cancel_all()
-            with contextlib.suppress(TimeoutError):
-                await self.drain(max(timeout or 0.0, 1.0))
         self._stopping_workers = True
-        tasks = [t for lane in self._lanes.values() for t in lane.workers]
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
         for lane in self._lanes.values():
-            lane.workers = []
+            for task in lane.workers:
+                task.cancel()
             if lane.watchdog is not None:
                 lane.watchdog.cancel()
+        workers = [t for lane in self._lanes.values() for t in lane.workers]
+        if workers:
+            _, stuck = await asyncio.wait(workers, timeout=left(WORKER_EXIT_S))
+            for lane in self._lanes.values():
+                lane.abandoned.update(t for t in lane.workers if t in stuck)
+                lane.workers = []
+        self._cancel_everything_left()
+        if self._store.callback_tasks:
+            await asyncio.wait(list(self._store.callback_tasks), timeout=left(CALLBACKS_EXIT_S))
         self._store.close()
         if self._executor is not None:
-            await asyncio.to_thread(self._executor.shutdown, True)
-            self._executor = None
+            executor, self._executor = self._executor, None
+            waiter = asyncio.ensure_future(asyncio.to_thread(executor.shutdown, True))
+            if not (await asyncio.wait([waiter], timeout=left(WORKER_EXIT_S)))[0]:
+                warn_rate_limited("stop-threads", "stop(): a sync processor's thread is still "
+                                  "running; it is left behind")
+
+    def _cancel_everything_left(self) -> None:
+        """After the workers stopped: any item not resolved yet (in a batch that was running,
+        requeued, or waiting for the breaker) is cancelled, so no job's future stays pending."""
+        for job in list(self._store.jobs.values()):
+            if job.done is not None and not job.done.done():
+                job.cancel_requested = True
+        self._resolve_outstanding(lambda j: j.cancel_requested and not (j.done and j.done.done()),
+                                  lambda seg: seg.job.cancel_range(seg.start, seg.stop),
+                                  running_too=True)
+        for lane in self._lanes.values():
+            lane.in_flight = 0
+            lane.retries.clear()
 
     def _cancel_all(self) -> None:
         for job in list(self._store.jobs.values()):

@@ -19,9 +19,11 @@ logger = logging.getLogger("defiperf.batch")
 _log = RateLimitedLog(logger, interval_s=30.0)
 
 
-def call_safely(what: str, fn: Callable[..., Any], *args: Any) -> None:
+def call_safely(what: str, fn: Callable[..., Any], *args: Any,
+                tasks: set[asyncio.Future[Any]] | None = None) -> None:
     """``fn(*args)``; an exception is logged (once per 30 s per ``what``), never raised. A
-    coroutine it returns is run as a task whose error is logged the same way."""
+    coroutine it returns is run as a task (kept in ``tasks`` until it ends, so its owner can
+    wait for it) whose error is logged the same way."""
     try:
         out = fn(*args)
     except (KeyboardInterrupt, SystemExit):
@@ -32,6 +34,9 @@ def call_safely(what: str, fn: Callable[..., Any], *args: Any) -> None:
     if inspect.isawaitable(out):
         task = asyncio.ensure_future(out)
         task.add_done_callback(lambda t: _log_task_error(what, t))
+        if tasks is not None:
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
 
 
 def _log_task_error(what: str, task: asyncio.Future[Any]) -> None:

@@ -141,6 +141,7 @@ class Job:
     timed_out: bool = False
     keep_result: bool = True
     on_done: Callable[[JobResult], Any] | None = None
+    queued_segments: list[Any] = field(default_factory=list)  # what it put in the queue
     deadline_handle: asyncio.TimerHandle | None = None
     done: asyncio.Future[JobResult] | None = None
 
@@ -191,4 +192,5 @@ class Job:
         self.done.set_result(JobResult(self.job_id, status, results, dead, cancelled,
                                        self.total))
         self.items = ()  # no longer needed (dead letters hold their own items): less to keep
+        self.queued_segments = []
         return True

@@ -115,8 +115,10 @@ class Lane:
     failed_batches: int = 0
     retried_units: int = 0
     abandoned_batches: int = 0
+    breaker_waits: int = 0         # batches taken but waiting for an open breaker
     concurrency_limited: int = 0
     per_second: deque[list[float]] = field(default_factory=lambda: deque(maxlen=THROUGHPUT_WINDOW_S + 1))
 
     def busy(self) -> bool:
-        return bool(self.queue.n_items or self.retries or self.pending_retries or self.in_flight)
+        return bool(self.queue.n_items or self.retries or self.pending_retries or self.in_flight
+                    or self.breaker_waits)

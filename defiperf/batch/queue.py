@@ -25,6 +25,7 @@ class Segment:
     stop: int
     enqueued_at: float
     resolved: bool = False
+    queued: bool = False   # in the queue now (a resolved one stays there as a tombstone)
 
     def __len__(self) -> int:
         return self.stop - self.start
@@ -44,6 +45,7 @@ class AgingQueue:
         self._used: set[int] = set()
 
     def put(self, seg: Segment, priority: int) -> None:
+        seg.queued = True
         self._levels[priority].append(seg)
         if priority not in self._used:
             self._used.add(priority)
@@ -75,9 +77,11 @@ class AgingQueue:
             n = head.stop - head.start
             if n <= need:
                 level.popleft()
+                head.queued = False
                 out.append(head)
             else:
-                out.append(Segment(head.job, head.start, head.start + need, head.enqueued_at))
+                out.append(Segment(head.job, head.start, head.start + need, head.enqueued_at,
+                                   head.resolved))
                 head.start += need
                 n = need
             need -= n
@@ -93,5 +97,7 @@ class AgingQueue:
                 removed += [s for s in level if pred(s.job)]
                 level.clear()
                 level.extend(keep)
+        for s in removed:
+            s.queued = False
         self.n_items -= sum(len(s) for s in removed)
         return removed

@@ -27,6 +27,7 @@ class ResultStore:
         self._stream: OrderedDict[str, Job] = OrderedDict()  # finished, unclaimed, in order
         self._event: asyncio.Event | None = None
         self.closed = False
+        self.callback_tasks: set[asyncio.Future[object]] = set()  # coroutine callbacks running
 
     def admit(self, n: int) -> None:
         """Raise QueueFull unless a kept job of ``n`` items fits under the bound."""
@@ -48,12 +49,22 @@ class ResultStore:
         assert job.done is not None
         if job.on_done is not None:
             result = self.claim(job)
-            call_safely("on_done callback", job.on_done, result)
+            call_safely("on_done callback", job.on_done, result, tasks=self.callback_tasks)
         elif not job.keep_result:
             self.jobs.pop(job.job_id, None)
         else:
             self._stream[job.job_id] = job
             self._wake()
+
+    def disown(self, job: Job) -> None:
+        """Nobody can claim ``job`` (its submitter was cancelled before getting its id): hold
+        nothing for it and drop it once it finishes."""
+        if job.keep_result and job.job_id in self.jobs:
+            self.held -= job.total
+        job.keep_result = False
+        if job.done is not None and job.done.done():
+            self.jobs.pop(job.job_id, None)
+            self._stream.pop(job.job_id, None)
 
     def claim(self, job: Job) -> JobResult:
         """The finished job's result; the engine forgets the job."""

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 
 from defiperf._validate import check_int, check_number
+from defiperf.batch.hooks import warn_rate_limited
 
 _BUCKETS = 32          # log2 size classes: 1, 2-3, 4-7, ...
 _ALPHA = 0.25          # weight of a new observation in its size class's running means
@@ -72,6 +73,13 @@ class LoadProbe:
     def __init__(self, memory_pct: float = 90.0, cpu_pct: float = 95.0, interval_s: float = 0.5,
                  timer: Callable[[], float] = time.monotonic,
                  read: Callable[[], tuple[float, float]] | None = None) -> None:
+        check_number("memory_pct", memory_pct, high=100.0)
+        check_number("cpu_pct", cpu_pct, high=100.0)
+        check_number("interval_s", interval_s)
+        if not callable(timer):
+            raise TypeError("timer must be callable")
+        if read is not None and not callable(read):
+            raise TypeError("read must be callable")
         self.memory_pct = memory_pct
         self.cpu_pct = cpu_pct
         self.interval_s = interval_s
@@ -100,8 +108,14 @@ class LoadProbe:
         now = self._timer()
         if now >= self._next:
             self._next = now + self.interval_s
-            self.reading = self._read()
-            memory, cpu = self.reading
+            try:
+                memory, cpu = self._read()
+                memory, cpu = float(memory), float(cpu)
+            except Exception as exc:  # noqa: BLE001 - a failing reading is no pressure, not a crash
+                warn_rate_limited("load-probe", "load probe reading failed (%s: %s); taken as "
+                                  "no pressure", type(exc).__name__, exc)
+                memory, cpu = 0.0, 0.0
+            self.reading = (memory, cpu)
             self._memory_pressure = memory >= self.memory_pct
             self._cpu_saturated = cpu >= self.cpu_pct
 
