@@ -101,7 +101,14 @@ async def _demo(args: argparse.Namespace, status: _StatusLine | None) -> object:
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    try:
+        return _main(sys.argv[1:] if argv is None else argv)
+    except KeyboardInterrupt:  # Ctrl-C before the run's own handler is installed (start-up)
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str]) -> int:
     if argv and argv[0] == "bench":
         from defiperf.bench.__main__ import main as bench_main
         return bench_main(argv[1:])
@@ -119,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     if status is not None:
         status.clear()
     print(summary(result))  # type: ignore[arg-type]
-    return 0
+    return 130 if getattr(result, "interrupted", False) else 0  # 128 + SIGINT, as shells expect
 
 
 if __name__ == "__main__":

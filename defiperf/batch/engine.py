@@ -357,6 +357,10 @@ class BatchProcessingEngine:
         if job_ids is not None and (isinstance(job_ids, str) or not isinstance(job_ids, Iterable)):
             raise TypeError("job_ids must be an iterable of job ids (not a str) or None")
         jobs = None if job_ids is None else [self._job(j) for j in job_ids]
+        unkept = [j.job_id for j in jobs or () if not j.keep_result or j.on_done is not None]
+        if unkept:
+            raise ValueError(f"jobs {unkept[:3]} were submitted with keep_result=False or on_done: "
+                             "their results are not kept for as_completed()")
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         if jobs is None:
