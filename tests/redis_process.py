@@ -101,11 +101,11 @@ def _join(nodes: list[RedisProcess]) -> list[RedisProcess]:
          "--cluster-replicas", "0", "--cluster-yes"],
         check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
     deadline = time.monotonic() + 30
-    while True:
-        out = subprocess.run(["redis-cli", "-p", str(nodes[0].port), "cluster", "info"],
-                             capture_output=True, text=True, timeout=10).stdout
-        if "cluster_state:ok" in out:
+    while True:  # every node must agree: one that has not seen the slots yet answers CLUSTERDOWN
+        outs = [subprocess.run(["redis-cli", "-p", str(p.port), "cluster", "info"],
+                               capture_output=True, text=True, timeout=10).stdout for p in nodes]
+        if all("cluster_state:ok" in out for out in outs):
             return nodes
         if time.monotonic() > deadline:
-            raise RuntimeError(f"cluster did not come up: {out}")
+            raise RuntimeError(f"cluster did not come up: {outs}")
         time.sleep(0.1)
