@@ -11,7 +11,7 @@ from defiperf.bench.runner import SUITES, run_benchmarks
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m defiperf.bench", description=__doc__)
+    parser = argparse.ArgumentParser(prog="defiperf bench", description=__doc__)
     parser.add_argument("suites", nargs="*", default=["all"],
                         help=f"which suites to run: {', '.join(SUITES)} or all (default)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller runs")
