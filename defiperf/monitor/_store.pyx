@@ -68,17 +68,30 @@ cdef inline double _duration(object value, str what) except? -1.0:
     return v
 
 
+cdef str _exportable(object given, str what):
+    """``given`` (a str) as an exact str, refused (ValueError) if it cannot be encoded as UTF-8
+    (a lone surrogate, e.g. from ``surrogateescape``): it would break every later scrape."""
+    cdef str name = str.__str__(given)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError(f"{what} name {name!r} is not valid UTF-8 (a lone surrogate); it could "
+                         "not be exported") from None
+    return name
+
+
 cdef tuple _label_values(str kind, object key, Py_ssize_t n_labels):
     """The label values of a new series' lookup key (a str, or a tuple of n_labels str), as
-    exact str (a str subclass's __hash__/__eq__ never runs inside the store's tables)."""
+    exact str (a str subclass's __hash__/__eq__ never runs inside the store's tables), each
+    encodable as UTF-8."""
     if n_labels == 1:
         if not isinstance(key, str):
             raise TypeError(f"{kind} name must be a str, not {type(key).__name__}")
-        return (str.__str__(key),)
+        return (_exportable(key, kind),)
     if not (isinstance(key, tuple) and len(key) == n_labels
             and all(isinstance(part, str) for part in key)):
         raise TypeError(f"{kind} labels must be {n_labels} str, got {key!r}")
-    return tuple([str.__str__(part) for part in key])
+    return tuple([_exportable(part, kind) for part in key])
 
 
 cdef class Series:
@@ -489,7 +502,7 @@ cdef class MetricStore:
             return made
         if not isinstance(name, str):
             raise TypeError(f"{what} name must be a str, not {type(name).__name__}")
-        name = str.__str__(name)
+        name = _exportable(name, what)
         if self.n_series >= self.max_series:
             self._overflowed(what)
             name = OVERFLOW

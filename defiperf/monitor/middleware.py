@@ -39,8 +39,16 @@ class HTTPRecorder(Protocol):
     def record_http(self, method: str, route: str, status: int, duration_ms: float) -> None: ...
 
 
+# The methods of RFC 9110 and PATCH; anything else a client sends is one label, not one each
+# (as OpenTelemetry's HTTP conventions do), so made-up methods cannot fill the series cap.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
+                           "PATCH"})
+
+
 def _record(monitor: HTTPRecorder, method: str, route: str, status: int, ms: float) -> None:
     """Record one request; a monitor error is logged (rate-limited), never raised into the app."""
+    if method not in KNOWN_METHODS:
+        method = "_OTHER"
     try:
         monitor.record_http(method, route, status, max(ms, 0.0))
     except Exception as exc:  # noqa: BLE001 - observability must not break serving

@@ -223,3 +223,20 @@ def test_reinit_is_refused_before_anything_changes(fake_timer: FakeTimer) -> Non
     with pytest.raises(RuntimeError, match="initialised"):
         m.__init__(window_s=1.0)  # type: ignore[misc]
     assert m.window_s == 60.0 and m.get_series("/a").count == 1
+
+
+def test_a_name_that_cannot_be_exported_is_refused_and_scrapes_keep_working() -> None:
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    from defiperf.monitor import MonitoringConfig, PerformanceMonitor
+
+    monitor = PerformanceMonitor(MonitoringConfig(system_metrics=False), alert_handlers=[])
+    registry = CollectorRegistry()
+    monitor.register_prometheus(registry=registry)
+    bad = b"/files/\xff".decode("utf-8", "surrogateescape")
+    for record in (lambda: monitor.record_request(bad, 1.0), lambda: monitor.record_metric(bad, 1.0),
+                   lambda: monitor.counter(bad), lambda: monitor.gauge(bad)):
+        with pytest.raises(ValueError, match="UTF-8"):
+            record()
+    monitor.record_request("/ok", 1.0)
+    assert b"/ok" in generate_latest(registry)

@@ -342,3 +342,15 @@ async def test_http_routes_feed_hot_paths_bottlenecks_and_the_report() -> None:
     assert any(b.kind == "error_rate" and b.subject == key for b in m.get_bottlenecks())
     summary = m.generate_report().summary
     assert summary["requests"] == 10 and summary["errors"] == 10
+
+
+async def test_made_up_http_methods_share_one_label_and_cannot_fill_the_cap() -> None:
+    m = quiet(max_series=100)
+    async with client_of(starlette_app(m)) as client:
+        for i in range(150):
+            await client.request(f"X{i}", "/items/1")
+        assert (await client.get("/items/1")).status_code == 200
+    names = set(http_counts(m))
+    assert "GET /items/{item_id} 200" in names
+    assert not any(name.startswith("X") for name in names)
+    assert any(name.startswith("_OTHER /items/{item_id}") for name in names)
