@@ -71,7 +71,43 @@ def starlette_route(scope: Scope) -> str | None:
         return template
     root, app_root = str(scope.get("root_path", "")), str(scope["app_root_path"])
     prefix = root[len(app_root):] if root.startswith(app_root) else ""
-    return prefix.rstrip("/") + template
+    if not prefix:
+        return template
+    # the app and path as this middleware saw them: a mounted sub-app rewrites scope["app"]
+    outer = scope.get("defiperf.outer", scope)
+    mounts = _mount_templates(getattr(outer.get("app"), "routes", None), outer, len(prefix))
+    # The Mounts' own templates ("/users/{uid}"), not the path they matched ("/users/42"): a
+    # parameter in a Mount path must not put raw values into the label.
+    return (mounts if mounts is not None else prefix).rstrip("/") + template
+
+
+def _mount_templates(routes: Any, scope: Scope, depth: int) -> str | None:
+    """The path templates of the chain of Mounts that matched this request (as Starlette
+    matches them), or None when they cannot be found (then the caller keeps the raw prefix)."""
+    try:
+        from starlette.routing import Match, Mount
+    except ImportError:
+        return None
+    if not routes or depth <= 0:
+        return None
+    probe = {"type": "http", "path": scope.get("path") or "",
+             "root_path": scope.get("app_root_path") or "", "method": scope.get("method") or "GET"}
+    out = ""
+    for _ in range(8):  # Mounts nest a few levels at most
+        for route in routes:
+            if isinstance(route, Mount):
+                match, child = route.matches(probe)
+                if match is Match.FULL:
+                    fmt = route.path_format  # "/users/{uid}/{path}": the Mount adds {path}
+                    out += (fmt[:-len("/{path}")] if fmt.endswith("/{path}") else fmt).rstrip("/")
+                    probe = {**probe, **child}
+                    routes = getattr(route, "routes", None)
+                    break
+        else:
+            return out or None
+        if not routes:
+            return out
+    return out
 
 
 class ASGIMetricsMiddleware:
@@ -101,6 +137,7 @@ class ASGIMetricsMiddleware:
             return
         start = self.timer()
         status = 500
+        scope["defiperf.outer"] = {k: scope.get(k) for k in ("app", "path", "app_root_path", "method")}
 
         async def send_status(message: Mapping[str, Any]) -> None:
             nonlocal status

@@ -354,3 +354,34 @@ async def test_made_up_http_methods_share_one_label_and_cannot_fill_the_cap() ->
     assert "GET /items/{item_id} 200" in names
     assert not any(name.startswith("X") for name in names)
     assert any(name.startswith("_OTHER /items/{item_id}") for name in names)
+
+
+async def test_a_parameter_in_a_mount_path_is_a_template_not_raw_values() -> None:
+    m = quiet()
+
+    async def post(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    app = Starlette(routes=[Mount("/users/{uid}", routes=[Route("/posts/{pid}", post)])],
+                    middleware=[Middleware(ASGIMetricsMiddleware, monitor=m)])
+    async with client_of(app) as client:
+        for uid in range(20):
+            assert (await client.get(f"/users/{uid}/posts/{uid * 7}")).status_code == 200
+    assert http_counts(m) == {"GET /users/{uid}/posts/{pid} 200": (20, 0)}
+
+
+async def test_a_fastapi_sub_app_under_a_parameterised_mount() -> None:
+    m = quiet()
+    sub = fastapi.FastAPI()
+
+    @sub.get("/items/{iid}")
+    async def item(iid: str) -> dict[str, str]:
+        return {"iid": iid}
+
+    app = fastapi.FastAPI()
+    app.mount("/tenant/{tid}", sub)
+    app.add_middleware(ASGIMetricsMiddleware, monitor=m)
+    async with client_of(app) as client:
+        for t in ("a", "b", "c"):
+            assert (await client.get(f"/tenant/{t}/items/{t}1")).status_code == 200
+    assert http_counts(m) == {"GET /tenant/{tid}/items/{iid} 200": (3, 0)}
