@@ -113,7 +113,9 @@ def _mount_templates(routes: Any, scope: Scope, depth: int) -> str | None:
 class ASGIMetricsMiddleware:
     """ASGIMetricsMiddleware(app, monitor, *, route=starlette_route, timer=time.perf_counter)
 
-    Times each HTTP request of ``app`` until its response is sent. ``route(scope)`` returns the
+    Times each HTTP request of ``app`` until its last response body message is sent (work the
+    app does after that, e.g. a background task, is not the client's latency, and its error does
+    not change the status the client got). ``route(scope)`` returns the
     route template once the app has run (None: unmatched). Lifespan and websocket scopes pass
     through untouched.
     """
@@ -139,22 +141,29 @@ class ASGIMetricsMiddleware:
         status = 500
         scope["defiperf.outer"] = {k: scope.get(k) for k in ("app", "path", "app_root_path", "method")}
 
+        sent: float | None = None  # when the last body message went out
+
         async def send_status(message: Mapping[str, Any]) -> None:
-            nonlocal status
-            if message.get("type") == "http.response.start":
+            nonlocal status, sent
+            kind = message.get("type")
+            if kind == "http.response.start":
                 status = int(message.get("status", 500))
             await send(message)
+            if kind == "http.response.body" and not message.get("more_body", False):
+                sent = self.timer()
 
         try:
             await self.app(scope, receive, send_status)
         except asyncio.CancelledError:
-            status = CLIENT_CLOSED
+            if sent is None:
+                status = CLIENT_CLOSED
             raise
         except BaseException:
-            status = 500
+            if sent is None:  # after the response went out (a background task) the client
+                status = 500  # got its status: that is what is recorded
             raise
         finally:
-            ms = (self.timer() - start) * 1000.0
+            ms = ((sent if sent is not None else self.timer()) - start) * 1000.0
             _record(self.monitor, str(scope.get("method", "GET")), self._route(scope), status, ms)
 
     def _route(self, scope: Scope) -> str:

@@ -4,6 +4,7 @@ apps."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -385,3 +386,19 @@ async def test_a_fastapi_sub_app_under_a_parameterised_mount() -> None:
         for t in ("a", "b", "c"):
             assert (await client.get(f"/tenant/{t}/items/{t}1")).status_code == 200
     assert http_counts(m) == {"GET /tenant/{tid}/items/{iid} 200": (3, 0)}
+
+
+async def test_work_after_the_response_is_not_the_requests_latency_or_status() -> None:
+    m = quiet()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        await asyncio.sleep(0.3)               # a background task after the response
+        raise RuntimeError("background task failed")
+
+    wrapped = ASGIMetricsMiddleware(app, m, route=lambda scope: "/work")
+    async with client_of(wrapped) as client:
+        assert (await client.get("/work")).status_code == 200
+    (series,) = m.series("http")
+    assert series.name == "GET /work 200" and series.stats("total")["max"] < 250
