@@ -116,6 +116,15 @@ def unit_name(name: str, unit: str) -> tuple[str, float]:
     return f"{stem}_{suffix}", factor
 
 
+# The sample names each kind of family writes besides its own name (OpenMetrics included).
+_SAMPLE_SUFFIXES = {
+    "counter": ("_total", "_created"),
+    "histogram": ("_bucket", "_count", "_sum", "_created"),
+    "summary": ("_count", "_sum", "_created"),
+    "gauge": (),
+}
+
+
 class _Families:
     """The families of one scrape, merged across monitors; a second family of the same name
     with another type, or a second series with the same labels, is dropped (and logged)."""
@@ -123,10 +132,20 @@ class _Families:
     def __init__(self) -> None:
         self._by_name: dict[str, Metric] = {}
         self._seen: set[tuple[str, tuple[tuple[str, str], ...]]] = set()
+        self._sample_names: dict[str, str] = {}  # every sample name a family writes -> family
 
     def family(self, name: str, doc: str, kind: str) -> Metric | None:
         fam = self._by_name.get(name)
         if fam is None:
+            owned = [name, *(name + suffix for suffix in _SAMPLE_SUFFIXES.get(kind, ()))]
+            taken = [n for n in owned if self._sample_names.get(n, name) != name]
+            if taken:  # e.g. a gauge "lat_count" beside the histogram "lat"
+                _log.warning(f"clash:{name}", "prometheus: %s would write %s, which %s writes "
+                             "already; it is not exported (rename it)", name, taken[0],
+                             self._sample_names[taken[0]])
+                return None
+            for n in owned:
+                self._sample_names[n] = name
             fam = self._by_name[name] = Metric(name, doc, kind)
         elif fam.type != kind:
             _log.warning(f"clash:{name}", "prometheus: %s is a %s already; a %s of that name is "

@@ -324,3 +324,30 @@ def test_a_bare_metric_store_exports_too(fake_timer: FakeTimer) -> None:
     text = generate_latest(registry).decode()
     assert 'defiperf_request_duration_seconds_bucket{endpoint="/a",le="0.1"} 1.0' in text
     assert "defiperf_jobs_total 1.0" in text and promtool(text).returncode == 0
+
+
+def test_a_family_whose_samples_clash_with_anothers_is_not_exported() -> None:
+    import shutil
+    import subprocess
+
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from defiperf.monitor import MonitoringConfig, PerformanceMonitor
+
+    m = PerformanceMonitor(MonitoringConfig(system_metrics=False), alert_handlers=[])
+    registry = CollectorRegistry()
+    m.register_prometheus(registry=registry)
+    m.record_request("/x", 1.0)
+    m.record_metric("lat", 1.0, "seconds")
+    m.gauge("lat_seconds_count").set(3)            # would write lat_seconds' _count sample
+    m.counter("request_duration_seconds_count").inc()
+    text = generate_latest(registry).decode()
+    samples = [(s.name, tuple(sorted(s.labels.items())))
+               for f in text_string_to_metric_families(text) for s in f.samples]
+    assert len(samples) == len(set(samples))       # no sample written twice
+    assert [f for f in text.splitlines() if f.startswith("# TYPE defiperf_lat_seconds_count")] == []
+    if shutil.which("promtool"):
+        out = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
+                             capture_output=True)
+        assert "second HELP" not in out.stdout + out.stderr
