@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import datetime
 import functools
 import inspect
 import logging
@@ -18,9 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, overload
+from typing import Any
 
-from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
+from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
 from defiperf.cache.disk import DiskTier
@@ -29,8 +28,7 @@ from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
-from defiperf.cache.ttl import DEFAULT, TTL, _Default
-from defiperf.cache.typed import return_type
+from defiperf.cache.ttl import DEFAULT
 from defiperf.cache.warming import Warmer
 
 logger = logging.getLogger("defiperf.cache")
@@ -429,37 +427,8 @@ class SmartCacheManager(CacheCore):
 
     # --- the decorator -----------------------------------------------------------------------
 
-    @overload
-    def cached(self, ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
-
-    @overload
-    def cached(self, ttl: TTL | _Default = DEFAULT, stale_ttl: TTL | _Default = DEFAULT,
-               key: str | Callable[..., Any] | None = None, *, type: Any = None,
-               tags: Iterable[str] = (),
-               include_self: bool = False) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
-
-    def cached(self, ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT,
-               key: str | Callable[..., Any] | None = None, *, type: Any = None,
-               tags: Iterable[str] = (), include_self: bool = False) -> Any:
-        """Decorator for async and plain functions: results keyed by the call's arguments
-        normalised through the signature (``self`` left out unless ``include_self``), or by
-        ``key=`` (a callable, or a format template checked now); loaded through single flight
-        with stale-while-revalidate and refresh-ahead; values read back from Redis/disk are
-        rebuilt as the return annotation (or ``type=``). The wrapper gets ``cache_info()``,
-        ``cache_clear()``, ``invalidate(...)``, ``refresh(...)`` and ``key(...)``. A plain
-        function's wrapper is blocking (no event loop per call) and raises LoopThreadError on
-        a thread running an event loop."""
-        if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
-            return self.cached()(ttl)
-        ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
-
-        def wrap(fn: Callable[..., Any]) -> Any:
-            is_async = is_async_function(fn)
-            return decorate(self if is_async else self._companion(), fn, key=key, ttl=ttl_s,
-                            stale=stale, tp=type if type is not None else return_type(fn),
-                            tags=tag_tuple, include_self=include_self,
-                            memo_size=self.config.l1_max_entries, is_async=is_async)
-        return wrap
+    def _binding_for(self, is_async: bool) -> Any:
+        return self if is_async else self._companion()
 
     async def _cached_store_async(self, key: Hashable, value: Any, ttl: float | None,
                                   stale: float, tags: tuple[str, ...]) -> None:

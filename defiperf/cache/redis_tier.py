@@ -104,6 +104,33 @@ class _Names:
             return None, True
         return entry, False
 
+    def _connect(self, asyncio_client: bool, url: str, timeout_s: float, connect_timeout_s: float,
+                 cluster: bool, client: Any, max_connections: int | None) -> None:
+        """self.client: the given one, a RedisCluster, or a client owning its pool (a blocking
+        one of ``max_connections`` when set)."""
+        if asyncio_client:
+            import redis.asyncio as module
+            from redis.asyncio.cluster import RedisCluster
+        else:
+            import redis as module  # type: ignore[no-redef]
+            from redis.cluster import RedisCluster  # type: ignore[assignment]
+        self.url = url
+        self.cluster = cluster
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
+        if client is not None:
+            self.client = client
+        elif cluster:
+            self.client = RedisCluster.from_url(url, **kwargs)
+        else:
+            retry = _retry_kwargs(asyncio_client)
+            pool = (module.ConnectionPool.from_url(url, **kwargs, **retry)
+                    if max_connections is None else module.BlockingConnectionPool.from_url(
+                        url, max_connections=max_connections, timeout=connect_timeout_s,
+                        **kwargs, **retry))
+            self.client = module.Redis.from_pool(pool)  # owns the pool: closing it closes it
+
     def message(self, op: str, arg: str) -> str:
         return f"{self.origin}|{op}|{arg}"
 
@@ -155,25 +182,7 @@ class RedisTier(_Names):
                  clock: Any, client: Any = None, origin: str | None = None,
                  max_connections: int | None = None) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
-        import redis.asyncio as aioredis
-
-        self.url = url
-        self.cluster = cluster
-        self.timeout_s = timeout_s
-        self.connect_timeout_s = connect_timeout_s
-        kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
-        if client is not None:
-            self.client = client
-        elif cluster:
-            from redis.asyncio.cluster import RedisCluster
-
-            self.client = RedisCluster.from_url(url, **kwargs)
-        else:
-            pool = (aioredis.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(True))
-                    if max_connections is None else aioredis.BlockingConnectionPool.from_url(
-                        url, max_connections=max_connections, timeout=connect_timeout_s,
-                        **kwargs, **_retry_kwargs(True)))
-            self.client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+        self._connect(True, url, timeout_s, connect_timeout_s, cluster, client, max_connections)
         self._listen_client: Any = None
 
     async def _call(self, coro: Any) -> Any:
@@ -363,24 +372,7 @@ class SyncRedisTier(_Names):
                  clock: Any, client: Any = None, origin: str | None = None,
                  max_connections: int | None = None) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
-        import redis
-
-        self.url = url
-        self.cluster = cluster
-        self.connect_timeout_s = connect_timeout_s
-        kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
-        if client is not None:
-            self.client = client
-        elif cluster:
-            from redis.cluster import RedisCluster
-
-            self.client = RedisCluster.from_url(url, **kwargs)
-        else:
-            pool = (redis.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(False))
-                    if max_connections is None else redis.BlockingConnectionPool.from_url(
-                        url, max_connections=max_connections, timeout=connect_timeout_s,
-                        **kwargs, **_retry_kwargs(False)))
-            self.client = redis.Redis.from_pool(pool)  # owns the pool: close() closes it
+        self._connect(False, url, timeout_s, connect_timeout_s, cluster, client, max_connections)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

@@ -7,24 +7,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import datetime
 import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, overload
+from typing import Any
 
-from defiperf.cache.cached import (MISS, CachedFunction, P, R, decorate, is_async_function,
-                                   loop_thread_error)
+from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
 from defiperf.cache.errors import CacheClosedError
 from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
-from defiperf.cache.ttl import DEFAULT, TTL, _Default
-from defiperf.cache.typed import return_type
+from defiperf.cache.ttl import DEFAULT
 
 _running_loop = asyncio._get_running_loop
 logger = logging.getLogger("defiperf.cache")
@@ -320,33 +317,6 @@ class SyncCacheManager(CacheCore):
             return sum(pool.map(one, checked))
 
     # --- the decorator ---------------------------------------------------------------------
-
-    @overload
-    def cached(self, ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
-
-    @overload
-    def cached(self, ttl: TTL | _Default = DEFAULT, stale_ttl: TTL | _Default = DEFAULT,
-               key: str | Callable[..., Any] | None = None, *, type: Any = None,
-               tags: Iterable[str] = (),
-               include_self: bool = False) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
-
-    def cached(self, ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT,
-               key: str | Callable[..., Any] | None = None, *, type: Any = None,
-               tags: Iterable[str] = (), include_self: bool = False) -> Any:
-        """Decorator for plain and async functions (see ``defiperf.cache.cached``): results
-        keyed by the call's normalised arguments (or ``key=``, a callable or a format template
-        checked now), single flight, stale-while-revalidate, refresh-ahead. Values read back
-        from Redis/disk are rebuilt as the return annotation (or ``type=``)."""
-        if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
-            return self.cached()(ttl)
-        ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
-
-        def wrap(fn: Callable[..., Any]) -> Any:
-            return decorate(self, fn, key=key, ttl=ttl_s, stale=stale,
-                            tp=type if type is not None else return_type(fn), tags=tag_tuple,
-                            include_self=include_self, memo_size=self.config.l1_max_entries,
-                            is_async=is_async_function(fn))
-        return wrap
 
     def _cached_miss(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                      tp: Any, tags: tuple[str, ...]) -> Any:
