@@ -210,20 +210,23 @@ class SmartCacheManager(CacheCore):
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=left())
-        self._tasks = set()
+        # every closing runs at once, so a slow one cannot eat the others' share of the bound
+        loop = asyncio.get_running_loop()
+        jobs: list[asyncio.Future[Any]] = list(tasks)
         if self.l2 is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(self.l2.close(), left())
+            jobs.append(loop.create_task(self.l2.close()))
         if self._executor is not None:
             if self.l3 is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-                        self._executor, self.l3.close), left())
+                jobs.append(loop.run_in_executor(self._executor, self.l3.close))
             self._executor.shutdown(wait=False)
             self._executor = None
-        await self._close_companion(left())
+        if self._sync is not None and not self._sync.closed:
+            jobs.append(loop.create_task(asyncio.to_thread(self._sync.close)))
+        done, _ = await asyncio.wait(jobs, timeout=left())
+        for job in done:  # retrieved: a failed close is not an unhandled error
+            if not job.cancelled():
+                job.exception()
+        self._tasks = set()
         if self.l1 is not None:
             self.l1.clear()
         self._refreshing.clear()
