@@ -14,8 +14,9 @@ serves an L1 value that another process replaced more than about ``check_s`` + a
 (≤ 2 s) ago, whatever happened to the connection.
 
 New connections get ``connect_timeout_s`` (2 s: a burst of cold callers connecting at once
-does not time out on a healthy Redis); with ``max_connections`` the pool is a blocking one
-whose callers wait (as long) for a free connection instead of opening more. Dead pooled connections (after a Redis
+does not time out on a healthy Redis), and at most ``max_connections`` commands run at once
+per tier (so at most that many pooled connections): further callers wait, up to
+``connect_timeout_s``, instead of opening thousands of connections. Dead pooled connections (after a Redis
 restart) are retried once on a new connection before a call fails; an error reply (a request
 Redis refused) is not transient and never feeds the breaker.
 """
@@ -56,6 +57,13 @@ def tier_error(exc: BaseException) -> TierError:
         return exc
     transient = not isinstance(exc, ResponseError)
     return TierError(f"redis: {type(exc).__name__}: {exc}", transient=transient)
+
+
+def _busy(waited_s: float) -> TierError:
+    """Every connection was busy for the whole wait: load on this process, not a Redis fault
+    (not transient: it must not open the breaker)."""
+    return TierError(f"redis: no free connection within {waited_s:g} s (redis_max_connections)",
+                     transient=False)
 
 
 def _errors() -> tuple[type[BaseException], ...]:
@@ -105,9 +113,8 @@ class _Names:
         return entry, False
 
     def _connect(self, asyncio_client: bool, url: str, timeout_s: float, connect_timeout_s: float,
-                 cluster: bool, client: Any, max_connections: int | None) -> None:
-        """self.client: the given one, a RedisCluster, or a client owning its pool (a blocking
-        one of ``max_connections`` when set)."""
+                 cluster: bool, client: Any) -> None:
+        """self.client: the given one, a RedisCluster, or a client owning its pool."""
         if asyncio_client:
             import redis.asyncio as module
             from redis.asyncio.cluster import RedisCluster
@@ -124,11 +131,7 @@ class _Names:
         elif cluster:
             self.client = RedisCluster.from_url(url, **kwargs)
         else:
-            retry = _retry_kwargs(asyncio_client)
-            pool = (module.ConnectionPool.from_url(url, **kwargs, **retry)
-                    if max_connections is None else module.BlockingConnectionPool.from_url(
-                        url, max_connections=max_connections, timeout=connect_timeout_s,
-                        **kwargs, **retry))
+            pool = module.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(asyncio_client))
             self.client = module.Redis.from_pool(pool)  # owns the pool: closing it closes it
 
     def message(self, op: str, arg: str) -> str:
@@ -180,16 +183,28 @@ class RedisTier(_Names):
     def __init__(self, url: str, serializer: Serializer, *, namespace: str,
                  timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
                  clock: Any, client: Any = None, origin: str | None = None,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int = 64) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
-        self._connect(True, url, timeout_s, connect_timeout_s, cluster, client, max_connections)
+        self._connect(True, url, timeout_s, connect_timeout_s, cluster, client)
+        self._slots = asyncio.Semaphore(max_connections)
         self._listen_client: Any = None
 
     async def _call(self, coro: Any) -> Any:
+        slots = self._slots
+        if slots.locked():  # all connections busy: wait, within the connect timeout
+            try:
+                await asyncio.wait_for(slots.acquire(), self.connect_timeout_s)
+            except asyncio.TimeoutError:
+                coro.close()
+                raise _busy(self.connect_timeout_s) from None
+        else:
+            await slots.acquire()
         try:
             return await coro
         except _errors() as exc:
             raise tier_error(exc) from exc
+        finally:
+            slots.release()
 
     async def _read_one(self, key: str, data: Any) -> Entry | None:
         entry, corrupt = self.read(key, data)
@@ -370,17 +385,22 @@ class SyncRedisTier(_Names):
     def __init__(self, url: str, serializer: Serializer, *, namespace: str,
                  timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
                  clock: Any, client: Any = None, origin: str | None = None,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int = 64) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
-        self._connect(False, url, timeout_s, connect_timeout_s, cluster, client, max_connections)
+        self._connect(False, url, timeout_s, connect_timeout_s, cluster, client)
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._slots.acquire(timeout=self.connect_timeout_s):
+            raise _busy(self.connect_timeout_s)
         try:
             return fn(*args, **kwargs)
         except _errors() as exc:
             raise tier_error(exc) from exc
+        finally:
+            self._slots.release()
 
     def _read_one(self, key: str, data: Any) -> Entry | None:
         entry, corrupt = self.read(key, data)
