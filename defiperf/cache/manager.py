@@ -356,6 +356,8 @@ class SmartCacheManager(CacheCore):
         if other is not None:
             return await _hop(other, self._cached_miss_async(key, loader, ttl, stale, tp, tags))
         self._remember_loader(key, loader, ttl, stale, tp, tags)
+        if key in self._inflight and key not in self._refreshing:  # a cold load: join it
+            return await self._load(key, loader, ttl, stale, tags)
         value = self._usable(key, await run_async(self._plan_lookup(key, ttl)),
                              (loader, ttl, stale, tp, tags))
         return await self._load(key, loader, ttl, stale, tags) if value is MISS else value

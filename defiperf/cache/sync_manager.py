@@ -216,6 +216,8 @@ class SyncCacheManager(CacheCore):
     def _get_or_load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                      tp: Any, tags: tuple[str, ...]) -> Any:
         self._remember_loader(key, loader, ttl, stale, tp, tags)
+        if key in self._flights and key not in self._refreshing:  # a cold load: join it
+            return self._load(key, loader, ttl, stale, tags)
         value = self._usable(key, run_blocking(self._plan_lookup(key, ttl)),
                              (loader, ttl, stale, tp, tags))
         return self._load(key, loader, ttl, stale, tags) if value is MISS else value
