@@ -139,6 +139,7 @@ class SmartCacheManager(CacheCore):
         self._set_shared(self.l2, disk)
         self._warmer = Warmer(self._warm_one, c.warm_concurrency, paused=self._paused)
         self._tasks = set(self._warmer.start(loop))
+        self._spawn(self._loop_guard(self._stop), "defiperf-loop-guard")
         self._state = "open"
         if self.l2 is not None and c.invalidation:
             ready = asyncio.Event()
@@ -146,6 +147,19 @@ class SmartCacheManager(CacheCore):
                         "defiperf-invalidate")
             with contextlib.suppress(asyncio.TimeoutError):  # Redis down: start anyway
                 await asyncio.wait_for(ready.wait(), min(1.0, c.redis_connect_timeout_s))
+
+    async def _loop_guard(self, stop: asyncio.Event) -> None:
+        """Waits for close(); cancelled without it (asyncio.run ending with the manager still
+        open), it closes the Redis connections of this loop, which cannot outlive it."""
+        try:
+            await stop.wait()
+        except asyncio.CancelledError:
+            if not stop.is_set() and self.l2 is not None:
+                try:
+                    await asyncio.wait_for(self.l2.close(), 0.5)
+                except Exception:  # best effort: the loop is going away
+                    pass
+            raise
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)

@@ -72,6 +72,29 @@ def _errors() -> tuple[type[BaseException], ...]:
     return (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
 
 
+def _raise_if_cancelling() -> None:
+    """A cancellation some library swallowed (Python 3.11+ keeps count of them) ends the
+    listener anyway."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError
+
+
+async def _close_quietly(*things: Any) -> None:
+    """aclose() each within 0.5 s; a failing or hung close is dropped, but a cancellation is
+    not swallowed (a listener that outlives asyncio.run would hang the program's exit)."""
+    for thing in things:
+        if thing is None:
+            continue
+        try:
+            await asyncio.wait_for(thing.aclose(), 0.5)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            pass
+
+
 class _Names:
     """Key names, the message format and envelope reading shared by both tiers."""
 
@@ -305,6 +328,7 @@ class RedisTier(_Names):
         backoff. ``ready`` is set after the first subscription attempt, whatever its outcome."""
         delay, connected, attempts = 0.05, False, 0
         while not stop.is_set():
+            _raise_if_cancelling()
             pubsub = None
             try:
                 # its own connection without retries: a lost channel must surface here (redis-py
@@ -316,7 +340,7 @@ class RedisTier(_Names):
                     self.url, socket_connect_timeout=self.connect_timeout_s,
                     socket_timeout=self.connect_timeout_s, **_retry_kwargs(True, retries=0))
                 pubsub = client.pubsub()
-                await asyncio.wait_for(pubsub.subscribe(self.channel), self.connect_timeout_s)
+                await pubsub.subscribe(self.channel)  # bounded by the socket timeouts
                 keys = self.client if self.cluster else client  # a node answers its slots only
                 epoch = await self._epoch(keys, None, handler)
                 connected, delay = True, 0.05
@@ -327,9 +351,11 @@ class RedisTier(_Names):
                     ready.set()
                 next_check = time.monotonic() + check_s
                 while not stop.is_set():
-                    message = await asyncio.wait_for(pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=min(0.2, check_s)),
-                        self.connect_timeout_s + 1.0)
+                    _raise_if_cancelling()
+                    # no asyncio.wait_for here: on 3.11 it can swallow a cancellation that
+                    # races with the result, and the listener would outlive its loop
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=min(0.2, check_s))
                     if message is not None and message.get("type") == "message":
                         self.dispatch(message["data"], handler)
                     if time.monotonic() >= next_check:
@@ -349,17 +375,8 @@ class RedisTier(_Names):
                     pass
                 delay = min(delay * 2, 1.0)
             finally:
-                if pubsub is not None:
-                    try:
-                        await asyncio.wait_for(pubsub.aclose(), 0.5)  # type: ignore[no-untyped-call, unused-ignore]
-                    except BaseException:  # a hung close must not keep the listener
-                        pass
-                if self._listen_client is not None:
-                    try:
-                        await asyncio.wait_for(self._listen_client.aclose(), 0.5)  # type: ignore[no-untyped-call, unused-ignore]
-                    except BaseException:
-                        pass
-                    self._listen_client = None
+                client, self._listen_client = self._listen_client, None
+                await _close_quietly(pubsub, client)
 
     async def _epoch(self, client: Any, seen: bytes | None, handler: InvalidationHandler) -> bytes:
         """The epoch token (set if missing) read on the listener's own client: nothing of the
