@@ -140,6 +140,16 @@ class CacheCore:
         """L2's circuit breaker."""
         return self.tier_health["l2"].breaker
 
+    def _make_l2(self, tier_class: Any, client: Any) -> Any:
+        """The L2 tier of this manager's kind as the config says (None without redis_url)."""
+        c = self.config
+        if not c.redis_url:
+            return None
+        return tier_class(c.redis_url, self.serializer, namespace=c.namespace,
+                          timeout_s=c.redis_timeout_s, connect_timeout_s=c.redis_connect_timeout_s,
+                          max_connections=c.redis_max_connections, cluster=c.redis_cluster,
+                          clock=self._clock, client=client, origin=self.origin)
+
     def _set_shared(self, l2: Any, l3: Any) -> None:
         self._l2_slot = TierSlot(l2, self.tier_health["l2"]) if l2 is not None else None
         self.shared = [s for s in (self._l2_slot,) if s is not None]

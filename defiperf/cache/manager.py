@@ -128,13 +128,7 @@ class SmartCacheManager(CacheCore):
         self._loop = loop
         self._stop = asyncio.Event()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="defiperf-l3")
-        self.l2 = (RedisTier(c.redis_url, self.serializer, namespace=c.namespace,
-                             timeout_s=c.redis_timeout_s,
-                             connect_timeout_s=c.redis_connect_timeout_s,
-                             max_connections=c.redis_max_connections,
-                             cluster=c.redis_cluster, clock=self._clock,
-                             client=self._redis_client, origin=self.origin)
-                   if c.redis_url else None)
+        self.l2 = self._make_l2(RedisTier, self._redis_client)
         disk = AsyncDisk(self.l3, self._executor) if self.l3 is not None and self.l3.available else None
         self._set_shared(self.l2, disk)
         self._warmer = Warmer(self._warm_one, c.warm_concurrency, paused=self._paused)

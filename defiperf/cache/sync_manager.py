@@ -75,13 +75,7 @@ class SyncCacheManager(CacheCore):
             if self._state == "open":
                 return self
             c = self.config
-            self.l2 = (SyncRedisTier(c.redis_url, self.serializer, namespace=c.namespace,
-                                     timeout_s=c.redis_timeout_s,
-                                     connect_timeout_s=c.redis_connect_timeout_s,
-                                     max_connections=c.redis_max_connections,
-                                     cluster=c.redis_cluster, clock=self._clock,
-                                     client=self._redis_client, origin=self.origin)
-                       if c.redis_url else None)
+            self.l2 = self._make_l2(SyncRedisTier, self._redis_client)
             self._set_shared(self.l2, self.l3 if self.l3 is not None and self.l3.available else None)
             if self.l2 is not None and c.invalidation and self._listening:
                 self.l2.start_listener(self, c.coherence_check_s,
