@@ -24,8 +24,8 @@ class CacheConfig:
 
     - ``breaker``: the circuit breaker of each shared tier (default: opens at 50% failures of
       the last 20 calls once 4 are known; probes after ``redis_breaker_reset_s``);
-    - ``redis_timeout_s`` bounds a command, ``redis_connect_timeout_s`` a new connection (and,
-      with ``redis_max_connections`` set, the wait for a free pooled one);
+    - ``redis_timeout_s`` bounds a command, ``redis_connect_timeout_s`` a new connection and
+      the wait for one of the ``redis_max_connections`` commands a manager runs at once;
     - ``coherence_check_s``: how often the invalidation listener checks that the shared Redis
       was not flushed (the bound on L1 staleness after FLUSHDB);
     - ``close_timeout_s``: ``close()`` returns within about this, whatever Redis does;
@@ -49,7 +49,7 @@ class CacheConfig:
     redis_cluster: bool = False
     redis_timeout_s: float = 0.25
     redis_connect_timeout_s: float = 2.0
-    redis_max_connections: int | None = None
+    redis_max_connections: int = 64
     redis_breaker_reset_s: float = 2.0
     breaker: BreakerConfig | None = None
     invalidation: bool = True
@@ -79,7 +79,7 @@ class CacheConfig:
         for name in ("l1_max_entries", "disk_size_limit_bytes", "warm_concurrency",
                      "refresh_hot_keys", "max_decode_depth", "max_value_bytes"):
             check_int(name, getattr(self, name))
-        check_int("redis_max_connections", self.redis_max_connections, allow_none=True)
+        check_int("redis_max_connections", self.redis_max_connections)
         check_int("l1_max_weight_bytes", self.l1_max_weight_bytes, allow_none=True)
         check_int("compress_threshold_bytes", self.compress_threshold_bytes, minimum=0,
                   allow_none=True)

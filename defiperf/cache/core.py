@@ -6,6 +6,7 @@ work and I/O belong to the managers."""
 from __future__ import annotations
 
 import contextvars
+import datetime
 import heapq
 import itertools
 import logging
@@ -14,13 +15,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any
+from typing import Any, overload
 
 from defiperf._validate import check_int
 from defiperf.batch.breaker import CircuitBreaker
 from defiperf.cache._ratelog import RateLimitedLog
 from defiperf.cache.config import DEFAULT_CACHE_CONFIG, CacheConfig
-from defiperf.cache.cached import MISS
+from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
 from defiperf.cache.disk import DiskTier
 from defiperf.cache.envelope import MAX_TAGS, Entry
 from defiperf.cache.errors import ReentrantLoadError, SerializationError
@@ -28,8 +29,8 @@ from defiperf.cache.keys import check_key
 from defiperf.cache.memory import MemoryTier
 from defiperf.cache.serialization import Serializer
 from defiperf.cache.slots import Plan, TierHealth, TierMetrics, TierSlot
-from defiperf.cache.ttl import resolve_ttl
-from defiperf.cache.typed import rebuild
+from defiperf.cache.ttl import DEFAULT, TTL, _Default, resolve_ttl
+from defiperf.cache.typed import rebuild, return_type
 from defiperf.structures import OptimizedLRU
 
 logger = logging.getLogger("defiperf.cache")
@@ -138,6 +139,16 @@ class CacheCore:
     def breaker(self) -> CircuitBreaker:
         """L2's circuit breaker."""
         return self.tier_health["l2"].breaker
+
+    def _make_l2(self, tier_class: Any, client: Any) -> Any:
+        """The L2 tier of this manager's kind as the config says (None without redis_url)."""
+        c = self.config
+        if not c.redis_url:
+            return None
+        return tier_class(c.redis_url, self.serializer, namespace=c.namespace,
+                          timeout_s=c.redis_timeout_s, connect_timeout_s=c.redis_connect_timeout_s,
+                          max_connections=c.redis_max_connections, cluster=c.redis_cluster,
+                          clock=self._clock, client=client, origin=self.origin)
 
     def _set_shared(self, l2: Any, l3: Any) -> None:
         self._l2_slot = TierSlot(l2, self.tier_health["l2"]) if l2 is not None else None
@@ -325,6 +336,44 @@ class CacheCore:
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         """Start a background refresh of key (each manager runs it its own way)."""
         raise NotImplementedError
+
+    # --- the decorator -----------------------------------------------------------------------
+
+    @overload
+    def cached(self, ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
+
+    @overload
+    def cached(self, ttl: TTL | _Default = DEFAULT, stale_ttl: TTL | _Default = DEFAULT,
+               key: str | Callable[..., Any] | None = None, *, type: Any = None,
+               tags: Iterable[str] = (),
+               include_self: bool = False) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
+
+    def cached(self, ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT,
+               key: str | Callable[..., Any] | None = None, *, type: Any = None,
+               tags: Iterable[str] = (), include_self: bool = False) -> Any:
+        """Decorator for async and plain functions: results keyed by the call's arguments
+        normalised through the signature (``self`` left out unless ``include_self``), or by
+        ``key=`` (a callable, or a format template checked now); loaded through single flight
+        with stale-while-revalidate and refresh-ahead; values read back from Redis/disk are
+        rebuilt as the return annotation (or ``type=``). The wrapper gets ``cache_info()``,
+        ``cache_clear()``, ``invalidate(...)``, ``refresh(...)`` and ``key(...)``. A plain
+        function's wrapper is blocking (no event loop per call) and raises LoopThreadError on
+        a thread running an event loop."""
+        if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
+            return self.cached()(ttl)
+        ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
+
+        def wrap(fn: Callable[..., Any]) -> Any:
+            is_async = is_async_function(fn)
+            return decorate(self._binding_for(is_async), fn, key=key, ttl=ttl_s,
+                            stale=stale, tp=type if type is not None else return_type(fn),
+                            tags=tag_tuple, include_self=include_self,
+                            memo_size=self.config.l1_max_entries, is_async=is_async)
+        return wrap
+
+    def _binding_for(self, is_async: bool) -> Any:
+        """The manager serving a decorated function of this kind (see cached.py)."""
+        return self
 
     # --- plans -----------------------------------------------------------------------------
 

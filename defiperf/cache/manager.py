@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import datetime
 import functools
 import inspect
 import logging
@@ -18,9 +17,9 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, overload
+from typing import Any
 
-from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
+from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
 from defiperf.cache.disk import DiskTier
@@ -29,8 +28,7 @@ from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
-from defiperf.cache.ttl import DEFAULT, TTL, _Default
-from defiperf.cache.typed import return_type
+from defiperf.cache.ttl import DEFAULT
 from defiperf.cache.warming import Warmer
 
 logger = logging.getLogger("defiperf.cache")
@@ -130,17 +128,12 @@ class SmartCacheManager(CacheCore):
         self._loop = loop
         self._stop = asyncio.Event()
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="defiperf-l3")
-        self.l2 = (RedisTier(c.redis_url, self.serializer, namespace=c.namespace,
-                             timeout_s=c.redis_timeout_s,
-                             connect_timeout_s=c.redis_connect_timeout_s,
-                             max_connections=c.redis_max_connections,
-                             cluster=c.redis_cluster, clock=self._clock,
-                             client=self._redis_client, origin=self.origin)
-                   if c.redis_url else None)
+        self.l2 = self._make_l2(RedisTier, self._redis_client)
         disk = AsyncDisk(self.l3, self._executor) if self.l3 is not None and self.l3.available else None
         self._set_shared(self.l2, disk)
         self._warmer = Warmer(self._warm_one, c.warm_concurrency, paused=self._paused)
         self._tasks = set(self._warmer.start(loop))
+        self._spawn(self._loop_guard(self._stop), "defiperf-loop-guard")
         self._state = "open"
         if self.l2 is not None and c.invalidation:
             ready = asyncio.Event()
@@ -148,6 +141,19 @@ class SmartCacheManager(CacheCore):
                         "defiperf-invalidate")
             with contextlib.suppress(asyncio.TimeoutError):  # Redis down: start anyway
                 await asyncio.wait_for(ready.wait(), min(1.0, c.redis_connect_timeout_s))
+
+    async def _loop_guard(self, stop: asyncio.Event) -> None:
+        """Waits for close(); cancelled without it (asyncio.run ending with the manager still
+        open), it closes the Redis connections of this loop, which cannot outlive it."""
+        try:
+            await stop.wait()
+        except asyncio.CancelledError:
+            if not stop.is_set() and self.l2 is not None:
+                try:
+                    await asyncio.wait_for(self.l2.close(), 0.5)
+                except Exception:  # best effort: the loop is going away
+                    pass
+            raise
 
     def _spawn(self, coro: Any, name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
@@ -212,20 +218,23 @@ class SmartCacheManager(CacheCore):
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
         for task in tasks:
             task.cancel()
-        if tasks:
-            await asyncio.wait(tasks, timeout=left())
-        self._tasks = set()
+        # every closing runs at once, so a slow one cannot eat the others' share of the bound
+        loop = asyncio.get_running_loop()
+        jobs: list[asyncio.Future[Any]] = list(tasks)
         if self.l2 is not None:
-            with contextlib.suppress(BaseException):
-                await asyncio.wait_for(self.l2.close(), left())
+            jobs.append(loop.create_task(self.l2.close()))
         if self._executor is not None:
             if self.l3 is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(asyncio.get_running_loop().run_in_executor(
-                        self._executor, self.l3.close), left())
+                jobs.append(loop.run_in_executor(self._executor, self.l3.close))
             self._executor.shutdown(wait=False)
             self._executor = None
-        await self._close_companion(left())
+        if self._sync is not None and not self._sync.closed:
+            jobs.append(loop.create_task(asyncio.to_thread(self._sync.close)))
+        done, _ = await asyncio.wait(jobs, timeout=left())
+        for job in done:  # retrieved: a failed close is not an unhandled error
+            if not job.cancelled():
+                job.exception()
+        self._tasks = set()
         if self.l1 is not None:
             self.l1.clear()
         self._refreshing.clear()
@@ -355,6 +364,8 @@ class SmartCacheManager(CacheCore):
         if other is not None:
             return await _hop(other, self._cached_miss_async(key, loader, ttl, stale, tp, tags))
         self._remember_loader(key, loader, ttl, stale, tp, tags)
+        if key in self._inflight and key not in self._refreshing:  # a cold load: join it
+            return await self._load(key, loader, ttl, stale, tags)
         value = self._usable(key, await run_async(self._plan_lookup(key, ttl)),
                              (loader, ttl, stale, tp, tags))
         return await self._load(key, loader, ttl, stale, tags) if value is MISS else value
@@ -429,37 +440,8 @@ class SmartCacheManager(CacheCore):
 
     # --- the decorator -----------------------------------------------------------------------
 
-    @overload
-    def cached(self, ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
-
-    @overload
-    def cached(self, ttl: TTL | _Default = DEFAULT, stale_ttl: TTL | _Default = DEFAULT,
-               key: str | Callable[..., Any] | None = None, *, type: Any = None,
-               tags: Iterable[str] = (),
-               include_self: bool = False) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
-
-    def cached(self, ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT,
-               key: str | Callable[..., Any] | None = None, *, type: Any = None,
-               tags: Iterable[str] = (), include_self: bool = False) -> Any:
-        """Decorator for async and plain functions: results keyed by the call's arguments
-        normalised through the signature (``self`` left out unless ``include_self``), or by
-        ``key=`` (a callable, or a format template checked now); loaded through single flight
-        with stale-while-revalidate and refresh-ahead; values read back from Redis/disk are
-        rebuilt as the return annotation (or ``type=``). The wrapper gets ``cache_info()``,
-        ``cache_clear()``, ``invalidate(...)``, ``refresh(...)`` and ``key(...)``. A plain
-        function's wrapper is blocking (no event loop per call) and raises LoopThreadError on
-        a thread running an event loop."""
-        if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
-            return self.cached()(ttl)
-        ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
-
-        def wrap(fn: Callable[..., Any]) -> Any:
-            is_async = is_async_function(fn)
-            return decorate(self if is_async else self._companion(), fn, key=key, ttl=ttl_s,
-                            stale=stale, tp=type if type is not None else return_type(fn),
-                            tags=tag_tuple, include_self=include_self,
-                            memo_size=self.config.l1_max_entries, is_async=is_async)
-        return wrap
+    def _binding_for(self, is_async: bool) -> Any:
+        return self if is_async else self._companion()
 
     async def _cached_store_async(self, key: Hashable, value: Any, ttl: float | None,
                                   stale: float, tags: tuple[str, ...]) -> None:

@@ -14,8 +14,9 @@ serves an L1 value that another process replaced more than about ``check_s`` + a
 (≤ 2 s) ago, whatever happened to the connection.
 
 New connections get ``connect_timeout_s`` (2 s: a burst of cold callers connecting at once
-does not time out on a healthy Redis); with ``max_connections`` the pool is a blocking one
-whose callers wait (as long) for a free connection instead of opening more. Dead pooled connections (after a Redis
+does not time out on a healthy Redis), and at most ``max_connections`` commands run at once
+per tier (so at most that many pooled connections): further callers wait, up to
+``connect_timeout_s``, instead of opening thousands of connections. Dead pooled connections (after a Redis
 restart) are retried once on a new connection before a call fails; an error reply (a request
 Redis refused) is not transient and never feeds the breaker.
 """
@@ -58,10 +59,40 @@ def tier_error(exc: BaseException) -> TierError:
     return TierError(f"redis: {type(exc).__name__}: {exc}", transient=transient)
 
 
+def _busy(waited_s: float) -> TierError:
+    """Every connection was busy for the whole wait: load on this process, not a Redis fault
+    (not transient: it must not open the breaker)."""
+    return TierError(f"redis: no free connection within {waited_s:g} s (redis_max_connections)",
+                     transient=False)
+
+
 def _errors() -> tuple[type[BaseException], ...]:
     from redis.exceptions import RedisError
 
     return (RedisError, OSError, asyncio.TimeoutError, TimeoutError)
+
+
+def _raise_if_cancelling() -> None:
+    """A cancellation some library swallowed (Python 3.11+ keeps count of them) ends the
+    listener anyway."""
+    task = asyncio.current_task()
+    cancelling = getattr(task, "cancelling", None)
+    if cancelling is not None and cancelling():
+        raise asyncio.CancelledError
+
+
+async def _close_quietly(*things: Any) -> None:
+    """aclose() each within 0.5 s; a failing or hung close is dropped, but a cancellation is
+    not swallowed (a listener that outlives asyncio.run would hang the program's exit)."""
+    for thing in things:
+        if thing is None:
+            continue
+        try:
+            await asyncio.wait_for(thing.aclose(), 0.5)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            pass
 
 
 class _Names:
@@ -103,6 +134,28 @@ class _Names:
             self.corrupt += 1
             return None, True
         return entry, False
+
+    def _connect(self, asyncio_client: bool, url: str, timeout_s: float, connect_timeout_s: float,
+                 cluster: bool, client: Any) -> None:
+        """self.client: the given one, a RedisCluster, or a client owning its pool."""
+        if asyncio_client:
+            import redis.asyncio as module
+            from redis.asyncio.cluster import RedisCluster
+        else:
+            import redis as module  # type: ignore[no-redef]
+            from redis.cluster import RedisCluster  # type: ignore[assignment]
+        self.url = url
+        self.cluster = cluster
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
+        if client is not None:
+            self.client = client
+        elif cluster:
+            self.client = RedisCluster.from_url(url, **kwargs)
+        else:
+            pool = module.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(asyncio_client))
+            self.client = module.Redis.from_pool(pool)  # owns the pool: closing it closes it
 
     def message(self, op: str, arg: str) -> str:
         return f"{self.origin}|{op}|{arg}"
@@ -153,34 +206,28 @@ class RedisTier(_Names):
     def __init__(self, url: str, serializer: Serializer, *, namespace: str,
                  timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
                  clock: Any, client: Any = None, origin: str | None = None,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int = 64) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
-        import redis.asyncio as aioredis
-
-        self.url = url
-        self.cluster = cluster
-        self.timeout_s = timeout_s
-        self.connect_timeout_s = connect_timeout_s
-        kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
-        if client is not None:
-            self.client = client
-        elif cluster:
-            from redis.asyncio.cluster import RedisCluster
-
-            self.client = RedisCluster.from_url(url, **kwargs)
-        else:
-            pool = (aioredis.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(True))
-                    if max_connections is None else aioredis.BlockingConnectionPool.from_url(
-                        url, max_connections=max_connections, timeout=connect_timeout_s,
-                        **kwargs, **_retry_kwargs(True)))
-            self.client = aioredis.Redis.from_pool(pool)  # owns the pool: aclose() closes it
+        self._connect(True, url, timeout_s, connect_timeout_s, cluster, client)
+        self._slots = asyncio.Semaphore(max_connections)
         self._listen_client: Any = None
 
     async def _call(self, coro: Any) -> Any:
+        slots = self._slots
+        if slots.locked():  # all connections busy: wait, within the connect timeout
+            try:
+                await asyncio.wait_for(slots.acquire(), self.connect_timeout_s)
+            except asyncio.TimeoutError:
+                coro.close()
+                raise _busy(self.connect_timeout_s) from None
+        else:
+            await slots.acquire()
         try:
             return await coro
         except _errors() as exc:
             raise tier_error(exc) from exc
+        finally:
+            slots.release()
 
     async def _read_one(self, key: str, data: Any) -> Entry | None:
         entry, corrupt = self.read(key, data)
@@ -281,6 +328,7 @@ class RedisTier(_Names):
         backoff. ``ready`` is set after the first subscription attempt, whatever its outcome."""
         delay, connected, attempts = 0.05, False, 0
         while not stop.is_set():
+            _raise_if_cancelling()
             pubsub = None
             try:
                 # its own connection without retries: a lost channel must surface here (redis-py
@@ -292,7 +340,7 @@ class RedisTier(_Names):
                     self.url, socket_connect_timeout=self.connect_timeout_s,
                     socket_timeout=self.connect_timeout_s, **_retry_kwargs(True, retries=0))
                 pubsub = client.pubsub()
-                await asyncio.wait_for(pubsub.subscribe(self.channel), self.connect_timeout_s)
+                await pubsub.subscribe(self.channel)  # bounded by the socket timeouts
                 keys = self.client if self.cluster else client  # a node answers its slots only
                 epoch = await self._epoch(keys, None, handler)
                 connected, delay = True, 0.05
@@ -303,9 +351,11 @@ class RedisTier(_Names):
                     ready.set()
                 next_check = time.monotonic() + check_s
                 while not stop.is_set():
-                    message = await asyncio.wait_for(pubsub.get_message(
-                        ignore_subscribe_messages=True, timeout=min(0.2, check_s)),
-                        self.connect_timeout_s + 1.0)
+                    _raise_if_cancelling()
+                    # no asyncio.wait_for here: on 3.11 it can swallow a cancellation that
+                    # races with the result, and the listener would outlive its loop
+                    message = await pubsub.get_message(ignore_subscribe_messages=True,
+                                                       timeout=min(0.2, check_s))
                     if message is not None and message.get("type") == "message":
                         self.dispatch(message["data"], handler)
                     if time.monotonic() >= next_check:
@@ -325,17 +375,8 @@ class RedisTier(_Names):
                     pass
                 delay = min(delay * 2, 1.0)
             finally:
-                if pubsub is not None:
-                    try:
-                        await asyncio.wait_for(pubsub.aclose(), 0.5)  # type: ignore[no-untyped-call, unused-ignore]
-                    except BaseException:  # a hung close must not keep the listener
-                        pass
-                if self._listen_client is not None:
-                    try:
-                        await asyncio.wait_for(self._listen_client.aclose(), 0.5)  # type: ignore[no-untyped-call, unused-ignore]
-                    except BaseException:
-                        pass
-                    self._listen_client = None
+                client, self._listen_client = self._listen_client, None
+                await _close_quietly(pubsub, client)
 
     async def _epoch(self, client: Any, seen: bytes | None, handler: InvalidationHandler) -> bytes:
         """The epoch token (set if missing) read on the listener's own client: nothing of the
@@ -361,34 +402,22 @@ class SyncRedisTier(_Names):
     def __init__(self, url: str, serializer: Serializer, *, namespace: str,
                  timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
                  clock: Any, client: Any = None, origin: str | None = None,
-                 max_connections: int | None = None) -> None:
+                 max_connections: int = 64) -> None:
         super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
-        import redis
-
-        self.url = url
-        self.cluster = cluster
-        self.connect_timeout_s = connect_timeout_s
-        kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
-        if client is not None:
-            self.client = client
-        elif cluster:
-            from redis.cluster import RedisCluster
-
-            self.client = RedisCluster.from_url(url, **kwargs)
-        else:
-            pool = (redis.ConnectionPool.from_url(url, **kwargs, **_retry_kwargs(False))
-                    if max_connections is None else redis.BlockingConnectionPool.from_url(
-                        url, max_connections=max_connections, timeout=connect_timeout_s,
-                        **kwargs, **_retry_kwargs(False)))
-            self.client = redis.Redis.from_pool(pool)  # owns the pool: close() closes it
+        self._connect(False, url, timeout_s, connect_timeout_s, cluster, client)
+        self._slots = threading.BoundedSemaphore(max_connections)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self._slots.acquire(timeout=self.connect_timeout_s):
+            raise _busy(self.connect_timeout_s)
         try:
             return fn(*args, **kwargs)
         except _errors() as exc:
             raise tier_error(exc) from exc
+        finally:
+            self._slots.release()
 
     def _read_one(self, key: str, data: Any) -> Entry | None:
         entry, corrupt = self.read(key, data)

@@ -7,24 +7,21 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import datetime
 import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any, overload
+from typing import Any
 
-from defiperf.cache.cached import (MISS, CachedFunction, P, R, decorate, is_async_function,
-                                   loop_thread_error)
+from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
 from defiperf.cache.errors import CacheClosedError
 from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
-from defiperf.cache.ttl import DEFAULT, TTL, _Default
-from defiperf.cache.typed import return_type
+from defiperf.cache.ttl import DEFAULT
 
 _running_loop = asyncio._get_running_loop
 logger = logging.getLogger("defiperf.cache")
@@ -78,13 +75,7 @@ class SyncCacheManager(CacheCore):
             if self._state == "open":
                 return self
             c = self.config
-            self.l2 = (SyncRedisTier(c.redis_url, self.serializer, namespace=c.namespace,
-                                     timeout_s=c.redis_timeout_s,
-                                     connect_timeout_s=c.redis_connect_timeout_s,
-                                     max_connections=c.redis_max_connections,
-                                     cluster=c.redis_cluster, clock=self._clock,
-                                     client=self._redis_client, origin=self.origin)
-                       if c.redis_url else None)
+            self.l2 = self._make_l2(SyncRedisTier, self._redis_client)
             self._set_shared(self.l2, self.l3 if self.l3 is not None and self.l3.available else None)
             if self.l2 is not None and c.invalidation and self._listening:
                 self.l2.start_listener(self, c.coherence_check_s,
@@ -219,6 +210,8 @@ class SyncCacheManager(CacheCore):
     def _get_or_load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                      tp: Any, tags: tuple[str, ...]) -> Any:
         self._remember_loader(key, loader, ttl, stale, tp, tags)
+        if key in self._flights and key not in self._refreshing:  # a cold load: join it
+            return self._load(key, loader, ttl, stale, tags)
         value = self._usable(key, run_blocking(self._plan_lookup(key, ttl)),
                              (loader, ttl, stale, tp, tags))
         return self._load(key, loader, ttl, stale, tags) if value is MISS else value
@@ -320,33 +313,6 @@ class SyncCacheManager(CacheCore):
             return sum(pool.map(one, checked))
 
     # --- the decorator ---------------------------------------------------------------------
-
-    @overload
-    def cached(self, ttl: Callable[P, R], /) -> CachedFunction[P, R]: ...
-
-    @overload
-    def cached(self, ttl: TTL | _Default = DEFAULT, stale_ttl: TTL | _Default = DEFAULT,
-               key: str | Callable[..., Any] | None = None, *, type: Any = None,
-               tags: Iterable[str] = (),
-               include_self: bool = False) -> Callable[[Callable[P, R]], CachedFunction[P, R]]: ...
-
-    def cached(self, ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT,
-               key: str | Callable[..., Any] | None = None, *, type: Any = None,
-               tags: Iterable[str] = (), include_self: bool = False) -> Any:
-        """Decorator for plain and async functions (see ``defiperf.cache.cached``): results
-        keyed by the call's normalised arguments (or ``key=``, a callable or a format template
-        checked now), single flight, stale-while-revalidate, refresh-ahead. Values read back
-        from Redis/disk are rebuilt as the return annotation (or ``type=``)."""
-        if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
-            return self.cached()(ttl)
-        ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
-
-        def wrap(fn: Callable[..., Any]) -> Any:
-            return decorate(self, fn, key=key, ttl=ttl_s, stale=stale,
-                            tp=type if type is not None else return_type(fn), tags=tag_tuple,
-                            include_self=include_self, memo_size=self.config.l1_max_entries,
-                            is_async=is_async_function(fn))
-        return wrap
 
     def _cached_miss(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                      tp: Any, tags: tuple[str, ...]) -> Any:

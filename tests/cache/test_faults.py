@@ -162,3 +162,33 @@ async def test_a_burst_of_cold_callers_on_a_healthy_redis(redis_server: str) -> 
             assert results == [f"K{i}" for i in range(50)]
             assert cache.get_metrics()["tiers"]["l2"]["errors"] == 0
             assert cache.breaker.state.value == "closed"
+
+
+async def test_thousands_of_tasks_share_a_bounded_set_of_connections(redis_server: str,
+                                                                      tmp_path: Path) -> None:
+    cfg = CacheConfig(redis_url=redis_server, namespace="m" + uuid.uuid4().hex[:6],
+                      disk_dir=str(tmp_path / "l3"), redis_max_connections=16)
+    loads = 0
+    peak = 0
+    raw = redis.Redis.from_url(redis_server, client_name="probe")
+
+    def others() -> int:
+        return sum(1 for c in raw.client_list() if c.get("name") != "probe")
+
+    async def loader(key: str) -> str:
+        nonlocal loads, peak
+        loads += 1
+        peak = max(peak, await asyncio.to_thread(others))
+        await asyncio.sleep(0.02)
+        return key
+
+    try:
+        before = others()
+        async with SmartCacheManager(cfg) as cache:
+            results = await asyncio.gather(*(cache.get_or_set(f"k{i % 100}", loader)
+                                             for i in range(5000)))
+            assert results == [f"k{i % 100}" for i in range(5000)] and loads == 100
+            assert cache.get_metrics()["tiers"]["l2"]["errors"] == 0
+        assert peak - before < 40  # 16 commands at once, not 5,000 (other tests may still close)
+    finally:
+        raw.close()

@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from defiperf.cache import CacheConfig, SyncCacheManager
 from defiperf.cache.keys import FunctionKey, check_key, encode, escape_glob
@@ -234,3 +236,39 @@ def test_arguments_whose_hash_or_eq_raise(cache: Any) -> None:
     assert fn("still", "works") == 2 and fn("still", "works") == 2
     assert cache.l1 is not None
     cache.l1.lru._check()  # the structure is consistent
+
+
+_scalars = (st.none() | st.booleans() | st.integers() | st.text(max_size=6)
+            | st.binary(max_size=6) | st.floats(allow_nan=False))
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner, inner)
+    | st.dictionaries(st.text(max_size=4), inner, max_size=4)
+    | st.frozensets(st.integers() | st.text(max_size=4), max_size=4),
+    max_leaves=12)
+
+
+def _same_type_tree(a: Any, b: Any) -> bool:
+    """a == b with the same types all the way down (what the encoding distinguishes)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(_same_type_tree(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same_type_tree(a[k], b[k]) for k in a)
+    if isinstance(a, float):
+        return a == b or (a == 0 and b == 0)
+    return bool(a == b)
+
+
+@given(_values, _values)
+def test_encoding_is_equal_exactly_for_equal_typed_values(a: Any, b: Any) -> None:
+    assert (encode(a) == encode(b)) == _same_type_tree(a, b)
+
+
+@given(st.dictionaries(st.text(max_size=4), st.integers(), max_size=6), st.randoms())
+def test_dict_and_set_keys_ignore_order(d: dict[str, int], rnd: Any) -> None:
+    items = list(d.items())
+    rnd.shuffle(items)
+    assert encode(dict(items)) == encode(d)
+    assert encode(set(d)) == encode(set(reversed(list(d))))

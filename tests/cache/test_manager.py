@@ -329,3 +329,49 @@ def test_default_disk_dir_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_bad_config(kw: dict[str, Any]) -> None:
     with pytest.raises((TypeError, ValueError)):
         CacheConfig(**kw)
+
+
+async def test_refresh_ahead_covers_keys_read_earlier_in_their_ttl(tmp_path: Path,
+                                                                    fake_timer: FakeTimer) -> None:
+    loads: list[str] = []
+
+    async def loader(key: str) -> str:
+        loads.append(key)
+        return f"{key}@{fake_timer()}"
+
+    async with make(tmp_path, fake_timer, refresh_ahead_s=5.0, default_ttl_s=30.0) as cache:
+        for key in ("read", "unread", "other"):
+            await cache.get_or_set(key, loader)
+        fake_timer.tick(10)
+        assert await cache.get("read") == "read@1000.0"  # read early, outside the window
+        fake_timer.tick(16)                             # 1026: past its refresh time
+        await cache.get("other")                        # any read runs what is due
+        for _ in range(200):
+            if loads.count("read") == 2:
+                break
+            await asyncio.sleep(0.005)
+        assert loads.count("read") == 2 and loads.count("unread") == 1
+        fake_timer.tick(10)                             # 1036: the first values expired
+        assert await cache.get("read") == "read@1026.0" and await cache.get("unread") is None
+
+
+async def test_readers_never_wait_for_a_refresh(tmp_path: Path, fake_timer: FakeTimer) -> None:
+    gate = asyncio.Event()
+    versions = iter(["v1", "v2"])
+
+    async def loader(key: str) -> str:
+        value = next(versions)
+        if value == "v2":
+            await gate.wait()
+        return value
+
+    async with make(tmp_path, fake_timer, refresh_ahead_s=5.0) as cache:
+        assert await cache.get_or_set("k", loader, ttl=30, stale_ttl=60) == "v1"
+        fake_timer.tick(27)                  # refresh-ahead window
+        assert await cache.get_or_set("k", loader, ttl=30, stale_ttl=60) == "v1"
+        assert cache.counters["refreshes"] == 1
+        for _ in range(3):                   # the refresh hangs: readers are not held
+            assert await asyncio.wait_for(cache.get_or_set("k", loader, ttl=30), 1) == "v1"
+        fake_timer.tick(10)                  # stale now, refresh still running
+        assert await asyncio.wait_for(cache.get_or_set("k", loader, ttl=30, stale_ttl=60), 1) == "v1"
+        gate.set()
