@@ -240,3 +240,17 @@ def test_a_name_that_cannot_be_exported_is_refused_and_scrapes_keep_working() ->
             record()
     monitor.record_request("/ok", 1.0)
     assert b"/ok" in generate_latest(registry)
+
+
+def test_a_flood_of_distinct_keys_is_bounded_per_interval(fake_timer: FakeTimer,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    log = RateLimitedLog(logging.getLogger("defiperf.test.flood"), interval_s=60.0,
+                         timer=fake_timer, max_keys=16, max_lines=10)
+    with caplog.at_level(logging.WARNING, logger="defiperf.test.flood"):
+        for i in range(2400):
+            log.warning(f"dup:{i}", "collision %d", i)
+        assert len(caplog.records) == 10
+        fake_timer.tick(61.0)
+        log.warning("next", "after the interval")
+    assert "2390 messages of other kinds were suppressed" in caplog.records[-2].getMessage()
+    assert caplog.records[-1].getMessage() == "after the interval"
