@@ -66,7 +66,6 @@ class MemoryGuard:
         self.read_rss = read_rss
         self.under_pressure = False
         self.events: list[tuple[str, int]] = []
-        self._l1_size: int | None = None
 
     def check(self) -> None:
         """Called by the monitor's sampler thread: hop onto the suite's event loop (the cache's
@@ -92,9 +91,7 @@ class MemoryGuard:
     def _enter(self, rss: int) -> None:
         profile, cache = self.suite.profile, self.suite.cache
         self.under_pressure = True
-        if cache.l1 is not None:
-            self._l1_size = cache.l1.lru.max_size
-            cache.l1.lru.resize(max(1, int(self._l1_size * profile.l1_shrink_fraction)))
+        cache.limit_l1(profile.l1_shrink_fraction)
         cache.pause_warming()
         self.suite.batch.limit_batch_sizes(profile.batch_size_fraction)
         self.suite.monitor.gauge("memory_pressure").set(1)
@@ -106,8 +103,7 @@ class MemoryGuard:
     def _leave(self, rss: int) -> None:
         cache = self.suite.cache
         self.under_pressure = False
-        if cache.l1 is not None and self._l1_size is not None:
-            cache.l1.lru.resize(self._l1_size)
+        cache.limit_l1(None)
         cache.resume_warming()
         self.suite.batch.limit_batch_sizes(None)
         self.suite.monitor.gauge("memory_pressure").set(0)

@@ -620,6 +620,20 @@ class CacheCore:
                 "l1_entries": len(self.l1) if self.l1 is not None else 0,
                 "corrupt_entries": sum(s.tier.corrupt for s in self.shared)}
 
+    def limit_l1(self, fraction: float | None) -> None:
+        """Shrink L1 to ``fraction`` (0..1] of ``config.l1_max_entries`` (memory pressure:
+        evicting the least valuable entries now); None restores the configured size. A no-op
+        without L1."""
+        if fraction is not None and (isinstance(fraction, bool)
+                                     or not isinstance(fraction, (int, float))):
+            raise TypeError(f"fraction must be a number or None, not {type(fraction).__name__}")
+        if fraction is not None and not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be in (0, 1] or None, got {fraction!r}")
+        if self.l1 is None:
+            return
+        full = self.config.l1_max_entries
+        self.l1.lru.resize(full if fraction is None else max(1, int(full * fraction)))
+
     def health(self) -> dict[str, Any]:
         """``status`` ok / degraded, with a reason per tier (breaker open, last failure,
         disk full, a quarantined or unusable disk directory)."""

@@ -192,3 +192,32 @@ async def test_thousands_of_tasks_share_a_bounded_set_of_connections(redis_serve
         assert peak - before < 40  # 16 commands at once, not 5,000 (other tests may still close)
     finally:
         raw.close()
+
+
+def test_limit_l1_shrinks_and_restores_l1_through_a_public_hook() -> None:
+    from defiperf.cache import CacheConfig, SmartCacheManager, SyncCacheManager
+
+    cfg = CacheConfig(l1_max_entries=100, disk_enabled=False)
+
+    def check(cache: Any) -> None:
+        cache.limit_l1(0.25)
+        assert len(cache.l1) <= 25 and cache.l1.lru.max_size == 25
+        cache.limit_l1(None)
+        assert cache.l1.lru.max_size == 100
+        with pytest.raises(ValueError, match="fraction"):
+            cache.limit_l1(0)
+        with pytest.raises(TypeError, match="fraction"):
+            cache.limit_l1("half")
+
+    with SyncCacheManager(cfg) as sync_cache:
+        for i in range(100):
+            sync_cache.set(f"k{i}", i)
+        check(sync_cache)
+
+    async def with_async() -> None:
+        async with SmartCacheManager(cfg) as async_cache:
+            for i in range(100):
+                await async_cache.set(f"k{i}", i)
+            check(async_cache)
+
+    asyncio.run(with_async())
