@@ -318,13 +318,13 @@ async def test_thousands_of_concurrent_requests_are_all_recorded() -> None:
         await asyncio.sleep(0)
         return PlainTextResponse("ok", status_code=200 if request.path_params["n"] % 7 else 500)
 
-    app = Starlette(routes=[Route("/work/{n:int}", slow)],
+    app = Starlette(routes=[Route("/jobs/{n:int}", slow)],
                     middleware=[Middleware(ASGIMetricsMiddleware, monitor=m)])
     async with client_of(app) as client:
-        codes = await asyncio.gather(*(client.get(f"/work/{i}") for i in range(2000)))
+        codes = await asyncio.gather(*(client.get(f"/jobs/{i}") for i in range(2000)))
     assert sum(r.status_code == 500 for r in codes) == len(range(0, 2000, 7))
     got = http_counts(m)
-    assert got == {"GET /work/{n} 200": (2000 - 286, 0), "GET /work/{n} 500": (286, 286)}
+    assert got == {"GET /jobs/{n} 200": (2000 - 286, 0), "GET /jobs/{n} 500": (286, 286)}
 
 
 async def test_http_routes_feed_hot_paths_bottlenecks_and_the_report() -> None:
@@ -397,8 +397,8 @@ async def test_work_after_the_response_is_not_the_requests_latency_or_status() -
         await asyncio.sleep(0.3)               # a background task after the response
         raise RuntimeError("background task failed")
 
-    wrapped = ASGIMetricsMiddleware(app, m, route=lambda scope: "/work")
+    wrapped = ASGIMetricsMiddleware(app, m, route=lambda scope: "/jobs")
     async with client_of(wrapped) as client:
-        assert (await client.get("/work")).status_code == 200
+        assert (await client.get("/jobs")).status_code == 200
     (series,) = m.series("http")
-    assert series.name == "GET /work 200" and series.stats("total")["max"] < 250
+    assert series.name == "GET /jobs 200" and series.stats("total")["max"] < 250
