@@ -853,23 +853,24 @@ class BatchProcessingEngine:
     def _cancel_everything_left(self) -> None:
         """After the workers stopped: any item not resolved yet (in a batch that was running,
         requeued, or waiting for the breaker) is cancelled, so no job's future stays pending."""
-        for job in list(self._store.jobs.values()):
-            if job.done is not None and not job.done.done():
-                job.cancel_requested = True
-        self._resolve_outstanding(lambda j: j.cancel_requested and not (j.done and j.done.done()),
-                                  lambda seg: seg.job.cancel_range(seg.start, seg.stop),
-                                  running_too=True)
+        self._cancel_unfinished(running_too=True)
         for lane in self._lanes.values():
             lane.in_flight = 0
             lane.retries.clear()
 
     def _cancel_all(self) -> None:
-        for job in list(self._store.jobs.values()):
-            if job.done is not None and not job.done.done():
-                job.cancel_requested = True
+        self._cancel_unfinished(running_too=False)
+
+    def _cancel_unfinished(self, running_too: bool) -> list[Job]:
+        """Cancel every unresolved item of every unfinished job (those in running batches only
+        with ``running_too``); returns the jobs that were unfinished."""
+        jobs = [j for j in self._store.jobs.values() if j.done is not None and not j.done.done()]
+        for job in jobs:
+            job.cancel_requested = True
         self._resolve_outstanding(lambda j: j.cancel_requested,
                                   lambda seg: seg.job.cancel_range(seg.start, seg.stop),
-                                  running_too=False)
+                                  running_too=running_too)
+        return jobs
 
     def _teardown(self) -> None:
         """The loop is ending without ``stop()``: resolve every unresolved item as cancelled
@@ -877,20 +878,16 @@ class BatchProcessingEngine:
         if self._torn_down:
             return
         self._torn_down = self._closing = True
-        jobs = [j for j in self._store.jobs.values() if j.done is not None and not j.done.done()]
-        before = sum(j.n_cancelled for j in jobs)
-        for job in jobs:
-            job.cancel_requested = True
-        self._resolve_outstanding(lambda j: j.cancel_requested,
-                                  lambda seg: seg.job.cancel_range(seg.start, seg.stop),
-                                  running_too=True)
+        before = {j: j.n_cancelled for j in self._store.jobs.values()}
+        jobs = self._cancel_unfinished(running_too=True)
         for lane in self._lanes.values():
             if lane.watchdog is not None:
                 lane.watchdog.cancel()
         self._store.close()
         if jobs:
             logger.warning("batch engine: the event loop ended without stop(); %d unresolved "
-                           "items of %d jobs were cancelled", sum(j.n_cancelled for j in jobs) - before,
+                           "items of %d jobs were cancelled",
+                           sum(j.n_cancelled - before.get(j, 0) for j in jobs),
                            len(jobs))
 
     # --- metrics -----------------------------------------------------------------------------
