@@ -91,7 +91,7 @@ int dp_lru_reserve(dp_lru_t *lru, size_t n) {
     if (n_slots > lru->cap) n_slots = lru->cap;
     dp_lru_t grown = *lru;  /* the new sizes, then the new arrays, swapped in only if all exist */
     dp_lru_size_table(&grown, n_slots);
-    dp_lru_node_t *node = aligned_alloc(64, n_slots * sizeof(dp_lru_node_t));
+    dp_lru_node_t *node = dp_aligned_alloc(n_slots * sizeof(dp_lru_node_t));
     int32_t *heap = malloc(n_slots * sizeof(int32_t));
     dp_lru_bucket_t *table = grown.n_buckets != lru->n_buckets
                                  ? malloc(grown.n_buckets * sizeof(dp_lru_bucket_t))
@@ -103,7 +103,7 @@ int dp_lru_reserve(dp_lru_t *lru, size_t n) {
         freq_ok = dp_lru_size_frequency(lru, n_slots, &grown.sketch, &grown.ghost,
                                         &grown.ghost_mask) == DP_OK;
     if (!node || !heap || !table || !freq_ok) {
-        free(node);
+        dp_aligned_free(node);
         free(heap);
         if (table != lru->table) free(table);
         return DP_ENOMEM;
@@ -117,7 +117,7 @@ int dp_lru_reserve(dp_lru_t *lru, size_t n) {
     }
     memcpy(node, lru->node, lru->n_slots * sizeof(dp_lru_node_t));
     memcpy(heap, lru->heap, lru->heap_len * sizeof(int32_t));
-    free(lru->node);
+    dp_aligned_free(lru->node);
     free(lru->heap);
     lru->node = node;
     lru->heap = heap;
@@ -146,7 +146,7 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
     lru->cap = cap;
     lru->n_slots = n_slots;
     dp_lru_size_table(lru, n_slots);
-    lru->node = aligned_alloc(64, n_slots * sizeof(dp_lru_node_t));
+    lru->node = dp_aligned_alloc(n_slots * sizeof(dp_lru_node_t));
     lru->heap = malloc(n_slots * sizeof(int32_t));
     lru->table = malloc(lru->n_buckets * sizeof(dp_lru_bucket_t));
     if (!lru->node || !lru->heap || !lru->table) {
@@ -176,7 +176,7 @@ void dp_lru_free(dp_lru_t *lru) {
     dp_sketch_free(&lru->sketch);
     free(lru->reads);
     free(lru->ghost);
-    free(lru->node);
+    dp_aligned_free(lru->node);
     free(lru->heap);
     free(lru->table);
     memset(lru, 0, sizeof(*lru));
