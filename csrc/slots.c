@@ -83,16 +83,16 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
     size_t n_buckets;
     unsigned shift;
     dp_slots_size_table(n_slots, &n_buckets, &shift);
-    dp_slot_t *node = aligned_alloc(64, n_slots * sizeof(dp_slot_t));
+    dp_slot_t *node = dp_aligned_alloc(n_slots * sizeof(dp_slot_t));
     dp_bucket_t *table = n_buckets != s->n_buckets ? malloc(n_buckets * sizeof(dp_bucket_t))
                                                    : s->table;
     if (!node || !table) {
-        free(node);
+        dp_aligned_free(node);
         if (table != s->table) free(table);
         return DP_ENOMEM;
     }
     memcpy(node, s->node, s->n_slots * sizeof(dp_slot_t));
-    free(s->node);
+    dp_aligned_free(s->node);
     s->node = node;
     dp_slots_chain_free(s, s->n_slots, n_slots);
     s->n_slots = n_slots;
@@ -115,7 +115,7 @@ int dp_slots_init(dp_slots_t *s, size_t cap) {
     s->cap = cap;
     s->n_slots = cap < DP_SLOTS_FIRST ? cap : DP_SLOTS_FIRST;
     dp_slots_size_table(s->n_slots, &s->n_buckets, &s->shift);
-    s->node = aligned_alloc(64, s->n_slots * sizeof(dp_slot_t));
+    s->node = dp_aligned_alloc(s->n_slots * sizeof(dp_slot_t));
     s->table = malloc(s->n_buckets * sizeof(dp_bucket_t));
     if (!s->node || !s->table) {
         dp_slots_free(s);
@@ -126,7 +126,7 @@ int dp_slots_init(dp_slots_t *s, size_t cap) {
 }
 
 void dp_slots_free(dp_slots_t *s) {
-    free(s->node);
+    dp_aligned_free(s->node);
     free(s->table);
     memset(s, 0, sizeof(*s));
 }
