@@ -1,9 +1,10 @@
 # cython: language_level=3, embedsignature=True, binding=True
 """OptimizedLRU: an LRU cache with TTL, weights and access counts over C arrays.
 
-The recency list, hash index, expiry heap, weights and access counts live in C arrays
-(``csrc/lru.c``); this module keeps the keys and values in two arrays of owned references
-indexed by the same slots, and does the key comparisons the C core cannot.
+The slots, hash index, expiry list and heap, weights, access counts and the eviction policy
+live in C (``csrc/lru.h``: slots.c, expiry.c, policy.c, tinylfu.c); this module keeps the keys
+and values as owned references in each slot's two caller words, and does the key comparisons
+the C core cannot.
 """
 
 cimport cython
@@ -75,8 +76,7 @@ cdef extern from "Python.h":
 
 
 # Removal causes passed to on_evict.
-cdef str REASON_DELETED = "deleted"
-cdef tuple _REASONS = ("size", "expired", "replaced", REASON_DELETED)
+cdef tuple _REASONS = ("size", "expired", "replaced", "deleted")
 cdef enum:
     _SIZE = 0
     _EXPIRED = 1
@@ -103,19 +103,28 @@ cdef inline void _victims_init(_Victims *v) noexcept:
     v.cap = 2
 
 
-cdef int _victims_reserve(_Victims *v) except -1:
-    """Room for one more victim; grows with malloc, which never runs Python code."""
-    if v.n < v.cap:
+cdef int _victims_reserve(_Victims *v, size_t more) except -1:
+    """Room for `more` victims; grows with malloc, which never runs Python code."""
+    if v.n + more <= v.cap:
         return 0
-    cdef _Victim *grown = <_Victim *>malloc(2 * v.cap * sizeof(_Victim))
+    cdef size_t cap = max(2 * v.cap, v.n + more)
+    cdef _Victim *grown = <_Victim *>malloc(cap * sizeof(_Victim))
     if grown == NULL:
-        raise MemoryError(f"OptimizedLRU: cannot allocate a list of {2 * v.cap} evicted entries")
+        raise MemoryError(f"OptimizedLRU: cannot allocate a list of {cap} evicted entries")
     memcpy(grown, v.items, v.n * sizeof(_Victim))
     if v.items != v.first:
         free(v.items)
     v.items = grown
-    v.cap *= 2
+    v.cap = cap
     return 0
+
+
+cdef inline void _victims_push(_Victims *v, PyObject *key, PyObject *value, int reason) noexcept:
+    """Append a victim (room reserved first); the list takes over the two references."""
+    v.items[v.n].key = key
+    v.items[v.n].value = value
+    v.items[v.n].reason = reason
+    v.n += 1
 
 
 cdef inline void _victims_free(_Victims *v) noexcept:
@@ -136,6 +145,15 @@ cdef inline int _refuse_reinit(bint initialised) except -1:
     return 0
 # Policy name -> kind, from the C table (policy.c): a new policy appears here by itself.
 cdef dict _POLICIES = {dp_policy_name(k).decode(): k for k in range(dp_policy_count())}
+
+
+cdef size_t _max_size(object n, str name) except 0:
+    """The one check of a cache size, for __init__ and resize: an int in 1..DP_LRU_MAX_CAP."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{name} must be an int, not {type(n).__name__}")
+    if n <= 0 or n > DP_LRU_MAX_CAP:
+        raise ValueError(f"{name} must be in 1..{DP_LRU_MAX_CAP}, got {n}")
+    return n
 
 
 cdef int64_t _seconds_to_ns(object seconds, str name) except? -1:
@@ -278,10 +296,7 @@ cdef class OptimizedLRU:
     def __init__(self, max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None,
                  timer=None, policy="lru"):
         # Validate everything before anything is allocated or changed.
-        if isinstance(max_size, bool) or not isinstance(max_size, int):
-            raise TypeError(f"max_size must be an int, not {type(max_size).__name__}")
-        if max_size <= 0 or max_size > DP_LRU_MAX_CAP:
-            raise ValueError(f"max_size must be in 1..{DP_LRU_MAX_CAP}, got {max_size}")
+        cdef size_t cap = _max_size(max_size, "max_size")
         cdef int64_t ttl_ns = DP_LRU_NEVER if ttl is None else _seconds_to_ns(ttl, "ttl")
         if policy not in _POLICIES:
             raise ValueError(f"policy must be one of {', '.join(_POLICIES)}, got {policy!r}")
@@ -298,7 +313,7 @@ cdef class OptimizedLRU:
         _refuse_reinit(self._initialised)
         cdef int policy_code = _POLICIES[policy]
         cdef dp_lru_t fresh
-        check_status(dp_lru_init(&fresh, <size_t>max_size, policy_code),
+        check_status(dp_lru_init(&fresh, cap, policy_code),
                      f"OptimizedLRU(max_size={max_size}): cannot allocate its arrays")
         while self.c.slots.len:  # entries set on an instance made by __new__ before __init__ ran
             self._drop_all()
@@ -383,11 +398,8 @@ cdef class OptimizedLRU:
 
     cdef int _take(self, _Victims *v, int32_t slot, int reason) except -1:
         """Move `slot`'s references into `v` and remove it (no Python code runs)."""
-        _victims_reserve(v)
-        v.items[v.n].key = _KEY(&self.c, slot)
-        v.items[v.n].value = _VALUE(&self.c, slot)
-        v.items[v.n].reason = reason
-        v.n += 1
+        _victims_reserve(v, 1)
+        _victims_push(v, _KEY(&self.c, slot), _VALUE(&self.c, slot), reason)
         dp_slots_user(&self.c.slots, slot)[0] = NULL
         dp_slots_user(&self.c.slots, slot)[1] = NULL
         dp_lru_remove(&self.c, slot)
@@ -523,12 +535,10 @@ cdef class OptimizedLRU:
 
     cdef int _replace(self, _Victims *v, int32_t slot, object value, int64_t weight,
                       int64_t expires, bint expired) except -1:
-        _victims_reserve(v)
+        _victims_reserve(v, 1)
         Py_INCREF_raw(_KEY(&self.c, slot))
-        v.items[v.n].key = _KEY(&self.c, slot)
-        v.items[v.n].value = _VALUE(&self.c, slot)
-        v.items[v.n].reason = _EXPIRED if expired else _REPLACED
-        v.n += 1
+        _victims_push(v, _KEY(&self.c, slot), _VALUE(&self.c, slot),
+                      _EXPIRED if expired else _REPLACED)
         Py_INCREF_raw(<PyObject *>value)
         dp_slots_user(&self.c.slots, slot)[1] = <void *>value
         dp_slots_set_weight(&self.c.slots, slot, weight)
@@ -643,21 +653,23 @@ cdef class OptimizedLRU:
 
     def clear(self):
         """Remove every entry; on_evict (if any) is called with reason "deleted" for each."""
-        dead = None
-        if self.on_evict is not None:
-            dead = self._collect(2, False)
-        self._drop_all()
-        if dead is None:
+        if self.on_evict is None:
+            self._drop_all()
             return
-        first_error = None
-        for k, v in dead:
-            try:
-                self.on_evict(k, v, REASON_DELETED)
-            except BaseException as exc:
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
+        cdef _Victims v
+        _victims_init(&v)
+        cdef int32_t s
+        try:
+            _victims_reserve(&v, self.c.slots.len)  # first: nothing below can fail or run code
+            dp_policy_drain(&self.c.policy, &self.c.slots)  # report in the order keys() lists
+            s = dp_slots_first(&self.c.slots)
+            while s >= 0:
+                _victims_push(&v, _KEY(&self.c, s), _VALUE(&self.c, s), _DELETED)
+                s = dp_slots_next(&self.c.slots, s)
+            dp_lru_clear(&self.c)  # the victim list now owns every reference
+            self.version += 1
+        finally:
+            self._release(&v)
 
     def __len__(self):
         cdef int64_t now
@@ -859,11 +871,7 @@ cdef class OptimizedLRU:
 
     def resize(self, new_max_size):
         """Change ``max_size``; shrinking evicts least recent entries (reason "size")."""
-        if isinstance(new_max_size, bool) or not isinstance(new_max_size, int):
-            raise TypeError(f"new_max_size must be an int, not {type(new_max_size).__name__}")
-        if new_max_size <= 0 or new_max_size > DP_LRU_MAX_CAP:
-            raise ValueError(f"new_max_size must be in 1..{DP_LRU_MAX_CAP}, got {new_max_size}")
-        cdef size_t cap = new_max_size, i
+        cdef size_t cap = _max_size(new_max_size, "new_max_size"), i
         cdef int64_t now = self._now() if self._may_expire() else 0
         cdef dp_lru_t fresh
         check_status(dp_lru_init(&fresh, cap, self.c.policy.kind),
