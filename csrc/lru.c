@@ -74,12 +74,15 @@ int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap) {
     const int rc = dp_lru_reserve(dst, from->len);
     if (rc != DP_OK) return rc;
     for (size_t i = 0; i < from->n_slots; i++) remap[i] = -1;
-    /* Per segment, oldest first, so that each insert at the head rebuilds the same order. */
+    /* Per segment, oldest first, each at the head of the same segment: the same order. The
+     * policy sees no inserts (nothing is new to it); one rebalance at the end fits the
+     * segments to dst's bounds. */
     for (int seg = 0; seg < 3; seg++) {
         for (int32_t s = from->tail[seg]; s >= 0; s = dp_slots_prev(from, s)) {
-            const int32_t d = dp_lru_insert(dst, dp_slots_hash(from, s), dp_slots_weight(from, s),
-                                            dp_slots_expires(from, s));
-            if (seg != DP_SEG_WINDOW) dp_slots_move_head(&dst->slots, seg, d);
+            const int32_t d = dp_slots_alloc(&dst->slots, dp_slots_hash(from, s),
+                                             dp_slots_weight(from, s), seg);
+            if (dp_slots_expires(from, s) != DP_LRU_NEVER)
+                dp_expiry_set(&dst->expiry, &dst->slots, d, dp_slots_expires(from, s));
             dp_slots_copy_history(&dst->slots, d, from, s);
             void **const u = dp_slots_user(&dst->slots, d);
             void *const *const v = dp_slots_user_c(from, s);
