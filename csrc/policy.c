@@ -11,7 +11,7 @@ static int dp_lru_policy_init(dp_policy_t *p, size_t n_slots) {
     return DP_OK;
 }
 
-static int32_t dp_lru_policy_victim(const dp_policy_t *p, const dp_slots_t *s) {
+static int32_t dp_lru_policy_victim(dp_policy_t *p, const dp_slots_t *s) {
     (void)p;
     return s->tail[DP_SEG_WINDOW];
 }
@@ -77,7 +77,7 @@ void dp_policy_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     if (p->ops->on_insert) p->ops->on_insert(p, s, slot);
 }
 
-int32_t dp_policy_victim(const dp_policy_t *p, const dp_slots_t *s) { return p->ops->victim(p, s); }
+int32_t dp_policy_victim(dp_policy_t *p, const dp_slots_t *s) { return p->ops->victim(p, s); }
 
 void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
     if (p->ops->on_evict && slot >= 0) p->ops->on_evict(p, s, slot);

@@ -3,8 +3,8 @@
  * (policy.c) lists the implementations: "lru" (here) and "tinylfu" (tinylfu.c); adding a
  * policy is one new file and one line in that table.
  * Invariant: a policy orders the live slots only through the slots' segment lists, keeps
- * seg_len[seg] <= seg_max[seg] after every insert (the window may run over while hits are
- * buffered), and keeps its own state in `state` (NULL for LRU). A NULL op means "nothing to do"
+ * every segment but probation within seg_max[seg] after each insert (hits and bound changes
+ * between inserts may overrun them), and keeps its own state in `state` (NULL for LRU). A NULL op means "nothing to do"
  * (on_hit NULL: the hit slot moves to the front of its segment, inline).
  * dp_policy_init allocates the state, dp_policy_free releases it (safe on a zeroed struct). */
 #ifndef DP_POLICY_H
@@ -30,8 +30,9 @@ typedef struct {
     void (*on_hit)(dp_policy_t *p, dp_slots_t *s, int32_t slot);
     void (*on_miss)(dp_policy_t *p);
     void (*on_write)(dp_policy_t *p, uint64_t hash);
-    /* The slot to evict to make room for one new key; -1 if empty. */
-    int32_t (*victim)(const dp_policy_t *p, const dp_slots_t *s);
+    /* The slot to evict to make room for one new key; -1 if empty. (Not const: a policy may
+     * first apply work it deferred.) */
+    int32_t (*victim)(dp_policy_t *p, const dp_slots_t *s);
     /* `slot` (a victim) is about to be evicted. */
     void (*on_evict)(dp_policy_t *p, const dp_slots_t *s, int32_t slot);
     /* Apply pending work before the order is read (iteration, popitem, copy). */
@@ -64,7 +65,7 @@ void dp_policy_free(dp_policy_t *p);
 void dp_policy_clear(dp_policy_t *p);
 int dp_policy_reserve(dp_policy_t *p, size_t n_slots);
 void dp_policy_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot);
-int32_t dp_policy_victim(const dp_policy_t *p, const dp_slots_t *s);
+int32_t dp_policy_victim(dp_policy_t *p, const dp_slots_t *s);
 void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot);
 void dp_policy_drain(dp_policy_t *p, dp_slots_t *s);
 void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s);

@@ -4,10 +4,13 @@
  * rates it above the main region's victim; a probation hit is promoted to protected; a hill
  * climber resizes the window (seg_max[DP_SEG_WINDOW]) from the sampled hit rate; a ghost table
  * of window entries that lost admission doubles the window, and admits a key that returns
- * within `cap` reads, when the climber is too slow. A hit counts in the sketch at once; its
- * list move waits in the read buffer (reads[0 .. n_reads), n_reads <= reads_cap), skipped if the
- * slot was freed or reused by another hash since. Invariant: n_reads <= reads_cap; protected
- * <= seg_max[DP_SEG_PROTECTED] after each insert. The policy's init allocates, free releases. */
+ * within `cap` reads, when the climber is too slow. A hit waits in the read buffer (reads[0 ..
+ * n_reads)): its count (sketch and climber) until the next other event (miss, write, insert,
+ * victim choice, eviction, drain), so that every count lands in the same order as if made at
+ * once, with the buffer's sketch blocks fetched together; its list move until the buffer
+ * fills or the order is read (skipped if the slot was freed or reused by another hash since).
+ * Invariant: n_counted <= n_reads < reads_cap; protected <= seg_max[DP_SEG_PROTECTED] after
+ * each insert. The policy's init allocates, free releases. */
 #ifndef DP_TINYLFU_H
 #define DP_TINYLFU_H
 
@@ -35,6 +38,7 @@ typedef struct {
     uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
     dp_tinylfu_read_t *reads;
     size_t n_reads, reads_cap;
+    size_t n_counted;          /* reads[0 .. n_counted) are counted already */
 } dp_tinylfu_t;
 
 extern const dp_policy_ops_t dp_tinylfu_ops;

@@ -212,7 +212,6 @@ cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired) e
     """The slot of a live entry for `key`, or -1; an expired entry found is only reported, in
     `expired` (else -1). Hash, clock and __eq__ run here, before any change."""
     cdef uint64_t h = <uint64_t>PyObject_Hash(key)
-    dp_policy_prefetch(&self.c.policy, h)
     cdef bint timed = self.c.expiry.n_timed > 0
     cdef int64_t now = self._now() if timed else 0
     cdef int32_t slot = _lru_find(self, key, h)
@@ -481,6 +480,7 @@ cdef class OptimizedLRU:
     cdef int _set(self, object key, object value, object ttl) except -1:
         # Everything that may run Python code (hash, size_of, timer, __eq__) runs first.
         cdef uint64_t h = <uint64_t>PyObject_Hash(key)
+        dp_policy_prefetch(&self.c.policy, h)  # a write counts the key in the sketch
         cdef int64_t weight = self._weigh(key, value)
         cdef int64_t ttl_ns = self.ttl_ns if ttl is None else _seconds_to_ns(ttl, "ttl")
         cdef int64_t now = 0, expires = DP_LRU_NEVER
