@@ -1,11 +1,11 @@
-"""``python -m defiperf`` (or the ``defiperf`` script): ``demo`` runs the main job,
-``bench`` the benchmarks (same arguments as ``python -m defiperf.bench``)."""
+"""python -m defiperf (or the defiperf command): demo runs the main job, bench the benchmarks."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import math
+import os
 import signal
 import sys
 from typing import TextIO
@@ -36,8 +36,14 @@ def _version() -> str:
     return __version__
 
 
+def _prog() -> str:
+    """How the user called us: the ``defiperf`` command or ``python -m defiperf``."""
+    return "python -m defiperf" if os.path.basename(sys.argv[0]) == "__main__.py" else "defiperf"
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="defiperf", description=__doc__)
+    prog = _prog()
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("--version", action="version", version=f"defiperf {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="run the DeFi pipeline demo and print the report",
@@ -51,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
                       help="use Redis as L2 (redis://, rediss:// or unix:// URL)")
     demo.add_argument("--no-status", action="store_true",
                       help="no live status line (it is shown only on a terminal anyway)")
-    sub.add_parser("bench", help="run the benchmarks (see defiperf bench --help)")
+    sub.add_parser("bench", help=f"run the benchmarks (see {prog} bench --help)")
     return parser
 
 
@@ -111,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
 def _main(argv: list[str]) -> int:
     if argv and argv[0] == "bench":
         from defiperf.bench.__main__ import main as bench_main
-        return bench_main(argv[1:])
+        return bench_main(argv[1:], prog=f"{_prog()} bench")
     args = _parser().parse_args(argv)
     from defiperf.demo import summary
 

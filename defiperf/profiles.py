@@ -59,6 +59,7 @@ class SuiteProfile:
             raise ValueError("transaction_filter_error_rate must be in (0, 1)")
 
     def replace(self, **changes: Any) -> SuiteProfile:
+        """A copy of this profile with ``changes`` applied (field names)."""
         return dataclasses.replace(self, **changes)
 
 

@@ -39,14 +39,18 @@ class Structures:
         self._profile = profile
 
     def price_buffer(self, capacity: int | None = None) -> RingBuffer:
+        """A price ``RingBuffer`` of ``capacity`` rows (default: the profile's)."""
         return create_price_buffer(capacity or self._profile.price_buffer_capacity)
 
     def transaction_filter(self, capacity: int | None = None,
                            error_rate: float | None = None) -> BloomFilter:
+        """A transaction ``BloomFilter`` (capacity and error rate default to the profile's)."""
         return create_transaction_filter(capacity or self._profile.transaction_filter_capacity,
                                          error_rate or self._profile.transaction_filter_error_rate)
 
     def lru(self, max_size: int | None = None, **kwargs: Any) -> OptimizedLRU[Any, Any]:
+        """An ``OptimizedLRU`` of ``max_size`` entries (default: the profile's); ``kwargs`` go to
+        OptimizedLRU."""
         return OptimizedLRU(max_size or self._profile.lru_max_size, **kwargs)
 
 
@@ -77,6 +81,7 @@ class MemoryGuard:
             self.check_now()
 
     def check_now(self) -> None:
+        """Compare RSS with the profile's budget now and apply or lift the pressure measures."""
         profile = self.suite.profile
         budget = profile.memory_budget_bytes
         if budget is None:
@@ -137,6 +142,8 @@ class PerformanceSuite:
         self._loop_thread: int | None = None
 
     async def start(self) -> None:
+        """Start the cache, the batch engine and the monitor's sampler on the running loop
+        (idempotent; a stopped suite cannot be started again)."""
         if self._stopped:
             raise RuntimeError("the suite was stopped; make a new one")
         if self._started:

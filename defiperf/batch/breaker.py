@@ -16,6 +16,7 @@ from defiperf._validate import check_int
 
 
 class BreakerState(enum.Enum):
+    """A circuit breaker's state: CLOSED (calls pass), OPEN (calls wait), HALF_OPEN (one probe)."""
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
@@ -64,6 +65,7 @@ class CircuitBreaker:
 
     @property
     def failure_rate(self) -> float:
+        """The share of failed calls among the recent ones (0.0 when there were none)."""
         return self._failures / len(self._calls) if self._calls else 0.0
 
     def seconds_until_probe(self) -> float:

@@ -65,6 +65,7 @@ class Processor:
 
 
 class JobStatus(enum.Enum):
+    """Where a job is: QUEUED, RUNNING, or finished: DONE, FAILED (some dead letters), CANCELLED."""
     QUEUED = "queued"        # nothing started yet
     RUNNING = "running"      # some batch started
     DONE = "done"            # every item succeeded
@@ -84,6 +85,7 @@ class DeadLetter:
 
 @dataclass(frozen=True)
 class JobProgress:
+    """A snapshot of a job's item counts, as ``BatchProcessingEngine.job_status`` returns it."""
     job_id: str
     status: JobStatus
     total: int
@@ -93,6 +95,7 @@ class JobProgress:
 
     @property
     def pending(self) -> int:
+        """Items neither succeeded, failed nor cancelled yet."""
         return self.total - self.succeeded - self.failed - self.cancelled
 
 
@@ -115,10 +118,12 @@ class JobResult:
 
     @property
     def ok(self) -> bool:
+        """True if every item succeeded (status DONE)."""
         return self.status is JobStatus.DONE
 
     @property
     def succeeded(self) -> int:
+        """How many items succeeded."""
         return self.total - len(self.dead_letters) - len(self.cancelled)
 
 

@@ -123,6 +123,7 @@ class wait_full_jitter(Wait):  # noqa: N801
 
 @dataclass(frozen=True)
 class wait_fixed(Wait):  # noqa: N801
+    """Wait the same ``seconds`` before every retry."""
     seconds: float
 
     def __post_init__(self) -> None:
@@ -149,7 +150,9 @@ class RetryPolicy:
             raise TypeError("wait must be a Wait (wait_full_jitter(...), wait_exponential(...))")
 
     def should_stop(self, state: RetryState) -> bool:
+        """True if no further attempt should be made after ``state``."""
         return self.stop(state)
 
     def delay_s(self, state: RetryState, rng: random.Random) -> float:
+        """Seconds to wait before the next attempt (never negative)."""
         return max(0.0, self.wait(state, rng))

@@ -1,4 +1,4 @@
-"""``python -m defiperf.bench [SUITE ...] [--quick] [--json FILE]``: run benchmark suites."""
+"""python -m defiperf.bench (or defiperf bench): run the benchmark suites."""
 
 from __future__ import annotations
 
@@ -10,8 +10,15 @@ from dataclasses import asdict
 from defiperf.bench.runner import SUITES, run_benchmarks
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="defiperf bench", description=__doc__)
+DESCRIPTION = ("Time defiperf beside every installed peer, in the same run, and print one table "
+               "per suite (peer / defiperf: above 1 means defiperf is better) and the original "
+               "API's claims with pass/fail. A peer or Redis that is missing is listed as "
+               "skipped, with how to get it.")
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m defiperf.bench") -> int:
+    """Parse ``argv`` (default: the command line), run the suites, return the exit status."""
+    parser = argparse.ArgumentParser(prog=prog, description=DESCRIPTION)
     parser.add_argument("suites", nargs="*", default=["all"],
                         help=f"which suites to run: {', '.join(SUITES)} or all (default)")
     parser.add_argument("--quick", action="store_true", help="fewer rounds, smaller runs")

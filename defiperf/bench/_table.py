@@ -23,6 +23,7 @@ class Row:
     note: str = ""
 
     def ratio(self, peer: str) -> float:
+        """``peer`` against ours, so that above 1 means defiperf is better (NaN: no such peer)."""
         theirs = self.peers.get(peer, math.nan)
         if self.lower_is_better:
             return theirs / self.ours if self.ours else math.nan

@@ -12,7 +12,6 @@ are left out and said so. L3 is in a temporary directory.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import shutil
 import socket
 import subprocess
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from defiperf.bench import _peers
 from defiperf.bench._table import Row
 from defiperf.bench._timing import best_ns_per_op
 from defiperf.cache import CacheConfig, SmartCacheManager, SyncCacheManager
@@ -31,7 +31,7 @@ VALUE = {"pair": "ETH/USDC", "price": "3412.55", "volume": 1234.5}
 
 
 def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
+    return _peers.installed(module)
 
 
 async def _per_op_ns(op: Callable[[int], Awaitable[Any]], n: int, rounds: int) -> float:
@@ -51,6 +51,8 @@ class _Redis:
         exe = shutil.which("redis-server")
         if exe is None:
             self.proc = None
+            _peers.skip("Redis (the L2 hit row)",
+                        "redis-server not found; apt-get install redis-server")
             return None
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -64,6 +66,7 @@ class _Redis:
                 return f"redis://127.0.0.1:{port}/0"
             except OSError:
                 time.sleep(0.025)
+        _peers.skip("Redis (the L2 hit row)", "redis-server did not start")
         return None
 
     def __exit__(self, *exc: object) -> None:

@@ -7,7 +7,6 @@ window at capacity 1,000 and 1,000,000 (ours is O(1); the peers must scan the wi
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import itertools
 from collections import deque
 from collections.abc import Callable
@@ -15,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from defiperf.bench import _peers
 from defiperf.bench._table import Row
 from defiperf.bench._timing import best_ns_per_op
 from defiperf.structures import RingBuffer
-
-HAS_NUMPY_RINGBUFFER = importlib.util.find_spec("numpy_ringbuffer") is not None
 
 
 def _numpy_ringbuffer(capacity: int) -> Any:
@@ -33,7 +31,7 @@ def _filled(capacity: int) -> dict[str, Any]:
                                     np.full(capacity, 3000.0), np.ones(capacity)]))
     peers: dict[str, Any] = {"deque": deque(((float(t), 3000.0, 1.0) for t in range(capacity)),
                                             maxlen=capacity)}
-    if HAS_NUMPY_RINGBUFFER:
+    if _peers.installed("numpy_ringbuffer"):
         nrb = _numpy_ringbuffer(capacity)
         nrb.extend(np.asarray(ours.get_latest(capacity).tolist()))
         peers["numpy_ringbuffer"] = nrb
@@ -60,7 +58,7 @@ def run(quick: bool = False, capacity: int = 10_000, n_ops: int = 100_000) -> li
         return n_push
 
     passes: dict[str, Callable[[], int]] = {"defiperf": push_ours, "deque": push_deque}
-    if HAS_NUMPY_RINGBUFFER:
+    if "numpy_ringbuffer" in bufs:
         def push_nrb() -> int:
             append = bufs["numpy_ringbuffer"].append
             for i in range(n_push):
@@ -85,7 +83,7 @@ def run(quick: bool = False, capacity: int = 10_000, n_ops: int = 100_000) -> li
         return reps
 
     passes = {"defiperf": latest_ours, "deque": latest_deque}
-    if HAS_NUMPY_RINGBUFFER:
+    if "numpy_ringbuffer" in bufs:
         def latest_nrb() -> int:
             rb = bufs["numpy_ringbuffer"]
             for _ in range(reps):
@@ -110,7 +108,7 @@ def run(quick: bool = False, capacity: int = 10_000, n_ops: int = 100_000) -> li
             return mean_reps // 10
 
         passes = {"defiperf": mean_ours, "deque": mean_deque}
-        if HAS_NUMPY_RINGBUFFER:
+        if "numpy_ringbuffer" in big:
             def mean_nrb(rb: Any = big["numpy_ringbuffer"]) -> int:
                 for _ in range(mean_reps):
                     np.asarray(rb)[:, 1].mean()

@@ -1,4 +1,5 @@
-"""run_benchmarks(): every suite, one table per suite, and the original's claims checked."""
+"""run_benchmarks(): every suite, one table per suite (with a ``skipped: ...`` line for each peer
+or service it could not measure), and the original's claims checked."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
-from defiperf.bench import batch, bloom, cache, lru, monitor, ring
+from defiperf.bench import _peers, batch, bloom, cache, lru, monitor, ring
 from defiperf.bench._table import Row, format_table
 from defiperf.bench.claims import format_claims
 
@@ -48,12 +49,17 @@ def run_benchmarks(suites: Sequence[str] | None = None, *, quick: bool = False,
             print(f"running {name} ...", file=progress, flush=True)
         start = time.perf_counter()
         kwargs = {"capacity": capacity} if capacity is not None and name in SIZED else {}
+        _peers.take_skipped()  # notes of an earlier, interrupted run are not this suite's
         suite_rows = SUITES[name](quick=quick, **kwargs)
+        skipped = _peers.take_skipped()
         rows += suite_rows
         if out is not None:
             print(f"\n[{name}] (x) = peer / defiperf: above 1 means defiperf is better "
                   f"({time.perf_counter() - start:.0f} s)", file=out)
-            print(format_table(suite_rows), file=out, flush=True)
+            print(format_table(suite_rows), file=out)
+            for line in skipped:
+                print(line, file=out)
+            out.flush()
     if out is not None:
         print("\n[claims of the original, this run]", file=out)
         print(format_claims(rows), file=out)

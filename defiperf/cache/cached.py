@@ -39,11 +39,21 @@ class CachedFunction(Protocol, Generic[P, R_co]):
     """A decorated function (its result type is the function's, awaitable for async ones)."""
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R_co: ...
-    def cache_info(self) -> CacheInfo: ...
-    def cache_clear(self) -> Any: ...
-    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...
-    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> Any: ...
-    def key(self, *args: P.args, **kwargs: P.kwargs) -> Hashable: ...
+
+    def cache_info(self) -> CacheInfo:
+        """Hits and misses of this function's cache, as ``functools.lru_cache`` reports them."""
+
+    def cache_clear(self) -> Any:
+        """Remove every cached result of this function, in every tier."""
+
+    def invalidate(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Remove the cached result for these arguments, in every tier."""
+
+    def refresh(self, *args: P.args, **kwargs: P.kwargs) -> Any:
+        """Call the function for these arguments now and store the fresh result."""
+
+    def key(self, *args: P.args, **kwargs: P.kwargs) -> Hashable:
+        """The cache key these arguments map to."""
 
 
 def loop_thread_error(what: str) -> LoopThreadError:

@@ -133,6 +133,7 @@ class CacheCore:
 
     @property
     def metrics(self) -> dict[str, TierMetrics]:
+        """Per-tier metrics (hits, misses, errors, latency), keyed ``l1``, ``l2``, ``l3``."""
         return {"l1": self.l1_metrics, **{n: h.metrics for n, h in self.tier_health.items()}}
 
     @property
@@ -523,16 +524,19 @@ class CacheCore:
     # --- the invalidation listener's handler --------------------------------------------------
 
     def on_invalidate(self, key: str) -> None:
+        """Another process changed ``key``: drop it from L1."""
         if self.l1 is not None:
             self.l1.delete(key)
         self.counters["invalidations_received"] += 1
 
     def on_invalidate_tags(self, tags: list[str]) -> None:
+        """Another process invalidated ``tags``: drop their entries from L1."""
         if self.l1 is not None:
             self.l1.delete_tagged(tags)
         self.counters["invalidations_received"] += 1
 
     def on_invalidate_prefix(self, prefix: str) -> None:
+        """Another process cleared ``prefix``: drop its entries from L1."""
         if self.l1 is not None:
             self.l1.delete_prefix(prefix)
         self.counters["invalidations_received"] += 1

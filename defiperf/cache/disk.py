@@ -86,6 +86,7 @@ class DiskTier:
 
     @property
     def available(self) -> bool:
+        """True while the disk store is open and usable."""
         return self._cache is not None
 
     def _open(self) -> Any:
@@ -147,10 +148,12 @@ class DiskTier:
         return entry
 
     def get(self, key: str) -> Entry | None:
+        """The entry stored under ``key``, or None (missing, expired or unreadable)."""
         store = self._store()
         return self._call(self._get_one, store, key)  # type: ignore[no-any-return]
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """The entries found among ``keys`` (missing ones are left out)."""
         store = self._store()
 
         def run() -> dict[str, Entry]:
@@ -178,6 +181,7 @@ class DiskTier:
         return [k for k in index if isinstance(k, str)] if isinstance(index, list) else []
 
     def set(self, key: str, entry: Entry, payload: bytes | None, ttl_s: float | None) -> None:
+        """Store ``entry`` under ``key`` for ``ttl_s`` seconds (None: no expiry)."""
         store = self._store()
 
         def run() -> None:
@@ -189,6 +193,7 @@ class DiskTier:
         self._call(run)
 
     def set_many(self, entries: Mapping[str, tuple[Entry, bytes | None]], ttl_s: float | None) -> None:
+        """Store every ``key: (entry, payload)`` for ``ttl_s`` seconds (None: no expiry)."""
         store = self._store()
 
         def run() -> None:
@@ -198,9 +203,11 @@ class DiskTier:
         self._call(run)
 
     def delete(self, key: str) -> bool:
+        """Remove ``key``; True if it was there."""
         return bool(self._call(self._store().delete, key))
 
     def delete_tagged(self, tags: Iterable[str]) -> int:
+        """Remove the entries carrying any of ``tags``; returns how many were removed."""
         store = self._store()
 
         def run() -> int:
@@ -214,6 +221,7 @@ class DiskTier:
         return self._call(run)  # type: ignore[no-any-return]
 
     def delete_prefix(self, prefix: str) -> int:
+        """Remove the entries whose key starts with ``prefix:``; returns how many were removed."""
         store = self._store()
         head = prefix + ":"
 
@@ -223,8 +231,10 @@ class DiskTier:
         return self._call(run)  # type: ignore[no-any-return]
 
     def clear(self) -> None:
+        """Remove every entry of this namespace (other namespaces are untouched)."""
         self._call(self._store().clear)
 
     def close(self) -> None:
+        """Release the tier's resources (connections, files); the tier is not used after this."""
         if self._cache is not None:
             self._call(self._cache.close)

@@ -15,6 +15,7 @@ MAX_TAGS = 64
 
 
 class Entry(NamedTuple):
+    """A cached value with its freshness and expiry times (clock seconds), weight and tags."""
     value: Any
     fresh_until: float
     expires_at: float
@@ -24,9 +25,11 @@ class Entry(NamedTuple):
     tags: tuple[str, ...] = ()
 
     def fresh(self, now: float) -> bool:
+        """True while ``now`` is before the end of the fresh period."""
         return now < self.fresh_until
 
     def alive(self, now: float) -> bool:
+        """True while ``now`` is before the hard expiry (a stale entry may still be alive)."""
         return now < self.expires_at
 
     def remaining_s(self, now: float) -> float | None:

@@ -248,6 +248,7 @@ class SmartCacheManager(CacheCore):
 
     @property
     def closed(self) -> bool:
+        """True after ``close()`` until the next call starts the manager again."""
         return self._state == "closed"
 
     def _companion(self) -> SyncCacheManager:
@@ -499,12 +500,14 @@ class SmartCacheManager(CacheCore):
             self._warmer.pause()
 
     def resume_warming(self) -> None:
+        """Resume warming and refresh-ahead after ``pause_warming()``."""
         self._paused = False
         if self._warmer is not None:
             self._warmer.resume()
 
     @property
     def warming_paused(self) -> bool:
+        """True while warming and refresh-ahead are paused."""
         return self._paused
 
 

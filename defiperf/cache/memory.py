@@ -24,15 +24,19 @@ class MemoryTier:
 
     @property
     def lru(self) -> OptimizedLRU[Hashable, Entry]:
+        """The ``OptimizedLRU`` that holds L1's entries."""
         return self._lru
 
     def get(self, key: Hashable) -> Entry | None:
+        """The entry stored under ``key``, or None (missing, expired or unreadable)."""
         return self._lru.get(key)
 
     def get_many(self, keys: Iterable[Hashable]) -> dict[Hashable, Entry]:
+        """The entries found among ``keys`` (missing ones are left out)."""
         return self._lru.get_many(keys)
 
     def set(self, key: Hashable, entry: Entry, ttl_s: float | None) -> None:
+        """Store ``entry`` under ``key`` for ``ttl_s`` seconds (None: no expiry; <= 0: remove)."""
         if ttl_s is not None and ttl_s <= 0:
             self._lru.delete(key)
             return
@@ -42,10 +46,12 @@ class MemoryTier:
 
     def set_many(self, entries: Mapping[Hashable, tuple[Entry, bytes | None]],
                  ttl_s: float | None) -> None:
+        """Store every ``key: (entry, payload)`` for ``ttl_s`` seconds (None: no expiry)."""
         for key, (entry, _) in entries.items():
             self.set(key, entry, ttl_s)
 
     def delete(self, key: Hashable) -> bool:
+        """Remove ``key``; True if it was there."""
         return self._lru.delete(key)
 
     def delete_tagged(self, tags: Iterable[str]) -> int:
@@ -64,9 +70,11 @@ class MemoryTier:
         return sum(self._lru.delete(k) for k in doomed)
 
     def clear(self) -> None:
+        """Remove every entry."""
         self._lru.clear()
 
     def close(self) -> None:
+        """Remove every entry (L1 holds nothing else)."""
         self._lru.clear()
 
     def __len__(self) -> int:

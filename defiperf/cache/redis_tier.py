@@ -114,13 +114,16 @@ class _Names:
         self._log = RateLimitedLog(logger)
 
     def key(self, key: str) -> str:
+        """The Redis key for cache key ``key`` (namespaced)."""
         return self.prefix + key
 
     @staticmethod
     def px(ttl_s: float | None) -> int | None:
+        """``ttl_s`` as Redis' PX milliseconds (at least 1), or None for no expiry."""
         return None if ttl_s is None else max(1, int(math.ceil(ttl_s * 1000)))
 
     def envelope(self, entry: Entry, payload: bytes | None) -> bytes:
+        """The bytes stored in Redis for ``entry``: times, tags and the serialized payload."""
         if payload is None:
             raise TierError("redis: no payload to store", transient=False)
         return pack(entry.fresh_until, entry.expires_at, payload, entry.tags)
@@ -158,9 +161,11 @@ class _Names:
             self.client = module.Redis.from_pool(pool)  # owns the pool: closing it closes it
 
     def message(self, op: str, arg: str) -> str:
+        """The invalidation message for ``op`` on ``arg``, tagged with this process's origin."""
         return f"{self.origin}|{op}|{arg}"
 
     def dispatch(self, data: Any, handler: InvalidationHandler) -> None:
+        """Apply an invalidation message from another process to ``handler`` (ours are ignored)."""
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else str(data)
         parts = text.split("|", 2)
         if len(parts) != 3 or parts[0] == self.origin:
@@ -176,6 +181,7 @@ class _Names:
             handler.on_reset("namespace cleared by another process")
 
     def lost(self, connected: bool, handler: InvalidationHandler, exc: BaseException) -> None:
+        """The invalidation channel failed: reset L1 (if it was connected) and log the failure."""
         if connected:
             handler.on_reset(f"invalidation channel lost ({type(exc).__name__})")
         self._log.log(logging.WARNING, "l2 listener", "l2: invalidation channel: %s: %s; L1 dropped, "
@@ -239,9 +245,11 @@ class RedisTier(_Names):
         return entry
 
     async def get(self, key: str) -> Entry | None:
+        """The entry stored under ``key``, or None (missing, expired or unreadable)."""
         return await self._read_one(key, await self._call(self.client.get(self.key(key))))
 
     async def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """The entries found among ``keys`` (missing ones are left out)."""
         keys = list(keys)
         if not keys:
             return {}
@@ -262,6 +270,7 @@ class RedisTier(_Names):
             pipe.sadd(self.tag_prefix + tag, key)
 
     async def set(self, key: str, entry: Entry, payload: bytes | None, ttl_s: float | None) -> None:
+        """Store ``entry`` under ``key`` for ``ttl_s`` seconds (None: no expiry)."""
         if not entry.tags:
             await self._call(self.client.set(self.key(key), self.envelope(entry, payload),
                                              px=self.px(ttl_s)))
@@ -270,6 +279,7 @@ class RedisTier(_Names):
 
     async def set_many(self, entries: Mapping[str, tuple[Entry, bytes | None]],
                        ttl_s: float | None) -> None:
+        """Store every ``key: (entry, payload)`` for ``ttl_s`` seconds (None: no expiry)."""
         async def run() -> None:
             async with self.client.pipeline(transaction=False) as pipe:
                 for key, (entry, payload) in entries.items():
@@ -278,6 +288,7 @@ class RedisTier(_Names):
         await self._call(run())
 
     async def delete(self, key: str) -> bool:
+        """Remove ``key``; True if it was there."""
         return bool(await self._call(self.client.delete(self.key(key))))
 
     async def _delete_names(self, names: list[str]) -> int:
@@ -292,6 +303,7 @@ class RedisTier(_Names):
         return removed
 
     async def delete_tagged(self, tags: Iterable[str]) -> int:
+        """Remove the entries carrying any of ``tags``; returns how many were removed."""
         async def run() -> int:
             removed = 0
             for tag in tags:
@@ -303,6 +315,7 @@ class RedisTier(_Names):
         return await self._call(run())  # type: ignore[no-any-return]
 
     async def delete_prefix(self, prefix: str) -> int:
+        """Remove the entries whose key starts with ``prefix:``; returns how many were removed."""
         async def run() -> int:
             pattern = escape_glob(self.key(prefix + ":")) + "*"
             names = [n async for n in self.client.scan_iter(match=pattern, count=_BATCH)]
@@ -318,6 +331,7 @@ class RedisTier(_Names):
         await self._call(run())
 
     async def publish(self, op: str, arg: str) -> None:
+        """Tell the other processes about an invalidation (``op`` on ``arg``)."""
         await self._call(self.client.publish(self.channel, self.message(op, arg)))
 
     async def listen(self, handler: InvalidationHandler, stop: asyncio.Event,
@@ -392,6 +406,7 @@ class RedisTier(_Names):
         return bytes(token)
 
     async def close(self) -> None:
+        """Release the tier's resources (connections, files); the tier is not used after this."""
         await self.client.aclose()
 
 
@@ -429,9 +444,11 @@ class SyncRedisTier(_Names):
         return entry
 
     def get(self, key: str) -> Entry | None:
+        """The entry stored under ``key``, or None (missing, expired or unreadable)."""
         return self._read_one(key, self._call(self.client.get, self.key(key)))
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Entry]:
+        """The entries found among ``keys`` (missing ones are left out)."""
         keys = list(keys)
         if not keys:
             return {}
@@ -446,6 +463,7 @@ class SyncRedisTier(_Names):
         return out
 
     def set(self, key: str, entry: Entry, payload: bytes | None, ttl_s: float | None) -> None:
+        """Store ``entry`` under ``key`` for ``ttl_s`` seconds (None: no expiry)."""
         if not entry.tags:
             self._call(self.client.set, self.key(key), self.envelope(entry, payload),
                        px=self.px(ttl_s))
@@ -454,6 +472,7 @@ class SyncRedisTier(_Names):
 
     def set_many(self, entries: Mapping[str, tuple[Entry, bytes | None]],
                  ttl_s: float | None) -> None:
+        """Store every ``key: (entry, payload)`` for ``ttl_s`` seconds (None: no expiry)."""
         def run() -> None:
             with self.client.pipeline(transaction=False) as pipe:
                 for key, (entry, payload) in entries.items():
@@ -464,6 +483,7 @@ class SyncRedisTier(_Names):
         self._call(run)
 
     def delete(self, key: str) -> bool:
+        """Remove ``key``; True if it was there."""
         return bool(self._call(self.client.delete, self.key(key)))
 
     def _delete_names(self, names: list[str]) -> int:
@@ -477,6 +497,7 @@ class SyncRedisTier(_Names):
         return removed
 
     def delete_tagged(self, tags: Iterable[str]) -> int:
+        """Remove the entries carrying any of ``tags``; returns how many were removed."""
         def run() -> int:
             removed = 0
             for tag in tags:
@@ -488,18 +509,21 @@ class SyncRedisTier(_Names):
         return self._call(run)  # type: ignore[no-any-return]
 
     def delete_prefix(self, prefix: str) -> int:
+        """Remove the entries whose key starts with ``prefix:``; returns how many were removed."""
         def run() -> int:
             pattern = escape_glob(self.key(prefix + ":")) + "*"
             return self._delete_names(list(self.client.scan_iter(match=pattern, count=_BATCH)))
         return self._call(run)  # type: ignore[no-any-return]
 
     def clear(self) -> None:
+        """Remove every entry of this namespace (other namespaces are untouched)."""
         def run() -> None:
             for pattern in self.patterns:
                 self._delete_names(list(self.client.scan_iter(match=pattern, count=_BATCH)))
         self._call(run)
 
     def publish(self, op: str, arg: str) -> None:
+        """Tell the other processes about an invalidation (``op`` on ``arg``)."""
         self._call(self.client.publish, self.channel, self.message(op, arg))
 
     def start_listener(self, handler: InvalidationHandler, check_s: float,
@@ -583,5 +607,6 @@ class SyncRedisTier(_Names):
         return bytes(token)
 
     def close(self) -> None:
+        """Release the tier's resources (connections, files); the tier is not used after this."""
         self.stop_listener(0.5)
         self.client.close()

@@ -208,6 +208,8 @@ class Serializer:
         self._encoder = _Encoder(default)
 
     def dumps(self, value: Any) -> bytes:
+        """``value`` as bytes: msgpack (pickle only when opted in), compressed when large; raises
+        SerializationError if it cannot be stored."""
         if self.use_pickle:
             data, fmt, zfmt = pickle.dumps(value, protocol=5), PICKLE, PICKLE_ZLIB
         else:

@@ -128,6 +128,7 @@ class SyncCacheManager(CacheCore):
 
     @property
     def closed(self) -> bool:
+        """True after ``close()`` until the next call starts the manager again."""
         return self._state == "closed"
 
     # --- reads and writes ----------------------------------------------------------------

@@ -551,7 +551,9 @@ cdef class MetricStore:
                 if s.name != OVERFLOW]
 
     def counters(self):
+        """Every counter, in the order they were created."""
         return list(self._counters.values())
 
     def gauges(self):
+        """Every gauge, in the order they were created."""
         return list(self._gauges.values())

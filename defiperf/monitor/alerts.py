@@ -91,6 +91,7 @@ class Alert:
     resolved_at: float | None = None
 
     def to_dict(self) -> dict[str, object]:
+        """The alert as a JSON-ready dict."""
         return {
             "name": self.rule.name, "metric": self.rule.metric, "stat": self.rule.stat,
             "op": self.rule.op, "threshold": self.rule.threshold, "severity": self.rule.severity,

@@ -56,6 +56,7 @@ class HotPath:
     p99_trend: float | None
 
     def to_dict(self) -> dict[str, Any]:
+        """The hot path as a JSON-ready dict."""
         return asdict(self)
 
 
@@ -70,6 +71,7 @@ class Bottleneck:
     recommendation: str
 
     def to_dict(self) -> dict[str, Any]:
+        """The bottleneck as a JSON-ready dict."""
         return asdict(self)
 
 

@@ -99,13 +99,16 @@ class PerformanceMonitor(MetricStore):
     # --- alerts ------------------------------------------------------------------------------
 
     def add_alert_rule(self, rule: AlertRule) -> None:
+        """Add ``rule`` (replacing a rule of the same name); it is checked on each sampler tick."""
         self._alerts.add(rule)
 
     def remove_alert_rule(self, name: str) -> None:
+        """Remove the rule named ``name`` (its active alert resolves)."""
         self._alerts.remove(name)
 
     @property
     def alert_rules(self) -> list[AlertRule]:
+        """The alert rules, in the order they were added."""
         return self._alerts.rules
 
     @property
@@ -114,6 +117,7 @@ class PerformanceMonitor(MetricStore):
         return self._alerts.handlers
 
     def get_active_alerts(self) -> list[Alert]:
+        """The alerts firing now."""
         return self._alerts.active()
 
     def evaluate_alerts(self) -> list[Alert]:
@@ -299,6 +303,7 @@ class PerformanceMonitor(MetricStore):
 
     @property
     def running(self) -> bool:
+        """True while the sampler thread runs."""
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
@@ -347,6 +352,7 @@ class PerformanceMonitor(MetricStore):
         return self._lag_task
 
     async def unwatch_event_loop(self) -> None:
+        """Stop measuring event-loop lag (started by ``watch_event_loop``)."""
         task, self._lag_task = self._lag_task, None
         if task is not None:
             task.cancel()

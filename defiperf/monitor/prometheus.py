@@ -208,6 +208,7 @@ class PrometheusCollector(Collector):
 
     @property
     def monitors(self) -> list[_Source]:
+        """The monitors this collector exports."""
         return [m for m, _ in self._sources]
 
     def describe(self) -> list[Metric]:

@@ -52,6 +52,7 @@ class Report:
     trends: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as a JSON-ready dict (``to_json`` writes it)."""
         out: dict[str, Any] = _clean({
             "generated_at": self.generated_at, "monotonic_s": self.monotonic_s,
             "window_s": self.window_s, "summary": self.summary, "series": self.series,

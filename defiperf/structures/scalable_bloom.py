@@ -109,6 +109,7 @@ class ScalableBloomFilter:
 
     @property
     def bit_count(self) -> int:
+        """Bits used by all the filters together."""
         with self._lock:
             return sum(f.bit_count for f in self._filters)
 
