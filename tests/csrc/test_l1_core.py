@@ -6,25 +6,18 @@ on any. The Python-level tests of OptimizedLRU cover the parts together."""
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
-import sysconfig
 from pathlib import Path
 
 import pytest
+
+import c_compilers
 
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 CORE = ["slots.c", "expiry.c", "policy.c", "tinylfu.c", "lru.c", "sketch.c"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 
-
-def _compilers() -> list[str]:
-    found = [c for c in ("gcc", "clang") if shutil.which(c)]
-    cc = (sysconfig.get_config_var("CC") or "").split()
-    if not found and cc and shutil.which(cc[0]):
-        found.append(cc[0])
-    return found
 
 
 def _build(cc: str, program: str, exe: Path) -> None:
@@ -42,7 +35,7 @@ def _build(cc: str, program: str, exe: Path) -> None:
 @pytest.mark.skipif(not (CSRC / "slots.h").exists(), reason="csrc/ is not beside the tests")
 @pytest.mark.parametrize("program", ["slots_check.c", "expiry_check.c", "policy_check.c"])
 def test_l1_core_part(tmp_path: Path, program: str) -> None:
-    compilers = _compilers()
+    compilers = c_compilers.compilers()
     if not compilers:
         pytest.skip("no C compiler on PATH")
     for cc in compilers:
