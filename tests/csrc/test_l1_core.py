@@ -18,8 +18,6 @@ CSRC = ROOT / "csrc"
 CORE = ["slots.c", "expiry.c", "policy.c", "tinylfu.c", "lru.c", "sketch.c"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 
-
-
 def _build(cc: str, program: str, exe: Path) -> None:
     base = [cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{CSRC}",
             str(Path(__file__).with_name(program)), *(str(CSRC / c) for c in CORE), "-o", str(exe)]
@@ -30,7 +28,6 @@ def _build(cc: str, program: str, exe: Path) -> None:
         # No sanitizer runtime for this compiler: the plain build must still pass.
         done = subprocess.run(base, capture_output=True, text=True, timeout=180)
         assert done.returncode == 0, done.stderr
-
 
 @pytest.mark.skipif(not (CSRC / "slots.h").exists(), reason="csrc/ is not beside the tests")
 @pytest.mark.parametrize("program", ["slots_check.c", "expiry_check.c", "policy_check.c"])

@@ -13,8 +13,6 @@ import c_compilers
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
 
-
-
 @pytest.mark.skipif(not (CSRC / "dp_common.h").exists(), reason="csrc/ is not beside the tests")
 @pytest.mark.parametrize("generic", [False, True], ids=["builtins", "generic"])
 def test_portable_helpers(tmp_path: Path, generic: bool) -> None:
