@@ -11,11 +11,6 @@ static int dp_lru_policy_init(dp_policy_t *p, size_t n_slots) {
     return DP_OK;
 }
 
-static int32_t dp_lru_policy_victim(dp_policy_t *p, const dp_slots_t *s) {
-    (void)p;
-    return s->tail[DP_SEG_WINDOW];
-}
-
 static int dp_lru_policy_check(const dp_policy_t *p, const dp_slots_t *s) {
     (void)p;
     return s->seg_len[DP_SEG_WINDOW] == s->len ? DP_OK : DP_ECORRUPT;
@@ -24,7 +19,6 @@ static int dp_lru_policy_check(const dp_policy_t *p, const dp_slots_t *s) {
 static const dp_policy_ops_t dp_lru_policy_ops = {
     .name = "lru",
     .init = dp_lru_policy_init,
-    .victim = dp_lru_policy_victim,
     .check = dp_lru_policy_check,
 };
 
@@ -73,26 +67,8 @@ int dp_policy_reserve(dp_policy_t *p, size_t n_slots) {
     return p->ops->reserve ? p->ops->reserve(p, n_slots) : DP_OK;
 }
 
-void dp_policy_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
-    if (p->ops->on_insert) p->ops->on_insert(p, s, slot);
-}
-
-int32_t dp_policy_victim(dp_policy_t *p, const dp_slots_t *s) { return p->ops->victim(p, s); }
-
-void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
-    if (p->ops->on_evict && slot >= 0) p->ops->on_evict(p, s, slot);
-}
-
-void dp_policy_drain(dp_policy_t *p, dp_slots_t *s) {
-    if (p->ops->drain) p->ops->drain(p, s);
-}
-
 void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s) {
     if (p->ops->rebalance) p->ops->rebalance(p, s);
-}
-
-void dp_policy_on_write(dp_policy_t *p, uint64_t hash) {
-    if (p->ops->on_write) p->ops->on_write(p, hash);
 }
 
 int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s) {

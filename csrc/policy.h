@@ -5,7 +5,9 @@
  * Invariant: a policy orders the live slots only through the slots' segment lists, keeps
  * every segment but probation within seg_max[seg] after each insert (hits and bound changes
  * between inserts may overrun them), and keeps its own state in `state` (NULL for LRU). A NULL op means "nothing to do"
- * (on_hit NULL: the hit slot moves to the front of its segment, inline).
+ * (on_hit NULL: the hit slot moves to the front of its segment; victim NULL: the window's
+ * tail). The hit, miss, write, insert, victim and eviction dispatch is inline: under LRU
+ * none of them makes a call.
  * dp_policy_init allocates the state, dp_policy_free releases it (safe on a zeroed struct). */
 #ifndef DP_POLICY_H
 #define DP_POLICY_H
@@ -31,7 +33,7 @@ typedef struct {
     void (*on_miss)(dp_policy_t *p);
     void (*on_write)(dp_policy_t *p, uint64_t hash);
     /* The slot to evict to make room for one new key; -1 if empty. (Not const: a policy may
-     * first apply work it deferred.) */
+     * first apply work it deferred.) NULL: the window's least recent entry (LRU). */
     int32_t (*victim)(dp_policy_t *p, const dp_slots_t *s);
     /* `slot` (a victim) is about to be evicted. */
     void (*on_evict)(dp_policy_t *p, const dp_slots_t *s, int32_t slot);
@@ -64,12 +66,7 @@ int dp_policy_init(dp_policy_t *p, int kind, size_t cap, size_t n_slots);
 void dp_policy_free(dp_policy_t *p);
 void dp_policy_clear(dp_policy_t *p);
 int dp_policy_reserve(dp_policy_t *p, size_t n_slots);
-void dp_policy_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot);
-int32_t dp_policy_victim(dp_policy_t *p, const dp_slots_t *s);
-void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot);
-void dp_policy_drain(dp_policy_t *p, dp_slots_t *s);
 void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s);
-void dp_policy_on_write(dp_policy_t *p, uint64_t hash);
 /* The segment bounds and the policy's own invariants, else DP_ECORRUPT. */
 int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s);
 
@@ -87,6 +84,28 @@ DP_INLINE void dp_policy_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
 
 DP_INLINE void dp_policy_on_miss(dp_policy_t *p) {
     if (p->ops->on_miss) p->ops->on_miss(p);
+}
+
+DP_INLINE void dp_policy_on_write(dp_policy_t *p, uint64_t hash) {
+    if (p->ops->on_write) p->ops->on_write(p, hash);
+}
+
+DP_INLINE void dp_policy_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
+    if (p->ops->on_insert) p->ops->on_insert(p, s, slot);
+}
+
+DP_INLINE int32_t dp_policy_victim(dp_policy_t *p, const dp_slots_t *s) {
+    return p->ops->victim ? p->ops->victim(p, s) : s->tail[DP_SEG_WINDOW];
+}
+
+/* `slot` (the victim) is about to be evicted. */
+DP_INLINE void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
+    if (p->ops->on_evict && slot >= 0) p->ops->on_evict(p, s, slot);
+}
+
+/* Apply pending work before the order is read (iteration, popitem, copy). */
+DP_INLINE void dp_policy_drain(dp_policy_t *p, dp_slots_t *s) {
+    if (p->ops->drain) p->ops->drain(p, s);
 }
 
 #endif /* DP_POLICY_H */
