@@ -155,6 +155,10 @@ HOSTILE = {
     "garbage": b"M\xc1\xff\x00",
     "bad-array": b"M" + msgpack.packb(msgpack.ExtType(2, msgpack.packb(["<f8", [10**12]]))),
     "object-array": b"M" + msgpack.packb(msgpack.ExtType(2, msgpack.packb(["|O", [1]]) + b"\x00" * 8)),
+    "deep-arrays": b"M" + b"\x91" * 100_000 + b"\xc0",
+    "deep-maps": b"M" + b"\x81\xa1a" * 100_000 + b"\xc0",
+    "truncated-array32": b"M\xdd\xff\xff\xff\xff",
+    "future-format": b"N" + msgpack.packb({"a": 1}),
 }
 
 
