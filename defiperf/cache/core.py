@@ -5,6 +5,7 @@ work and I/O belong to the managers."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextvars
 import datetime
 import heapq
@@ -24,7 +25,7 @@ from defiperf.cache.config import DEFAULT_CACHE_CONFIG, CacheConfig
 from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
 from defiperf.cache.disk import DiskTier
 from defiperf.cache.envelope import MAX_TAGS, Entry
-from defiperf.cache.errors import ReentrantLoadError, SerializationError
+from defiperf.cache.errors import CacheClosedError, ReentrantLoadError, SerializationError
 from defiperf.cache.keys import check_key
 from defiperf.cache.memory import MemoryTier
 from defiperf.cache.serialization import Serializer
@@ -54,6 +55,18 @@ def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
     if len(out) > MAX_TAGS:
         raise ValueError(f"at most {MAX_TAGS} tags per entry")
     return out
+
+
+def settle(fut: concurrent.futures.Future[Any], value: Any = None,
+           exc: BaseException | None = None) -> None:
+    """Complete a load's Future (a no-op when close() already failed it)."""
+    try:
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(value)
+    except concurrent.futures.InvalidStateError:  # closed under it: waiters already told
+        pass
 
 
 class RefreshSchedule:
@@ -113,13 +126,15 @@ class CacheCore:
         self._refresh_backoff: dict[Hashable, tuple[int, float]] = {}
         self._refreshing: set[Hashable] = set()
         self._sched = RefreshSchedule(4 * max(config.refresh_hot_keys, 16))
+        self._flights: dict[Hashable, concurrent.futures.Future[Any]] = {}
+        self._flights_lock = threading.Lock()
         self.shared: list[TierSlot] = []
         self._l2_slot: TierSlot | None = None
 
     def _share_state(self, other: CacheCore) -> None:
         for name in ("config", "loader", "monitor", "_clock", "serializer", "l1", "l3", "origin",
                      "tier_health", "l1_metrics", "counters", "_loaders", "_refresh_backoff",
-                     "_refreshing", "_sched"):
+                     "_refreshing", "_sched", "_flights", "_flights_lock"):
             setattr(self, name, getattr(other, name))
         self.shared = []
         self._l2_slot = None
@@ -545,6 +560,36 @@ class CacheCore:
         logger.debug("L1 dropped: %s", reason)
 
     # --- single flight helpers -------------------------------------------------------------
+    # One table of loads in flight for both sides of a cache (an async manager and its blocking
+    # companion share it): a caller that misses a key another caller — async or blocking — is
+    # loading waits for that load's concurrent Future instead of calling the loader again.
+
+    def _join_or_own(self, key: Hashable) -> tuple[concurrent.futures.Future[Any], bool]:
+        """(the Future of key's load in flight, False), or (a new one, True): the caller owns
+        the load and must settle the Future and then ``_land`` it."""
+        with self._flights_lock:
+            fut = self._flights.get(key)
+            if fut is not None:
+                self.counters["single_flight_joins"] += 1
+                return fut, False
+            fut = self._flights[key] = concurrent.futures.Future()
+            return fut, True
+
+    def _land(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> None:
+        with self._flights_lock:
+            if self._flights.get(key) is fut:
+                del self._flights[key]
+
+    def _fail_flights(self) -> None:
+        """Every load in flight ends for its waiters with CacheClosedError (close)."""
+        with self._flights_lock:
+            flights, self._flights = list(self._flights.values()), {}
+        for fut in flights:
+            settle(fut, exc=CacheClosedError("the cache manager was closed during this load"))
+
+    def _wait_timeout_error(self, key: Hashable) -> TimeoutError:
+        return TimeoutError(f"waited {self.config.load_wait_timeout_s:g} s for another "
+                            f"caller's load of {key!r} (load_wait_timeout_s)")
 
     def _enter_load(self, key: Hashable) -> contextvars.Token[frozenset[tuple[str, Hashable]]]:
         """Mark key as being loaded in this context; ReentrantLoadError when it already is."""

@@ -21,9 +21,8 @@ from typing import Any
 
 from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
+from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags, settle
 from defiperf.cache.disk import DiskTier
-from defiperf.cache.errors import CacheClosedError
 from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
@@ -66,6 +65,11 @@ async def _call_loader(loader: Loader, key: Hashable) -> Any:
     return result
 
 
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
+
+
 async def _hop(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
     """Run coro on the manager's own loop (running in another thread) and await it here."""
     return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, loop))
@@ -100,7 +104,6 @@ class SmartCacheManager(CacheCore):
         self._redis_client = redis_client
         self._state = "new"
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._stop: asyncio.Event | None = None
         self._warmer: Warmer | None = None
@@ -164,7 +167,7 @@ class SmartCacheManager(CacheCore):
     def _abandon(self) -> None:
         """Forget what belonged to a loop that has ended (its tasks and sockets died with it)."""
         self._tasks = set()
-        self._inflight = {}
+        self._fail_flights()  # their owners' tasks died with the loop
         if self._executor is not None:
             self._executor.shutdown(wait=False)
         self._state = "closed"
@@ -208,11 +211,7 @@ class SmartCacheManager(CacheCore):
             return max(0.01, deadline - time.monotonic())
         assert self._stop is not None
         self._stop.set()
-        for fut in self._inflight.values():
-            if not fut.done():
-                fut.set_exception(CacheClosedError("the cache manager was closed during this load"))
-                fut.exception()  # retrieved: no warning when nobody waited
-        self._inflight = {}
+        self._fail_flights()
         if self._warmer is not None:
             self._warmer.cancel_queued()
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
@@ -364,7 +363,7 @@ class SmartCacheManager(CacheCore):
         if other is not None:
             return await _hop(other, self._cached_miss_async(key, loader, ttl, stale, tp, tags))
         self._remember_loader(key, loader, ttl, stale, tp, tags)
-        if key in self._inflight and key not in self._refreshing:  # a cold load: join it
+        if key in self._flights and key not in self._refreshing:  # a cold load: join it
             return await self._load(key, loader, ttl, stale, tags)
         value = self._usable(key, await run_async(self._plan_lookup(key, ttl)),
                              (loader, ttl, stale, tp, tags))
@@ -373,25 +372,16 @@ class SmartCacheManager(CacheCore):
     async def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                     tags: tuple[str, ...], force: bool = False) -> Any:
         token = self._enter_load(key)
-        fut = self._inflight.get(key)
-        owner = fut is None
+        fut, owner = self._join_or_own(key)  # shared with the blocking side
         try:
-            if fut is not None:
-                self.counters["single_flight_joins"] += 1
-                try:
-                    return await asyncio.wait_for(asyncio.shield(fut),
-                                                  self.config.load_wait_timeout_s)
-                except asyncio.TimeoutError:
-                    raise TimeoutError(f"waited {self.config.load_wait_timeout_s:g} s for "
-                                       f"another caller's load of {key!r}") from None
-            fut = asyncio.get_running_loop().create_future()
-            self._inflight[key] = fut
+            if not owner:
+                return await self._wait(key, fut)
             try:
                 if not force:  # another load may have finished since this caller's lookup
                     entry = (self.l1.get(key) if self.l1 is not None
                              else await run_async(self._plan_lookup(key)))
                     if entry is not None and entry.fresh(self._clock()):
-                        fut.set_result(entry.value)
+                        settle(fut, entry.value)
                         return entry.value
                 self.counters["loads"] += 1
                 value = await _call_loader(loader, key)
@@ -399,17 +389,23 @@ class SmartCacheManager(CacheCore):
                     await self._store(key, value, ttl, stale, tags, refreshable=True)
             except BaseException as exc:
                 self.counters["load_errors"] += isinstance(exc, Exception)
-                if not fut.done():
-                    fut.set_exception(exc)
-                    fut.exception()  # retrieved here: no "never retrieved" warning without joiners
+                settle(fut, exc=exc)
                 raise
-            if not fut.done():
-                fut.set_result(value)
+            settle(fut, value)
             return value
         finally:
             _LOADING.reset(token)
-            if owner and self._inflight.get(key) is fut:
-                del self._inflight[key]
+            if owner:
+                self._land(key, fut)
+
+    async def _wait(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> Any:
+        """The result of a load another caller owns (on this loop or a blocking thread)."""
+        waiter = asyncio.wrap_future(fut)
+        waiter.add_done_callback(_retrieve)  # read even when this caller gave up waiting
+        try:  # shield: a waiter cancelled or timing out must not cancel the load's Future
+            return await asyncio.wait_for(asyncio.shield(waiter), self.config.load_wait_timeout_s)
+        except asyncio.TimeoutError:
+            raise self._wait_timeout_error(key) from None
 
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         if self._state != "open" or self._loop is None:
@@ -421,7 +417,7 @@ class SmartCacheManager(CacheCore):
         if running is not self._loop:  # a blocking caller: its companion refreshes
             self._companion()._refresh_ahead(key, spec)
             return
-        due = self._claim_refresh(key, spec, self._inflight)
+        due = self._claim_refresh(key, spec, self._flights)
         if due is not None:
             self._spawn(self._refresh(key, due), "defiperf-refresh")
 

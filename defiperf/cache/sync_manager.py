@@ -16,8 +16,7 @@ from typing import Any
 
 from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
-from defiperf.cache.errors import CacheClosedError
+from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags, settle
 from defiperf.cache.keys import check_key
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
@@ -25,17 +24,6 @@ from defiperf.cache.ttl import DEFAULT
 
 _running_loop = asyncio._get_running_loop
 logger = logging.getLogger("defiperf.cache")
-
-
-def _settle(fut: concurrent.futures.Future[Any], value: Any = None,
-            exc: BaseException | None = None) -> None:
-    try:
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(value)
-    except concurrent.futures.InvalidStateError:  # closed under it: waiters already told
-        pass
 
 
 class SyncCacheManager(CacheCore):
@@ -60,7 +48,6 @@ class SyncCacheManager(CacheCore):
                          serializer=serializer, default=default, _share=_share)
         self._redis_client = redis_client
         self._lock = threading.RLock()
-        self._flights: dict[Hashable, concurrent.futures.Future[Any]] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._state = "new"
         self._listening = True
@@ -104,11 +91,9 @@ class SyncCacheManager(CacheCore):
                 self._state = "closed"
                 return
             self._state = "closed"
-            flights, self._flights = list(self._flights.values()), {}
             pool, self._pool = self._pool, None
         deadline = time.monotonic() + self.config.close_timeout_s
-        for fut in flights:
-            _settle(fut, exc=CacheClosedError("the cache manager was closed during this load"))
+        self._fail_flights()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         if self.l2 is not None:
@@ -219,20 +204,15 @@ class SyncCacheManager(CacheCore):
     def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
               tags: tuple[str, ...], force: bool = False) -> Any:
         token = self._enter_load(key)
+        fut, owner = self._join_or_own(key)
         try:
-            with self._lock:
-                fut = self._flights.get(key)
-                owner = fut is None
-                if fut is None:
-                    fut = self._flights[key] = concurrent.futures.Future()
             if not owner:
-                self.counters["single_flight_joins"] += 1
                 return self._wait(key, fut)
             try:
                 if not force:  # another load may have finished since this caller's lookup
                     done = self._just_loaded(key)
                     if done is not None:
-                        _settle(fut, done.value)
+                        settle(fut, done.value)
                         return done.value
                 self.counters["loads"] += 1
                 value = loader(key)
@@ -240,16 +220,14 @@ class SyncCacheManager(CacheCore):
                     self._store(key, value, ttl, stale, tags, refreshable=True)
             except BaseException as exc:
                 self.counters["load_errors"] += isinstance(exc, Exception)
-                _settle(fut, exc=exc)
+                settle(fut, exc=exc)
                 raise
-            _settle(fut, value)
+            settle(fut, value)
             return value
         finally:
             _LOADING.reset(token)
             if owner:
-                with self._lock:
-                    if self._flights.get(key) is fut:
-                        del self._flights[key]
+                self._land(key, fut)
 
     def _just_loaded(self, key: Hashable) -> Any:
         entry = (self.l1.get(key) if self.l1 is not None
@@ -257,12 +235,10 @@ class SyncCacheManager(CacheCore):
         return entry if entry is not None and entry.fresh(self._clock()) else None
 
     def _wait(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> Any:
-        timeout = self.config.load_wait_timeout_s
         try:
-            return fut.result(timeout)
+            return fut.result(self.config.load_wait_timeout_s)
         except concurrent.futures.TimeoutError:
-            raise TimeoutError(f"waited {timeout:g} s for another caller's load of {key!r} "
-                               "(load_wait_timeout_s)") from None
+            raise self._wait_timeout_error(key) from None
 
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         if self._state != "open":
