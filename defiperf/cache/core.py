@@ -24,9 +24,9 @@ from defiperf.cache._ratelog import RateLimitedLog
 from defiperf.cache.config import DEFAULT_CACHE_CONFIG, CacheConfig
 from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
 from defiperf.cache.disk import DiskTier
-from defiperf.cache.envelope import MAX_TAGS, Entry
+from defiperf.cache.envelope import Entry
 from defiperf.cache.errors import CacheClosedError, ReentrantLoadError, SerializationError
-from defiperf.cache.keys import check_key
+from defiperf.cache.keys import check_key, check_tags
 from defiperf.cache.memory import MemoryTier
 from defiperf.cache.serialization import Serializer
 from defiperf.cache.slots import Plan, TierHealth, TierMetrics, TierSlot
@@ -43,18 +43,6 @@ _LOADING: contextvars.ContextVar[frozenset[tuple[str, Hashable]]] = contextvars.
 _COUNTERS = ("loads", "load_errors", "stale_served", "refreshes", "refresh_failures",
              "single_flight_joins", "warmed", "warm_failures", "invalidations_received",
              "l1_resets", "l2_write_errors", "l3_write_errors", "typed_misses")
-
-
-def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(tags, (str, bytes)):
-        raise TypeError("tags must be an iterable of str, not a single str")
-    out = tuple(tags)
-    for tag in out:
-        if not isinstance(tag, str) or not tag or "\x1f" in tag or len(tag) > 256:
-            raise ValueError(f"tag {tag!r} must be a non-empty str of at most 256 characters")
-    if len(out) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} tags per entry")
-    return out
 
 
 def settle(fut: concurrent.futures.Future[Any], value: Any = None,
@@ -524,6 +512,14 @@ class CacheCore:
                 ok, n, _ = yield slot, "delete_prefix", (prefix,)
                 removed += n if ok else 0
         yield from self._plan_publish("p", prefix)
+        return removed
+
+    def _plan_clear_function(self, prefix: str, tag: str | None) -> Plan:
+        """A decorated function's entries: its canonical keys (by prefix) and, when it has a
+        ``key=``, the entries carrying its tag."""
+        removed = yield from self._plan_delete_prefix(prefix)
+        if tag is not None:
+            removed += yield from self._plan_invalidate_tags((tag,))
         return removed
 
     def _plan_invalidate_tags(self, tags: tuple[str, ...]) -> Plan:

@@ -21,9 +21,9 @@ from typing import Any
 
 from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags, settle
+from defiperf.cache.core import _LOADING, CacheCore, Loader, settle
 from defiperf.cache.disk import DiskTier
-from defiperf.cache.keys import check_key
+from defiperf.cache.keys import check_key, check_tags
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
@@ -452,8 +452,8 @@ class SmartCacheManager(CacheCore):
     async def _cached_delete_async(self, key: Hashable) -> bool:
         return bool(await self._run_plan(lambda: self._plan_delete(key)))
 
-    async def _cached_clear_async(self, prefix: str) -> None:
-        await self._run_plan(lambda: self._plan_delete_prefix(prefix))
+    async def _cached_clear_async(self, prefix: str, tag: str | None) -> None:
+        await self._run_plan(lambda: self._plan_clear_function(prefix, tag))
 
     # --- warming -----------------------------------------------------------------------------
 

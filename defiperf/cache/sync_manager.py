@@ -16,8 +16,8 @@ from typing import Any
 
 from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags, settle
-from defiperf.cache.keys import check_key
+from defiperf.cache.core import _LOADING, CacheCore, Loader, settle
+from defiperf.cache.keys import check_key, check_tags
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
 from defiperf.cache.ttl import DEFAULT
@@ -323,9 +323,9 @@ class SyncCacheManager(CacheCore):
         self._enter("invalidate")
         return bool(run_blocking(self._plan_delete(key)))
 
-    def _cached_clear(self, prefix: str) -> None:
+    def _cached_clear(self, prefix: str, tag: str | None) -> None:
         self._enter("cache_clear")
-        run_blocking(self._plan_delete_prefix(prefix))
+        run_blocking(self._plan_clear_function(prefix, tag))
 
     async def _cached_store_async(self, *args: Any) -> None:
         await asyncio.to_thread(self._cached_store, *args)
@@ -333,8 +333,8 @@ class SyncCacheManager(CacheCore):
     async def _cached_delete_async(self, key: Hashable) -> bool:
         return await asyncio.to_thread(self._cached_delete, key)
 
-    async def _cached_clear_async(self, prefix: str) -> None:
-        await asyncio.to_thread(self._cached_clear, prefix)
+    async def _cached_clear_async(self, prefix: str, tag: str | None) -> None:
+        await asyncio.to_thread(self._cached_clear, prefix, tag)
 
 
 __all__ = ["MISS", "SyncCacheManager"]
