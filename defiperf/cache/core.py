@@ -20,7 +20,7 @@ from typing import Any, overload
 
 from defiperf._validate import check_int
 from defiperf.batch.breaker import CircuitBreaker
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.config import DEFAULT_CACHE_CONFIG, CacheConfig
 from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
 from defiperf.cache.disk import DiskTier
@@ -35,7 +35,7 @@ from defiperf.cache.typed import rebuild, return_type
 from defiperf.structures import OptimizedLRU
 
 logger = logging.getLogger("defiperf.cache")
-_log = RateLimitedLog(logger)
+_log = RateLimitedLog(logger, interval_s=10.0)
 
 Loader = Callable[[Any], Any]  # called with the key: a str, or a call's key for @cached
 _LOADING: contextvars.ContextVar[frozenset[tuple[str, Hashable]]] = contextvars.ContextVar(
@@ -116,13 +116,14 @@ class CacheCore:
         self._sched = RefreshSchedule(4 * max(config.refresh_hot_keys, 16))
         self._flights: dict[Hashable, concurrent.futures.Future[Any]] = {}
         self._flights_lock = threading.Lock()
+        self._warm_log = RateLimitedLog(logger, interval_s=10.0)
         self.shared: list[TierSlot] = []
         self._l2_slot: TierSlot | None = None
 
     def _share_state(self, other: CacheCore) -> None:
         for name in ("config", "loader", "monitor", "_clock", "serializer", "l1", "l3", "origin",
                      "tier_health", "l1_metrics", "counters", "_loaders", "_refresh_backoff",
-                     "_refreshing", "_sched", "_flights", "_flights_lock"):
+                     "_refreshing", "_sched", "_flights", "_flights_lock", "_warm_log"):
             setattr(self, name, getattr(other, name))
         self.shared = []
         self._l2_slot = None
@@ -636,6 +637,21 @@ class CacheCore:
         self._refresh_backoff[key] = (failures, time.monotonic() + delay)
         logger.warning("refresh of %r failed (%d in a row), serving stale; next try in %.1f s: "
                        "%s", key, failures, delay, exc)
+
+    # --- warming ---------------------------------------------------------------------------
+
+    def _warm_outcome(self, keys: list[str], outcomes: list[bool | Exception]) -> int:
+        """Count one warm call's outcomes (True: fresh, False: not run, an exception: failed)
+        and log its failures as one rate-limited line; returns how many keys are fresh."""
+        failed = [(k, o) for k, o in zip(keys, outcomes) if isinstance(o, Exception)]
+        fresh = sum(o is True for o in outcomes)
+        self.counters["warmed"] += fresh
+        self.counters["warm_failures"] += len(failed)
+        if failed:
+            key, exc = failed[0]
+            self._warm_log.log(logging.WARNING, "warming", "warming: %d of %d keys failed (first: %r: %s: "
+                     "%s)", len(failed), len(keys), key, type(exc).__name__, str(exc)[:200])
+        return fresh
 
     # --- metrics and health ------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ from typing import Any
 import diskcache  # type: ignore[import-untyped]
 import msgpack  # type: ignore[import-untyped]
 
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.envelope import Entry, pack
 from defiperf.cache.errors import TierError
 from defiperf.cache.serialization import Serializer
@@ -70,7 +70,7 @@ class DiskTier:
         self._clock = clock
         self._size_limit = size_limit_bytes
         self.corrupt = 0
-        self._log = RateLimitedLog(logger)
+        self._log = RateLimitedLog(logger, interval_s=10.0)
         self.reason = ""
         self._cache: Any = None
         try:

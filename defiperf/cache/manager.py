@@ -12,7 +12,6 @@ import concurrent.futures
 import contextlib
 import functools
 import inspect
-import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -30,7 +29,6 @@ from defiperf.cache.sync_manager import SyncCacheManager
 from defiperf.cache.ttl import DEFAULT
 from defiperf.cache.warming import Warmer
 
-logger = logging.getLogger("defiperf.cache")
 _get_running_loop = asyncio._get_running_loop
 
 
@@ -63,6 +61,9 @@ async def _call_loader(loader: Loader, key: Hashable) -> Any:
     if inspect.isawaitable(result):
         return await result
     return result
+
+
+_RETRY: Any = object()
 
 
 def _retrieve(fut: asyncio.Future[Any]) -> None:
@@ -105,6 +106,7 @@ class SmartCacheManager(CacheCore):
         self._state = "new"
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._lookups: dict[Hashable, asyncio.Future[Any]] = {}
         self._stop: asyncio.Event | None = None
         self._warmer: Warmer | None = None
         self._paused = False
@@ -167,6 +169,7 @@ class SmartCacheManager(CacheCore):
     def _abandon(self) -> None:
         """Forget what belonged to a loop that has ended (its tasks and sockets died with it)."""
         self._tasks = set()
+        self._lookups = {}
         self._fail_flights()  # their owners' tasks died with the loop
         if self._executor is not None:
             self._executor.shutdown(wait=False)
@@ -365,9 +368,28 @@ class SmartCacheManager(CacheCore):
         self._remember_loader(key, loader, ttl, stale, tp, tags)
         if key in self._flights and key not in self._refreshing:  # a cold load: join it
             return await self._load(key, loader, ttl, stale, tags)
-        value = self._usable(key, await run_async(self._plan_lookup(key, ttl)),
-                             (loader, ttl, stale, tp, tags))
+        value = self._usable(key, await self._lookup_once(key, ttl), (loader, ttl, stale, tp, tags))
         return await self._load(key, loader, ttl, stale, tags) if value is MISS else value
+
+    async def _lookup_once(self, key: Hashable, ttl: float | None) -> Any:
+        """The tiers' entry of key, looked up once for the callers that miss it together (a
+        cold burst of 5,000 callers on 100 keys makes 100 Redis round trips, not 5,000)."""
+        lookups = self._lookups
+        fut = lookups.get(key)
+        if fut is not None:
+            found = await asyncio.shield(fut)
+            if found is not _RETRY:
+                return found
+            return await run_async(self._plan_lookup(key, ttl))
+        fut = lookups[key] = asyncio.get_running_loop().create_future()
+        found = _RETRY  # the owner was cancelled: its joiners look up for themselves
+        try:
+            found = await run_async(self._plan_lookup(key, ttl))
+            return found
+        finally:
+            fut.set_result(found)
+            if lookups.get(key) is fut:
+                del lookups[key]
 
     async def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                     tags: tuple[str, ...], force: bool = False) -> Any:
@@ -462,7 +484,8 @@ class SmartCacheManager(CacheCore):
                          ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT) -> int:
         """Schedule loads of keys that are not fresh, on a priority queue (0..10, higher first,
         ``config.warm_concurrency`` at once). With ``wait`` returns how many were loaded (keys
-        already fresh count as loaded); failures are logged and counted, not raised."""
+        already fresh count as loaded); failures are counted and logged as one rate-limited
+        summary per call (how many, the first error), not raised."""
         checked, use, ttl_s, stale = self._warm_args(keys, priority, loader, ttl, stale_ttl)
         other = await self._ready()
         if other is not None:
@@ -470,23 +493,19 @@ class SmartCacheManager(CacheCore):
                                                      ttl=ttl, stale_ttl=stale_ttl))
         assert self._warmer is not None
         futures = [self._warmer.submit(k, (use, ttl_s, stale), priority) for k in checked]
+        summary = asyncio.gather(*futures)
         if not wait:
+            summary.add_done_callback(
+                lambda done: done.cancelled() or self._warm_outcome(checked, done.result()))
             return 0
-        return sum(await asyncio.gather(*futures))
+        return self._warm_outcome(checked, await summary)
 
-    async def _warm_one(self, key: str, spec: tuple[Any, ...]) -> bool:
+    async def _warm_one(self, key: str, spec: tuple[Any, ...]) -> None:
         loader, ttl, stale = spec
         entry = self.l1.lru.peek(key) if self.l1 is not None else None
         if entry is not None and entry.fresh(self._clock()) and self._clock() < entry.refresh_at:
-            return True
-        try:
-            await self._load(key, loader, ttl, stale, ())
-        except Exception as exc:
-            self.counters["warm_failures"] += 1
-            logger.warning("warming %r failed: %s", key, exc)
-            return False
-        self.counters["warmed"] += 1
-        return True
+            return
+        await self._load(key, loader, ttl, stale, ())
 
     def pause_warming(self) -> None:
         """Stop starting warm loads (for memory pressure); queued ones wait, in order."""

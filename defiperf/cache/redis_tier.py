@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.envelope import Entry, pack
 from defiperf.cache.errors import TierError
 from defiperf.cache.keys import escape_glob
@@ -111,7 +111,7 @@ class _Names:
         self.patterns = [escape_glob(self.prefix) + "*", escape_glob(self.tag_prefix) + "*"]
         self.origin = origin
         self.corrupt = 0
-        self._log = RateLimitedLog(logger)
+        self._log = RateLimitedLog(logger, interval_s=10.0)
 
     def key(self, key: str) -> str:
         return self.prefix + key

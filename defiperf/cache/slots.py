@@ -16,7 +16,7 @@ from collections.abc import Generator
 from typing import Any
 
 from defiperf.batch.breaker import BreakerState, CircuitBreaker
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.errors import TierError
 from defiperf.structures.metrics import LogHistogram
 
@@ -53,7 +53,7 @@ class TierHealth:
         self.metrics = TierMetrics()
         self.reason = ""  # the last failure, until a call succeeds
         self.lock = threading.Lock()
-        self._log = RateLimitedLog(logger)
+        self._log = RateLimitedLog(logger, interval_s=10.0)
 
     def allow(self) -> bool:
         with self.lock:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -23,7 +22,6 @@ from defiperf.cache.slots import run_blocking
 from defiperf.cache.ttl import DEFAULT
 
 _running_loop = asyncio._get_running_loop
-logger = logging.getLogger("defiperf.cache")
 
 
 class SyncCacheManager(CacheCore):
@@ -270,23 +268,21 @@ class SyncCacheManager(CacheCore):
                    loader: Loader | None = None, *, ttl: Any = DEFAULT,
                    stale_ttl: Any = DEFAULT) -> int:
         """Load the keys that are not fresh, ``config.warm_concurrency`` at a time; returns how
-        many are fresh afterwards. Failures are logged and counted, not raised. (``priority``
+        many are fresh afterwards. Failures are counted and logged as one rate-limited summary
+        per call (how many, the first error), not raised. (``priority``
         0..10 is accepted for parity with SmartCacheManager; one call's keys share it.)"""
         checked, use, ttl_s, stale = self._warm_args(keys, priority, loader, ttl, stale_ttl)
         self._enter("warm_cache")
 
-        def one(key: str) -> bool:
+        def one(key: str) -> bool | Exception:
             try:
                 self._get_or_load(key, use, ttl_s, stale, None, ())
             except Exception as exc:
-                self.counters["warm_failures"] += 1
-                logger.warning("warming %r failed: %s", key, exc)
-                return False
-            self.counters["warmed"] += 1
+                return exc
             return True
         with concurrent.futures.ThreadPoolExecutor(self.config.warm_concurrency,
                                                    thread_name_prefix="defiperf-warm") as pool:
-            return sum(pool.map(one, checked))
+            return self._warm_outcome(checked, list(pool.map(one, checked)))
 
     # --- the decorator ---------------------------------------------------------------------
 
