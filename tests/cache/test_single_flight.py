@@ -127,3 +127,31 @@ async def test_close_fails_blocking_waiters_of_an_async_load(redis_server: str,
     release.set()
     owner.cancel()
     await asyncio.gather(owner, return_exceptions=True)
+
+
+async def test_a_cold_burst_looks_each_key_up_once(redis_server: str, tmp_path: Path) -> None:
+    """1,000 callers missing 10 keys together: 10 Redis GETs (the joiners share the first
+    caller's lookup, then its load), not 1,000."""
+    import redis
+
+    cfg = CacheConfig(redis_url=redis_server, namespace="sf" + uuid.uuid4().hex[:8],
+                      disk_enabled=False, invalidation=False)
+    raw = redis.Redis.from_url(redis_server)
+
+    def gets() -> int:
+        return int(raw.info("commandstats").get("cmdstat_get", {}).get("calls", 0))
+
+    async def loader(key: str) -> str:
+        await asyncio.sleep(0.01)
+        return key.upper()
+
+    try:
+        async with SmartCacheManager(cfg) as cache:
+            before = gets()
+            results = await asyncio.gather(*(cache.get_or_set(f"k{i % 10}", loader)
+                                             for i in range(1000)))
+            assert results == [f"K{i % 10}" for i in range(1000)]
+            assert gets() - before <= 10
+            assert cache.get_metrics()["loads"] == 10
+    finally:
+        raw.close()
