@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from defiperf._validate import check_int
 from defiperf.batch.breaker import CircuitBreaker
@@ -33,6 +33,9 @@ from defiperf.cache.slots import Plan, TierHealth, TierMetrics, TierSlot
 from defiperf.cache.ttl import DEFAULT, TTL, _Default, resolve_ttl
 from defiperf.cache.typed import rebuild, return_type
 from defiperf.structures import OptimizedLRU
+
+if TYPE_CHECKING:  # typing only: the monitor package is not imported at run time
+    from defiperf.monitor.recorder import Recorder
 
 logger = logging.getLogger("defiperf.cache")
 _log = RateLimitedLog(logger, interval_s=10.0)
@@ -73,7 +76,7 @@ class CacheCore:
     """The shared state of a manager (see the managers for the API)."""
 
     def __init__(self, config: CacheConfig | None = None, *, loader: Loader | None = None,
-                 clock: Callable[[], float] = time.time, monitor: Any = None,
+                 clock: Callable[[], float] = time.time, monitor: Recorder | None = None,
                  serializer: Any = None, default: Callable[[Any], Any] | None = None,
                  _share: CacheCore | None = None) -> None:
         if _share is not None:  # a blocking companion of an async manager: one cache
@@ -84,6 +87,9 @@ class CacheCore:
             raise TypeError(f"config must be a CacheConfig, not {type(config).__name__}")
         if loader is not None and not callable(loader):
             raise TypeError("loader must be callable")
+        if monitor is not None and not callable(getattr(monitor, "record_cache", None)):
+            raise TypeError("monitor must be a Recorder (defiperf.monitor.recorder): it has no "
+                            f"record_cache method ({type(monitor).__name__})")
         if serializer is not None and not (callable(getattr(serializer, "dumps", None))
                                            and callable(getattr(serializer, "loads", None))):
             raise TypeError("serializer must have dumps(value) -> bytes and loads(bytes)")

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
@@ -28,6 +28,9 @@ from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
 from defiperf.cache.ttl import DEFAULT
 from defiperf.cache.warming import Warmer
+
+if TYPE_CHECKING:  # typing only: the monitor package is not imported at run time
+    from defiperf.monitor.recorder import Recorder
 
 _get_running_loop = asyncio._get_running_loop
 
@@ -97,7 +100,7 @@ class SmartCacheManager(CacheCore):
     """
 
     def __init__(self, config: CacheConfig | None = None, *, loader: Loader | None = None,
-                 clock: Callable[[], float] = time.time, monitor: Any = None,
+                 clock: Callable[[], float] = time.time, monitor: Recorder | None = None,
                  serializer: Any = None, default: Callable[[Any], Any] | None = None,
                  redis_client: Any = None) -> None:
         super().__init__(config, loader=loader, clock=clock, monitor=monitor,

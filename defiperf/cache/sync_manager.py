@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
@@ -20,6 +20,9 @@ from defiperf.cache.keys import check_key, check_tags
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
 from defiperf.cache.ttl import DEFAULT
+
+if TYPE_CHECKING:  # typing only: the monitor package is not imported at run time
+    from defiperf.monitor.recorder import Recorder
 
 _running_loop = asyncio._get_running_loop
 
@@ -39,7 +42,7 @@ class SyncCacheManager(CacheCore):
     """
 
     def __init__(self, config: CacheConfig | None = None, *, loader: Loader | None = None,
-                 clock: Callable[[], float] = time.time, monitor: Any = None,
+                 clock: Callable[[], float] = time.time, monitor: Recorder | None = None,
                  serializer: Any = None, default: Callable[[Any], Any] | None = None,
                  redis_client: Any = None, _share: CacheCore | None = None) -> None:
         super().__init__(config, loader=loader, clock=clock, monitor=monitor,

@@ -225,3 +225,8 @@ async def test_a_callers_huge_ttl_cannot_open_the_breaker(redis_server: str) -> 
         await cache.set("k", 1, ttl=9 * 365 * 86400)  # near the limit: Redis accepts it
         assert cache.health()["tiers"]["l2"]["breaker"] == "closed"
         assert cache.get_metrics()["tiers"]["l2"]["errors"] == 0
+
+
+def test_a_monitor_without_record_cache_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="monitor"):
+        SyncCacheManager(CacheConfig(disk_dir=str(tmp_path / "l3")), monitor=object())  # type: ignore[arg-type]
