@@ -5,10 +5,12 @@ work and I/O belong to the managers."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import contextvars
 import datetime
 import heapq
+import inspect
 import itertools
 import logging
 import math
@@ -60,6 +62,70 @@ def settle(fut: concurrent.futures.Future[Any], value: Any = None,
         pass
 
 
+class _Loader:
+    """LOADER: a pseudo-tier a plan yields to call a loader (``(LOADER, "load", (loader,
+    key))``); unlike a tier's, its exceptions propagate to the plan's caller."""
+
+    name = "loader"
+
+    @staticmethod
+    def call(method: str, args: tuple[Any, ...]) -> tuple[bool, Any, float]:
+        loader, key = args
+        return True, loader(key), 0.0
+
+    @staticmethod
+    async def acall(method: str, args: tuple[Any, ...]) -> tuple[bool, Any, float]:
+        loader, key = args
+        return True, await call_loader(loader, key), 0.0
+
+
+LOADER: Any = _Loader()
+
+
+async def call_loader(loader: Loader, key: Hashable) -> Any:
+    """loader(key) from the event loop: awaited when async, on a worker thread when blocking."""
+    if is_async_function(loader):
+        return await loader(key)
+    result = await asyncio.to_thread(loader, key)  # a blocking loader never blocks the loop
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+class Flight:
+    """``with core._flight(key) as flight``: marks key as loading in this context (a loader
+    asking for its own key raises ReentrantLoadError) and joins the load in flight for key or
+    owns a new one (``flight.owner``). The owner ends with ``flight.done(value)``; an exception
+    leaving the block fails the load for its waiters; either way the flight lands."""
+
+    __slots__ = ("core", "key", "fut", "owner", "_token")
+
+    def __init__(self, core: CacheCore, key: Hashable) -> None:
+        self.core, self.key = core, key
+
+    def __enter__(self) -> Flight:
+        self._token = self.core._enter_load(self.key)
+        try:
+            self.fut, self.owner = self.core._join_or_own(self.key)
+        except BaseException:
+            _LOADING.reset(self._token)
+            raise
+        return self
+
+    def done(self, value: Any) -> Any:
+        settle(self.fut, value)
+        return value
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
+        _LOADING.reset(self._token)
+        if self.owner:
+            if exc is not None:
+                self.core.counters["load_errors"] += isinstance(exc, Exception)
+                settle(self.fut, exc=exc)
+            self.core._land(self.key, self.fut)
+
+
 class RefreshSchedule:
     """Loaded entries by refresh time (a heap), and the keys read since they were loaded."""
 
@@ -74,6 +140,8 @@ class RefreshSchedule:
 
 class CacheCore:
     """The shared state of a manager (see the managers for the API)."""
+
+    _state: str  # "new", "open" or "closed": each manager's lifecycle
 
     def __init__(self, config: CacheConfig | None = None, *, loader: Loader | None = None,
                  clock: Callable[[], float] = time.time, monitor: Recorder | None = None,
@@ -459,6 +527,30 @@ class CacheCore:
             above.append(slot)
         return found
 
+    def _plan_store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
+                    tags: tuple[str, ...], refreshable: bool = False) -> Plan:
+        """Serialize value (raising before anything is written) and write it through."""
+        payload, weight = self._serialize(key, value)
+        entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
+        yield from self._plan_write(key, entry, payload, hard)
+        self._schedule_refresh(key, entry)
+
+    def _plan_load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
+                   tags: tuple[str, ...], force: bool) -> Plan:
+        """The owner of a load's flight: the value another load stored meanwhile (unless
+        ``force``), else the loader's, stored while the manager is open. The loader is called
+        through the LOADER pseudo-tier, whose errors reach the caller."""
+        if not force:  # another load may have finished since this caller's lookup
+            entry = (self.l1.get(key) if self.l1 is not None
+                     else (yield from self._plan_lookup(key)))
+            if entry is not None and entry.fresh(self._clock()):
+                return entry.value
+        self.counters["loads"] += 1
+        _, value, _ = yield LOADER, "load", (loader, key)
+        if self._state == "open":
+            yield from self._plan_store(key, value, ttl, stale, tags, refreshable=True)
+        return value
+
     def _plan_write(self, key: Hashable, entry: Entry, payload: bytes | None,
                     hard_ttl: float | None) -> Plan:
         if self.l1 is not None:
@@ -566,6 +658,9 @@ class CacheCore:
     # One table of loads in flight for both sides of a cache (an async manager and its blocking
     # companion share it): a caller that misses a key another caller — async or blocking — is
     # loading waits for that load's concurrent Future instead of calling the loader again.
+
+    def _flight(self, key: Hashable) -> Flight:
+        return Flight(self, key)
 
     def _join_or_own(self, key: Hashable) -> tuple[concurrent.futures.Future[Any], bool]:
         """(the Future of key's load in flight, False), or (a new one, True): the caller owns

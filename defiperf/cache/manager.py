@@ -11,7 +11,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import inspect
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LOADING, CacheCore, Loader, settle
+from defiperf.cache.core import _LOADING, CacheCore, Loader
 from defiperf.cache.disk import DiskTier
 from defiperf.cache.keys import check_key, check_tags
 from defiperf.cache.redis_tier import RedisTier
@@ -55,15 +54,6 @@ class AsyncDisk:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self._executor, functools.partial(fn, *args))
         return call
-
-
-async def _call_loader(loader: Loader, key: Hashable) -> Any:
-    if is_async_function(loader):
-        return await loader(key)
-    result = await asyncio.to_thread(loader, key)  # a blocking loader never blocks the loop
-    if inspect.isawaitable(result):
-        return await result
-    return result
 
 
 _RETRY: Any = object()
@@ -307,13 +297,6 @@ class SmartCacheManager(CacheCore):
         await run_async(self._plan_write(key, entry, payload, hard))
         return None
 
-    async def _store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
-                     tags: tuple[str, ...], refreshable: bool = False) -> None:
-        payload, weight = self._serialize(key, value)
-        entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
-        await run_async(self._plan_write(key, entry, payload, hard))
-        self._schedule_refresh(key, entry)
-
     async def set_many(self, mapping: Mapping[str | bytes, Any], ttl: Any = DEFAULT,
                        stale_ttl: Any = DEFAULT) -> None:
         """Write many keys; one pipeline to Redis, one transaction on disk. Every value is
@@ -396,32 +379,11 @@ class SmartCacheManager(CacheCore):
 
     async def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                     tags: tuple[str, ...], force: bool = False) -> Any:
-        token = self._enter_load(key)
-        fut, owner = self._join_or_own(key)  # shared with the blocking side
-        try:
-            if not owner:
-                return await self._wait(key, fut)
-            try:
-                if not force:  # another load may have finished since this caller's lookup
-                    entry = (self.l1.get(key) if self.l1 is not None
-                             else await run_async(self._plan_lookup(key)))
-                    if entry is not None and entry.fresh(self._clock()):
-                        settle(fut, entry.value)
-                        return entry.value
-                self.counters["loads"] += 1
-                value = await _call_loader(loader, key)
-                if self._state == "open":
-                    await self._store(key, value, ttl, stale, tags, refreshable=True)
-            except BaseException as exc:
-                self.counters["load_errors"] += isinstance(exc, Exception)
-                settle(fut, exc=exc)
-                raise
-            settle(fut, value)
-            return value
-        finally:
-            _LOADING.reset(token)
-            if owner:
-                self._land(key, fut)
+        with self._flight(key) as flight:  # one table with the blocking side
+            if not flight.owner:
+                return await self._wait(key, flight.fut)
+            return flight.done(await run_async(
+                self._plan_load(key, loader, ttl, stale, tags, force)))
 
     async def _wait(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> Any:
         """The result of a load another caller owns (on this loop or a blocking thread)."""
@@ -466,13 +428,7 @@ class SmartCacheManager(CacheCore):
 
     async def _cached_store_async(self, key: Hashable, value: Any, ttl: float | None,
                                   stale: float, tags: tuple[str, ...]) -> None:
-        await self._run_plan(lambda: self._store_plan(key, value, ttl, stale, tags))
-
-    def _store_plan(self, key: Hashable, value: Any, ttl: float | None, stale: float,
-                    tags: tuple[str, ...]) -> Any:
-        payload, weight = self._serialize(key, value)
-        entry, hard = self._entry(value, ttl, stale, weight, tags)
-        return self._plan_write(key, entry, payload, hard)
+        await self._run_plan(lambda: self._plan_store(key, value, ttl, stale, tags))
 
     async def _cached_delete_async(self, key: Hashable) -> bool:
         return bool(await self._run_plan(lambda: self._plan_delete(key)))

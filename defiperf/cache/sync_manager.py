@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LOADING, CacheCore, Loader, settle
+from defiperf.cache.core import _LOADING, CacheCore, Loader
 from defiperf.cache.keys import check_key, check_tags
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
@@ -143,14 +143,7 @@ class SyncCacheManager(CacheCore):
         key = check_key(key)
         ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
         self._enter("set")
-        self._store(key, value, ttl_s, stale, tag_tuple)
-
-    def _store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
-               tags: tuple[str, ...], refreshable: bool = False) -> None:
-        payload, weight = self._serialize(key, value)
-        entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
-        run_blocking(self._plan_write(key, entry, payload, hard))
-        self._schedule_refresh(key, entry)
+        run_blocking(self._plan_store(key, value, ttl_s, stale, tag_tuple))
 
     def set_many(self, mapping: Mapping[str | bytes, Any], ttl: Any = DEFAULT,
                  stale_ttl: Any = DEFAULT) -> None:
@@ -204,36 +197,10 @@ class SyncCacheManager(CacheCore):
 
     def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
               tags: tuple[str, ...], force: bool = False) -> Any:
-        token = self._enter_load(key)
-        fut, owner = self._join_or_own(key)
-        try:
-            if not owner:
-                return self._wait(key, fut)
-            try:
-                if not force:  # another load may have finished since this caller's lookup
-                    done = self._just_loaded(key)
-                    if done is not None:
-                        settle(fut, done.value)
-                        return done.value
-                self.counters["loads"] += 1
-                value = loader(key)
-                if self._state == "open":
-                    self._store(key, value, ttl, stale, tags, refreshable=True)
-            except BaseException as exc:
-                self.counters["load_errors"] += isinstance(exc, Exception)
-                settle(fut, exc=exc)
-                raise
-            settle(fut, value)
-            return value
-        finally:
-            _LOADING.reset(token)
-            if owner:
-                self._land(key, fut)
-
-    def _just_loaded(self, key: Hashable) -> Any:
-        entry = (self.l1.get(key) if self.l1 is not None
-                 else run_blocking(self._plan_lookup(key)))
-        return entry if entry is not None and entry.fresh(self._clock()) else None
+        with self._flight(key) as flight:
+            if not flight.owner:
+                return self._wait(key, flight.fut)
+            return flight.done(run_blocking(self._plan_load(key, loader, ttl, stale, tags, force)))
 
     def _wait(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> Any:
         try:
@@ -316,7 +283,7 @@ class SyncCacheManager(CacheCore):
     def _cached_store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
                       tags: tuple[str, ...]) -> None:
         self._enter("refresh")
-        self._store(key, value, ttl, stale, tags)
+        run_blocking(self._plan_store(key, value, ttl, stale, tags))
 
     def _cached_delete(self, key: Hashable) -> bool:
         self._enter("invalidate")

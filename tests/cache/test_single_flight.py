@@ -5,11 +5,9 @@ key at once share one load — whichever side starts it — with real Redis and 
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,12 +17,7 @@ import pytest
 from defiperf.cache import CacheConfig, SmartCacheManager
 
 
-@pytest.fixture(autouse=True)
-def fast_switching() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(old)
+pytestmark = pytest.mark.usefixtures("fast_switching")
 
 
 async def until(check: Any, seconds: float = 20.0) -> None:
