@@ -336,7 +336,9 @@ class SmartCacheManager(CacheCore):
                          ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT, type: Any = None,
                          tags: Iterable[str] = ()) -> Any:
         """The fresh value of key; on a miss ``loader(key)`` (sync or async) is called once
-        however many callers miss together (single flight) and its value is cached. Within
+        however many callers miss together (single flight, shared with the blocking callers of
+        plain functions under ``@cached``: one load per key for both) and its value is cached;
+        callers missing a key together also share one lookup of Redis and disk. Within
         ``stale_ttl`` after expiry the stale value is returned at once and one background
         refresh runs. A loader error is raised to the callers when there is no stale value;
         a failed refresh keeps the stale value. A loader asking for its own key raises
