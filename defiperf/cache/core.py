@@ -6,7 +6,6 @@ work and I/O belong to the managers."""
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextvars
 import datetime
 import heapq
@@ -29,6 +28,7 @@ from defiperf.cache.disk import DiskTier
 from defiperf.cache.envelope import Entry
 from defiperf.cache.errors import CacheClosedError, ReentrantLoadError, SerializationError
 from defiperf.cache.keys import check_key, check_tags
+from defiperf.cache.load_future import LoadFuture
 from defiperf.cache.memory import MemoryTier
 from defiperf.cache.serialization import Serializer
 from defiperf.cache.slots import Plan, TierHealth, TierMetrics, TierSlot
@@ -48,18 +48,6 @@ _LOADING: contextvars.ContextVar[frozenset[tuple[str, Hashable]]] = contextvars.
 _COUNTERS = ("loads", "load_errors", "stale_served", "refreshes", "refresh_failures",
              "single_flight_joins", "warmed", "warm_failures", "invalidations_received",
              "l1_resets", "l2_write_errors", "l3_write_errors", "typed_misses")
-
-
-def settle(fut: concurrent.futures.Future[Any], value: Any = None,
-           exc: BaseException | None = None) -> None:
-    """Complete a load's Future (a no-op when close() already failed it)."""
-    try:
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(value)
-    except concurrent.futures.InvalidStateError:  # closed under it: waiters already told
-        pass
 
 
 class _Loader:
@@ -113,7 +101,7 @@ class Flight:
         return self
 
     def done(self, value: Any) -> Any:
-        settle(self.fut, value)
+        self.fut.settle(value)
         return value
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
@@ -122,7 +110,7 @@ class Flight:
         if self.owner:
             if exc is not None:
                 self.core.counters["load_errors"] += isinstance(exc, Exception)
-                settle(self.fut, exc=exc)
+                self.fut.settle(exc=exc)
             self.core._land(self.key, self.fut)
 
 
@@ -188,7 +176,7 @@ class CacheCore:
         self._refresh_backoff: dict[Hashable, tuple[int, float]] = {}
         self._refreshing: set[Hashable] = set()
         self._sched = RefreshSchedule(4 * max(config.refresh_hot_keys, 16))
-        self._flights: dict[Hashable, concurrent.futures.Future[Any]] = {}
+        self._flights: dict[Hashable, LoadFuture] = {}
         self._flights_lock = threading.Lock()
         self._warm_log = RateLimitedLog(logger, interval_s=10.0)
         self.shared: list[TierSlot] = []
@@ -657,12 +645,12 @@ class CacheCore:
     # --- single flight helpers -------------------------------------------------------------
     # One table of loads in flight for both sides of a cache (an async manager and its blocking
     # companion share it): a caller that misses a key another caller — async or blocking — is
-    # loading waits for that load's concurrent Future instead of calling the loader again.
+    # loading waits for that load's LoadFuture instead of calling the loader again.
 
     def _flight(self, key: Hashable) -> Flight:
         return Flight(self, key)
 
-    def _join_or_own(self, key: Hashable) -> tuple[concurrent.futures.Future[Any], bool]:
+    def _join_or_own(self, key: Hashable) -> tuple[LoadFuture, bool]:
         """(the Future of key's load in flight, False), or (a new one, True): the caller owns
         the load and must settle the Future and then ``_land`` it."""
         with self._flights_lock:
@@ -670,10 +658,10 @@ class CacheCore:
             if fut is not None:
                 self.counters["single_flight_joins"] += 1
                 return fut, False
-            fut = self._flights[key] = concurrent.futures.Future()
+            fut = self._flights[key] = LoadFuture()
             return fut, True
 
-    def _land(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> None:
+    def _land(self, key: Hashable, fut: LoadFuture) -> None:
         with self._flights_lock:
             if self._flights.get(key) is fut:
                 del self._flights[key]
@@ -683,7 +671,7 @@ class CacheCore:
         with self._flights_lock:
             flights, self._flights = list(self._flights.values()), {}
         for fut in flights:
-            settle(fut, exc=CacheClosedError("the cache manager was closed during this load"))
+            fut.settle(exc=CacheClosedError("the cache manager was closed during this load"))
 
     def _wait_timeout_error(self, key: Hashable) -> TimeoutError:
         return TimeoutError(f"waited {self.config.load_wait_timeout_s:g} s for another "

@@ -22,6 +22,7 @@ from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader
 from defiperf.cache.disk import DiskTier
 from defiperf.cache.keys import check_key, check_tags
+from defiperf.cache.load_future import LoadFuture
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
@@ -362,6 +363,8 @@ class SmartCacheManager(CacheCore):
     async def _lookup_once(self, key: Hashable, ttl: float | None) -> Any:
         """The tiers' entry of key, looked up once for the callers that miss it together (a
         cold burst of 5,000 callers on 100 keys makes 100 Redis round trips, not 5,000)."""
+        if not self.shared:  # L1 only: nothing to wait for
+            return await run_async(self._plan_lookup(key, ttl))
         lookups = self._lookups
         fut = lookups.get(key)
         if fut is not None:
@@ -387,9 +390,9 @@ class SmartCacheManager(CacheCore):
             return flight.done(await run_async(
                 self._plan_load(key, loader, ttl, stale, tags, force)))
 
-    async def _wait(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> Any:
+    async def _wait(self, key: Hashable, fut: LoadFuture) -> Any:
         """The result of a load another caller owns (on this loop or a blocking thread)."""
-        waiter = asyncio.wrap_future(fut)
+        waiter = fut.waiter()
         waiter.add_done_callback(_retrieve)  # read even when this caller gave up waiting
         try:  # shield: a waiter cancelled or timing out must not cancel the load's Future
             return await asyncio.wait_for(asyncio.shield(waiter), self.config.load_wait_timeout_s)

@@ -163,12 +163,10 @@ class _Names:
         self.cluster = cluster
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
-        # redis.asyncio bounds each socket operation with asyncio.wait_for, which on Python 3.11+
-        # costs a Task per command; there our own client's commands are bounded as a whole by
-        # asyncio.timeout in _call instead (same bound, one timer, no Task)
-        self.command_timeout_s: float | None = None
-        if asyncio_client and client is None and not cluster and hasattr(asyncio, "timeout"):
-            self.command_timeout_s, timeout_s = timeout_s, None  # type: ignore[assignment]
+        # (redis.asyncio bounds each socket operation with asyncio.wait_for, a Task per command.
+        # One asyncio.timeout around the whole command was measured cheaper, but it also bounds
+        # opening a connection, and a burst of cold callers on a busy host then timed out and
+        # opened the breaker: kept per operation.)
         kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
         if client is not None:
             self.client = client
@@ -241,17 +239,11 @@ class RedisTier(_Names):
         else:
             await slots.acquire()
         try:
-            return await self._bounded(coro)
+            return await coro
         except _errors() as exc:
             raise tier_error(exc) from exc
         finally:
             slots.release()
-
-    async def _bounded(self, coro: Any) -> Any:
-        if self.command_timeout_s is None:
-            return await coro
-        async with asyncio.timeout(self.command_timeout_s):  # type: ignore[attr-defined, unused-ignore]
-            return await coro
 
     async def _read_one(self, key: str, data: Any) -> Entry | None:
         entry, corrupt = self.read(key, data)

@@ -17,6 +17,7 @@ from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader
 from defiperf.cache.keys import check_key, check_tags
+from defiperf.cache.load_future import LoadFuture
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
 from defiperf.cache.ttl import DEFAULT
@@ -202,11 +203,10 @@ class SyncCacheManager(CacheCore):
                 return self._wait(key, flight.fut)
             return flight.done(run_blocking(self._plan_load(key, loader, ttl, stale, tags, force)))
 
-    def _wait(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> Any:
-        try:
-            return fut.result(self.config.load_wait_timeout_s)
-        except concurrent.futures.TimeoutError:
-            raise self._wait_timeout_error(key) from None
+    def _wait(self, key: Hashable, fut: LoadFuture) -> Any:
+        if not fut.wait(self.config.load_wait_timeout_s):
+            raise self._wait_timeout_error(key)
+        return fut.outcome()
 
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         if self._state != "open":

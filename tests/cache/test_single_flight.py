@@ -17,6 +17,8 @@ import pytest
 from defiperf.cache import CacheConfig, SmartCacheManager
 
 
+from switching import fast_switching  # noqa: F401  (the fixture)
+
 pytestmark = pytest.mark.usefixtures("fast_switching")
 
 

@@ -19,6 +19,8 @@ from defiperf.cache import (CacheClosedError, CacheConfig, LoopThreadError, Reen
                             SmartCacheManager, SyncCacheManager)
 
 
+from switching import fast_switching  # noqa: F401  (the fixture)
+
 pytestmark = pytest.mark.usefixtures("fast_switching")
 
 
