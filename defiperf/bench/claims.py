@@ -17,6 +17,7 @@ class Claim:
     check: Callable[[float], bool]
     show: Callable[[float], str]
     worst: Callable[[list[float]], float] = max  # of several matching rows (tiers, idle/busy)
+    versus: str | None = None  # checks ours / this peer's figure (same row) instead of ours
 
 
 CLAIMS = (
@@ -31,6 +32,9 @@ CLAIMS = (
           lambda v: v < 50e6, lambda v: f"{v / 1e6:.3f} ms"),
     Claim("queue latency < 10 ms", "p99 < 10 ms", "batch", "queue latency p99 at 50% of max*",
           lambda v: v < 10, lambda v: f"{v:.2f} ms"),
+    Claim("L2 hit within 1.3x a Redis GET", "<= 1.3x redis-py GET", "cache",
+          "L2 hit (Redis), await get", lambda v: v <= 1.3, lambda v: f"{v:.2f}x",
+          versus="redis-py GET"),
 )
 
 
@@ -44,7 +48,9 @@ def check_claims(rows: list[Row]) -> list[tuple[str, str, str, str]]:
     """(claim, target, ours, "pass" / "FAIL" / "not run") for each claim."""
     out = []
     for c in CLAIMS:
-        values = [r.ours for r in rows if r.suite == c.suite and _matches(r.operation, c.operation)]
+        matching = [r for r in rows if r.suite == c.suite and _matches(r.operation, c.operation)]
+        values = [r.ours / r.peers[c.versus] if c.versus else r.ours for r in matching
+                  if c.versus is None or r.peers.get(c.versus)]
         if not values:
             out.append((c.claim, c.target, "-", "not run"))
             continue

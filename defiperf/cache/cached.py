@@ -17,7 +17,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from defiperf.cache.errors import LoopThreadError
-from defiperf.cache.keys import FunctionKey
+from defiperf.cache.keys import FunctionKey, check_tags
 from defiperf.structures import OptimizedLRU
 
 P = ParamSpec("P")
@@ -94,6 +94,8 @@ def decorate(binding: Any, fn: Callable[..., Any], *, key: Any, ttl: Any, stale:
     """The wrapper of fn; ``binding`` is the manager serving it (``_fast_get`` and
     ``_cached_miss``/``_store``/``_delete``/``_clear``, blocking or ``_async``)."""
     fk = FunctionKey(fn, key, include_self=include_self)
+    if fk.clear_tag is not None:
+        tags = check_tags((*tags, fk.clear_tag))
     key_of = key_maker(fk, memo_size)
     fast_get = binding._fast_get
     stats = [0, 0]
@@ -122,7 +124,7 @@ def decorate(binding: Any, fn: Callable[..., Any], *, key: Any, ttl: Any, stale:
 
         async def cache_clear() -> None:
             stats[0] = stats[1] = 0
-            await binding._cached_clear_async(fk.prefix)
+            await binding._cached_clear_async(fk.prefix, fk.clear_tag)
         wrapper: Any = async_wrapper
     else:
         name = f"{fk.prefix}()"
@@ -149,7 +151,7 @@ def decorate(binding: Any, fn: Callable[..., Any], *, key: Any, ttl: Any, stale:
 
         def cache_clear() -> None:  # type: ignore[misc]
             stats[0] = stats[1] = 0
-            binding._cached_clear(fk.prefix)
+            binding._cached_clear(fk.prefix, fk.clear_tag)
         wrapper = sync_wrapper
 
     wrapper.cache_info = lambda: CacheInfo(stats[0], stats[1])

@@ -5,9 +5,11 @@ work and I/O belong to the managers."""
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
 import datetime
 import heapq
+import inspect
 import itertools
 import logging
 import math
@@ -15,17 +17,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
 
 from defiperf._validate import check_int
 from defiperf.batch.breaker import CircuitBreaker
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.config import DEFAULT_CACHE_CONFIG, CacheConfig
 from defiperf.cache.cached import MISS, CachedFunction, P, R, decorate, is_async_function
 from defiperf.cache.disk import DiskTier
-from defiperf.cache.envelope import MAX_TAGS, Entry
-from defiperf.cache.errors import ReentrantLoadError, SerializationError
-from defiperf.cache.keys import check_key
+from defiperf.cache.envelope import Entry
+from defiperf.cache.errors import CacheClosedError, ReentrantLoadError, SerializationError
+from defiperf.cache.keys import check_key, check_tags
+from defiperf.cache.load_future import LoadFuture
 from defiperf.cache.memory import MemoryTier
 from defiperf.cache.serialization import Serializer
 from defiperf.cache.slots import Plan, TierHealth, TierMetrics, TierSlot
@@ -33,8 +36,11 @@ from defiperf.cache.ttl import DEFAULT, TTL, _Default, resolve_ttl
 from defiperf.cache.typed import rebuild, return_type
 from defiperf.structures import OptimizedLRU
 
+if TYPE_CHECKING:  # typing only: the monitor package is not imported at run time
+    from defiperf.monitor.recorder import Recorder
+
 logger = logging.getLogger("defiperf.cache")
-_log = RateLimitedLog(logger)
+_log = RateLimitedLog(logger, interval_s=10.0)
 
 Loader = Callable[[Any], Any]  # called with the key: a str, or a call's key for @cached
 _LOADING: contextvars.ContextVar[frozenset[tuple[str, Hashable]]] = contextvars.ContextVar(
@@ -44,16 +50,68 @@ _COUNTERS = ("loads", "load_errors", "stale_served", "refreshes", "refresh_failu
              "l1_resets", "l2_write_errors", "l3_write_errors", "typed_misses")
 
 
-def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
-    if isinstance(tags, (str, bytes)):
-        raise TypeError("tags must be an iterable of str, not a single str")
-    out = tuple(tags)
-    for tag in out:
-        if not isinstance(tag, str) or not tag or "\x1f" in tag or len(tag) > 256:
-            raise ValueError(f"tag {tag!r} must be a non-empty str of at most 256 characters")
-    if len(out) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} tags per entry")
-    return out
+class _Loader:
+    """LOADER: a pseudo-tier a plan yields to call a loader (``(LOADER, "load", (loader,
+    key))``); unlike a tier's, its exceptions propagate to the plan's caller."""
+
+    name = "loader"
+
+    @staticmethod
+    def call(method: str, args: tuple[Any, ...]) -> tuple[bool, Any, float]:
+        loader, key = args
+        return True, loader(key), 0.0
+
+    @staticmethod
+    async def acall(method: str, args: tuple[Any, ...]) -> tuple[bool, Any, float]:
+        loader, key = args
+        return True, await call_loader(loader, key), 0.0
+
+
+LOADER: Any = _Loader()
+
+
+async def call_loader(loader: Loader, key: Hashable) -> Any:
+    """loader(key) from the event loop: awaited when async, on a worker thread when blocking."""
+    if is_async_function(loader):
+        return await loader(key)
+    result = await asyncio.to_thread(loader, key)  # a blocking loader never blocks the loop
+    if inspect.isawaitable(result):
+        return await result
+    return result
+
+
+class Flight:
+    """``with core._flight(key) as flight``: marks key as loading in this context (a loader
+    asking for its own key raises ReentrantLoadError) and joins the load in flight for key or
+    owns a new one (``flight.owner``). The owner ends with ``flight.done(value)``; an exception
+    leaving the block fails the load for its waiters; either way the flight lands."""
+
+    __slots__ = ("core", "key", "fut", "owner", "_token")
+
+    def __init__(self, core: CacheCore, key: Hashable) -> None:
+        self.core, self.key = core, key
+
+    def __enter__(self) -> Flight:
+        self._token = self.core._enter_load(self.key)
+        try:
+            self.fut, self.owner = self.core._join_or_own(self.key)
+        except BaseException:
+            _LOADING.reset(self._token)
+            raise
+        return self
+
+    def done(self, value: Any) -> Any:
+        self.fut.settle(value)
+        return value
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: Any) -> None:
+        _LOADING.reset(self._token)
+        if self.owner:
+            if exc is not None:
+                self.core.counters["load_errors"] += isinstance(exc, Exception)
+                self.fut.settle(exc=exc)
+            self.core._land(self.key, self.fut)
 
 
 class RefreshSchedule:
@@ -71,8 +129,10 @@ class RefreshSchedule:
 class CacheCore:
     """The shared state of a manager (see the managers for the API)."""
 
+    _state: str  # "new", "open" or "closed": each manager's lifecycle
+
     def __init__(self, config: CacheConfig | None = None, *, loader: Loader | None = None,
-                 clock: Callable[[], float] = time.time, monitor: Any = None,
+                 clock: Callable[[], float] = time.time, monitor: Recorder | None = None,
                  serializer: Any = None, default: Callable[[Any], Any] | None = None,
                  _share: CacheCore | None = None) -> None:
         if _share is not None:  # a blocking companion of an async manager: one cache
@@ -83,6 +143,9 @@ class CacheCore:
             raise TypeError(f"config must be a CacheConfig, not {type(config).__name__}")
         if loader is not None and not callable(loader):
             raise TypeError("loader must be callable")
+        if monitor is not None and not callable(getattr(monitor, "record_cache", None)):
+            raise TypeError("monitor must be a Recorder (defiperf.monitor.recorder): it has no "
+                            f"record_cache method ({type(monitor).__name__})")
         if serializer is not None and not (callable(getattr(serializer, "dumps", None))
                                            and callable(getattr(serializer, "loads", None))):
             raise TypeError("serializer must have dumps(value) -> bytes and loads(bytes)")
@@ -113,13 +176,16 @@ class CacheCore:
         self._refresh_backoff: dict[Hashable, tuple[int, float]] = {}
         self._refreshing: set[Hashable] = set()
         self._sched = RefreshSchedule(4 * max(config.refresh_hot_keys, 16))
+        self._flights: dict[Hashable, LoadFuture] = {}
+        self._flights_lock = threading.Lock()
+        self._warm_log = RateLimitedLog(logger, interval_s=10.0)
         self.shared: list[TierSlot] = []
         self._l2_slot: TierSlot | None = None
 
     def _share_state(self, other: CacheCore) -> None:
         for name in ("config", "loader", "monitor", "_clock", "serializer", "l1", "l3", "origin",
                      "tier_health", "l1_metrics", "counters", "_loaders", "_refresh_backoff",
-                     "_refreshing", "_sched"):
+                     "_refreshing", "_sched", "_flights", "_flights_lock", "_warm_log"):
             setattr(self, name, getattr(other, name))
         self.shared = []
         self._l2_slot = None
@@ -450,6 +516,30 @@ class CacheCore:
             above.append(slot)
         return found
 
+    def _plan_store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
+                    tags: tuple[str, ...], refreshable: bool = False) -> Plan:
+        """Serialize value (raising before anything is written) and write it through."""
+        payload, weight = self._serialize(key, value)
+        entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
+        yield from self._plan_write(key, entry, payload, hard)
+        self._schedule_refresh(key, entry)
+
+    def _plan_load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
+                   tags: tuple[str, ...], force: bool) -> Plan:
+        """The owner of a load's flight: the value another load stored meanwhile (unless
+        ``force``), else the loader's, stored while the manager is open. The loader is called
+        through the LOADER pseudo-tier, whose errors reach the caller."""
+        if not force:  # another load may have finished since this caller's lookup
+            entry = (self.l1.get(key) if self.l1 is not None
+                     else (yield from self._plan_lookup(key)))
+            if entry is not None and entry.fresh(self._clock()):
+                return entry.value
+        self.counters["loads"] += 1
+        _, value, _ = yield LOADER, "load", (loader, key)
+        if self._state == "open":
+            yield from self._plan_store(key, value, ttl, stale, tags, refreshable=True)
+        return value
+
     def _plan_write(self, key: Hashable, entry: Entry, payload: bytes | None,
                     hard_ttl: float | None) -> Plan:
         if self.l1 is not None:
@@ -512,6 +602,14 @@ class CacheCore:
         yield from self._plan_publish("p", prefix)
         return removed
 
+    def _plan_clear_function(self, prefix: str, tag: str | None) -> Plan:
+        """A decorated function's entries: its canonical keys (by prefix) and, when it has a
+        ``key=``, the entries carrying its tag."""
+        removed = yield from self._plan_delete_prefix(prefix)
+        if tag is not None:
+            removed += yield from self._plan_invalidate_tags((tag,))
+        return removed
+
     def _plan_invalidate_tags(self, tags: tuple[str, ...]) -> Plan:
         removed = self.l1.delete_tagged(tags) if self.l1 is not None else 0
         for slot in self.shared:
@@ -549,6 +647,39 @@ class CacheCore:
         logger.debug("L1 dropped: %s", reason)
 
     # --- single flight helpers -------------------------------------------------------------
+    # One table of loads in flight for both sides of a cache (an async manager and its blocking
+    # companion share it): a caller that misses a key another caller — async or blocking — is
+    # loading waits for that load's LoadFuture instead of calling the loader again.
+
+    def _flight(self, key: Hashable) -> Flight:
+        return Flight(self, key)
+
+    def _join_or_own(self, key: Hashable) -> tuple[LoadFuture, bool]:
+        """(the Future of key's load in flight, False), or (a new one, True): the caller owns
+        the load and must settle the Future and then ``_land`` it."""
+        with self._flights_lock:
+            fut = self._flights.get(key)
+            if fut is not None:
+                self.counters["single_flight_joins"] += 1
+                return fut, False
+            fut = self._flights[key] = LoadFuture()
+            return fut, True
+
+    def _land(self, key: Hashable, fut: LoadFuture) -> None:
+        with self._flights_lock:
+            if self._flights.get(key) is fut:
+                del self._flights[key]
+
+    def _fail_flights(self) -> None:
+        """Every load in flight ends for its waiters with CacheClosedError (close)."""
+        with self._flights_lock:
+            flights, self._flights = list(self._flights.values()), {}
+        for fut in flights:
+            fut.settle(exc=CacheClosedError("the cache manager was closed during this load"))
+
+    def _wait_timeout_error(self, key: Hashable) -> TimeoutError:
+        return TimeoutError(f"waited {self.config.load_wait_timeout_s:g} s for another "
+                            f"caller's load of {key!r} (load_wait_timeout_s)")
 
     def _enter_load(self, key: Hashable) -> contextvars.Token[frozenset[tuple[str, Hashable]]]:
         """Mark key as being loaded in this context; ReentrantLoadError when it already is."""
@@ -599,6 +730,21 @@ class CacheCore:
         self._refresh_backoff[key] = (failures, time.monotonic() + delay)
         logger.warning("refresh of %r failed (%d in a row), serving stale; next try in %.1f s: "
                        "%s", key, failures, delay, exc)
+
+    # --- warming ---------------------------------------------------------------------------
+
+    def _warm_outcome(self, keys: list[str], outcomes: list[bool | Exception]) -> int:
+        """Count one warm call's outcomes (True: fresh, False: not run, an exception: failed)
+        and log its failures as one rate-limited line; returns how many keys are fresh."""
+        failed = [(k, o) for k, o in zip(keys, outcomes) if isinstance(o, Exception)]
+        fresh = sum(o is True for o in outcomes)
+        self.counters["warmed"] += fresh
+        self.counters["warm_failures"] += len(failed)
+        if failed:
+            key, exc = failed[0]
+            self._warm_log.log(logging.WARNING, "warming", "warming: %d of %d keys failed (first: %r: %s: "
+                     "%s)", len(failed), len(keys), key, type(exc).__name__, str(exc)[:200])
+        return fresh
 
     # --- metrics and health ------------------------------------------------------------------
 

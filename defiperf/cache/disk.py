@@ -22,14 +22,15 @@ from typing import Any
 import diskcache  # type: ignore[import-untyped]
 import msgpack  # type: ignore[import-untyped]
 
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.envelope import Entry, pack
 from defiperf.cache.errors import TierError
 from defiperf.cache.serialization import Serializer
 from defiperf.cache.tier_codec import decode_envelope
 
 logger = logging.getLogger("defiperf.cache")
-_TAG_PREFIX = "\x00tag:"
+_TAG_PREFIX = "\x00tag:"  # earlier versions' tag index: one msgpack list per tag (read only)
+_MARK_PREFIX = "\x00tagged:"  # + tag + "\x1f" + key: key carries tag; expires with the entry
 _DB_FILES = ("cache.db", "cache.db-wal", "cache.db-shm")
 _FULL_BELOW_BYTES = 16 << 20
 
@@ -69,7 +70,7 @@ class DiskTier:
         self._clock = clock
         self._size_limit = size_limit_bytes
         self.corrupt = 0
-        self._log = RateLimitedLog(logger)
+        self._log = RateLimitedLog(logger, interval_s=10.0)
         self.reason = ""
         self._cache: Any = None
         try:
@@ -166,13 +167,10 @@ class DiskTier:
         if payload is None:
             raise TierError("disk: no payload to store")
         store.set(key, pack(entry.fresh_until, entry.expires_at, payload, entry.tags), expire=ttl_s)
-        for tag in entry.tags:
-            index = self._tag_index(store, tag)
-            if key not in index:
-                index.append(key)
-                store.set(_TAG_PREFIX + tag, msgpack.packb(index))
+        for tag in entry.tags:  # one marker per tag: O(1), however many keys carry the tag
+            store.set(f"{_MARK_PREFIX}{tag}\x1f{key}", b"", expire=ttl_s)
 
-    def _tag_index(self, store: Any, tag: str) -> list[str]:
+    def _legacy_tag_index(self, store: Any, tag: str) -> list[str]:
         try:
             raw = store.get(_TAG_PREFIX + tag)
             index = msgpack.unpackb(raw, raw=False) if isinstance(raw, bytes) else []
@@ -209,12 +207,18 @@ class DiskTier:
     def delete_tagged(self, tags: Iterable[str]) -> int:
         """Remove the entries carrying any of ``tags``; returns how many were removed."""
         store = self._store()
+        tags = tuple(tags)
 
         def run() -> int:
+            heads = tuple(f"{_MARK_PREFIX}{tag}\x1f" for tag in tags)
+            marks = [k for k in store.iterkeys() if isinstance(k, str) and k.startswith(heads)]
             removed = 0
             with store.transact():
+                for mark in marks:  # tags hold no \x1f: the key is all after the first
+                    removed += bool(store.delete(mark.split("\x1f", 1)[1]))
+                    store.delete(mark)
                 for tag in tags:
-                    for key in self._tag_index(store, tag):
+                    for key in self._legacy_tag_index(store, tag):
                         removed += bool(store.delete(key))
                     store.delete(_TAG_PREFIX + tag)
             return removed

@@ -24,12 +24,26 @@ import hashlib
 import inspect
 import string
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+from defiperf.cache.envelope import MAX_TAGS
 
 MAX_KEY_CHARS = 4096
 MAX_DEPTH = 64
 _GLOB_SPECIALS = "\\*?[]"
+
+
+def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(tags, (str, bytes)):
+        raise TypeError("tags must be an iterable of str, not a single str")
+    out = tuple(tags)
+    for tag in out:
+        if not isinstance(tag, str) or not tag or "\x1f" in tag or len(tag) > 256:
+            raise ValueError(f"tag {tag!r} must be a non-empty str of at most 256 characters")
+    if len(out) > MAX_TAGS:
+        raise ValueError(f"at most {MAX_TAGS} tags per entry")
+    return out
 
 
 def check_key(key: Any) -> str:
@@ -196,6 +210,12 @@ class FunctionKey:
             self.key_fn = key
         elif key is not None:
             raise TypeError(f"key must be a callable or a format string, not {type(key).__name__}")
+        # keys made by key= do not start with the prefix: their entries carry this tag, so that
+        # cache_clear() finds them in every tier and process
+        self.clear_tag: str | None = None
+        if key is not None:
+            tag = f"defiperf.fn:{self.prefix}"
+            self.clear_tag = tag if len(tag) <= 256 else f"defiperf.fn:{digest(tag.encode())}"
 
     def _check_template(self, template: str, names: set[str]) -> None:
         try:

@@ -11,27 +11,27 @@ import asyncio
 import concurrent.futures
 import contextlib
 import functools
-import inspect
-import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
+from defiperf.cache.core import _LOADING, CacheCore, Loader
 from defiperf.cache.disk import DiskTier
-from defiperf.cache.errors import CacheClosedError
-from defiperf.cache.keys import check_key
+from defiperf.cache.keys import check_key, check_tags
+from defiperf.cache.load_future import LoadFuture
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
 from defiperf.cache.ttl import DEFAULT
 from defiperf.cache.warming import Warmer
 
-logger = logging.getLogger("defiperf.cache")
+if TYPE_CHECKING:  # typing only: the monitor package is not imported at run time
+    from defiperf.monitor.recorder import Recorder
+
 _get_running_loop = asyncio._get_running_loop
 
 
@@ -57,13 +57,12 @@ class AsyncDisk:
         return call
 
 
-async def _call_loader(loader: Loader, key: Hashable) -> Any:
-    if is_async_function(loader):
-        return await loader(key)
-    result = await asyncio.to_thread(loader, key)  # a blocking loader never blocks the loop
-    if inspect.isawaitable(result):
-        return await result
-    return result
+_RETRY: Any = object()
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 async def _hop(loop: asyncio.AbstractEventLoop, coro: Any) -> Any:
@@ -92,7 +91,7 @@ class SmartCacheManager(CacheCore):
     """
 
     def __init__(self, config: CacheConfig | None = None, *, loader: Loader | None = None,
-                 clock: Callable[[], float] = time.time, monitor: Any = None,
+                 clock: Callable[[], float] = time.time, monitor: Recorder | None = None,
                  serializer: Any = None, default: Callable[[Any], Any] | None = None,
                  redis_client: Any = None) -> None:
         super().__init__(config, loader=loader, clock=clock, monitor=monitor,
@@ -100,8 +99,8 @@ class SmartCacheManager(CacheCore):
         self._redis_client = redis_client
         self._state = "new"
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._lookups: dict[Hashable, asyncio.Future[Any]] = {}
         self._stop: asyncio.Event | None = None
         self._warmer: Warmer | None = None
         self._paused = False
@@ -164,7 +163,8 @@ class SmartCacheManager(CacheCore):
     def _abandon(self) -> None:
         """Forget what belonged to a loop that has ended (its tasks and sockets died with it)."""
         self._tasks = set()
-        self._inflight = {}
+        self._lookups = {}
+        self._fail_flights()  # their owners' tasks died with the loop
         if self._executor is not None:
             self._executor.shutdown(wait=False)
         self._state = "closed"
@@ -208,11 +208,7 @@ class SmartCacheManager(CacheCore):
             return max(0.01, deadline - time.monotonic())
         assert self._stop is not None
         self._stop.set()
-        for fut in self._inflight.values():
-            if not fut.done():
-                fut.set_exception(CacheClosedError("the cache manager was closed during this load"))
-                fut.exception()  # retrieved: no warning when nobody waited
-        self._inflight = {}
+        self._fail_flights()
         if self._warmer is not None:
             self._warmer.cancel_queued()
         tasks = [t for t in self._tasks if t is not asyncio.current_task()]
@@ -303,13 +299,6 @@ class SmartCacheManager(CacheCore):
         await run_async(self._plan_write(key, entry, payload, hard))
         return None
 
-    async def _store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
-                     tags: tuple[str, ...], refreshable: bool = False) -> None:
-        payload, weight = self._serialize(key, value)
-        entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
-        await run_async(self._plan_write(key, entry, payload, hard))
-        self._schedule_refresh(key, entry)
-
     async def set_many(self, mapping: Mapping[str | bytes, Any], ttl: Any = DEFAULT,
                        stale_ttl: Any = DEFAULT) -> None:
         """Write many keys; one pipeline to Redis, one transaction on disk. Every value is
@@ -349,7 +338,9 @@ class SmartCacheManager(CacheCore):
                          ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT, type: Any = None,
                          tags: Iterable[str] = ()) -> Any:
         """The fresh value of key; on a miss ``loader(key)`` (sync or async) is called once
-        however many callers miss together (single flight) and its value is cached. Within
+        however many callers miss together (single flight, shared with the blocking callers of
+        plain functions under ``@cached``: one load per key for both) and its value is cached;
+        callers missing a key together also share one lookup of Redis and disk. Within
         ``stale_ttl`` after expiry the stale value is returned at once and one background
         refresh runs. A loader error is raised to the callers when there is no stale value;
         a failed refresh keeps the stale value. A loader asking for its own key raises
@@ -365,52 +356,49 @@ class SmartCacheManager(CacheCore):
         if other is not None:
             return await _hop(other, self._cached_miss_async(key, loader, ttl, stale, tp, tags))
         self._remember_loader(key, loader, ttl, stale, tp, tags)
-        if key in self._inflight and key not in self._refreshing:  # a cold load: join it
+        if key in self._flights and key not in self._refreshing:  # a cold load: join it
             return await self._load(key, loader, ttl, stale, tags)
-        value = self._usable(key, await run_async(self._plan_lookup(key, ttl)),
-                             (loader, ttl, stale, tp, tags))
+        value = self._usable(key, await self._lookup_once(key, ttl), (loader, ttl, stale, tp, tags))
         return await self._load(key, loader, ttl, stale, tags) if value is MISS else value
+
+    async def _lookup_once(self, key: Hashable, ttl: float | None) -> Any:
+        """The tiers' entry of key, looked up once for the callers that miss it together (a
+        cold burst of 5,000 callers on 100 keys makes 100 Redis round trips, not 5,000)."""
+        if not self.shared:  # L1 only: nothing to wait for
+            return await run_async(self._plan_lookup(key, ttl))
+        lookups = self._lookups
+        fut = lookups.get(key)
+        if fut is not None:
+            found = await asyncio.shield(fut)
+            if found is not _RETRY:
+                return found
+            return await run_async(self._plan_lookup(key, ttl))
+        fut = lookups[key] = asyncio.get_running_loop().create_future()
+        found = _RETRY  # the owner was cancelled: its joiners look up for themselves
+        try:
+            found = await run_async(self._plan_lookup(key, ttl))
+            return found
+        finally:
+            fut.set_result(found)
+            if lookups.get(key) is fut:
+                del lookups[key]
 
     async def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                     tags: tuple[str, ...], force: bool = False) -> Any:
-        token = self._enter_load(key)
-        fut = self._inflight.get(key)
-        owner = fut is None
-        try:
-            if fut is not None:
-                self.counters["single_flight_joins"] += 1
-                try:
-                    return await asyncio.wait_for(asyncio.shield(fut),
-                                                  self.config.load_wait_timeout_s)
-                except asyncio.TimeoutError:
-                    raise TimeoutError(f"waited {self.config.load_wait_timeout_s:g} s for "
-                                       f"another caller's load of {key!r}") from None
-            fut = asyncio.get_running_loop().create_future()
-            self._inflight[key] = fut
-            try:
-                if not force:  # another load may have finished since this caller's lookup
-                    entry = (self.l1.get(key) if self.l1 is not None
-                             else await run_async(self._plan_lookup(key)))
-                    if entry is not None and entry.fresh(self._clock()):
-                        fut.set_result(entry.value)
-                        return entry.value
-                self.counters["loads"] += 1
-                value = await _call_loader(loader, key)
-                if self._state == "open":
-                    await self._store(key, value, ttl, stale, tags, refreshable=True)
-            except BaseException as exc:
-                self.counters["load_errors"] += isinstance(exc, Exception)
-                if not fut.done():
-                    fut.set_exception(exc)
-                    fut.exception()  # retrieved here: no "never retrieved" warning without joiners
-                raise
-            if not fut.done():
-                fut.set_result(value)
-            return value
-        finally:
-            _LOADING.reset(token)
-            if owner and self._inflight.get(key) is fut:
-                del self._inflight[key]
+        with self._flight(key) as flight:  # one table with the blocking side
+            if not flight.owner:
+                return await self._wait(key, flight.fut)
+            return flight.done(await run_async(
+                self._plan_load(key, loader, ttl, stale, tags, force)))
+
+    async def _wait(self, key: Hashable, fut: LoadFuture) -> Any:
+        """The result of a load another caller owns (on this loop or a blocking thread)."""
+        waiter = fut.waiter()
+        waiter.add_done_callback(_retrieve)  # read even when this caller gave up waiting
+        try:  # shield: a waiter cancelled or timing out must not cancel the load's Future
+            return await asyncio.wait_for(asyncio.shield(waiter), self.config.load_wait_timeout_s)
+        except asyncio.TimeoutError:
+            raise self._wait_timeout_error(key) from None
 
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         if self._state != "open" or self._loop is None:
@@ -422,7 +410,7 @@ class SmartCacheManager(CacheCore):
         if running is not self._loop:  # a blocking caller: its companion refreshes
             self._companion()._refresh_ahead(key, spec)
             return
-        due = self._claim_refresh(key, spec, self._inflight)
+        due = self._claim_refresh(key, spec, self._flights)
         if due is not None:
             self._spawn(self._refresh(key, due), "defiperf-refresh")
 
@@ -446,19 +434,13 @@ class SmartCacheManager(CacheCore):
 
     async def _cached_store_async(self, key: Hashable, value: Any, ttl: float | None,
                                   stale: float, tags: tuple[str, ...]) -> None:
-        await self._run_plan(lambda: self._store_plan(key, value, ttl, stale, tags))
-
-    def _store_plan(self, key: Hashable, value: Any, ttl: float | None, stale: float,
-                    tags: tuple[str, ...]) -> Any:
-        payload, weight = self._serialize(key, value)
-        entry, hard = self._entry(value, ttl, stale, weight, tags)
-        return self._plan_write(key, entry, payload, hard)
+        await self._run_plan(lambda: self._plan_store(key, value, ttl, stale, tags))
 
     async def _cached_delete_async(self, key: Hashable) -> bool:
         return bool(await self._run_plan(lambda: self._plan_delete(key)))
 
-    async def _cached_clear_async(self, prefix: str) -> None:
-        await self._run_plan(lambda: self._plan_delete_prefix(prefix))
+    async def _cached_clear_async(self, prefix: str, tag: str | None) -> None:
+        await self._run_plan(lambda: self._plan_clear_function(prefix, tag))
 
     # --- warming -----------------------------------------------------------------------------
 
@@ -467,7 +449,8 @@ class SmartCacheManager(CacheCore):
                          ttl: Any = DEFAULT, stale_ttl: Any = DEFAULT) -> int:
         """Schedule loads of keys that are not fresh, on a priority queue (0..10, higher first,
         ``config.warm_concurrency`` at once). With ``wait`` returns how many were loaded (keys
-        already fresh count as loaded); failures are logged and counted, not raised."""
+        already fresh count as loaded); failures are counted and logged as one rate-limited
+        summary per call (how many, the first error), not raised."""
         checked, use, ttl_s, stale = self._warm_args(keys, priority, loader, ttl, stale_ttl)
         other = await self._ready()
         if other is not None:
@@ -475,23 +458,19 @@ class SmartCacheManager(CacheCore):
                                                      ttl=ttl, stale_ttl=stale_ttl))
         assert self._warmer is not None
         futures = [self._warmer.submit(k, (use, ttl_s, stale), priority) for k in checked]
+        summary = asyncio.gather(*futures)
         if not wait:
+            summary.add_done_callback(
+                lambda done: done.cancelled() or self._warm_outcome(checked, done.result()))
             return 0
-        return sum(await asyncio.gather(*futures))
+        return self._warm_outcome(checked, await summary)
 
-    async def _warm_one(self, key: str, spec: tuple[Any, ...]) -> bool:
+    async def _warm_one(self, key: str, spec: tuple[Any, ...]) -> None:
         loader, ttl, stale = spec
         entry = self.l1.lru.peek(key) if self.l1 is not None else None
         if entry is not None and entry.fresh(self._clock()) and self._clock() < entry.refresh_at:
-            return True
-        try:
-            await self._load(key, loader, ttl, stale, ())
-        except Exception as exc:
-            self.counters["warm_failures"] += 1
-            logger.warning("warming %r failed: %s", key, exc)
-            return False
-        self.counters["warmed"] += 1
-        return True
+            return
+        await self._load(key, loader, ttl, stale, ())
 
     def pause_warming(self) -> None:
         """Stop starting warm loads (for memory pressure); queued ones wait, in order."""

@@ -32,7 +32,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.envelope import Entry, pack
 from defiperf.cache.errors import TierError
 from defiperf.cache.keys import escape_glob
@@ -99,8 +99,12 @@ class _Names:
     """Key names, the message format and envelope reading shared by both tiers."""
 
     name = "l2"
+    _asyncio = False  # the client kind: redis.asyncio (RedisTier) or redis (SyncRedisTier)
 
-    def __init__(self, serializer: Serializer, namespace: str, clock: Any, origin: str) -> None:
+    def __init__(self, url: str, serializer: Serializer, *, namespace: str,
+                 timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
+                 clock: Any, client: Any = None, origin: str | None = None,
+                 max_connections: int = 64) -> None:
         self._serializer = serializer
         self._clock = clock
         self.namespace = namespace
@@ -109,9 +113,20 @@ class _Names:
         self.epoch_key = f"{namespace}:meta:epoch"
         self.channel = f"{namespace}:cache:invalidate"
         self.patterns = [escape_glob(self.prefix) + "*", escape_glob(self.tag_prefix) + "*"]
-        self.origin = origin
+        self.origin = origin or uuid.uuid4().hex
         self.corrupt = 0
-        self._log = RateLimitedLog(logger)
+        self._log = RateLimitedLog(logger, interval_s=10.0)
+        self._connect(self._asyncio, url, timeout_s, connect_timeout_s, cluster, client)
+        self._start(max_connections)
+
+    def _start(self, max_connections: int) -> None:
+        """The tier kind's own state: its bound on commands at once, its listener's."""
+        raise NotImplementedError
+
+    def _fetch_many(self, keys: list[str]) -> tuple[Any, list[str]]:
+        """MGET for keys (a cluster's: per slot), and their names."""
+        fetch = self.client.mget_nonatomic if self.cluster else self.client.mget
+        return fetch, [self.key(k) for k in keys]
 
     def key(self, key: str) -> str:
         """The Redis key for cache key ``key`` (namespaced)."""
@@ -151,6 +166,10 @@ class _Names:
         self.cluster = cluster
         self.timeout_s = timeout_s
         self.connect_timeout_s = connect_timeout_s
+        # (redis.asyncio bounds each socket operation with asyncio.wait_for, a Task per command.
+        # One asyncio.timeout around the whole command was measured cheaper, but it also bounds
+        # opening a connection, and a burst of cold callers on a busy host then timed out and
+        # opened the breaker: kept per operation.)
         kwargs = {"socket_timeout": timeout_s, "socket_connect_timeout": connect_timeout_s}
         if client is not None:
             self.client = client
@@ -209,12 +228,9 @@ class RedisTier(_Names):
     """L2 over redis.asyncio (hiredis parser when installed); ``cluster=True`` uses
     RedisCluster. Every method raises TierError on failure."""
 
-    def __init__(self, url: str, serializer: Serializer, *, namespace: str,
-                 timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
-                 clock: Any, client: Any = None, origin: str | None = None,
-                 max_connections: int = 64) -> None:
-        super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
-        self._connect(True, url, timeout_s, connect_timeout_s, cluster, client)
+    _asyncio = True
+
+    def _start(self, max_connections: int) -> None:
         self._slots = asyncio.Semaphore(max_connections)
         self._listen_client: Any = None
 
@@ -253,8 +269,7 @@ class RedisTier(_Names):
         keys = list(keys)
         if not keys:
             return {}
-        names = [self.key(k) for k in keys]
-        fetch = self.client.mget_nonatomic if self.cluster else self.client.mget
+        fetch, names = self._fetch_many(keys)
         values = await self._call(fetch(names))
         out = {}
         for key, data in zip(keys, values):
@@ -414,12 +429,7 @@ class SyncRedisTier(_Names):
     """L2 over redis-py's blocking client (one connection pool shared by all threads); the
     listener is a daemon thread started by ``start_listener``."""
 
-    def __init__(self, url: str, serializer: Serializer, *, namespace: str,
-                 timeout_s: float = 0.25, connect_timeout_s: float = 2.0, cluster: bool = False,
-                 clock: Any, client: Any = None, origin: str | None = None,
-                 max_connections: int = 64) -> None:
-        super().__init__(serializer, namespace, clock, origin or uuid.uuid4().hex)
-        self._connect(False, url, timeout_s, connect_timeout_s, cluster, client)
+    def _start(self, max_connections: int) -> None:
         self._slots = threading.BoundedSemaphore(max_connections)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -452,8 +462,7 @@ class SyncRedisTier(_Names):
         keys = list(keys)
         if not keys:
             return {}
-        names = [self.key(k) for k in keys]
-        fetch = self.client.mget_nonatomic if self.cluster else self.client.mget
+        fetch, names = self._fetch_many(keys)
         values = self._call(fetch, names)
         out = {}
         for key, data in zip(keys, values):

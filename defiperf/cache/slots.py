@@ -13,12 +13,15 @@ import logging
 import threading
 import time
 from collections.abc import Generator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from defiperf.batch.breaker import BreakerState, CircuitBreaker
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.errors import TierError
 from defiperf.structures.metrics import LogHistogram
+
+if TYPE_CHECKING:  # typing only: the monitor package is not imported at run time
+    from defiperf.monitor.recorder import Recorder
 
 logger = logging.getLogger("defiperf.cache")
 
@@ -53,7 +56,7 @@ class TierHealth:
         self.metrics = TierMetrics()
         self.reason = ""  # the last failure, until a call succeeds
         self.lock = threading.Lock()
-        self._log = RateLimitedLog(logger)
+        self._log = RateLimitedLog(logger, interval_s=10.0)
 
     def allow(self) -> bool:
         with self.lock:
@@ -97,7 +100,7 @@ class TierSlot:
     def allowed(self) -> bool:
         return self.health.allow()
 
-    def record(self, hit: bool, ms: float, monitor: Any) -> None:
+    def record(self, hit: bool, ms: float, monitor: Recorder | None) -> None:
         m = self.health.metrics
         if hit:
             m.hits += 1

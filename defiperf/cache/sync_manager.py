@@ -7,35 +7,25 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextvars
-import logging
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LOADING, CacheCore, Loader, check_tags
-from defiperf.cache.errors import CacheClosedError
-from defiperf.cache.keys import check_key
+from defiperf.cache.core import _LOADING, CacheCore, Loader
+from defiperf.cache.keys import check_key, check_tags
+from defiperf.cache.load_future import LoadFuture
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
 from defiperf.cache.ttl import DEFAULT
 
+if TYPE_CHECKING:  # typing only: the monitor package is not imported at run time
+    from defiperf.monitor.recorder import Recorder
+
 _running_loop = asyncio._get_running_loop
-logger = logging.getLogger("defiperf.cache")
-
-
-def _settle(fut: concurrent.futures.Future[Any], value: Any = None,
-            exc: BaseException | None = None) -> None:
-    try:
-        if exc is not None:
-            fut.set_exception(exc)
-        else:
-            fut.set_result(value)
-    except concurrent.futures.InvalidStateError:  # closed under it: waiters already told
-        pass
 
 
 class SyncCacheManager(CacheCore):
@@ -53,14 +43,13 @@ class SyncCacheManager(CacheCore):
     """
 
     def __init__(self, config: CacheConfig | None = None, *, loader: Loader | None = None,
-                 clock: Callable[[], float] = time.time, monitor: Any = None,
+                 clock: Callable[[], float] = time.time, monitor: Recorder | None = None,
                  serializer: Any = None, default: Callable[[Any], Any] | None = None,
                  redis_client: Any = None, _share: CacheCore | None = None) -> None:
         super().__init__(config, loader=loader, clock=clock, monitor=monitor,
                          serializer=serializer, default=default, _share=_share)
         self._redis_client = redis_client
         self._lock = threading.RLock()
-        self._flights: dict[Hashable, concurrent.futures.Future[Any]] = {}
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._state = "new"
         self._listening = True
@@ -104,11 +93,9 @@ class SyncCacheManager(CacheCore):
                 self._state = "closed"
                 return
             self._state = "closed"
-            flights, self._flights = list(self._flights.values()), {}
             pool, self._pool = self._pool, None
         deadline = time.monotonic() + self.config.close_timeout_s
-        for fut in flights:
-            _settle(fut, exc=CacheClosedError("the cache manager was closed during this load"))
+        self._fail_flights()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
         if self.l2 is not None:
@@ -158,14 +145,7 @@ class SyncCacheManager(CacheCore):
         key = check_key(key)
         ttl_s, stale, tag_tuple = self._write_args(ttl, stale_ttl, tags)
         self._enter("set")
-        self._store(key, value, ttl_s, stale, tag_tuple)
-
-    def _store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
-               tags: tuple[str, ...], refreshable: bool = False) -> None:
-        payload, weight = self._serialize(key, value)
-        entry, hard = self._entry(value, ttl, stale, weight, tags, refreshable)
-        run_blocking(self._plan_write(key, entry, payload, hard))
-        self._schedule_refresh(key, entry)
+        run_blocking(self._plan_store(key, value, ttl_s, stale, tag_tuple))
 
     def set_many(self, mapping: Mapping[str | bytes, Any], ttl: Any = DEFAULT,
                  stale_ttl: Any = DEFAULT) -> None:
@@ -219,51 +199,15 @@ class SyncCacheManager(CacheCore):
 
     def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
               tags: tuple[str, ...], force: bool = False) -> Any:
-        token = self._enter_load(key)
-        try:
-            with self._lock:
-                fut = self._flights.get(key)
-                owner = fut is None
-                if fut is None:
-                    fut = self._flights[key] = concurrent.futures.Future()
-            if not owner:
-                self.counters["single_flight_joins"] += 1
-                return self._wait(key, fut)
-            try:
-                if not force:  # another load may have finished since this caller's lookup
-                    done = self._just_loaded(key)
-                    if done is not None:
-                        _settle(fut, done.value)
-                        return done.value
-                self.counters["loads"] += 1
-                value = loader(key)
-                if self._state == "open":
-                    self._store(key, value, ttl, stale, tags, refreshable=True)
-            except BaseException as exc:
-                self.counters["load_errors"] += isinstance(exc, Exception)
-                _settle(fut, exc=exc)
-                raise
-            _settle(fut, value)
-            return value
-        finally:
-            _LOADING.reset(token)
-            if owner:
-                with self._lock:
-                    if self._flights.get(key) is fut:
-                        del self._flights[key]
+        with self._flight(key) as flight:
+            if not flight.owner:
+                return self._wait(key, flight.fut)
+            return flight.done(run_blocking(self._plan_load(key, loader, ttl, stale, tags, force)))
 
-    def _just_loaded(self, key: Hashable) -> Any:
-        entry = (self.l1.get(key) if self.l1 is not None
-                 else run_blocking(self._plan_lookup(key)))
-        return entry if entry is not None and entry.fresh(self._clock()) else None
-
-    def _wait(self, key: Hashable, fut: concurrent.futures.Future[Any]) -> Any:
-        timeout = self.config.load_wait_timeout_s
-        try:
-            return fut.result(timeout)
-        except concurrent.futures.TimeoutError:
-            raise TimeoutError(f"waited {timeout:g} s for another caller's load of {key!r} "
-                               "(load_wait_timeout_s)") from None
+    def _wait(self, key: Hashable, fut: LoadFuture) -> Any:
+        if not fut.wait(self.config.load_wait_timeout_s):
+            raise self._wait_timeout_error(key)
+        return fut.outcome()
 
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         if self._state != "open":
@@ -295,23 +239,21 @@ class SyncCacheManager(CacheCore):
                    loader: Loader | None = None, *, ttl: Any = DEFAULT,
                    stale_ttl: Any = DEFAULT) -> int:
         """Load the keys that are not fresh, ``config.warm_concurrency`` at a time; returns how
-        many are fresh afterwards. Failures are logged and counted, not raised. (``priority``
+        many are fresh afterwards. Failures are counted and logged as one rate-limited summary
+        per call (how many, the first error), not raised. (``priority``
         0..10 is accepted for parity with SmartCacheManager; one call's keys share it.)"""
         checked, use, ttl_s, stale = self._warm_args(keys, priority, loader, ttl, stale_ttl)
         self._enter("warm_cache")
 
-        def one(key: str) -> bool:
+        def one(key: str) -> bool | Exception:
             try:
                 self._get_or_load(key, use, ttl_s, stale, None, ())
             except Exception as exc:
-                self.counters["warm_failures"] += 1
-                logger.warning("warming %r failed: %s", key, exc)
-                return False
-            self.counters["warmed"] += 1
+                return exc
             return True
         with concurrent.futures.ThreadPoolExecutor(self.config.warm_concurrency,
                                                    thread_name_prefix="defiperf-warm") as pool:
-            return sum(pool.map(one, checked))
+            return self._warm_outcome(checked, list(pool.map(one, checked)))
 
     # --- the decorator ---------------------------------------------------------------------
 
@@ -342,15 +284,15 @@ class SyncCacheManager(CacheCore):
     def _cached_store(self, key: Hashable, value: Any, ttl: float | None, stale: float,
                       tags: tuple[str, ...]) -> None:
         self._enter("refresh")
-        self._store(key, value, ttl, stale, tags)
+        run_blocking(self._plan_store(key, value, ttl, stale, tags))
 
     def _cached_delete(self, key: Hashable) -> bool:
         self._enter("invalidate")
         return bool(run_blocking(self._plan_delete(key)))
 
-    def _cached_clear(self, prefix: str) -> None:
+    def _cached_clear(self, prefix: str, tag: str | None) -> None:
         self._enter("cache_clear")
-        run_blocking(self._plan_delete_prefix(prefix))
+        run_blocking(self._plan_clear_function(prefix, tag))
 
     async def _cached_store_async(self, *args: Any) -> None:
         await asyncio.to_thread(self._cached_store, *args)
@@ -358,8 +300,8 @@ class SyncCacheManager(CacheCore):
     async def _cached_delete_async(self, key: Hashable) -> bool:
         return await asyncio.to_thread(self._cached_delete, key)
 
-    async def _cached_clear_async(self, prefix: str) -> None:
-        await asyncio.to_thread(self._cached_clear, prefix)
+    async def _cached_clear_async(self, prefix: str, tag: str | None) -> None:
+        await asyncio.to_thread(self._cached_clear, prefix, tag)
 
 
 __all__ = ["MISS", "SyncCacheManager"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any, Literal
 
-from defiperf.cache._ratelog import RateLimitedLog
+from defiperf._ratelimit import RateLimitedLog
 from defiperf.cache.envelope import Entry, unpack
 from defiperf.cache.serialization import Serializer
 

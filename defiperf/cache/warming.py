@@ -1,22 +1,21 @@
 """Warmer: the async manager's priority queue of loads (warm_cache), run by
 ``warm_concurrency`` worker tasks; ``pause()``/``resume()`` hold queued loads (memory pressure)
-in order."""
+in order. Each load's Future says how it went — True (fresh), False (not run: closed) or the
+exception — for the caller's one summary (CacheCore._warm_outcome)."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-logger = logging.getLogger("defiperf.cache")
-
-Job = tuple[int, int, str, Any, asyncio.Future[bool]]
+Outcome = bool | Exception
+Job = tuple[int, int, str, Any, asyncio.Future[Outcome]]
 
 
 class Warmer:
-    def __init__(self, warm_one: Callable[[str, Any], Awaitable[bool]], concurrency: int,
+    def __init__(self, warm_one: Callable[[str, Any], Awaitable[None]], concurrency: int,
                  paused: bool = False) -> None:
         self._warm_one = warm_one
         self._concurrency = concurrency
@@ -40,8 +39,8 @@ class Warmer:
     def resume(self) -> None:
         self._running.set()
 
-    def submit(self, key: str, spec: Any, priority: int) -> asyncio.Future[bool]:
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+    def submit(self, key: str, spec: Any, priority: int) -> asyncio.Future[Outcome]:
+        fut: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((-priority, next(self._seq), key, spec, fut))
         return fut
 
@@ -55,14 +54,14 @@ class Warmer:
         while True:
             await self._running.wait()  # paused: queued loads stay queued, in order
             _, _, key, spec, fut = await self._queue.get()
-            ok = False
+            outcome: Outcome = True
             try:
-                ok = await self._warm_one(key, spec)
+                await self._warm_one(key, spec)
             except asyncio.CancelledError:
                 if not fut.done():
                     fut.set_result(False)
                 raise
-            except Exception as exc:  # counted by warm_one's caller; never kills a worker
-                logger.warning("warming %r failed: %s", key, exc)
+            except Exception as exc:  # the caller's summary reports it; never kills a worker
+                outcome = exc
             if not fut.done():
-                fut.set_result(ok)
+                fut.set_result(outcome)

@@ -160,7 +160,7 @@ async def test_a_burst_of_cold_callers_on_a_healthy_redis(redis_server: str) -> 
             results = await asyncio.gather(*(cache.get_or_set(f"k{i}", str.upper)
                                              for i in range(50)))
             assert results == [f"K{i}" for i in range(50)]
-            assert cache.get_metrics()["tiers"]["l2"]["errors"] == 0
+            assert cache.get_metrics()["tiers"]["l2"]["errors"] == 0, cache.health()
             assert cache.breaker.state.value == "closed"
 
 
@@ -188,7 +188,7 @@ async def test_thousands_of_tasks_share_a_bounded_set_of_connections(redis_serve
             results = await asyncio.gather(*(cache.get_or_set(f"k{i % 100}", loader)
                                              for i in range(5000)))
             assert results == [f"k{i % 100}" for i in range(5000)] and loads == 100
-            assert cache.get_metrics()["tiers"]["l2"]["errors"] == 0
+            assert cache.get_metrics()["tiers"]["l2"]["errors"] == 0, cache.health()
         assert peak - before < 40  # 16 commands at once, not 5,000 (other tests may still close)
     finally:
         raw.close()

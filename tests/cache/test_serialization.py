@@ -68,3 +68,77 @@ def test_doctest() -> None:
     import defiperf.cache.serialization as module
 
     assert doctest.testmod(module).failed == 0
+
+
+def deep(levels: int, unit: bytes = b"\x91") -> bytes:
+    """A msgpack body of ``levels`` nested one-element arrays (or maps with unit b"\\x81\\xa1a")."""
+    return unit * levels + b"\xc0"
+
+
+@pytest.mark.parametrize("unit", [b"\x91", b"\x81\xa1a"], ids=["arrays", "maps"])
+def test_deeply_nested_raw_msgpack_is_an_error_not_a_crash(unit: bytes) -> None:
+    s = Serializer()
+    with pytest.raises((RecursionError, ValueError)):
+        s.loads(b"M" + deep(100_000, unit))
+    assert s.loads(b"M" + deep(100, unit)) is not None  # shallow nesting still decodes
+
+
+# Run in a child: if the bound failed it would take the process down, not fail an assert.
+_CHILD = """
+import sys, threading
+from defiperf.cache import Serializer
+from defiperf.cache import serialization as ser
+sys.setrecursionlimit({limit})
+if {stack_kib}:
+    threading.stack_size({stack_kib} * 1024)
+nested = b"\\x91" * 100_000 + b"\\xc0"
+ext = b"\\x90"
+for _ in range(200):
+    ext = b"\\x91\\xc9" + len(ext).to_bytes(4, "big") + b"\\x04" + ext
+out = []
+def run():
+    out.append(sys.getrecursionlimit() <= ser._SAFE_RECURSION_LIMIT)
+    for body in (nested, ext):
+        try:
+            Serializer().loads(b"M" + body)
+            out.append("decoded")
+        except (RecursionError, ValueError):
+            out.append("refused")
+t = threading.Thread(target=run)
+t.start()
+t.join()
+print(out)
+"""
+
+
+@pytest.mark.parametrize(("limit", "stack_kib", "native"), [
+    (1000, 0, True), (3000, 4096, True), (1_000_000, 0, False), (1_000_000, 16384, False)])
+def test_depth_stays_bounded_with_a_raised_recursion_limit(
+        limit: int, stack_kib: int, native: bool) -> None:
+    """msgspec's nesting bound is the recursion limit: where that could outgrow the C stack the
+    decoder takes msgpack's fixed parse stack instead; either way a miss, never a SIGSEGV."""
+    import subprocess
+    import sys
+
+    child = subprocess.run([sys.executable, "-c", _CHILD.format(limit=limit, stack_kib=stack_kib)],
+                           capture_output=True, text=True, timeout=120)
+    assert child.returncode == 0, child.stderr[-2000:]
+    flags = eval(child.stdout)  # noqa: S307 - our own child's repr of a list
+    assert flags[0] is native
+    assert flags[1:] == ["refused", "refused"]
+
+
+@given(plain)
+def test_both_decoding_paths_agree(value: Any) -> None:
+    """The msgspec path and the msgpack fallback read the same bytes as the same value."""
+    import sys
+
+    s = Serializer()
+    payload = s.dumps(value)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)  # above the safe bound: the msgpack path
+    try:
+        slow = s.loads(payload)
+    finally:
+        sys.setrecursionlimit(limit)
+    assert s.loads(payload) == slow == value

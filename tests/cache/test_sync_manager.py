@@ -5,11 +5,10 @@ loads, CacheClosedError for waiters, and plain functions under SmartCacheManager
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -20,12 +19,9 @@ from defiperf.cache import (CacheClosedError, CacheConfig, LoopThreadError, Reen
                             SmartCacheManager, SyncCacheManager)
 
 
-@pytest.fixture(autouse=True)
-def fast_switching() -> Iterator[None]:
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(old)
+from switching import fast_switching  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.usefixtures("fast_switching")
 
 
 def config(tmp_path: Path, redis_url: str | None = None, **kw: Any) -> CacheConfig:

@@ -155,6 +155,10 @@ HOSTILE = {
     "garbage": b"M\xc1\xff\x00",
     "bad-array": b"M" + msgpack.packb(msgpack.ExtType(2, msgpack.packb(["<f8", [10**12]]))),
     "object-array": b"M" + msgpack.packb(msgpack.ExtType(2, msgpack.packb(["|O", [1]]) + b"\x00" * 8)),
+    "deep-arrays": b"M" + b"\x91" * 100_000 + b"\xc0",
+    "deep-maps": b"M" + b"\x81\xa1a" * 100_000 + b"\xc0",
+    "truncated-array32": b"M\xdd\xff\xff\xff\xff",
+    "future-format": b"N" + msgpack.packb({"a": 1}),
 }
 
 
@@ -221,3 +225,8 @@ async def test_a_callers_huge_ttl_cannot_open_the_breaker(redis_server: str) -> 
         await cache.set("k", 1, ttl=9 * 365 * 86400)  # near the limit: Redis accepts it
         assert cache.health()["tiers"]["l2"]["breaker"] == "closed"
         assert cache.get_metrics()["tiers"]["l2"]["errors"] == 0
+
+
+def test_a_monitor_without_record_cache_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match="monitor"):
+        SyncCacheManager(CacheConfig(disk_dir=str(tmp_path / "l3")), monitor=object())  # type: ignore[arg-type]
