@@ -1,13 +1,10 @@
-/* policy.h -- the eviction policy of the L1 cache, apart from its storage: which slot to
- * evict, what a hit, a miss, a write or an insert changes. One table of dp_policy_ops_t
- * (policy.c) lists the implementations: "lru" (here) and "tinylfu" (tinylfu.c); adding a
- * policy is one new file and one line in that table.
- * Invariant: a policy orders the live slots only through the slots' segment lists, keeps
- * every segment but probation within seg_max[seg] after each insert (hits and bound changes
- * between inserts may overrun them), and keeps its own state in `state` (NULL for LRU). A NULL op means "nothing to do"
- * (on_hit NULL: the hit slot moves to the front of its segment; victim NULL: the window's
- * tail). The hit, miss, write, insert, victim and eviction dispatch is inline: under LRU
- * none of them makes a call.
+/* policy.h -- L1 eviction policy, apart from storage: which slot to evict; what a hit, miss,
+ * write or insert changes. The table in policy.c lists them ("lru" there, "tinylfu" in
+ * tinylfu.c); a new policy is one new file and one line in the table.
+ * Invariant: a policy orders live slots only through the segment lists, keeps every segment
+ * but probation within seg_max after each insert, and its own data in `state` (NULL for LRU).
+ * A NULL op does nothing (on_hit NULL: move to the front of its segment; victim NULL: the
+ * window's tail); the dispatch below is inline, so an LRU get or set makes no policy call.
  * dp_policy_init allocates the state, dp_policy_free releases it (safe on a zeroed struct). */
 #ifndef DP_POLICY_H
 #define DP_POLICY_H

@@ -1,16 +1,12 @@
-/* slots.h -- the storage of the L1 cache: nodes, slot allocation, the hash index and the
- * segment lists. The only file that knows the node layout; expiry.c and the policies reach
- * node fields through the accessors below.
- * Invariants: 0 <= len <= n_slots <= cap; every live slot is in exactly one segment list
- * head[seg] (most recent) .. tail[seg] (least recent), doubly linked through prev/next (-1 ends
- * it), its `seg` field names the list and seg_len[seg] counts it; free slots have seg
- * DP_SEG_FREE and chain through next from free_head; every live slot sits in exactly one bucket
- * of the Robin Hood linear-probing table (no tombstones: deletion shifts back), whose tag holds
- * the home bucket in its top log2_buckets bits; along the table a bucket's distance from its
- * home exceeds the previous bucket's by at most one (0 after an empty bucket); n_buckets is a
- * power of two >= 1.5 * n_slots; total_weight is the sum of the live slots' weight. Slots keep
- * their numbers when the arrays grow and are handed out in index order. dp_slots_init allocates, dp_slots_free releases (safe on a zeroed
- * struct); the caller owns the struct and the words in user[]. */
+/* slots.h -- L1 storage: 64-byte nodes (only this file knows their layout), slot allocation,
+ * the hash index, the segment lists. Invariants: len <= n_slots <= cap; each live slot is in
+ * exactly one segment list head[seg]..tail[seg] (prev/next, -1 ends; its `seg` names it;
+ * seg_len counts it) and in exactly one index bucket; free slots (seg DP_SEG_FREE) chain through
+ * next from free_head; the index is Robin Hood linear probing (see dp_slots_tag), a bucket's
+ * distance from home at most one more than the previous bucket's (0 after an empty one);
+ * n_buckets a power of two >= 1.5 * n_slots; total_weight sums the live weights. Slots keep
+ * their numbers when the arrays grow and are handed out in order. dp_slots_init allocates,
+ * dp_slots_free releases (safe on a zeroed struct); the caller owns the struct and user[]. */
 #ifndef DP_SLOTS_H
 #define DP_SLOTS_H
 

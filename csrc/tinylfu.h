@@ -1,16 +1,11 @@
-/* tinylfu.h -- W-TinyLFU (Einziger et al.; Caffeine) as a dp_policy_ops_t (dp_tinylfu_ops):
- * a small window LRU in front of a main region split into probation and protected. A new key
- * enters the window; the window's overflow is admitted to probation only if the frequency sketch
- * rates it above the main region's victim; a probation hit is promoted to protected; a hill
- * climber resizes the window (seg_max[DP_SEG_WINDOW]) from the sampled hit rate; a ghost table
- * of window entries that lost admission doubles the window, and admits a key that returns
- * within `cap` reads, when the climber is too slow. A hit waits in the read buffer (reads[0 ..
- * n_reads)): its count (sketch and climber) until the next other event (miss, write, insert,
- * victim choice, eviction, drain), so that every count lands in the same order as if made at
- * once, with the buffer's sketch blocks fetched together; its list move until the buffer
- * fills or the order is read (skipped if the slot was freed or reused by another hash since).
- * Invariant: n_counted <= n_reads < reads_cap; protected <= seg_max[DP_SEG_PROTECTED] after
- * each insert. The policy's init allocates, free releases. */
+/* tinylfu.h -- W-TinyLFU (Einziger et al.; Caffeine) as a policy (dp_tinylfu_ops): a window
+ * LRU in front of probation and protected; the window's overflow enters probation only if the
+ * sketch rates it above the main victim (or it came back to its ghost within `cap` reads); a
+ * probation hit is promoted; a hill climber and the ghost table size the window. A hit waits in
+ * the read buffer: its counts until the next event that is not a hit (so counts land in the
+ * same order as if made at once), its list move until the buffer fills or the order is read.
+ * Invariant: n_counted <= n_reads < reads_cap; protected within seg_max after each insert;
+ * sketch and ghosts sized for >= n_slots keys. init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
 #define DP_TINYLFU_H
 
