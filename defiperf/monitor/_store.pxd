@@ -14,7 +14,7 @@ cdef class Series:
     cdef readonly int64_t created_ns
     cdef MetricStore store
     cdef int _window(self, str window, dp_hist_t *out, uint64_t *bad) except -1
-    cdef void _count_le(self, double v_s) noexcept
+    cdef void _count_le(self, double v_ms) noexcept
 
 
 cdef class _Named:
@@ -33,9 +33,9 @@ cdef class Gauge(_Named):
 cdef class MetricStore:
     cdef dict _by_kind, _lookup, _metrics, _requests, _db, _cache, _chains, _timers, _system, _http
     cdef dict _counters, _gauges
-    cdef object _timer, _sink
+    cdef object _timer
     cdef bint _initialised      # __init__ has run (it runs only once)
-    cdef double *le_s
+    cdef double *le_ms               # per bound: the largest ms value counted in it
     cdef readonly uint32_t n_le
     cdef readonly tuple buckets_s
     cdef readonly double window_s

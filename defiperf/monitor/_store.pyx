@@ -12,6 +12,8 @@ free-threaded Python is not supported.
 """
 
 import logging
+import math
+from decimal import Decimal
 
 cimport cython
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
@@ -68,6 +70,32 @@ cdef inline double _duration(object value, str what) except? -1.0:
     return v
 
 
+cdef inline int _flag(object value, str what) except -1:
+    """``value`` as 0/1 when it is a bool (or numpy's bool_); a TypeError naming ``what``
+    otherwise: ``success="False"`` is truthy and would be recorded as a success."""
+    if value is True:
+        return 1
+    if value is False:
+        return 0
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+        return 1 if value else 0
+    raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
+
+
+def _le_threshold_ms(double bound_s):
+    """The largest duration in ms counted as ``<= bound_s`` seconds. A value on the bound is
+    counted in it however it was computed: as the decimal the bound was written as, times 1000
+    (``0.3`` ms for ``0.0003``), as ``bound_s * 1000.0``, or as any ms value whose ``/ 1000.0``
+    prometheus_client would count (``observe(ms / 1000) <= bound``). Each of the three is
+    monotone in the bound, so the cumulative counts stay monotone."""
+    cdef double x = bound_s * 1000.0
+    while x / 1000.0 > bound_s:
+        x = math.nextafter(x, -math.inf)
+    while math.nextafter(x, math.inf) / 1000.0 <= bound_s:
+        x = math.nextafter(x, math.inf)
+    return max(x, bound_s * 1000.0, float(Decimal(repr(bound_s)) * 1000))
+
+
 cdef str _exportable(object given, str what):
     """``given`` (a str) as an exact str, refused (ValueError) if it cannot be encoded as UTF-8
     (a lone surrogate, e.g. from ``surrogateescape``): it would break every later scrape."""
@@ -110,12 +138,12 @@ cdef class Series:
         dp_series_free(&self.c)
         PyMem_Free(self.le_counts)
 
-    cdef void _count_le(self, double v_s) noexcept:
-        """Count v_s (seconds) in the first bound >= it (the export cumulates)."""
+    cdef void _count_le(self, double v_ms) noexcept:
+        """Count v_ms in the first bound >= it (the export cumulates); see _le_threshold_ms."""
         cdef uint32_t i, n = self.store.n_le
-        cdef const double *le = self.store.le_s
+        cdef const double *le = self.store.le_ms
         for i in range(n):
-            if v_s <= le[i]:
+            if v_ms <= le[i]:
                 self.le_counts[i] += 1
                 return
 
@@ -183,6 +211,24 @@ cdef class Series:
         out["rate"] = out["count"] / self.store._span_s(window, self.created_ns)
         return out
 
+
+    def snapshot(self):
+        """``(count, sum, bad, min, buckets)`` since creation, read at one instant (a record
+        from another thread lands wholly before or after it): ``buckets`` are the cumulative
+        counts at the store's ``buckets_s`` (``[]`` for a kind that is not a duration), never
+        above ``count``; ``min`` is NaN before any value."""
+        cdef uint64_t local[64]   # buckets_s has at most 64 bounds
+        cdef uint32_t i, n = self.store.n_le if self.le_counts != NULL else 0
+        cdef uint64_t count = self.c.total.count, bad = self.c.n_bad, acc = 0
+        cdef double total = self.c.total.sum, lowest = self.c.total.min
+        for i in range(n):
+            local[i] = self.le_counts[i]
+        # Only C reads so far (no Python code could run): one instant. Now build the objects.
+        cdef list out = []
+        for i in range(n):
+            acc += local[i]
+            out.append(acc)
+        return count, total, bad, (lowest if count else NAN), out
 
     def bucket_counts(self):
         """Cumulative counts of the values <= each of the store's ``buckets_s`` bounds (seconds;
@@ -276,7 +322,7 @@ cdef class MetricStore:
         self._gauges = {}
 
     def __dealloc__(self):
-        PyMem_Free(self.le_s)
+        PyMem_Free(self.le_ms)
 
     def __init__(self, window_s=60.0, window_slots=4, max_series=1000, timer=None,
                  buckets_s=DEFAULT_BUCKETS_S):
@@ -302,11 +348,12 @@ cdef class MetricStore:
             raise RuntimeError("MetricStore.__init__ cannot be called on an initialised store; "
                                "make a new MetricStore")
         self._initialised = True
-        self.le_s = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
-        if self.le_s == NULL:
+        thresholds = [_le_threshold_ms(b) for b in bounds]
+        self.le_ms = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
+        if self.le_ms == NULL:
             raise MemoryError()
-        for i, b in enumerate(bounds):
-            self.le_s[i] = b
+        for i, b in enumerate(thresholds):
+            self.le_ms[i] = b
         self.n_le = len(bounds)
         self.buckets_s = bounds
         self.window_s = w
@@ -423,23 +470,8 @@ cdef class MetricStore:
                 raise ValueError(f"{kind} {key!r} is recorded in {s.unit!r}, not {unit!r}")
         check_status(dp_series_record(&s.c, v, bad, self._now_ns()), "record")
         if s.le_counts != NULL:
-            s._count_le(v / 1000.0)
-        if self._sink is not None:
-            try:
-                self._sink(s, v)
-            except Exception as exc:  # an export must never fail the record it follows
-                _log.warning("sink", "the store's sink failed: %s: %s", type(exc).__name__, exc)
+            s._count_le(v)
         return 0
-
-    def set_sink(self, sink):
-        """Call ``sink(series, value)`` after every record from now on (None: stop); an export
-        bridge such as the OpenTelemetry one uses it. An error in the sink is logged
-        (rate-limited), never raised into the recording caller."""
-        if sink is not None and not callable(sink):
-            raise TypeError("sink must be a callable(series, value) or None")
-        if sink is not None and self._sink is not None:
-            raise ValueError("this store has a sink already; remove it first (set_sink(None))")
-        self._sink = sink
 
     def record(self, kind, key, value, success=True, unit=""):
         """Record ``value`` into the series ``key`` of ``kind`` (one of ``KINDS``): ``key`` is a
@@ -448,7 +480,8 @@ cdef class MetricStore:
         where = self._lookup.get(kind)
         if where is None:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        self._put(where, kind, key, value, not success, unit if unit is not None else "")
+        self._put(where, kind, key, value, not _flag(success, "success"),
+                  unit if unit is not None else "")
 
     def record_metric(self, name, value, unit=""):
         """Record a custom metric (any finite value, e.g. ``1500, "ops/sec"``); a name keeps the
@@ -457,23 +490,23 @@ cdef class MetricStore:
 
     def record_request(self, endpoint, duration_ms, success=True):
         """Record one request to ``endpoint`` that took ``duration_ms`` (>= 0)."""
-        self._put(self._requests, "request", endpoint, duration_ms, not success, "")
+        self._put(self._requests, "request", endpoint, duration_ms, not _flag(success, "success"), "")
 
     def record_db_query(self, name, duration_ms, success=True):
         """Record one database query ``name`` that took ``duration_ms`` (>= 0)."""
-        self._put(self._db, "db", name, duration_ms, not success, "")
+        self._put(self._db, "db", name, duration_ms, not _flag(success, "success"), "")
 
     def record_cache(self, tier, hit, duration_ms=0.0):
         """Record one cache lookup in ``tier`` ("l1", "l2", ...): a hit or a miss, and its time."""
-        self._put(self._cache, "cache", tier, duration_ms, not hit, "")
+        self._put(self._cache, "cache", tier, duration_ms, not _flag(hit, "hit"), "")
 
     def record_chain_call(self, chain, method, duration_ms, success=True):
         """Record one RPC call ``method`` to a blockchain node of ``chain`` (series ``chain.method``)."""
-        self._put(self._chains, "chain", (chain, method), duration_ms, not success, "")
+        self._put(self._chains, "chain", (chain, method), duration_ms, not _flag(success, "success"), "")
 
     def record_timing(self, name, duration_ms, success=True):
         """Record one timed operation ``name`` (what ``timer(name)`` records)."""
-        self._put(self._timers, "timer", name, duration_ms, not success, "")
+        self._put(self._timers, "timer", name, duration_ms, not _flag(success, "success"), "")
 
     def record_system(self, name, value, unit=""):
         """Record a system metric (what the sampler records: CPU %, I/O, loop lag)."""
@@ -481,9 +514,12 @@ cdef class MetricStore:
 
     def record_http(self, method, route, status, duration_ms):
         """Record one HTTP request: ``route`` is the route template (``"/items/{id}"``), never the
-        raw path; a status >= 500 counts as a failure."""
+        raw path; ``status`` is an int in 100..599 (499: the client closed the connection); a
+        status >= 500 counts as a failure."""
         if isinstance(status, bool) or not isinstance(status, int):
             raise TypeError(f"status must be an int, not {type(status).__name__}")
+        if not 100 <= status <= 599:
+            raise ValueError(f"status must be an HTTP status code in 100..599, got {status}")
         self._put(self._http, "http", (method, route, str(status)), duration_ms, status >= 500, "")
 
     def counter(self, name):

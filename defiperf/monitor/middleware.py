@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Protocol
@@ -43,6 +44,19 @@ class HTTPRecorder(Protocol):
 # (as OpenTelemetry's HTTP conventions do), so made-up methods cannot fill the series cap.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE",
                            "PATCH"})
+
+
+def _check_common(app: Any, monitor: Any, timer: Any) -> None:
+    """The arguments both middlewares take: TypeError/ValueError naming the bad one."""
+    if not callable(app):
+        raise TypeError(f"app must be a callable (the app to wrap), not {type(app).__name__}")
+    if not callable(getattr(monitor, "record_http", None)):
+        raise TypeError("monitor must have record_http (a PerformanceMonitor)")
+    if not callable(timer):
+        raise TypeError(f"timer must be a callable returning seconds, not {type(timer).__name__}")
+    now = timer()
+    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+        raise ValueError(f"timer must return finite seconds (a float), got {now!r}")
 
 
 def _record(monitor: HTTPRecorder, method: str, route: str, status: int, ms: float) -> None:
@@ -123,10 +137,9 @@ class ASGIMetricsMiddleware:
     def __init__(self, app: ASGIApp, monitor: HTTPRecorder, *,
                  route: Callable[[Scope], str | None] = starlette_route,
                  timer: Callable[[], float] = time.perf_counter) -> None:
-        if not callable(getattr(monitor, "record_http", None)):
-            raise TypeError("monitor must have record_http (a PerformanceMonitor)")
-        if not callable(route) or not callable(timer):
-            raise TypeError("route and timer must be callables")
+        _check_common(app, monitor, timer)
+        if not callable(route):
+            raise TypeError(f"route must be a callable(scope), not {type(route).__name__}")
         self.app = app
         self.monitor = monitor
         self.route = route
@@ -187,10 +200,11 @@ class WSGIMetricsMiddleware:
     def __init__(self, app: Callable[..., Iterable[bytes]], monitor: HTTPRecorder, *,
                  url_map: Any = None, route: Callable[[dict[str, Any]], str | None] | None = None,
                  timer: Callable[[], float] = time.perf_counter) -> None:
-        if not callable(getattr(monitor, "record_http", None)):
-            raise TypeError("monitor must have record_http (a PerformanceMonitor)")
+        _check_common(app, monitor, timer)
         if route is not None and not callable(route):
             raise TypeError("route must be a callable(environ) -> template or None")
+        if url_map is not None and not callable(getattr(url_map, "bind_to_environ", None)):
+            raise TypeError("url_map must be a werkzeug Map (with bind_to_environ)")
         self.app = app
         self.monitor = monitor
         if url_map is None and route is None:  # Flask: the app or its bound wsgi_app
@@ -285,6 +299,9 @@ def _werkzeug_route(url_map: Any, environ: dict[str, Any]) -> str | None:
 def _registry_for(monitor: Any, registry: Any, namespace: str) -> Any:
     """``registry``, or a new one with the standard process/platform/gc collectors, with
     ``monitor`` exported on it."""
+    from defiperf.monitor.prometheus import check_namespace
+
+    check_namespace(namespace)
     from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
     if registry is None:

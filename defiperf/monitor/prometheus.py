@@ -100,6 +100,17 @@ def metric_name(text: str) -> str:
     return name if name and not name[0].isdigit() else f"_{name}"
 
 
+def check_namespace(namespace: object) -> str:
+    """``namespace`` if it can start every metric name (``[a-zA-Z_][a-zA-Z0-9_]*``, no colon:
+    colons are for recording rules); a TypeError or ValueError naming it otherwise."""
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+    if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", namespace) or namespace.startswith("__"):
+        raise ValueError(f"namespace must match [a-zA-Z_][a-zA-Z0-9_]* (not starting with "
+                         f"'__'), got {namespace!r}")
+    return namespace
+
+
 def unit_name(name: str, unit: str) -> tuple[str, float]:
     """The family name stem of a quantity called ``name`` recorded in ``unit``, and the factor
     that turns its values into the base unit: ``("latency", "ms") -> ("latency_seconds", 0.001)``."""
@@ -176,9 +187,7 @@ class PrometheusCollector(Collector):
 
     def __init__(self, monitor: _Source | None = None, namespace: str = "defiperf",
                  const_labels: Mapping[str, str] | None = None) -> None:
-        if not isinstance(namespace, str):
-            raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
-        self.namespace = metric_name(namespace)
+        self.namespace = check_namespace(namespace)
         self._sources: list[tuple[_Source, dict[str, str]]] = []
         if monitor is not None:
             self.add(monitor, const_labels)
@@ -344,7 +353,7 @@ def register(monitor: _Source, registry: Any, namespace: str = "defiperf",
     ``namespace`` (made and registered on first use)."""
     with _EXPORTERS_LOCK:
         by_ns = _EXPORTERS.setdefault(registry, {})
-        key = metric_name(namespace)
+        key = check_namespace(namespace)
         collector = by_ns.get(key)
         if collector is None:
             collector = PrometheusCollector(monitor, namespace, const_labels)
