@@ -235,11 +235,14 @@ class PerformanceMonitor(MetricStore):
         self._check_buckets(buckets_s)
         return register(self, REGISTRY if registry is None else registry, namespace, const_labels)
 
-    def bridge_otel(self, meter_provider: Any = None, prefix: str = "defiperf") -> Any:
+    def bridge_otel(self, meter_provider: Any = None, prefix: str = "defiperf",
+                    attributes: Mapping[str, Any] | None = None) -> Any:
         """Expose this monitor through the OpenTelemetry metrics API (needs the ``otel``
-        extra); returns the OTelBridge (``close()`` detaches it)."""
+        extra), observed from the store at collection (recording costs the same); returns the
+        OTelBridge (``close()`` detaches it). Monitors sharing a MeterProvider and prefix each
+        need distinct ``attributes``."""
         from defiperf.monitor.otel import OTelBridge
-        return OTelBridge(self, meter_provider, prefix)
+        return OTelBridge(self, meter_provider, prefix, attributes)
 
     def asgi_middleware(self, app: Any, **kwargs: Any) -> Any:
         """``app`` wrapped so every HTTP request is recorded (see monitor.middleware)."""

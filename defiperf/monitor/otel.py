@@ -1,33 +1,45 @@
 """OpenTelemetry bridge: a monitor's series through the OpenTelemetry metrics API (``otel`` extra).
 
-``OTelBridge(monitor, meter_provider)`` (or ``monitor.bridge_otel(...)``) makes:
+The bridge observes the monitor's store when the SDK collects: recording costs the same with or
+without it, and what it reports is exact (the store's own counts and sums since each series was
+made, whenever the bridge was attached). ``OTelBridge(monitor, meter_provider)`` (or
+``monitor.bridge_otel(...)``) reports, all as asynchronous (observable) instruments:
 
-- a Histogram per duration kind, in seconds, fed with every value recorded from then on (so its
-  counts, sums and bucket counts are exact at whatever boundaries your SDK views choose), with
-  the series' labels as attributes (``http`` uses the semantic conventions:
-  ``http.server.request.duration`` with ``http.request.method``, ``http.route``,
-  ``http.response.status_code``);
-- a Histogram per custom metric (``record_metric``), in the base unit of its recorded unit;
-- an ObservableCounter of failures per duration kind, of every ``counter()`` and of the overflow
-  records, and an ObservableGauge of every ``gauge()`` and of the system gauges.
+- per duration kind (``request``, ``db``, ``cache``, ``chain``, ``timer``, ``http``), with the
+  series' labels as attributes: ``<prefix>.request.duration.count`` (records),
+  ``.sum`` (seconds) and ``.bucket`` (cumulative records <= each of the monitor's ``buckets_s``,
+  attribute ``le``: ``"0.1"`` ... ``"+Inf"``) -- the classic histogram as exact counters, since
+  the metrics API has no asynchronous histogram -- and failures (``<prefix>.request.errors``);
+  ``http`` uses the HTTP semantic-convention attributes (``http.request.method``,
+  ``http.route``, ``http.response.status_code``);
+- custom metrics (``record_metric``) in their base unit: ``<prefix>.metric.count``,
+  ``<prefix>.metric.sum`` (an up-down counter: values may be negative) and
+  ``<prefix>.metric.last`` (a gauge), attributes ``name`` and ``unit``;
+- every ``counter()`` (``<prefix>.counters``), ``gauge()`` (``<prefix>.gauges``), the host
+  gauges (``<prefix>.system``) and the overflow records.
 
-Only this module imports ``opentelemetry``. The store calls the bridge only while one is
-attached (one ``is not None`` check per record otherwise); ``close()`` detaches it.
+Several monitors may share one MeterProvider and prefix: the instruments are made once, and each
+collection reads every bridged monitor; each needs distinct ``attributes`` (with the same keys),
+or bridging fails with a ValueError, so no series is reported twice or lost. Only this module
+imports ``opentelemetry``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Iterator
+import re
+import threading
+import weakref
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from defiperf._ratelimit import RateLimitedLog
-from defiperf.monitor.prometheus import _SYSTEM, unit_name
+from defiperf.monitor.prometheus import _SYSTEM, UNITS, metric_name, unit_name
 
 _log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
 
-# kind -> (instrument name, description, attribute names in label order, failures counter)
+# kind -> (instrument stem, description, attribute names in label order, failures counter)
 _TIMED = {
     "request": ("request.duration", "Request latency", ("endpoint",), "request.errors"),
     "db": ("db.query.duration", "Database query latency", ("db.query",), "db.query.errors"),
@@ -39,110 +51,206 @@ _TIMED = {
     "http": ("http.server.request.duration", "HTTP server request latency",
              ("http.request.method", "http.route", "http.response.status_code"), None),
 }
-_OTEL_UNITS = {"seconds": "s", "bytes": "By", "ratio": "1", "per_second": "1/s", "": "1"}
+_OTHER = ("metric.count", "metric.sum", "metric.last", "counters", "gauges", "system",
+          "series.overflow_records")
+#: OpenTelemetry's instrument name syntax (API spec: at most 255 characters)
+INSTRUMENT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-/]{0,254}")
+_ATTRIBUTE_NAMES = {name for spec in _TIMED.values() for name in spec[2]} | {"le", "name", "unit"}
+
+
+def instrument_names(prefix: str) -> list[str]:
+    """Every instrument name a bridge with ``prefix`` makes."""
+    names = []
+    for stem, _, _, bad in _TIMED.values():
+        names += [f"{prefix}.{stem}.{part}" for part in ("count", "sum", "bucket")]
+        if bad is not None:
+            names.append(f"{prefix}.{bad}")
+    return names + [f"{prefix}.{stem}" for stem in _OTHER]
+
+
+def _check_prefix(prefix: object) -> str:
+    if not isinstance(prefix, str):
+        raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+    bad = [n for n in instrument_names(prefix) if not INSTRUMENT_NAME.fullmatch(n)]
+    if bad:
+        raise ValueError(f"prefix {prefix[:60]!r} makes invalid OpenTelemetry instrument names "
+                         f"(e.g. {bad[0][:80]!r}): a name starts with a letter, has only letters, "
+                         f"digits, '_', '.', '-', '/' and at most 255 characters")
+    return prefix
+
+
+def _check_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
+    attrs = dict(attributes or {})
+    for key, value in attrs.items():
+        if not isinstance(key, str) or not key:
+            raise ValueError(f"attributes: {key!r} is not a valid attribute name")
+        if key in _ATTRIBUTE_NAMES:
+            raise ValueError(f"attributes: {key!r} is an attribute of the series already")
+        if not isinstance(value, (str, bool, int, float)):
+            raise TypeError(f"attributes[{key!r}] must be a str, bool, int or float, not "
+                            f"{type(value).__name__}")
+    return attrs
+
+
+class _Instruments:
+    """The instruments of one (MeterProvider, prefix), made once, and the monitors they read."""
+
+    def __init__(self, meter: Any, observation: Any, prefix: str) -> None:
+        self.sources: list[tuple[Any, dict[str, Any]]] = []
+        self._observation = observation
+        observe = meter.create_observable_counter
+        for kind, (stem, doc, _, bad) in _TIMED.items():
+            base = f"{prefix}.{stem}"
+            observe(f"{base}.count", [self._timed(kind, 0)], unit="1",
+                    description=f"{doc}: records")
+            observe(f"{base}.sum", [self._timed(kind, 1)], unit="s",
+                    description=f"{doc}: sum of the durations")
+            observe(f"{base}.bucket", [self._timed(kind, 4)], unit="1",
+                    description=f"{doc}: records <= the bound in attribute le (cumulative)")
+            if bad is not None:
+                observe(f"{prefix}.{bad}", [self._timed(kind, 2)], unit="1",
+                        description=f"{doc}: failures (misses for caches)")
+        observe(f"{prefix}.metric.count", [self._metrics(0)], unit="1",
+                description="custom metrics: records (the metric in attribute name)")
+        meter.create_observable_up_down_counter(
+            f"{prefix}.metric.sum", [self._metrics(1)], unit="1",
+            description="custom metrics: sum of the values, in the base unit of attribute unit")
+        meter.create_observable_gauge(
+            f"{prefix}.metric.last", [self._metrics(5)], unit="1",
+            description="custom metrics: the last value, in the base unit of attribute unit")
+        observe(f"{prefix}.counters", [self._named(lambda m: m.counters())], unit="1",
+                description="defiperf counters (the counter's name in attribute name)")
+        meter.create_observable_gauge(
+            f"{prefix}.gauges", [self._named(lambda m: m.gauges())], unit="1",
+            description="defiperf gauges (the gauge's name in attribute name)")
+        meter.create_observable_gauge(
+            f"{prefix}.system", [self._each(_system)], unit="1",
+            description="host usage ratios and thread count (the quantity in attribute name)")
+        observe(f"{prefix}.series.overflow_records",
+                [self._each(lambda m: [(m.overflow_records, {})])], unit="1",
+                description="records for new names past max_series")
+
+    def _each(self, read: Callable[[Any], Any]) -> Callable[[Any], Iterator[Any]]:
+        """A callback yielding ``read(monitor)``'s (value, attributes) for every monitor, with
+        its own attributes; a monitor that fails is logged and skipped, never the others."""
+
+        def callback(options: Any) -> Iterator[Any]:
+            for monitor, const in list(self.sources):
+                try:
+                    points = list(read(monitor))
+                except Exception as exc:  # noqa: BLE001 - one bad monitor must not hide the rest
+                    _log.warning("otel.observe", "OpenTelemetry: reading a monitor failed: "
+                                 "%s: %s", type(exc).__name__, exc)
+                    continue
+                for value, attrs in points:
+                    yield self._observation(value, {**const, **attrs})
+        return callback
+
+    def _timed(self, kind: str, field: int) -> Callable[[Any], Iterator[Any]]:
+        """count (0), sum in s (1), failures (2) or cumulative buckets (4) of each series."""
+        names = _TIMED[kind][2]
+
+        def read(monitor: Any) -> Iterator[tuple[float, dict[str, Any]]]:
+            bounds = [repr(float(b)) for b in monitor.buckets_s] + ["+Inf"]
+            for s in monitor.series(kind):
+                attrs = dict(zip(names, s.labels))
+                if kind == "http":
+                    status = attrs["http.response.status_code"]
+                    attrs["http.response.status_code"] = int(status) if status.isdigit() else status
+                snap = s.snapshot()
+                if field == 4:
+                    for le, n in zip(bounds, [*snap[4], snap[0]]):
+                        yield n, {**attrs, "le": le}
+                else:
+                    yield (snap[1] / 1000.0 if field == 1 else snap[field]), attrs
+        return self._each(read)
+
+    def _metrics(self, field: int) -> Callable[[Any], Iterator[Any]]:
+        """count (0), sum (1) or last value (5) of each custom metric, in its base unit."""
+
+        def read(monitor: Any) -> Iterator[tuple[float, dict[str, Any]]]:
+            for s in monitor.series("metric"):
+                factor = unit_name(s.name, s.unit)[1]
+                attrs = {"name": s.name, "unit": base_unit(s.unit)}
+                if field == 5:
+                    if not math.isnan(s.last):
+                        yield s.last * factor, attrs
+                else:
+                    snap = s.snapshot()
+                    yield (snap[1] * factor if field == 1 else snap[0]), attrs
+        return self._each(read)
+
+    def _named(self, items: Callable[[Any], list[Any]]) -> Callable[[Any], Iterator[Any]]:
+        return self._each(lambda m: [(c.value, {"name": c.name}) for c in items(m)])
+
+
+def base_unit(unit: str) -> str:
+    """The base unit a value recorded in ``unit`` is reported in (``"KiB"`` -> ``"bytes"``)."""
+    return UNITS.get(unit, (metric_name(unit) if unit else "", 1.0))[0]
+
+
+def _system(monitor: Any) -> Iterator[tuple[float, dict[str, Any]]]:
+    for s in monitor.series("system"):
+        spec = _SYSTEM.get(s.name)
+        if spec is not None and spec[1] == "gauge" and not math.isnan(s.last):
+            yield s.last * spec[3], {"name": spec[0]}
+
+
+# MeterProvider -> prefix -> its instruments (made once: the API cannot remove an instrument,
+# and a second instrument of one name would be refused by the SDK, losing its callbacks)
+_SHARED: weakref.WeakKeyDictionary[Any, dict[str, _Instruments]] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
 
 
 class OTelBridge:
-    """Exposes ``monitor`` through ``meter_provider`` (default: the global one) under
-    ``prefix`` (``defiperf.request.duration``; ``http.server.request.duration`` keeps its
-    standard name)."""
+    """Exposes ``monitor`` through ``meter_provider`` (default: the global one) under ``prefix``
+    (``defiperf.request.duration.count``), with ``attributes`` added to every point (needed,
+    and distinct, when several monitors share a provider and prefix). ``close()`` stops it."""
 
-    def __init__(self, monitor: Any, meter_provider: Any = None, prefix: str = "defiperf") -> None:
+    def __init__(self, monitor: Any, meter_provider: Any = None, prefix: str = "defiperf",
+                 attributes: Mapping[str, Any] | None = None) -> None:
         try:
             from opentelemetry import metrics
         except ImportError as exc:
             raise ImportError("the OpenTelemetry bridge needs opentelemetry-api: "
                               "pip install 'defiperf[otel]'") from exc
-        if not isinstance(prefix, str) or not prefix:
-            raise TypeError("prefix must be a non-empty str")
+        if not all(callable(getattr(monitor, name, None))
+                   for name in ("series", "counters", "gauges")):
+            raise TypeError("monitor must be a PerformanceMonitor or MetricStore")
+        prefix = _check_prefix(prefix)
+        attrs = _check_attributes(attributes)
+        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
+        if not callable(getattr(provider, "get_meter", None)):
+            raise TypeError("meter_provider must be an OpenTelemetry MeterProvider")
         from defiperf import __version__
 
-        provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
-        self._meter = provider.get_meter("defiperf", __version__)
-        self._observation = metrics.Observation
+        with _SHARED_LOCK:
+            by_prefix = _SHARED.setdefault(provider, {})
+            shared = by_prefix.get(prefix)
+            sources = shared.sources if shared is not None else []
+            for other, other_attrs in sources:
+                if other is monitor:
+                    raise ValueError("this monitor is bridged to this MeterProvider and prefix "
+                                     "already")
+                if not attrs or set(attrs) != set(other_attrs) or attrs == other_attrs:
+                    raise ValueError(
+                        f"two monitors on one MeterProvider and prefix need distinct attributes "
+                        f"with the same keys (have {other_attrs or 'none'}, got "
+                        f"{attrs or 'none'}); e.g. bridge_otel(provider, attributes="
+                        f"{{'monitor': 'b'}}) and give the first one its own")
+            if shared is None:
+                meter = provider.get_meter("defiperf", __version__)
+                shared = by_prefix[prefix] = _Instruments(meter, metrics.Observation, prefix)
+            shared.sources.append((monitor, attrs))
+        self._shared = shared
         self._monitor = monitor
-        self._prefix = prefix
-        self._histograms: dict[str, Any] = {}
-        self._attrs: dict[Any, tuple[Any, dict[str, Any], float]] = {}
-        for kind, (name, doc, _, bad) in _TIMED.items():
-            full = name if kind == "http" else f"{prefix}.{name}"
-            self._histograms[kind] = self._meter.create_histogram(full, unit="s", description=doc)
-            if bad is not None:
-                self._meter.create_observable_counter(
-                    f"{prefix}.{bad}", [self._failures(kind)], unit="1",
-                    description=f"{doc}: failures (misses for caches)")
-        self._meter.create_observable_counter(
-            f"{prefix}.counters", [self._counters], unit="1",
-            description="defiperf counters (the counter's name in the 'name' attribute)")
-        self._meter.create_observable_gauge(
-            f"{prefix}.gauges", [self._gauges], unit="1",
-            description="defiperf gauges (the gauge's name in the 'name' attribute)")
-        self._meter.create_observable_gauge(
-            f"{prefix}.system", [self._system], unit="1",
-            description="host usage ratios and thread count (the quantity in 'name')")
-        self._meter.create_observable_counter(
-            f"{prefix}.series.overflow_records", [self._overflow], unit="1",
-            description="records for new names past max_series")
-        monitor.set_sink(self._on_record)
+        self.prefix = prefix
+        self.attributes = attrs
 
     def close(self) -> None:
-        """Stop feeding the histograms (the observable instruments report the last values)."""
-        self._monitor.set_sink(None)
+        """Stop reporting this monitor (idempotent); the instruments stay for other monitors
+        and for a later bridge."""
+        with _SHARED_LOCK:
+            self._shared.sources[:] = [(m, a) for m, a in self._shared.sources
+                                       if m is not self._monitor]
 
-    # --- the record path (called by the store after each record) ------------------------------
-
-    def _on_record(self, series: Any, value: float) -> None:
-        try:
-            found = self._attrs.get(series)
-            if found is None:
-                found = self._attrs[series] = self._describe(series)
-            instrument, attrs, factor = found
-            if instrument is not None:
-                instrument.record(value * factor, attrs)
-        except Exception as exc:  # noqa: BLE001 - the bridge must never fail a record
-            _log.warning("otel.record", "OpenTelemetry record failed: %s: %s",
-                         type(exc).__name__, exc)
-
-    def _describe(self, series: Any) -> tuple[Any, dict[str, Any], float]:
-        spec = _TIMED.get(series.kind)
-        if spec is not None:
-            attrs: dict[str, Any] = dict(zip(spec[2], series.labels))
-            if series.kind == "http":
-                status = attrs["http.response.status_code"]
-                attrs["http.response.status_code"] = int(status) if status.isdigit() else status
-            return self._histograms[series.kind], attrs, 1e-3
-        if series.kind != "metric":
-            return None, {}, 1.0  # system series: exported as gauges
-        stem, factor = unit_name(series.name, series.unit)
-        key = f"metric:{stem}"
-        if key not in self._histograms:
-            suffix = unit_name("x", series.unit)[0][2:]
-            self._histograms[key] = self._meter.create_histogram(
-                f"{self._prefix}.{stem}", unit=_OTEL_UNITS.get(suffix, suffix),
-                description=f"{series.name} ({series.unit or 'no unit'})")
-        return self._histograms[key], {}, factor
-
-    # --- observable callbacks -----------------------------------------------------------------
-
-    def _failures(self, kind: str) -> Any:
-        names = _TIMED[kind][2]
-
-        def callback(options: Any) -> Iterator[Any]:
-            for s in self._monitor.series(kind):
-                yield self._observation(s.bad, dict(zip(names, s.labels)))
-        return callback
-
-    def _counters(self, options: Any) -> Iterable[Any]:
-        return [self._observation(c.value, {"name": c.name}) for c in self._monitor.counters()]
-
-    def _gauges(self, options: Any) -> Iterable[Any]:
-        return [self._observation(g.value, {"name": g.name}) for g in self._monitor.gauges()]
-
-    def _system(self, options: Any) -> Iterator[Any]:
-        for s in self._monitor.series("system"):
-            spec = _SYSTEM.get(s.name)
-            if spec is not None and spec[1] == "gauge" and not math.isnan(s.last):
-                yield self._observation(s.last * spec[3], {"name": spec[0]})
-
-    def _overflow(self, options: Any) -> Iterable[Any]:
-        return [self._observation(self._monitor.overflow_records)]

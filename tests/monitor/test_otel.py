@@ -1,9 +1,12 @@
-"""OpenTelemetry bridge, read back with the SDK's InMemoryMetricReader: histograms with exact
-counts, sums and bucket counts, counters and gauges, and detaching."""
+"""OpenTelemetry bridge, read back with the SDK's InMemoryMetricReader: exact counts, sums and
+cumulative buckets observed from the store (also of what was recorded before bridging), custom
+metrics of either sign, counters and gauges, several monitors on one MeterProvider, argument
+checks, and a record path the bridge does not touch."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -11,102 +14,201 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from conftest import FakeTimer
-from defiperf.monitor import MonitoringConfig, PerformanceMonitor
 from defiperf._ratelimit import RateLimitedLog
+from defiperf.monitor import MonitoringConfig, PerformanceMonitor
 from defiperf.monitor import otel
-from defiperf.monitor.otel import OTelBridge
+from defiperf.monitor.otel import OTelBridge, instrument_names
 
 
-def setup(timer: FakeTimer) -> tuple[PerformanceMonitor, InMemoryMetricReader, OTelBridge]:
-    m = PerformanceMonitor(MonitoringConfig(system_metrics=False), timer=timer,
-                           alert_handlers=[])
+def new_monitor(timer: FakeTimer, **config: Any) -> PerformanceMonitor:
+    return PerformanceMonitor(MonitoringConfig(system_metrics=False, **config), timer=timer,
+                              alert_handlers=[])
+
+
+def provider() -> tuple[MeterProvider, InMemoryMetricReader]:
     reader = InMemoryMetricReader()
-    bridge = m.bridge_otel(MeterProvider(metric_readers=[reader]))
-    return m, reader, bridge
+    return MeterProvider(metric_readers=[reader]), reader
 
 
-def points(reader: InMemoryMetricReader) -> dict[str, list[Any]]:
+def points(reader: InMemoryMetricReader) -> dict[str, dict[tuple[tuple[str, Any], ...], Any]]:
+    """metric name -> sorted attribute items -> value."""
     data = reader.get_metrics_data()
-    out: dict[str, list[Any]] = {}
+    out: dict[str, dict[tuple[tuple[str, Any], ...], Any]] = {}
     assert data is not None
     for rm in data.resource_metrics:
         for sm in rm.scope_metrics:
             assert sm.scope.name == "defiperf"
             for metric in sm.metrics:
-                out[metric.name] = list(metric.data.data_points)
+                got = out.setdefault(metric.name, {})
+                for p in metric.data.data_points:
+                    key = tuple(sorted(p.attributes.items()))
+                    assert key not in got, f"{metric.name} {key} reported twice"
+                    got[key] = p.value
     return out
 
 
-def test_duration_histograms_have_exact_counts_and_sums(fake_timer: FakeTimer) -> None:
-    m, reader, _ = setup(fake_timer)
-    values_ms = [0.5, 5.0, 10.0, 10.0, 250.0, 1000.0, 7500.0]
-    for ms in values_ms:
+def test_duration_counts_sums_and_buckets_are_exact(fake_timer: FakeTimer) -> None:
+    m = new_monitor(fake_timer)
+    mp, reader = provider()
+    values_ms = [0.5, 5.0, 10.0, 10.0, 250.0, 1000.0, 7500.0, 0.1]
+    m.record_request("/api/portfolio", values_ms[0])            # before the bridge: counted
+    m.bridge_otel(mp)
+    for ms in values_ms[1:]:
         m.record_request("/api/portfolio", ms, ms < 5000)
     m.record_chain_call("ethereum", "eth_call", 120.0)
     m.record_http("GET", "/items/{id}", 503, 40.0)
     got = points(reader)
-    (req,) = got["defiperf.request.duration"]
-    assert req.attributes == {"endpoint": "/api/portfolio"}
-    assert req.count == len(values_ms)
-    assert req.sum == pytest.approx(sum(values_ms) / 1000.0, rel=1e-12)
-    assert req.min == 0.0005 and req.max == 7.5
-    # the SDK's default boundaries: each value lands in its bucket exactly (values in seconds)
-    bounds = list(req.explicit_bounds)
-    expected = [0] * (len(bounds) + 1)
-    for ms in values_ms:
-        expected[next((i for i, b in enumerate(bounds) if ms / 1000.0 <= b), len(bounds))] += 1
-    assert list(req.bucket_counts) == expected
-    (chain,) = got["defiperf.chain.call.duration"]
-    assert chain.attributes == {"chain": "ethereum", "rpc.method": "eth_call"} and chain.count == 1
-    (http,) = got["http.server.request.duration"]
-    assert http.attributes == {"http.request.method": "GET", "http.route": "/items/{id}",
-                               "http.response.status_code": 503}
-    (errors,) = got["defiperf.request.errors"]
-    assert errors.value == 1 and errors.attributes == {"endpoint": "/api/portfolio"}
+    key = (("endpoint", "/api/portfolio"),)
+    assert got["defiperf.request.duration.count"][key] == len(values_ms)
+    assert got["defiperf.request.duration.sum"][key] == m.get_series("request:/api/portfolio").sum / 1000
+    assert got["defiperf.request.duration.sum"][key] == pytest.approx(sum(values_ms) / 1000,
+                                                                     rel=1e-12)
+    buckets = {dict(k)["le"]: v for k, v in got["defiperf.request.duration.bucket"].items()}
+    want = {repr(b): sum(ms / 1000 <= b for ms in values_ms) for b in m.buckets_s}
+    assert buckets == {**want, "+Inf": len(values_ms)}
+    assert got["defiperf.request.errors"][key] == 1
+    assert got["defiperf.chain.call.duration.count"][
+        (("chain", "ethereum"), ("rpc.method", "eth_call"))] == 1
+    http = (("http.request.method", "GET"), ("http.response.status_code", 503),
+            ("http.route", "/items/{id}"))
+    assert got["defiperf.http.server.request.duration.count"][http] == 1
+    assert got["defiperf.http.server.request.duration.sum"][http] == 0.04
+    m.record_request("/api/portfolio", 2.0)                      # cumulative across collections
+    assert points(reader)["defiperf.request.duration.count"][key] == len(values_ms) + 1
 
 
-def test_counters_gauges_custom_metrics_and_overflow(fake_timer: FakeTimer) -> None:
-    m, reader, _ = setup(fake_timer)
+def test_custom_metrics_of_either_sign_counters_gauges_and_overflow(fake_timer: FakeTimer) -> None:
+    m = new_monitor(fake_timer, max_series=4)
+    mp, reader = provider()
+    m.bridge_otel(mp)
     m.counter("orders").inc(3)
     m.gauge("queue_depth").set(12)
     m.record_metric("payload", 2.0, "KiB")
     m.record_metric("payload", 1.0, "KiB")
-    m.record_cache("l1", False, 0.1)
+    m.record_metric("pnl", 5.0, "USD")
+    m.record_metric("pnl", -7.5, "USD")          # negative values are fine: an up-down counter
+    m.counter("one too many").inc()              # past max_series: the overflow counter
+    m.gauge("one too many").set(-1)
     got = points(reader)
-    assert [(p.attributes, p.value) for p in got["defiperf.counters"]] == [({"name": "orders"}, 3)]
-    assert [(p.attributes, p.value) for p in got["defiperf.gauges"]] == [
-        ({"name": "queue_depth"}, 12)]
-    (payload,) = got["defiperf.payload_bytes"]
-    assert payload.count == 2 and payload.sum == 3072.0
-    assert got["defiperf.cache.misses"][0].value == 1
-    assert got["defiperf.series.overflow_records"][0].value == 0
+    assert got["defiperf.counters"] == {(("name", "orders"),): 3, (("name", "__overflow__"),): 1}
+    assert got["defiperf.gauges"] == {(("name", "queue_depth"),): 12,
+                                      (("name", "__overflow__"),): -1}
+    payload, pnl = (("name", "payload"), ("unit", "bytes")), (("name", "pnl"), ("unit", "usd"))
+    assert got["defiperf.metric.count"] == {payload: 2, pnl: 2}
+    assert got["defiperf.metric.sum"] == {payload: 3072.0, pnl: -2.5}
+    assert got["defiperf.metric.last"] == {payload: 1024.0, pnl: -7.5}
+    assert got["defiperf.series.overflow_records"] == {(): 2}
 
 
-def test_close_detaches_and_a_second_bridge_is_refused(fake_timer: FakeTimer) -> None:
-    m, reader, bridge = setup(fake_timer)
-    m.record_timing("job", 5.0)
-    with pytest.raises(ValueError, match="sink"):
-        OTelBridge(m, MeterProvider(metric_readers=[InMemoryMetricReader()]))
-    bridge.close()
-    m.record_timing("job", 5.0)
-    (job,) = points(reader)["defiperf.operation.duration"]
-    assert job.count == 1          # only what was recorded while attached
-    assert m.get_series("timer:job").count == 2
+def test_two_monitors_on_one_provider_lose_nothing(fake_timer: FakeTimer) -> None:
+    a, b = new_monitor(fake_timer), new_monitor(fake_timer)
+    mp, reader = provider()
+    a.bridge_otel(mp, attributes={"monitor": "a"})
+    with pytest.raises(ValueError, match="distinct attributes"):
+        b.bridge_otel(mp)                                       # would report a's series twice
+    with pytest.raises(ValueError, match="distinct attributes"):
+        b.bridge_otel(mp, attributes={"monitor": "a"})
+    with pytest.raises(ValueError, match="already"):
+        a.bridge_otel(mp, attributes={"monitor": "c"})
+    b_bridge = b.bridge_otel(mp, attributes={"monitor": "b"})
+    for _ in range(3):
+        a.record_request("/x", 1.0, False)
+    b.record_request("/x", 1.0, False)
+    a.counter("jobs").inc(2)
+    b.counter("jobs").inc(5)
+    got = points(reader)
+    assert got["defiperf.request.errors"] == {(("endpoint", "/x"), ("monitor", "a")): 3,
+                                              (("endpoint", "/x"), ("monitor", "b")): 1}
+    assert got["defiperf.counters"] == {(("monitor", "a"), ("name", "jobs")): 2,
+                                        (("monitor", "b"), ("name", "jobs")): 5}
+    b_bridge.close()
+    b_bridge.close()                                            # idempotent
+    assert set(points(reader)["defiperf.counters"]) == {(("monitor", "a"), ("name", "jobs"))}
+    b.bridge_otel(mp, attributes={"monitor": "b"})              # the instruments are reused
+    assert points(reader)["defiperf.counters"][(("monitor", "b"), ("name", "jobs"))] == 5
+    # one monitor on two providers is fine too
+    other_mp, other_reader = provider()
+    a.bridge_otel(other_mp)
+    assert points(other_reader)["defiperf.request.errors"] == {(("endpoint", "/x"),): 3}
 
 
-def test_a_broken_meter_never_fails_a_record(fake_timer: FakeTimer,
-                                              caplog: pytest.LogCaptureFixture,
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recording_never_calls_into_the_bridge() -> None:
+    m = PerformanceMonitor(MonitoringConfig(system_metrics=False), alert_handlers=[])  # C clock
+    mp, _ = provider()
+    m.bridge_otel(mp)
+    m.record_request("/a", 1.0)                                 # the series exist
+    m.record_metric("x", -1.0)
+    calls: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call":                                     # a Python function ran
+            calls.append(frame.f_code.co_qualname)
+
+    sys.setprofile(profile)
+    try:
+        for _ in range(100):
+            m.record_request("/a", 1.0)
+            m.record_metric("x", -1.0)
+    finally:
+        sys.setprofile(None)
+    assert calls == []
+
+
+@pytest.mark.parametrize("prefix, exc", [
+    ("", ValueError), ("1app", ValueError), ("my app", ValueError), ("app:x", ValueError),
+    ("a" * 240, ValueError), (None, TypeError), (b"app", TypeError),
+])
+def test_bad_prefixes_are_refused(fake_timer: FakeTimer, prefix: Any,
+                                  exc: type[Exception]) -> None:
+    m = new_monitor(fake_timer)
+    mp, reader = provider()
+    with pytest.raises(exc, match="prefix"):
+        OTelBridge(m, mp, prefix)
+    assert reader.get_metrics_data() is None or not reader.get_metrics_data().resource_metrics
+    longest = max(len(n) for n in instrument_names(""))
+    ok = "a" * (255 - longest)
+    OTelBridge(m, mp, ok)                                       # exactly 255: fine
+    assert max(len(n) for n in instrument_names(ok)) == 255
+
+
+def test_bad_attributes_and_providers_are_refused(fake_timer: FakeTimer) -> None:
+    m = new_monitor(fake_timer)
+    mp, _ = provider()
+    with pytest.raises(ValueError, match="attributes: 'endpoint'"):
+        m.bridge_otel(mp, attributes={"endpoint": "x"})
+    with pytest.raises(TypeError, match=r"attributes\['monitor'\]"):
+        m.bridge_otel(mp, attributes={"monitor": object()})
+    with pytest.raises(TypeError, match="meter_provider"):
+        m.bridge_otel(object())
+    with pytest.raises(TypeError, match="monitor"):
+        OTelBridge(object(), mp)
+
+
+def test_a_failing_monitor_hides_no_other(fake_timer: FakeTimer,
+                                          caplog: pytest.LogCaptureFixture,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(otel, "_log", RateLimitedLog(otel._log.logger))  # fresh rate limits
-    m, _, bridge = setup(fake_timer)
+    good = new_monitor(fake_timer)
+    mp, reader = provider()
 
     class Broken:
-        def record(self, *args: Any) -> None:
-            raise RuntimeError("exporter down")
+        buckets_s = (0.1,)
+        overflow_records = 0
 
-    bridge._histograms["request"] = Broken()
+        def series(self, kind: str | None = None) -> list[Any]:
+            raise RuntimeError("store gone")
+
+        def counters(self) -> list[Any]:
+            return []
+
+        def gauges(self) -> list[Any]:
+            return []
+
+    OTelBridge(Broken(), mp, attributes={"m": "broken"})
+    good.bridge_otel(mp, attributes={"m": "good"})
+    good.record_timing("job", 5.0)
     with caplog.at_level(logging.WARNING, logger="defiperf.monitor"):
-        for _ in range(10):
-            m.record_request("/a", 1.0)
-    assert m.get_series("request:/a").count == 10
-    assert sum("exporter down" in r.getMessage() for r in caplog.records) == 1
+        got = points(reader)
+        points(reader)
+    assert got["defiperf.operation.duration.count"] == {(("m", "good"), ("operation", "job")): 1}
+    assert sum("store gone" in r.getMessage() for r in caplog.records) == 1
