@@ -191,7 +191,9 @@ class ASGIMetricsMiddleware:
 class WSGIMetricsMiddleware:
     """WSGIMetricsMiddleware(app, monitor, *, url_map=None, route=None, timer=time.perf_counter)
 
-    Times each request of the WSGI ``app`` until its response body is sent or closed. The route
+    Times each request of the WSGI ``app`` until its response body is sent or closed; a response
+    the server stops sending before its end (the client went away) is recorded as 499, an app
+    that raises as 500. The route
     template comes from ``route(environ)`` when given, else from a werkzeug ``url_map`` (found
     by itself on a Flask app or its ``wsgi_app``), else every request is ``UNMATCHED`` (raw
     paths are never used).
@@ -247,35 +249,44 @@ class WSGIMetricsMiddleware:
             _record(self.monitor, method, self._route(environ), 500, (self.timer() - start) * 1e3)
             raise
 
-        def done(failed: bool) -> None:
-            code = 500 if failed else status[0]
+        def done(outcome: str) -> None:
+            if outcome == "failed":
+                code = 500
+            elif outcome == "closed" and method != "HEAD":  # a server may skip a HEAD's body
+                code = CLIENT_CLOSED
+            else:
+                code = status[0]
             _record(self.monitor, method, self._route(environ), code, (self.timer() - start) * 1e3)
 
         return _Body(body, done)
 
 
 class _Body:
-    """The app's response iterable, calling ``done`` once: when it is exhausted, fails, or is
-    closed (PEP 3333), whichever comes first."""
+    """The app's response iterable, calling ``done`` once with how the response ended:
+    ``"sent"`` (exhausted), ``"failed"`` (the app raised while producing it) or ``"closed"``
+    (the server stopped before the end -- the client went away: its write failed and it
+    dropped or closed the iterator, PEP 3333 -- recorded as 499, as the ASGI middleware does).
+    """
 
-    def __init__(self, body: Iterable[bytes], done: Callable[[bool], None]) -> None:
+    def __init__(self, body: Iterable[bytes], done: Callable[[str], None]) -> None:
         self._body = body
-        self._done: Callable[[bool], None] | None = done
-        self._failed = False
+        self._done: Callable[[str], None] | None = done
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             yield from self._body
-        except BaseException:
-            self._failed = True
-            self._finish()
+        except GeneratorExit:   # the server dropped the iterator before the end
+            self._finish("closed")
             raise
-        self._finish()
+        except BaseException:
+            self._finish("failed")
+            raise
+        self._finish("sent")
 
-    def _finish(self) -> None:
+    def _finish(self, outcome: str) -> None:
         done, self._done = self._done, None
         if done is not None:
-            done(self._failed)
+            done(outcome)
 
     def close(self) -> None:
         try:
@@ -283,7 +294,7 @@ class _Body:
             if close is not None:
                 close()
         finally:
-            self._finish()
+            self._finish("closed")   # a no-op once the body was sent or failed
 
 
 def _werkzeug_route(url_map: Any, environ: dict[str, Any]) -> str | None:
