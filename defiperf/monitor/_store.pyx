@@ -480,6 +480,12 @@ cdef class MetricStore:
         where = self._lookup.get(kind)
         if where is None:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if kind == "http" and isinstance(key, tuple) and len(key) == 3:
+            status = key[2]
+            if not (isinstance(status, str) and status.isascii() and status.isdigit()
+                    and 100 <= int(status) <= 599):
+                raise ValueError(f"status (the third label of an http key) must be an HTTP "
+                                 f"status code in 100..599, got {status!r}")
         self._put(where, kind, key, value, not _flag(success, "success"),
                   unit if unit is not None else "")
 

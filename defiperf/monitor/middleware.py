@@ -63,6 +63,8 @@ def _record(monitor: HTTPRecorder, method: str, route: str, status: int, ms: flo
     """Record one request; a monitor error is logged (rate-limited), never raised into the app."""
     if method not in KNOWN_METHODS:
         method = "_OTHER"
+    if not 100 <= status <= 599:   # the app sent no valid status: the server fails the response
+        status = 500
     try:
         monitor.record_http(method, route, status, max(ms, 0.0))
     except Exception as exc:  # noqa: BLE001 - observability must not break serving

@@ -59,6 +59,11 @@ def test_http_status_must_be_a_status_code(fake_timer: FakeTimer, status: int) -
     with pytest.raises(ValueError, match="status must be an HTTP status code in 100..599"):
         m.record_http("GET", "/a", status, 1.0)
     assert m.n_series == 0 and m.series("http") == []
+    with pytest.raises(ValueError, match="status"):
+        m.record("http", ("GET", "/a", str(status)), 1.0)
+    with pytest.raises(ValueError, match="status"):
+        m.record("http", ("GET", "/a", "2OO"), 1.0)
+    assert m.n_series == 0 and m.series("http") == []
     m.record_http("GET", "/a", 100, 1.0)
     m.record_http("GET", "/a", 599, 1.0)
     assert [s.bad for s in m.series("http")] == [0, 1]
@@ -115,3 +120,23 @@ def test_middleware_checks_its_timer_app_and_hooks(fake_timer: FakeTimer,
         WSGIMetricsMiddleware("app", m)              # type: ignore[arg-type]
     with pytest.raises(TypeError, match="^url_map must be a werkzeug Map"):
         WSGIMetricsMiddleware(_wsgi_app, m, url_map={"/a": "a"})
+
+
+def test_middleware_records_an_invalid_app_status_as_500(fake_timer: FakeTimer) -> None:
+    import asyncio
+
+    m = monitor(fake_timer)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 1000, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def noop(message: Any) -> None:
+        pass
+
+    async def receive() -> Any:
+        return {"type": "http.request"}
+
+    wrapped = ASGIMetricsMiddleware(app, m, route=lambda scope: "/a", timer=fake_timer)
+    asyncio.run(wrapped({"type": "http", "method": "GET", "path": "/a"}, receive, noop))
+    assert [(s.labels, s.bad) for s in m.series("http")] == [(("GET", "/a", "500"), 1)]
