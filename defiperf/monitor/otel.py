@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from defiperf._ratelimit import RateLimitedLog
-from defiperf.monitor.prometheus import _SYSTEM, UNITS, metric_name, unit_name
+from defiperf.monitor.prometheus import _SYSTEM, UNITS, check_new_source, metric_name, unit_name
 
 _log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
 
@@ -227,17 +227,9 @@ class OTelBridge:
         with _SHARED_LOCK:
             by_prefix = _SHARED.setdefault(provider, {})
             shared = by_prefix.get(prefix)
-            sources = shared.sources if shared is not None else []
-            for other, other_attrs in sources:
-                if other is monitor:
-                    raise ValueError("this monitor is bridged to this MeterProvider and prefix "
-                                     "already")
-                if not attrs or set(attrs) != set(other_attrs) or attrs == other_attrs:
-                    raise ValueError(
-                        f"two monitors on one MeterProvider and prefix need distinct attributes "
-                        f"with the same keys (have {other_attrs or 'none'}, got "
-                        f"{attrs or 'none'}); e.g. bridge_otel(provider, attributes="
-                        f"{{'monitor': 'b'}}) and give the first one its own")
+            check_new_source(shared.sources if shared is not None else [], monitor, attrs,
+                             "MeterProvider and prefix", "attributes",
+                             "bridge_otel(provider, attributes={'monitor': 'b'})")
             if shared is None:
                 meter = provider.get_meter("defiperf", __version__)
                 shared = by_prefix[prefix] = _Instruments(meter, metrics.Observation, prefix)

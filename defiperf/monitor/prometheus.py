@@ -26,7 +26,7 @@ import math
 import re
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from prometheus_client.metrics_core import Metric
@@ -203,15 +203,8 @@ class PrometheusCollector(Collector):
         """Export ``monitor`` too; ``ValueError`` when it is here already, or when its const
         labels do not tell its series apart from the others'."""
         labels = _check_labels(const_labels)
-        for other, other_labels in self._sources:
-            if other is monitor:
-                raise ValueError("this monitor is exported by this collector already")
-            if not labels or set(labels) != set(other_labels) or labels == other_labels:
-                raise ValueError(
-                    f"two monitors on one registry need distinct const_labels with the same "
-                    f"label names (have {other_labels or 'none'}, got {labels or 'none'}); e.g. "
-                    f"register_prometheus(registry, const_labels={{'monitor': 'b'}}) and give "
-                    f"the first one its own")
+        check_new_source(self._sources, monitor, labels, "registry", "const_labels",
+                         "register_prometheus(registry, const_labels={'monitor': 'b'})")
         self._sources.append((monitor, labels))
 
     def remove(self, monitor: _Source) -> None:
@@ -355,6 +348,21 @@ def _stem_doc(name: str, unit: str, kind: str) -> tuple[str, str]:
     if kind in ("counter", "gauge"):
         return unit_name(name, "")[0], f"{kind} {name}"
     return unit_name(name, unit)[0], f"{name} ({unit or 'no unit'})"
+
+
+def check_new_source(sources: Sequence[tuple[Any, Mapping[str, Any]]], monitor: Any,
+                     labels: Mapping[str, Any], shared: str, argument: str, example: str) -> None:
+    """A ValueError unless ``monitor`` may join ``sources`` (the monitors exported through one
+    ``shared`` thing): it is not among them, and its ``argument`` (labels or attributes) has
+    the same keys as theirs and other values, so no series is reported twice."""
+    for other, other_labels in sources:
+        if other is monitor:
+            raise ValueError(f"this monitor is exported through this {shared} already")
+        if not labels or set(labels) != set(other_labels) or labels == other_labels:
+            raise ValueError(
+                f"two monitors on one {shared} need distinct {argument} with the same keys "
+                f"(have {dict(other_labels) or 'none'}, got {dict(labels) or 'none'}); e.g. "
+                f"{example} and give the first one its own")
 
 
 def _label_names(kind: str) -> tuple[str, ...]:
