@@ -239,8 +239,8 @@ class PerformanceMonitor(MetricStore):
                     attributes: Mapping[str, Any] | None = None) -> Any:
         """Expose this monitor through the OpenTelemetry metrics API (needs the ``otel``
         extra), observed from the store at collection (recording costs the same); returns the
-        OTelBridge (``close()`` detaches it). Monitors sharing a MeterProvider and prefix each
-        need distinct ``attributes``."""
+        OTelBridge (``close()`` detaches it). Give monitors sharing a MeterProvider and prefix
+        distinct ``attributes`` (without, their counts and counters add up)."""
         from defiperf.monitor.otel import OTelBridge
         return OTelBridge(self, meter_provider, prefix, attributes)
 

@@ -19,9 +19,11 @@ made, whenever the bridge was attached). ``OTelBridge(monitor, meter_provider)``
   gauges (``<prefix>.system``) and the overflow records.
 
 Several monitors may share one MeterProvider and prefix: the instruments are made once, and each
-collection reads every bridged monitor; each needs distinct ``attributes`` (with the same keys),
-or bridging fails with a ValueError, so no series is reported twice or lost. Only this module
-imports ``opentelemetry``.
+collection reads every bridged monitor. Give each its own ``attributes`` to tell them apart;
+points of two monitors with the same attributes are added up (counts, sums, buckets, failures,
+counters: exact totals, nothing lost), except gauges, where the first bridged monitor's value is
+reported and a (rate-limited) warning asks for distinct attributes. Only this module imports
+``opentelemetry``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from defiperf._ratelimit import RateLimitedLog
-from defiperf.monitor.prometheus import _SYSTEM, UNITS, check_new_source, metric_name, unit_name
+from defiperf.monitor.prometheus import _SYSTEM, UNITS, metric_name, unit_name
 
 _log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
 
@@ -116,25 +118,29 @@ class _Instruments:
             f"{prefix}.metric.sum", [self._metrics(1)], unit="1",
             description="custom metrics: sum of the values, in the base unit of attribute unit")
         meter.create_observable_gauge(
-            f"{prefix}.metric.last", [self._metrics(5)], unit="1",
+            f"{prefix}.metric.last", [self._metrics(5, additive=False)], unit="1",
             description="custom metrics: the last value, in the base unit of attribute unit")
         observe(f"{prefix}.counters", [self._named(lambda m: m.counters())], unit="1",
                 description="defiperf counters (the counter's name in attribute name)")
         meter.create_observable_gauge(
-            f"{prefix}.gauges", [self._named(lambda m: m.gauges())], unit="1",
+            f"{prefix}.gauges", [self._named(lambda m: m.gauges(), additive=False)], unit="1",
             description="defiperf gauges (the gauge's name in attribute name)")
         meter.create_observable_gauge(
-            f"{prefix}.system", [self._each(_system)], unit="1",
+            f"{prefix}.system", [self._each(_system, additive=False)], unit="1",
             description="host usage ratios and thread count (the quantity in attribute name)")
         observe(f"{prefix}.series.overflow_records",
                 [self._each(lambda m: [(m.overflow_records, {})])], unit="1",
                 description="records for new names past max_series")
 
-    def _each(self, read: Callable[[Any], Any]) -> Callable[[Any], Iterator[Any]]:
-        """A callback yielding ``read(monitor)``'s (value, attributes) for every monitor, with
-        its own attributes; a monitor that fails is logged and skipped, never the others."""
+    def _each(self, read: Callable[[Any], Any],
+              additive: bool = True) -> Callable[[Any], Iterator[Any]]:
+        """A callback observing ``read(monitor)``'s (value, attributes) for every monitor, with
+        its own attributes added. Points of several monitors with equal attributes are added up
+        when ``additive`` (totals); otherwise the first is kept and a warning logged. A monitor
+        that fails is logged and skipped, never the others."""
 
         def callback(options: Any) -> Iterator[Any]:
+            merged: dict[frozenset[tuple[str, Any]], list[Any]] = {}
             for monitor, const in list(self.sources):
                 try:
                     points = list(read(monitor))
@@ -143,7 +149,18 @@ class _Instruments:
                                  "%s: %s", type(exc).__name__, exc)
                     continue
                 for value, attrs in points:
-                    yield self._observation(value, {**const, **attrs})
+                    full = {**const, **attrs}
+                    key = frozenset(full.items())
+                    if key not in merged:
+                        merged[key] = [value, full]
+                    elif additive:
+                        merged[key][0] += value
+                    else:
+                        _log.warning("otel.same", "OpenTelemetry: two bridged monitors report a "
+                                     "gauge with attributes %s; the first one's value is kept "
+                                     "(give each monitor distinct attributes=)", full)
+            for value, full in merged.values():
+                yield self._observation(value, full)
         return callback
 
     def _timed(self, kind: str, field: int) -> Callable[[Any], Iterator[Any]]:
@@ -165,7 +182,7 @@ class _Instruments:
                     yield (snap[1] / 1000.0 if field == 1 else snap[field]), attrs
         return self._each(read)
 
-    def _metrics(self, field: int) -> Callable[[Any], Iterator[Any]]:
+    def _metrics(self, field: int, additive: bool = True) -> Callable[[Any], Iterator[Any]]:
         """count (0), sum (1) or last value (5) of each custom metric, in its base unit."""
 
         def read(monitor: Any) -> Iterator[tuple[float, dict[str, Any]]]:
@@ -178,10 +195,11 @@ class _Instruments:
                 else:
                     snap = s.snapshot()
                     yield (snap[1] * factor if field == 1 else snap[0]), attrs
-        return self._each(read)
+        return self._each(read, additive)
 
-    def _named(self, items: Callable[[Any], list[Any]]) -> Callable[[Any], Iterator[Any]]:
-        return self._each(lambda m: [(c.value, {"name": c.name}) for c in items(m)])
+    def _named(self, items: Callable[[Any], list[Any]],
+               additive: bool = True) -> Callable[[Any], Iterator[Any]]:
+        return self._each(lambda m: [(c.value, {"name": c.name}) for c in items(m)], additive)
 
 
 def base_unit(unit: str) -> str:
@@ -204,8 +222,9 @@ _SHARED_LOCK = threading.Lock()
 
 class OTelBridge:
     """Exposes ``monitor`` through ``meter_provider`` (default: the global one) under ``prefix``
-    (``defiperf.request.duration.count``), with ``attributes`` added to every point (needed,
-    and distinct, when several monitors share a provider and prefix). ``close()`` stops it."""
+    (``defiperf.request.duration.count``), with ``attributes`` added to every point (to tell
+    monitors sharing a provider and prefix apart; without, their totals add up). ``close()``
+    stops it."""
 
     def __init__(self, monitor: Any, meter_provider: Any = None, prefix: str = "defiperf",
                  attributes: Mapping[str, Any] | None = None) -> None:
@@ -227,9 +246,9 @@ class OTelBridge:
         with _SHARED_LOCK:
             by_prefix = _SHARED.setdefault(provider, {})
             shared = by_prefix.get(prefix)
-            check_new_source(shared.sources if shared is not None else [], monitor, attrs,
-                             "MeterProvider and prefix", "attributes",
-                             "bridge_otel(provider, attributes={'monitor': 'b'})")
+            if shared is not None and any(m is monitor for m, _ in shared.sources):
+                raise ValueError("this monitor is bridged to this MeterProvider and prefix "
+                                 "already")
             if shared is None:
                 meter = provider.get_meter("defiperf", __version__)
                 shared = by_prefix[prefix] = _Instruments(meter, metrics.Observation, prefix)

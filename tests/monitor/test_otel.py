@@ -104,10 +104,6 @@ def test_two_monitors_on_one_provider_lose_nothing(fake_timer: FakeTimer) -> Non
     a, b = new_monitor(fake_timer), new_monitor(fake_timer)
     mp, reader = provider()
     a.bridge_otel(mp, attributes={"monitor": "a"})
-    with pytest.raises(ValueError, match="distinct attributes"):
-        b.bridge_otel(mp)                                       # would report a's series twice
-    with pytest.raises(ValueError, match="distinct attributes"):
-        b.bridge_otel(mp, attributes={"monitor": "a"})
     with pytest.raises(ValueError, match="already"):
         a.bridge_otel(mp, attributes={"monitor": "c"})
     b_bridge = b.bridge_otel(mp, attributes={"monitor": "b"})
@@ -130,6 +126,36 @@ def test_two_monitors_on_one_provider_lose_nothing(fake_timer: FakeTimer) -> Non
     other_mp, other_reader = provider()
     a.bridge_otel(other_mp)
     assert points(other_reader)["defiperf.request.errors"] == {(("endpoint", "/x"),): 3}
+
+
+def test_monitors_without_attributes_add_up(fake_timer: FakeTimer,
+                                            caplog: pytest.LogCaptureFixture,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(otel, "_log", RateLimitedLog(otel._log.logger))  # fresh rate limits
+    a, b = new_monitor(fake_timer), new_monitor(fake_timer)
+    mp, reader = provider()
+    a.bridge_otel(mp)
+    b.bridge_otel(mp)
+    a.record_request("/x", 100.0, False)
+    b.record_request("/x", 2.0)
+    b.record_request("/y", 3.0)
+    a.counter("jobs").inc(2)
+    b.counter("jobs").inc(5)
+    b.counter("only b").inc(1)
+    a.gauge("depth").set(4)
+    b.gauge("depth").set(9)
+    with caplog.at_level(logging.WARNING, logger="defiperf.monitor"):
+        got = points(reader)
+    x, y = (("endpoint", "/x"),), (("endpoint", "/y"),)
+    assert got["defiperf.request.duration.count"] == {x: 2, y: 1}
+    assert got["defiperf.request.duration.sum"] == {x: 100.0 / 1000 + 2.0 / 1000, y: 0.003}
+    assert got["defiperf.request.errors"] == {x: 1, y: 0}
+    le = {dict(k)["le"]: v for k, v in got["defiperf.request.duration.bucket"].items()
+          if dict(k)["endpoint"] == "/x"}
+    assert le["0.0025"] == 1 and le["0.1"] == 2 and le["+Inf"] == 2
+    assert got["defiperf.counters"] == {(("name", "jobs"),): 7, (("name", "only b"),): 1}
+    assert got["defiperf.gauges"] == {(("name", "depth"),): 4}          # the first one's
+    assert "distinct attributes" in caplog.text
 
 
 def test_recording_never_calls_into_the_bridge() -> None:
