@@ -320,9 +320,13 @@ cdef class MetricStore:
         self._http = self._lookup["http"]
         self._counters = {}
         self._gauges = {}
+        self._durations = []
 
     def __dealloc__(self):
         PyMem_Free(self.le_ms)
+        PyMem_Free(self.bounds_s)
+        PyMem_Free(self.pending_ids)
+        PyMem_Free(self.pending_ms)
 
     def __init__(self, window_s=60.0, window_slots=4, max_series=1000, timer=None,
                  buckets_s=DEFAULT_BUCKETS_S):
@@ -350,10 +354,12 @@ cdef class MetricStore:
         self._initialised = True
         thresholds = [_le_threshold_ms(b) for b in bounds]
         self.le_ms = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
-        if self.le_ms == NULL:
+        self.bounds_s = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
+        if self.le_ms == NULL or self.bounds_s == NULL:
             raise MemoryError()
         for i, b in enumerate(thresholds):
             self.le_ms[i] = b
+            self.bounds_s[i] = bounds[i]
         self.n_le = len(bounds)
         self.buckets_s = bounds
         self.window_s = w
@@ -434,9 +440,7 @@ cdef class MetricStore:
                 return found
             if self.n_series < self.max_series:
                 self.n_series += 1
-                lookup[key] = s
-                by_name[s.name] = s
-                return s
+                return self._register(lookup, by_name, key, s)
         self._overflowed(kind)
         found = by_name.get(OVERFLOW)
         if found is not None:
@@ -445,8 +449,15 @@ cdef class MetricStore:
         found = by_name.get(OVERFLOW)
         if found is not None:
             return found
-        lookup[OVERFLOW] = s
-        by_name[OVERFLOW] = s
+        return self._register(lookup, by_name, OVERFLOW, s)
+
+    cdef Series _register(self, dict lookup, dict by_name, object key, Series s):
+        """Make ``s`` findable (no Python code runs in between: the dicts hold exact str)."""
+        if s.le_counts != NULL:
+            s.pending_id = len(self._durations)
+            self._durations.append(s)
+        lookup[key] = s
+        by_name[s.name] = s
         return s
 
     cdef int _put(self, dict where, str kind, object key, object value, bint bad,
@@ -471,7 +482,129 @@ cdef class MetricStore:
         check_status(dp_series_record(&s.c, v, bad, self._now_ns()), "record")
         if s.le_counts != NULL:
             s._count_le(v)
+            if self.pending_cap:
+                self._pend(s, v)
         return 0
+
+    # --- pending durations (what a tap such as the OpenTelemetry bridge drains) --------------
+
+    cdef int _pend(self, Series s, double v_ms) except -1:
+        """Append one recorded duration for the tap; when the buffer is full, call the tap's
+        ``on_full`` (it drains with take_pending) on this thread. The record itself is done
+        already: an ``on_full`` that fails is logged, never raised into the recording caller;
+        only if the buffer is still full after it is a value dropped (counted)."""
+        if self.n_pending >= self.pending_cap:
+            self._call_on_full()
+            if self.n_pending >= self.pending_cap:   # the tap could not drain (or stopped)
+                if self.pending_cap:
+                    self.pending_dropped += 1
+                return 0
+        self.pending_ids[self.n_pending] = s.pending_id
+        self.pending_ms[self.n_pending] = v_ms
+        self.n_pending += 1
+        if self.n_pending == self.pending_cap:
+            self._call_on_full()
+        return 0
+
+    cdef int _call_on_full(self) except -1:
+        on_full = self._on_full
+        if on_full is None:
+            return 0
+        try:
+            on_full()
+        except Exception as exc:  # the record is done; the caller must not see the tap fail
+            _log.warning("pending", "draining recorded durations failed: %s: %s",
+                         type(exc).__name__, exc)
+        return 0
+
+    def start_pending(self, capacity, on_full):
+        """Keep every duration recorded from now on (up to ``capacity`` at a time) until
+        ``take_pending()`` takes them; ``on_full()`` is called on the recording thread when the
+        buffer is full and must call ``take_pending()``. For one tap (the OpenTelemetry
+        bridge); a store nothing taps appends nothing. Pending values are kept when a tap
+        replaces another."""
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"capacity must be an int, not {type(capacity).__name__}")
+        if not 1 <= capacity <= 1 << 24:
+            raise ValueError(f"capacity must be in 1..{1 << 24}, got {capacity}")
+        if not callable(on_full):
+            raise TypeError("on_full must be callable")
+        cdef uint32_t cap = capacity
+        if cap < self.n_pending:
+            raise ValueError(f"capacity {cap} is below the {self.n_pending} values pending; "
+                             "take_pending() first")
+        cdef uint32_t *ids = <uint32_t *>PyMem_Malloc(cap * sizeof(uint32_t))
+        cdef double *values = <double *>PyMem_Malloc(cap * sizeof(double))
+        if ids == NULL or values == NULL:
+            PyMem_Free(ids)
+            PyMem_Free(values)
+            raise MemoryError()
+        cdef uint32_t i
+        for i in range(self.n_pending):
+            ids[i] = self.pending_ids[i]
+            values[i] = self.pending_ms[i]
+        PyMem_Free(self.pending_ids)
+        PyMem_Free(self.pending_ms)
+        self.pending_ids, self.pending_ms, self.pending_cap = ids, values, cap
+        self._on_full = on_full
+
+    def stop_pending(self):
+        """Stop keeping durations; returns what was pending (as ``take_pending()``)."""
+        self._on_full = None
+        self.pending_cap = 0              # no appends from here, whatever runs below
+        out = self.take_pending()
+        PyMem_Free(self.pending_ids)
+        PyMem_Free(self.pending_ms)
+        self.pending_ids = NULL
+        self.pending_ms = NULL
+        self.n_pending = 0
+        return out
+
+    def take_pending(self):
+        """The durations recorded since the last take, and empties the buffer: a list of
+        ``(series, [seconds, ...])`` in order of first appearance, each series' values in
+        recording order. A value is ``ms / 1000``, except that a value the store counts as
+        ``<= buckets_s[i]`` whose quotient rounds above that bound is reported as the bound, so
+        that every exporter bucketing at ``buckets_s`` counts exactly what the store counts.
+        Each value is taken once, whichever thread takes: the buffer is swapped for an empty
+        one before any Python object is made."""
+        cdef uint32_t n = self.n_pending, cap = self.pending_cap, i, j, nle = self.n_le
+        cdef uint32_t *ids = self.pending_ids
+        cdef double *values = self.pending_ms
+        cdef uint32_t *fresh_ids
+        cdef double *fresh_values
+        cdef double v, sec
+        if n == 0:
+            return []
+        fresh_ids = <uint32_t *>PyMem_Malloc(cap * sizeof(uint32_t))
+        fresh_values = <double *>PyMem_Malloc(cap * sizeof(double))
+        if fresh_ids == NULL or fresh_values == NULL:
+            PyMem_Free(fresh_ids)
+            PyMem_Free(fresh_values)
+            raise MemoryError()
+        self.pending_ids, self.pending_ms, self.n_pending = fresh_ids, fresh_values, 0
+        # ids/values are this call's own from here: Python code that runs below (the GC,
+        # other threads) appends to the fresh buffer, or takes it, never these.
+        cdef dict grouped = {}
+        cdef list out = []
+        try:
+            for i in range(n):
+                v = values[i]
+                sec = v / 1000.0
+                for j in range(nle):
+                    if v <= self.le_ms[j]:
+                        if sec > self.bounds_s[j]:
+                            sec = self.bounds_s[j]
+                        break
+                got = grouped.get(ids[i])
+                if got is None:
+                    got = grouped[ids[i]] = []
+                    out.append((self._durations[ids[i]], got))
+                got.append(sec)
+        finally:
+            PyMem_Free(ids)
+            PyMem_Free(values)
+        return out
 
     def record(self, kind, key, value, success=True, unit=""):
         """Record ``value`` into the series ``key`` of ``kind`` (one of ``KINDS``): ``key`` is a
