@@ -1,29 +1,39 @@
 """OpenTelemetry bridge: a monitor's series through the OpenTelemetry metrics API (``otel`` extra).
 
-The bridge observes the monitor's store when the SDK collects: recording costs the same with or
-without it, and what it reports is exact (the store's own counts and sums since each series was
-made, whenever the bridge was attached). ``OTelBridge(monitor, meter_provider)`` (or
-``monitor.bridge_otel(...)``) reports, all as asynchronous (observable) instruments:
+``OTelBridge(monitor, meter_provider)`` (or ``monitor.bridge_otel(...)``) reports:
 
-- per duration kind (``request``, ``db``, ``cache``, ``chain``, ``timer``, ``http``), with the
-  series' labels as attributes: ``<prefix>.request.duration.count`` (records),
-  ``.sum`` (seconds) and ``.bucket`` (cumulative records <= each of the monitor's ``buckets_s``,
-  attribute ``le``: ``"0.1"`` ... ``"+Inf"``) -- the classic histogram as exact counters, since
-  the metrics API has no asynchronous histogram -- and failures (``<prefix>.request.errors``);
-  ``http`` uses the HTTP semantic-convention attributes (``http.request.method``,
-  ``http.route``, ``http.response.status_code``);
+- per duration kind (``request``, ``db``, ``cache``, ``chain``, ``timer``, ``http``) a histogram
+  in seconds, ``<prefix>.request.duration`` ..., with the series' labels as attributes (``http``
+  uses the semantic-convention attributes ``http.request.method``, ``http.route``,
+  ``http.response.status_code``) and the monitor's ``buckets_s`` as
+  ``explicit_bucket_boundaries_advisory`` (the SDK uses them unless a View of yours chooses
+  another aggregation); and failures as an observable counter (``<prefix>.request.errors``,
+  cache misses as ``<prefix>.cache.misses``; since the series was made);
 - custom metrics (``record_metric``) in their base unit: ``<prefix>.metric.count``,
   ``<prefix>.metric.sum`` (an up-down counter: values may be negative) and
   ``<prefix>.metric.last`` (a gauge), attributes ``name`` and ``unit``;
 - every ``counter()`` (``<prefix>.counters``), ``gauge()`` (``<prefix>.gauges``), the host
-  gauges (``<prefix>.system``) and the overflow records.
+  gauges (``<prefix>.system``) and the overflow records, observed from the store.
 
-Several monitors may share one MeterProvider and prefix: the instruments are made once, and each
-collection reads every bridged monitor. Give each its own ``attributes`` to tell them apart;
-points of two monitors with the same attributes are added up (counts, sums, buckets, failures,
-counters: exact totals, nothing lost), except gauges, where the first bridged monitor's value is
-reported and a (rate-limited) warning asks for distinct attributes. Only this module imports
-``opentelemetry``.
+How the histograms stay exact and recording stays cheap: the metrics API has no asynchronous
+histogram, so every duration must reach the SDK as one ``Histogram.record()``, which costs
+microseconds. A bridged monitor's store therefore appends each duration (a C array write, no
+Python call) to a bounded pending buffer; the bridge records the buffer into the histograms in
+an observable instrument's callback, which the SDK runs before it aggregates the synchronous
+instruments of the same collection (``SynchronousMeasurementConsumer.collect``). A collection
+thus reports every duration recorded before it, with its exact value (a value on a bound counts
+in that bound's bucket, exactly as the store counts it). When the buffer fills between
+collections, the recording thread that filled it drains it (``max_pending`` records at a time):
+nothing is lost, but a monitor recording more than ``max_pending`` durations per collection
+interval pays the SDK's per-value cost on its recording threads. A monitor without a bridge
+appends nothing. The histograms count what was recorded while bridged (as any instrument made
+at that time would); the other instruments read the store's totals since each series was made.
+
+Several monitors may share one MeterProvider and prefix (with the same ``buckets_s``): the
+instruments are made once. Give each its own ``attributes`` to tell them apart; points of two
+monitors with the same attributes add up (histograms, failures, counters: nothing lost), except
+gauges, where the first bridged monitor's value is reported and a (rate-limited) warning asks for
+distinct attributes. Only this module imports ``opentelemetry``.
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from defiperf._ratelimit import RateLimitedLog
+from defiperf.monitor._store import MetricStore, Series
 from defiperf.monitor.prometheus import _SYSTEM, UNITS, metric_name, unit_name
 
 _log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
@@ -64,7 +75,7 @@ def instrument_names(prefix: str) -> list[str]:
     """Every instrument name a bridge with ``prefix`` makes."""
     names = []
     for stem, _, _, bad in _TIMED.values():
-        names += [f"{prefix}.{stem}.{part}" for part in ("count", "sum", "bucket")]
+        names.append(f"{prefix}.{stem}")
         if bad is not None:
             names.append(f"{prefix}.{bad}")
     return names + [f"{prefix}.{stem}" for stem in _OTHER]
@@ -97,21 +108,25 @@ def _check_attributes(attributes: Mapping[str, Any] | None) -> dict[str, Any]:
 class _Instruments:
     """The instruments of one (MeterProvider, prefix), made once, and the monitors they read."""
 
-    def __init__(self, meter: Any, observation: Any, prefix: str) -> None:
+    def __init__(self, meter: Any, observation: Any, prefix: str,
+                 buckets_s: tuple[float, ...]) -> None:
         self.sources: list[tuple[Any, dict[str, Any]]] = []
+        self.buckets_s = buckets_s
         self._observation = observation
+        #: kind -> its synchronous histogram (fed by _Tap.drain)
+        self.histograms = {
+            kind: meter.create_histogram(f"{prefix}.{stem}", unit="s", description=doc,
+                                         explicit_bucket_boundaries_advisory=list(buckets_s))
+            for kind, (stem, doc, _, _) in _TIMED.items()}
         observe = meter.create_observable_counter
+        # First callback of the first observable instrument: the SDK runs every callback before
+        # it aggregates the synchronous histograms, so this collection sees what is drained.
+        callbacks = [self._drain]
         for kind, (stem, doc, _, bad) in _TIMED.items():
-            base = f"{prefix}.{stem}"
-            observe(f"{base}.count", [self._timed(kind, 0)], unit="1",
-                    description=f"{doc}: records")
-            observe(f"{base}.sum", [self._timed(kind, 1)], unit="s",
-                    description=f"{doc}: sum of the durations")
-            observe(f"{base}.bucket", [self._timed(kind, 4)], unit="1",
-                    description=f"{doc}: records <= the bound in attribute le (cumulative)")
             if bad is not None:
-                observe(f"{prefix}.{bad}", [self._timed(kind, 2)], unit="1",
+                observe(f"{prefix}.{bad}", [*callbacks, self._failures(kind)], unit="1",
                         description=f"{doc}: failures (misses for caches)")
+                callbacks = []
         observe(f"{prefix}.metric.count", [self._metrics(0)], unit="1",
                 description="custom metrics: records (the metric in attribute name)")
         meter.create_observable_up_down_counter(
@@ -163,24 +178,22 @@ class _Instruments:
                 yield self._observation(value, full)
         return callback
 
-    def _timed(self, kind: str, field: int) -> Callable[[Any], Iterator[Any]]:
-        """count (0), sum in s (1), failures (2) or cumulative buckets (4) of each series."""
-        names = _TIMED[kind][2]
+    def _drain(self, options: Any) -> Iterator[Any]:
+        """Record what every monitor bridged here has pending (observes nothing itself)."""
+        for monitor, _ in list(self.sources):
+            tap = _TAPS.get(id(monitor))
+            if tap is None or tap.monitor is not monitor:
+                continue                              # closed meanwhile
+            try:
+                tap.drain()
+            except Exception as exc:  # noqa: BLE001 - one bad monitor must not hide the rest
+                _log.warning("otel.drain", "OpenTelemetry: recording a monitor's durations "
+                             "failed: %s: %s", type(exc).__name__, exc)
+        return iter(())
 
-        def read(monitor: Any) -> Iterator[tuple[float, dict[str, Any]]]:
-            bounds = [repr(float(b)) for b in monitor.buckets_s] + ["+Inf"]
-            for s in monitor.series(kind):
-                attrs = dict(zip(names, s.labels))
-                if kind == "http":
-                    status = attrs["http.response.status_code"]
-                    attrs["http.response.status_code"] = int(status) if status.isdigit() else status
-                snap = s.snapshot()
-                if field == 4:
-                    for le, n in zip(bounds, [*snap[4], snap[0]]):
-                        yield n, {**attrs, "le": le}
-                else:
-                    yield (snap[1] / 1000.0 if field == 1 else snap[field]), attrs
-        return self._each(read)
+    def _failures(self, kind: str) -> Callable[[Any], Iterator[Any]]:
+        """Failures (misses for caches) of each series of ``kind``, since it was made."""
+        return self._each(lambda m: [(s.bad, series_attributes(s)) for s in m.series(kind)])
 
     def _metrics(self, field: int, additive: bool = True) -> Callable[[Any], Iterator[Any]]:
         """count (0), sum (1) or last value (5) of each custom metric, in its base unit."""
@@ -202,6 +215,49 @@ class _Instruments:
         return self._each(lambda m: [(c.value, {"name": c.name}) for c in items(m)], additive)
 
 
+def series_attributes(series: Series) -> dict[str, Any]:
+    """The OpenTelemetry attributes of a duration series (its labels, semantic-convention names
+    for HTTP: the status code as an int)."""
+    attrs: dict[str, Any] = dict(zip(_TIMED[series.kind][2], series.labels))
+    if series.kind == "http":
+        status = attrs["http.response.status_code"]
+        attrs["http.response.status_code"] = int(status) if status.isdigit() else status
+    return attrs
+
+
+#: where one bridge sends durations: its instruments, its attributes, series -> full attributes
+_Target = tuple[_Instruments, dict[str, Any], dict[Series, dict[str, Any]]]
+
+
+class _Tap:
+    """The pending durations of one monitor and the bridges they go to (every value to each)."""
+
+    def __init__(self, monitor: MetricStore) -> None:
+        self.monitor = monitor
+        self.targets: list[_Target] = []
+
+    def drain(self) -> None:
+        """Record every pending duration into each target's histogram. Called by collections
+        and, when the buffer fills, by the recording thread; each value is taken once."""
+        self.deliver(self.monitor.take_pending(), list(self.targets))
+
+    @staticmethod
+    def deliver(batch: list[tuple[Series, list[float]]], targets: list[_Target]) -> None:
+        for instruments, const, cache in targets:
+            for series, values in batch:
+                attrs = cache.get(series)
+                if attrs is None:
+                    attrs = cache[series] = {**const, **series_attributes(series)}
+                record = instruments.histograms[series.kind].record
+                for value in values:
+                    record(value, attrs)
+
+
+# id(monitor) -> its _Tap while at least one bridge of it is open (holds the monitor);
+# changed under _SHARED_LOCK
+_TAPS: dict[int, _Tap] = {}
+
+
 def base_unit(unit: str) -> str:
     """The base unit a value recorded in ``unit`` is reported in (``"KiB"`` -> ``"bytes"``)."""
     return UNITS.get(unit, (metric_name(unit) if unit else "", 1.0))[0]
@@ -221,21 +277,26 @@ _SHARED_LOCK = threading.Lock()
 
 
 class OTelBridge:
-    """Exposes ``monitor`` through ``meter_provider`` (default: the global one) under ``prefix``
-    (``defiperf.request.duration.count``), with ``attributes`` added to every point (to tell
-    monitors sharing a provider and prefix apart; without, their totals add up). ``close()``
-    stops it."""
+    """Exposes ``monitor`` (a PerformanceMonitor or MetricStore) through ``meter_provider``
+    (default: the global one) under ``prefix`` (``defiperf.request.duration``), with
+    ``attributes`` added to every point (to tell monitors sharing a provider and prefix apart;
+    without, their totals add up). Up to ``max_pending`` recorded durations wait for the next
+    collection; a recording thread that fills the buffer drains it. ``close()`` stops it."""
 
     def __init__(self, monitor: Any, meter_provider: Any = None, prefix: str = "defiperf",
-                 attributes: Mapping[str, Any] | None = None) -> None:
+                 attributes: Mapping[str, Any] | None = None, max_pending: int = 16384) -> None:
         try:
             from opentelemetry import metrics
         except ImportError as exc:
             raise ImportError("the OpenTelemetry bridge needs opentelemetry-api: "
                               "pip install 'defiperf[otel]'") from exc
-        if not all(callable(getattr(monitor, name, None))
-                   for name in ("series", "counters", "gauges")):
-            raise TypeError("monitor must be a PerformanceMonitor or MetricStore")
+        if not isinstance(monitor, MetricStore):
+            raise TypeError(f"monitor must be a PerformanceMonitor or MetricStore, not "
+                            f"{type(monitor).__name__}")
+        if isinstance(max_pending, bool) or not isinstance(max_pending, int):
+            raise TypeError(f"max_pending must be an int, not {type(max_pending).__name__}")
+        if not 1 <= max_pending <= 1 << 24:
+            raise ValueError(f"max_pending must be in 1..{1 << 24}, got {max_pending}")
         prefix = _check_prefix(prefix)
         attrs = _check_attributes(attributes)
         provider = meter_provider if meter_provider is not None else metrics.get_meter_provider()
@@ -249,19 +310,45 @@ class OTelBridge:
             if shared is not None and any(m is monitor for m, _ in shared.sources):
                 raise ValueError("this monitor is bridged to this MeterProvider and prefix "
                                  "already")
+            if shared is not None and shared.buckets_s != monitor.buckets_s:
+                raise ValueError(f"the histograms of this MeterProvider and prefix have bounds "
+                                 f"{shared.buckets_s!r}, this monitor {monitor.buckets_s!r}: "
+                                 f"bridge it under another prefix")
+            tap = _TAPS.get(id(monitor))
+            if tap is None or tap.monitor is not monitor:
+                tap = _Tap(monitor)
+            if max_pending > monitor.pending_cap:      # keeps what is pending
+                monitor.start_pending(max_pending, tap.drain)
             if shared is None:
                 meter = provider.get_meter("defiperf", __version__)
-                shared = by_prefix[prefix] = _Instruments(meter, metrics.Observation, prefix)
+                shared = by_prefix[prefix] = _Instruments(meter, metrics.Observation, prefix,
+                                                          monitor.buckets_s)
+            _TAPS[id(monitor)] = tap
+            self._target: _Target = (shared, attrs, {})
+            tap.targets.append(self._target)
             shared.sources.append((monitor, attrs))
         self._shared = shared
         self._monitor = monitor
+        self._tap = tap
         self.prefix = prefix
         self.attributes = attrs
+        self.max_pending = max_pending
 
     def close(self) -> None:
-        """Stop reporting this monitor (idempotent); the instruments stay for other monitors
-        and for a later bridge."""
+        """Record what is pending, then stop reporting this monitor here (idempotent); the
+        instruments stay for other monitors and for a later bridge. A monitor with no bridge
+        left stops keeping durations."""
+        if not any(t is self._target for t in self._tap.targets):
+            return
+        self._tap.drain()
         with _SHARED_LOCK:
+            if not any(t is self._target for t in self._tap.targets):
+                return                                  # closed by another thread meanwhile
+            self._tap.targets[:] = [t for t in self._tap.targets if t is not self._target]
             self._shared.sources[:] = [(m, a) for m, a in self._shared.sources
                                        if m is not self._monitor]
-
+            left: list[tuple[Series, list[float]]] = []
+            if not self._tap.targets:
+                del _TAPS[id(self._monitor)]
+                left = self._monitor.stop_pending()
+        self._tap.deliver(left, [self._target])        # recorded since the drain above
