@@ -77,6 +77,8 @@ def test_monitor_suite_compares_recording_and_accuracy() -> None:
     assert 0 < request.ours < 100_000 and "prometheus child.observe" in request.peers
     installed = set(available(monitor.PEERS)) - {"prometheus_client"}
     assert installed <= set(request.peers)  # every installed peer is measured
+    assert {"defiperf + OTel bridge, between collections", "OTel SDK Histogram.record",
+            "defiperf + OTel bridge, buffer full (drained by the caller)"} <= set(request.peers)
     assert rows[2].ours < 0.01  # the histogram's stated bound holds on real data
 
 

@@ -25,8 +25,10 @@ thus reports every duration recorded before it, with its exact value (a value on
 in that bound's bucket, exactly as the store counts it). When the buffer fills between
 collections, the recording thread that filled it drains it (``max_pending`` records at a time):
 nothing is lost, but a monitor recording more than ``max_pending`` durations per collection
-interval pays the SDK's per-value cost on its recording threads. A monitor without a bridge
-appends nothing. The histograms count what was recorded while bridged (as any instrument made
+interval pays the SDK's per-value cost on its recording threads (several microseconds a
+value), and the record that fills the buffer waits for all ``max_pending`` of them (about 0.1 s
+at the default 16384: lower it to trade that wait for more frequent, shorter ones). A monitor
+without a bridge appends nothing. The histograms count what was recorded while bridged (as any instrument made
 at that time would); the other instruments read the store's totals since each series was made.
 
 Several monitors may share one MeterProvider and prefix (with the same ``buckets_s``): the
@@ -329,6 +331,8 @@ class OTelBridge:
             shared.sources.append((monitor, attrs))
         self._shared = shared
         self._monitor = monitor
+        #: the bridged monitor
+        self.monitor: MetricStore = monitor
         self._tap = tap
         self.prefix = prefix
         self.attributes = attrs
