@@ -316,15 +316,15 @@ class OTelBridge:
                 raise ValueError(f"the histograms of this MeterProvider and prefix have bounds "
                                  f"{shared.buckets_s!r}, this monitor {monitor.buckets_s!r}: "
                                  f"bridge it under another prefix")
+            if shared is None:
+                meter = provider.get_meter("defiperf", __version__)
+                shared = by_prefix[prefix] = _Instruments(meter, metrics.Observation, prefix,
+                                                          monitor.buckets_s)
             tap = _TAPS.get(id(monitor))
             if tap is None or tap.monitor is not monitor:
                 tap = _Tap(monitor)
             if max_pending > monitor.pending_cap:      # keeps what is pending
                 monitor.start_pending(max_pending, tap.drain)
-            if shared is None:
-                meter = provider.get_meter("defiperf", __version__)
-                shared = by_prefix[prefix] = _Instruments(meter, metrics.Observation, prefix,
-                                                          monitor.buckets_s)
             _TAPS[id(monitor)] = tap
             self._target: _Target = (shared, attrs, {})
             tap.targets.append(self._target)

@@ -368,6 +368,14 @@ def test_bad_attributes_and_providers_are_refused(fake_timer: FakeTimer) -> None
         m.bridge_otel(mp, max_pending=0)
     assert m.pending_cap == 0                                   # nothing was attached
 
+    class Failing:
+        def get_meter(self, *args: Any) -> Any:
+            raise RuntimeError("no meter")
+
+    with pytest.raises(RuntimeError, match="no meter"):
+        m.bridge_otel(Failing())
+    assert m.pending_cap == 0                                   # no tap left behind
+
 
 def test_a_failing_monitor_hides_no_other(fake_timer: FakeTimer,
                                           caplog: pytest.LogCaptureFixture,
