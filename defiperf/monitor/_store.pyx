@@ -3,12 +3,14 @@
 
 A record is one dict lookup and one C call: no Python object is allocated per record once a
 series exists. Every record goes through one path (``MetricStore._put``); what differs between
-kinds (unit, which argument is checked, label names) is data in ``KIND_SPECS``. The number of
+kinds (unit, which argument is checked, label names) is data in ``KIND_SPECS``. While a tap (the
+OpenTelemetry bridge) is attached with ``start_pending``, each recorded duration is also
+appended to a bounded C buffer for it; an untapped store appends nothing. The number of
 series, counters and gauges is capped by ``max_series``: records for new names past the cap go
 to one ``"__overflow__"`` series, counter or gauge per kind, so memory stays flat whatever names
 callers invent, and nothing raises for it. Every type here is atomic under the GIL (no method
-releases it or calls back into Python half-way through an update), so threads may share them;
-free-threaded Python is not supported.
+releases it or calls back into Python half-way through an update: a tap's ``on_full`` is called
+once a record is complete), so threads may share them; free-threaded Python is not supported.
 """
 
 import logging
