@@ -283,7 +283,11 @@ class OTelBridge:
     (default: the global one) under ``prefix`` (``defiperf.request.duration``), with
     ``attributes`` added to every point (to tell monitors sharing a provider and prefix apart;
     without, their totals add up). Up to ``max_pending`` recorded durations wait for the next
-    collection; a recording thread that fills the buffer drains it. ``close()`` stops it."""
+    collection; a recording thread that fills the buffer drains it. A collection records what
+    is pending inside a callback, so it must fit the SDK's callback timeout (``max_pending``
+    times the SDK's per-value cost: keep it well below a million). The values reach the SDK
+    outside the request's context, so trace-based exemplars are not linked to its span.
+    ``close()`` records what is pending and stops it."""
 
     def __init__(self, monitor: Any, meter_provider: Any = None, prefix: str = "defiperf",
                  attributes: Mapping[str, Any] | None = None, max_pending: int = 16384) -> None:
