@@ -56,6 +56,10 @@ KIND_SPECS = {
 KINDS = tuple(KIND_SPECS)
 WINDOWS = ("current", "previous", "total")
 OVERFLOW = "__overflow__"
+
+# calls of a tap's on_full for one record before its duration is dropped (see _pend)
+cdef enum:
+    _ON_FULL_TRIES = 8
 #: Prometheus' default latency buckets plus the finer ones a fast service needs (seconds).
 DEFAULT_BUCKETS_S = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -493,14 +497,18 @@ cdef class MetricStore:
     cdef int _pend(self, Series s, double v_ms) except -1:
         """Append one recorded duration for the tap; when the buffer is full, call the tap's
         ``on_full`` (it drains with take_pending) on this thread. The record itself is done
-        already: an ``on_full`` that fails is logged, never raised into the recording caller;
-        only if the buffer is still full after it is a value dropped (counted)."""
-        if self.n_pending >= self.pending_cap:
-            self._call_on_full()
-            if self.n_pending >= self.pending_cap:   # the tap could not drain (or stopped)
+        already: an ``on_full`` that fails is logged, never raised into the recording caller.
+        Other threads may fill the buffer again while ``on_full`` waits for a lock, so it is
+        called again while the buffer is full: only if it is still full after
+        ``_ON_FULL_TRIES`` calls is a value dropped (counted)."""
+        cdef int tries = 0
+        while self.n_pending >= self.pending_cap:
+            if tries == _ON_FULL_TRIES or not self.pending_cap:  # could not drain, or stopped
                 if self.pending_cap:
                     self.pending_dropped += 1
                 return 0
+            self._call_on_full()
+            tries += 1
         self.pending_ids[self.n_pending] = s.pending_id
         self.pending_ms[self.n_pending] = v_ms
         self.n_pending += 1

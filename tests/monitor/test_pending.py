@@ -123,3 +123,32 @@ def test_on_full_may_re_enter_or_stop_the_tap() -> None:
         store.record_request("outer", v)                    # the third finds no tap: not kept
     assert flatten(taken) == [("outer", 0.001), ("outer", 0.002)]
     assert (store.pending_cap, store.n_pending, store.pending_dropped) == (0, 0, 0)
+
+
+def test_on_full_is_called_again_while_the_buffer_stays_full() -> None:
+    """Other threads may refill the buffer while on_full waits for a lock: the record calls it
+    again (up to 8 times) before it drops its value."""
+    store = MetricStore()
+    taken: list[list[tuple[Any, list[float]]]] = []
+    calls = [0]
+
+    def slow() -> None:                     # takes only on every third call
+        calls[0] += 1
+        if calls[0] % 3 == 0:
+            taken.append(store.take_pending())
+
+    store.start_pending(2, slow)
+    for v in range(7):
+        store.record_request("r", float(v))
+    taken.append(store.stop_pending())
+    assert [v for _, v in flatten(taken)] == [v / 1000 for v in range(7)]
+    assert store.pending_dropped == 0 and calls[0] == 9
+
+    def never() -> None:
+        calls[0] += 1
+
+    store.start_pending(1, never)
+    calls[0] = 0
+    store.record_request("r", 1.0)                              # fills: one call
+    store.record_request("r", 2.0)                              # still full: 8 more, dropped
+    assert (calls[0], store.pending_dropped, store.n_pending) == (9, 1, 1)
