@@ -23,13 +23,20 @@ an observable instrument's callback, which the SDK runs before it aggregates the
 instruments of the same collection (``SynchronousMeasurementConsumer.collect``). A collection
 thus reports every duration recorded before it, with its exact value (a value on a bound counts
 in that bound's bucket, exactly as the store counts it). When the buffer fills between
-collections, the recording thread that filled it drains it (``max_pending`` records at a time):
-nothing is lost, but a monitor recording more than ``max_pending`` durations per collection
-interval pays the SDK's per-value cost on its recording threads (several microseconds a
-value), and the record that fills the buffer waits for all ``max_pending`` of them (about 0.1 s
-at the default 16384: lower it to trade that wait for more frequent, shorter ones). A monitor
-without a bridge appends nothing. The histograms count what was recorded while bridged (as any instrument made
-at that time would); the other instruments read the store's totals since each series was made.
+collections, the recording thread that filled it only takes it (a buffer swap and the batch's
+lists: well under a millisecond at the default ``max_pending`` of 16384) and queues it for the
+bridge's drain thread (one daemon thread per bridged monitor, started on the first full
+buffer, ended by ``close()`` or after 30 s idle), which records it into the SDK (several
+microseconds a value). A collection records what is queued, then what is pending, in
+recording order, waiting (at most 5 s) for a batch the thread is recording: each value reaches
+the SDK exactly once, and a collection still sees everything recorded before it.
+Backpressure: when 4 batches are queued already (the SDK cannot keep up with the recording
+rate), the recording thread that fills the buffer records them itself, paying the SDK's cost
+(about 0.1 s at 16384 values a batch) as a collection would; memory stays bounded (at most 5
+batches). In a forked child the bridge starts a drain thread of its own when needed. A
+monitor without a bridge appends nothing. The histograms count what was recorded while bridged
+(as any instrument made at that time would); the other instruments read the store's totals
+since each series was made.
 
 Several monitors may share one MeterProvider and prefix (with the same ``buckets_s``): the
 instruments are made once. Give each its own ``attributes`` to tell them apart; points of two
@@ -42,9 +49,12 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import threading
+import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -187,7 +197,10 @@ class _Instruments:
             if tap is None or tap.monitor is not monitor:
                 continue                              # closed meanwhile
             try:
-                tap.drain()
+                if not tap.drain():
+                    _log.warning("otel.wait", "OpenTelemetry: the drain thread took over %.0f s "
+                                 "to record a batch; it reaches the next collection",
+                                 tap.WAIT_S)
             except Exception as exc:  # noqa: BLE001 - one bad monitor must not hide the rest
                 _log.warning("otel.drain", "OpenTelemetry: recording a monitor's durations "
                              "failed: %s: %s", type(exc).__name__, exc)
@@ -232,16 +245,129 @@ _Target = tuple[_Instruments, dict[str, Any], dict[Series, dict[str, Any]]]
 
 
 class _Tap:
-    """The pending durations of one monitor and the bridges they go to (every value to each)."""
+    """The pending durations of one monitor and the bridges they go to (every value to each).
+
+    Handover: a full buffer is taken by the recording thread (``on_full``: a buffer swap and
+    the batch's lists, well under a millisecond at 16384 values) and queued; one daemon thread
+    per tap, started on the first full buffer, records queued batches into the SDK. A collection
+    (``drain``) records what is queued, then what is pending, in that order. Batches leave the
+    queue only under ``_handover`` and are recorded only under ``_delivering``, so each value
+    is recorded exactly once and a collection waits for a batch the thread is recording.
+    Backpressure: with ``MAX_QUEUED`` batches queued already (the SDK is slower than the
+    recording rate), the recording thread records them itself, as a collection does."""
+
+    #: batches queued for the drain thread before the recording thread records them itself
+    MAX_QUEUED = 4
+    #: how long a collection or close() waits for the batch the drain thread is recording
+    WAIT_S = 5.0
+    #: a drain thread idle this long ends (a new one starts on the next full buffer)
+    IDLE_S = 30.0
 
     def __init__(self, monitor: MetricStore) -> None:
         self.monitor = monitor
         self.targets: list[_Target] = []
+        self._reset()
 
-    def drain(self) -> None:
-        """Record every pending duration into each target's histogram. Called by collections
-        and, when the buffer fills, by the recording thread; each value is taken once."""
-        self.deliver(self.monitor.take_pending(), list(self.targets))
+    def _reset(self) -> None:
+        self._handover = threading.Condition(threading.RLock())
+        self._delivering = threading.RLock()
+        self._queue: deque[list[tuple[Series, list[float]]]] = deque()
+        self._thread: threading.Thread | None = None
+
+    def after_fork(self) -> None:
+        """In a forked child: new locks (the parent's may be held by its threads) and no drain
+        thread (it does not exist here); what is queued is kept, as the store's totals are."""
+        queued = self._queue
+        self._reset()
+        self._queue.extend(queued)
+
+    def on_full(self) -> None:
+        """The recording thread's share of a full buffer: take it and queue it (or, with
+        ``MAX_QUEUED`` batches queued already, record everything itself)."""
+        with self._handover:
+            if len(self._queue) < self.MAX_QUEUED:
+                batch = self.monitor.take_pending()
+                if batch:
+                    self._queue.append(batch)
+                    self._handover.notify()
+                    if self._thread is not None or self._start_thread():
+                        return
+                else:
+                    return
+        self.drain()                # backpressure (or no thread at shutdown): as a collection
+
+    def _start_thread(self) -> bool:
+        thread = threading.Thread(target=self._run, name="defiperf-otel-drain", daemon=True)
+        self._thread = thread
+        try:
+            thread.start()
+        except RuntimeError:                          # interpreter shutdown
+            self._thread = None
+            return False
+        return True
+
+    def _run(self) -> None:
+        """The drain thread: record queued batches, oldest first; end when idle."""
+        me = threading.current_thread()
+        while True:
+            with self._handover:
+                if self._thread is not me:
+                    return                            # replaced (closed, forked)
+                if not self._queue and not self._handover.wait(self.IDLE_S) \
+                        and not self._queue:
+                    self._thread = None
+                    return
+            with self._delivering:
+                with self._handover:
+                    batch = self._queue.popleft() if self._queue else None
+                if batch is not None:
+                    self._deliver_logged(batch, list(self.targets))
+
+    def drain(self, timeout: float | None = None) -> bool:
+        """Record what is queued, then what is pending, into each target's histogram (for a
+        collection, close() and backpressure); waits at most ``timeout`` (``WAIT_S``) for the
+        batch the drain thread is recording. False if that wait timed out: nothing is lost,
+        the values stay queued for the thread or the next collection."""
+        waited = self._delivering.acquire(timeout=self.WAIT_S if timeout is None else timeout)
+        try:
+            with self._handover:
+                batches = [*self._queue, self.monitor.take_pending()]
+                self._queue.clear()
+            targets = list(self.targets)
+            for batch in batches:
+                self._deliver_logged(batch, targets)
+        finally:
+            if waited:
+                self._delivering.release()
+        return waited
+
+    def _deliver_logged(self, batch: list[tuple[Series, list[float]]],
+                        targets: list[_Target]) -> None:
+        try:
+            self.deliver(batch, targets)
+        except Exception as exc:  # noqa: BLE001 - the other batches must still be recorded
+            _log.warning("otel.drain", "OpenTelemetry: recording a monitor's durations "
+                         "failed: %s: %s", type(exc).__name__, exc)
+
+    def stop_thread(self, timeout: float) -> bool:
+        """End the drain thread (queued batches stay, for drain()); False if it is still
+        recording after ``timeout`` seconds."""
+        with self._handover:
+            thread, self._thread = self._thread, None
+            self._handover.notify_all()
+        if thread is None or thread is threading.current_thread():
+            return True
+        thread.join(timeout)
+        return not thread.is_alive()
+
+    def flush(self, left: list[tuple[Series, list[float]]], targets: list[_Target]) -> None:
+        """Record what is queued, then ``left``, into ``targets`` (close() of the last bridge,
+        once nothing appends or queues any more)."""
+        with self._handover:
+            batches = [*self._queue, left]
+            self._queue.clear()
+        for batch in batches:
+            self._deliver_logged(batch, targets)
 
     @staticmethod
     def deliver(batch: list[tuple[Series, list[float]]], targets: list[_Target]) -> None:
@@ -260,6 +386,14 @@ class _Tap:
 _TAPS: dict[int, _Tap] = {}
 
 
+def _after_fork_in_child() -> None:
+    """The child of a fork has one thread: no drain thread runs and no lock is held."""
+    global _SHARED_LOCK
+    _SHARED_LOCK = threading.Lock()
+    for tap in list(_TAPS.values()):
+        tap.after_fork()
+
+
 def base_unit(unit: str) -> str:
     """The base unit a value recorded in ``unit`` is reported in (``"KiB"`` -> ``"bytes"``)."""
     return UNITS.get(unit, (metric_name(unit) if unit else "", 1.0))[0]
@@ -276,6 +410,8 @@ def _system(monitor: Any) -> Iterator[tuple[float, dict[str, Any]]]:
 # and a second instrument of one name would be refused by the SDK, losing its callbacks)
 _SHARED: weakref.WeakKeyDictionary[Any, dict[str, _Instruments]] = weakref.WeakKeyDictionary()
 _SHARED_LOCK = threading.Lock()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class OTelBridge:
@@ -283,11 +419,13 @@ class OTelBridge:
     (default: the global one) under ``prefix`` (``defiperf.request.duration``), with
     ``attributes`` added to every point (to tell monitors sharing a provider and prefix apart;
     without, their totals add up). Up to ``max_pending`` recorded durations wait for the next
-    collection; a recording thread that fills the buffer drains it. A collection records what
-    is pending inside a callback, so it must fit the SDK's callback timeout (``max_pending``
-    times the SDK's per-value cost: keep it well below a million). The values reach the SDK
+    collection; a full buffer is queued for the bridge's drain thread (the recording thread
+    records it itself only when 4 batches wait already: see the module). A collection records
+    what is queued and pending inside a callback, so it must fit the SDK's callback timeout (up
+    to 5 x ``max_pending`` times the SDK's per-value cost: keep ``max_pending`` well below
+    200,000). The values reach the SDK
     outside the request's context, so trace-based exemplars are not linked to its span.
-    ``close()`` records what is pending and stops it."""
+    ``close()`` records what is queued and pending and stops it."""
 
     def __init__(self, monitor: Any, meter_provider: Any = None, prefix: str = "defiperf",
                  attributes: Mapping[str, Any] | None = None, max_pending: int = 16384) -> None:
@@ -328,7 +466,7 @@ class OTelBridge:
             if tap is None or tap.monitor is not monitor:
                 tap = _Tap(monitor)
             if max_pending > monitor.pending_cap:      # keeps what is pending
-                monitor.start_pending(max_pending, tap.drain)
+                monitor.start_pending(max_pending, tap.on_full)
             _TAPS[id(monitor)] = tap
             self._target: _Target = (shared, attrs, {})
             tap.targets.append(self._target)
@@ -342,21 +480,31 @@ class OTelBridge:
         self.attributes = attrs
         self.max_pending = max_pending
 
-    def close(self) -> None:
-        """Record what is pending, then stop reporting this monitor here (idempotent); the
-        instruments stay for other monitors and for a later bridge. A monitor with no bridge
-        left stops keeping durations."""
+    def close(self, timeout: float = 10.0) -> bool:
+        """Record what is queued and pending, then stop reporting this monitor here
+        (idempotent); the instruments stay for other monitors and for a later bridge. A monitor
+        with no bridge left stops keeping durations and its drain thread ends. Waits at most
+        about ``timeout`` seconds for the drain thread (for the batch it is recording, then for
+        it to end); returns False if it had to stop waiting (that batch still reaches the SDK
+        when the thread finishes it; everything else is recorded before close returns)."""
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
+                or not timeout >= 0:
+            raise ValueError(f"timeout must be a number >= 0, got {timeout!r}")
         if not any(t is self._target for t in self._tap.targets):
-            return
-        self._tap.drain()
+            return True
+        deadline = time.monotonic() + timeout
+        done = self._tap.drain(timeout)
         with _SHARED_LOCK:
             if not any(t is self._target for t in self._tap.targets):
-                return                                  # closed by another thread meanwhile
+                return done                             # closed by another thread meanwhile
             self._tap.targets[:] = [t for t in self._tap.targets if t is not self._target]
             self._shared.sources[:] = [(m, a) for m, a in self._shared.sources
                                        if m is not self._monitor]
-            left: list[tuple[Series, list[float]]] = []
-            if not self._tap.targets:
+            last = not self._tap.targets
+            if last:
                 del _TAPS[id(self._monitor)]
                 left = self._monitor.stop_pending()
-        self._tap.deliver(left, [self._target])        # recorded since the drain above
+        if last:                                        # recorded since the drain above
+            done = self._tap.stop_thread(max(0.0, deadline - time.monotonic())) and done
+            self._tap.flush(left, [self._target])
+        return done

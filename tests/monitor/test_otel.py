@@ -1,9 +1,9 @@
 """OpenTelemetry bridge, read back with the SDK's InMemoryMetricReader: histograms with exact
 counts, sums and bucket counts (values on a bound included) of what was recorded while bridged,
 custom metrics of either sign, counters and gauges, several monitors on one MeterProvider,
-close(), a full pending buffer drained by the recording thread, recording from many threads
-while collecting (nothing lost, nothing counted twice), argument checks, and a monitor without
-a bridge that appends nothing."""
+close(), full pending buffers (nothing dropped; the drain thread: test_otel_drain.py),
+recording from many threads while collecting (nothing lost, nothing counted twice), argument
+checks, and a monitor without a bridge that appends nothing."""
 
 from __future__ import annotations
 
@@ -229,7 +229,7 @@ def test_monitors_with_other_bounds_need_another_prefix(fake_timer: FakeTimer) -
     assert_exact(point, [500.0], (0.1, 1.0))
 
 
-def test_a_full_buffer_is_drained_by_the_recording_thread(fake_timer: FakeTimer) -> None:
+def test_full_buffers_lose_nothing(fake_timer: FakeTimer) -> None:
     m = new_monitor(fake_timer)
     mp, reader = provider()
     m.bridge_otel(mp, max_pending=8)
