@@ -573,48 +573,28 @@ cdef class MetricStore:
     def take_pending(self):
         """The durations recorded since the last take, and empties the buffer: a list of
         ``(series, [seconds, ...])`` in order of first appearance, each series' values in
-        recording order. A value is ``ms / 1000``, except that a value the store counts as
-        ``<= buckets_s[i]`` whose quotient rounds above that bound is reported as the bound, so
-        that every exporter bucketing at ``buckets_s`` counts exactly what the store counts.
-        Each value is taken once, whichever thread takes: the buffer is swapped for an empty
-        one before any Python object is made."""
-        cdef uint32_t n = self.n_pending, cap = self.pending_cap, i, j, nle = self.n_le
-        cdef uint32_t *ids = self.pending_ids
-        cdef double *values = self.pending_ms
-        cdef uint32_t *fresh_ids
-        cdef double *fresh_values
-        cdef double v, sec
+        recording order (``take_pending_batch().items()``: see there)."""
+        return self.take_pending_batch().items()
+
+    def take_pending_batch(self):
+        """Empties the buffer and returns what it held as a ``PendingBatch``: a buffer swap,
+        no Python object per value (the list of ``take_pending()`` is made by the batch's
+        ``items()``, later and on any thread). Each value is taken once, whichever thread
+        takes: the buffer is swapped for an empty one before any Python object is made."""
+        cdef uint32_t n = self.n_pending, cap = self.pending_cap
+        cdef PendingBatch batch = PendingBatch.__new__(PendingBatch)
+        batch.store = self
         if n == 0:
-            return []
-        fresh_ids = <uint32_t *>PyMem_Malloc(cap * sizeof(uint32_t))
-        fresh_values = <double *>PyMem_Malloc(cap * sizeof(double))
+            return batch
+        cdef uint32_t *fresh_ids = <uint32_t *>PyMem_Malloc(cap * sizeof(uint32_t))
+        cdef double *fresh_values = <double *>PyMem_Malloc(cap * sizeof(double))
         if fresh_ids == NULL or fresh_values == NULL:
             PyMem_Free(fresh_ids)
             PyMem_Free(fresh_values)
             raise MemoryError()
+        batch.ids, batch.values, batch.n = self.pending_ids, self.pending_ms, n
         self.pending_ids, self.pending_ms, self.n_pending = fresh_ids, fresh_values, 0
-        # ids/values are this call's own from here: Python code that runs below (the GC,
-        # other threads) appends to the fresh buffer, or takes it, never these.
-        cdef dict grouped = {}
-        cdef list out = []
-        try:
-            for i in range(n):
-                v = values[i]
-                sec = v / 1000.0
-                for j in range(nle):
-                    if v <= self.le_ms[j]:
-                        if sec > self.bounds_s[j]:
-                            sec = self.bounds_s[j]
-                        break
-                got = grouped.get(ids[i])
-                if got is None:
-                    got = grouped[ids[i]] = []
-                    out.append((self._durations[ids[i]], got))
-                got.append(sec)
-        finally:
-            PyMem_Free(ids)
-            PyMem_Free(values)
-        return out
+        return batch
 
     def record(self, kind, key, value, success=True, unit=""):
         """Record ``value`` into the series ``key`` of ``kind`` (one of ``KINDS``): ``key`` is a
@@ -740,3 +720,58 @@ cdef class MetricStore:
 
     def gauges(self):
         return list(self._gauges.values())
+
+
+@cython.final
+cdef class PendingBatch:
+    """Durations taken from a store's pending buffer (``MetricStore.take_pending_batch``): its
+    own C arrays, read by ``items()``. Immutable; ``items()`` may be called from any thread,
+    any number of times."""
+
+    cdef MetricStore store
+    cdef uint32_t *ids
+    cdef double *values
+    cdef uint32_t n
+
+    def __cinit__(self):
+        self.ids = NULL
+        self.values = NULL
+        self.n = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.ids)
+        PyMem_Free(self.values)
+
+    def __len__(self):
+        return self.n
+
+    def items(self):
+        """A list of ``(series, [seconds, ...])`` in order of first appearance, each series'
+        values in recording order. A value is ``ms / 1000``, except that a value the store
+        counts as ``<= buckets_s[i]`` whose quotient rounds above that bound is reported as the
+        bound, so that every exporter bucketing at ``buckets_s`` counts exactly what the store
+        counts."""
+        cdef uint32_t i, j, nle
+        cdef double v, sec
+        cdef dict grouped = {}
+        cdef list out = []
+        if self.n == 0:
+            return out
+        # The arrays are this batch's own and never change; the store (kept alive by
+        # self.store) never frees or changes le_ms, bounds_s or n_le, and only appends to
+        # _durations, whatever Python code (the GC, other threads) runs below.
+        nle = self.store.n_le
+        for i in range(self.n):
+            v = self.values[i]
+            sec = v / 1000.0
+            for j in range(nle):
+                if v <= self.store.le_ms[j]:
+                    if sec > self.store.bounds_s[j]:
+                        sec = self.store.bounds_s[j]
+                    break
+            got = grouped.get(self.ids[i])
+            if got is None:
+                got = grouped[self.ids[i]] = []
+                out.append((self.store._durations[self.ids[i]], got))
+            got.append(sec)
+        return out

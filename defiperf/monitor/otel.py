@@ -23,20 +23,20 @@ an observable instrument's callback, which the SDK runs before it aggregates the
 instruments of the same collection (``SynchronousMeasurementConsumer.collect``). A collection
 thus reports every duration recorded before it, with its exact value (a value on a bound counts
 in that bound's bucket, exactly as the store counts it). When the buffer fills between
-collections, the recording thread that filled it only takes it (a buffer swap and the batch's
-lists: well under a millisecond at the default ``max_pending`` of 16384) and queues it for the
-bridge's drain thread (one daemon thread per bridged monitor, started on the first full
-buffer, ended by ``close()`` or after 30 s idle), which records it into the SDK (several
-microseconds a value). A collection records what is queued, then what is pending, in
-recording order, waiting (at most 5 s) for a batch the thread is recording: each value reaches
-the SDK exactly once, and a collection still sees everything recorded before it.
-Backpressure: when 4 batches are queued already (the SDK cannot keep up with the recording
-rate), the recording thread that fills the buffer records them itself, paying the SDK's cost
-(about 0.1 s at 16384 values a batch) as a collection would; memory stays bounded (at most 5
-batches). In a forked child the bridge starts a drain thread of its own when needed. A
-monitor without a bridge appends nothing. The histograms count what was recorded while bridged
-(as any instrument made at that time would); the other instruments read the store's totals
-since each series was made.
+collections, the recording thread that filled it only takes it (``take_pending_batch``: a buffer
+swap, no Python object per value, microseconds) and queues it for the bridge's drain thread (one
+daemon thread per bridged monitor, started on the first full buffer, ended by ``close()`` or
+after 30 s idle), which records it into the SDK (several microseconds a value; it holds the GIL
+while it does, so a record on another thread may wait up to ``sys.getswitchinterval()``, 5 ms by
+default). A collection records what is queued, then what is pending, in recording order, waiting
+(at most 5 s) for a batch the thread is recording: each value reaches the SDK exactly once, and
+a collection still sees everything recorded before it. Backpressure: when 4 batches are queued
+already (the SDK cannot keep up with the recording rate), the recording thread that fills the
+buffer records them itself, paying the SDK's cost (about 0.1 s at 16384 values a batch) as a
+collection would; memory stays bounded (at most 5 batches). In a forked child the bridge starts
+a drain thread of its own when needed. A monitor without a bridge appends nothing. The
+histograms count what was recorded while bridged (as any instrument made at that time would);
+the other instruments read the store's totals since each series was made.
 
 Several monitors may share one MeterProvider and prefix (with the same ``buckets_s``): the
 instruments are made once. Give each its own ``attributes`` to tell them apart; points of two
@@ -59,7 +59,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from defiperf._ratelimit import RateLimitedLog
-from defiperf.monitor._store import MetricStore, Series
+from defiperf.monitor._store import MetricStore, PendingBatch, Series
 from defiperf.monitor.prometheus import _SYSTEM, UNITS, metric_name, unit_name
 
 _log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
@@ -247,14 +247,14 @@ _Target = tuple[_Instruments, dict[str, Any], dict[Series, dict[str, Any]]]
 class _Tap:
     """The pending durations of one monitor and the bridges they go to (every value to each).
 
-    Handover: a full buffer is taken by the recording thread (``on_full``: a buffer swap and
-    the batch's lists, well under a millisecond at 16384 values) and queued; one daemon thread
-    per tap, started on the first full buffer, records queued batches into the SDK. A collection
-    (``drain``) records what is queued, then what is pending, in that order. Batches leave the
-    queue only under ``_handover`` and are recorded only under ``_delivering``, so each value
-    is recorded exactly once and a collection waits for a batch the thread is recording.
-    Backpressure: with ``MAX_QUEUED`` batches queued already (the SDK is slower than the
-    recording rate), the recording thread records them itself, as a collection does."""
+    Handover: a full buffer is taken by the recording thread (``on_full``:
+    ``take_pending_batch``, a buffer swap, no Python object per value) and queued; one daemon
+    thread per tap, started on the first full buffer, records queued batches into the SDK. A
+    collection (``drain``) records what is queued, then what is pending, in that order. Batches
+    leave the queue only under ``_handover`` and are recorded only under ``_delivering``, so
+    each value is recorded exactly once and a collection waits for a batch the thread is
+    recording. Backpressure: with ``MAX_QUEUED`` batches queued already (the SDK is slower than
+    the recording rate), the recording thread records them itself, as a collection does."""
 
     #: batches queued for the drain thread before the recording thread records them itself
     MAX_QUEUED = 4
@@ -271,7 +271,7 @@ class _Tap:
     def _reset(self) -> None:
         self._handover = threading.Condition(threading.RLock())
         self._delivering = threading.RLock()
-        self._queue: deque[list[tuple[Series, list[float]]]] = deque()
+        self._queue: deque[PendingBatch] = deque()
         self._thread: threading.Thread | None = None
 
     def after_fork(self) -> None:
@@ -286,8 +286,8 @@ class _Tap:
         ``MAX_QUEUED`` batches queued already, record everything itself)."""
         with self._handover:
             if len(self._queue) < self.MAX_QUEUED:
-                batch = self.monitor.take_pending()
-                if batch:
+                batch = self.monitor.take_pending_batch()
+                if len(batch):
                     self._queue.append(batch)
                     self._handover.notify()
                     if self._thread is not None or self._start_thread():
@@ -326,12 +326,13 @@ class _Tap:
     def drain(self, timeout: float | None = None) -> bool:
         """Record what is queued, then what is pending, into each target's histogram (for a
         collection, close() and backpressure); waits at most ``timeout`` (``WAIT_S``) for the
-        batch the drain thread is recording. False if that wait timed out: nothing is lost,
-        the values stay queued for the thread or the next collection."""
+        batch the drain thread is recording. False if that wait timed out: that batch then
+        reaches the SDK after this drain (the rest is recorded here all the same; batches
+        leave the queue only under ``_handover``, so nothing is recorded twice)."""
         waited = self._delivering.acquire(timeout=self.WAIT_S if timeout is None else timeout)
         try:
             with self._handover:
-                batches = [*self._queue, self.monitor.take_pending()]
+                batches = [*self._queue, self.monitor.take_pending_batch()]
                 self._queue.clear()
             targets = list(self.targets)
             for batch in batches:
@@ -341,10 +342,10 @@ class _Tap:
                 self._delivering.release()
         return waited
 
-    def _deliver_logged(self, batch: list[tuple[Series, list[float]]],
+    def _deliver_logged(self, batch: PendingBatch | list[tuple[Series, list[float]]],
                         targets: list[_Target]) -> None:
         try:
-            self.deliver(batch, targets)
+            self.deliver(batch if isinstance(batch, list) else batch.items(), targets)
         except Exception as exc:  # noqa: BLE001 - the other batches must still be recorded
             _log.warning("otel.drain", "OpenTelemetry: recording a monitor's durations "
                          "failed: %s: %s", type(exc).__name__, exc)
@@ -364,7 +365,7 @@ class _Tap:
         """Record what is queued, then ``left``, into ``targets`` (close() of the last bridge,
         once nothing appends or queues any more)."""
         with self._handover:
-            batches = [*self._queue, left]
+            batches: list[PendingBatch | list[tuple[Series, list[float]]]] = [*self._queue, left]
             self._queue.clear()
         for batch in batches:
             self._deliver_logged(batch, targets)

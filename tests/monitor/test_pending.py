@@ -152,3 +152,26 @@ def test_on_full_is_called_again_while_the_buffer_stays_full() -> None:
     store.record_request("r", 1.0)                              # fills: one call
     store.record_request("r", 2.0)                              # still full: 8 more, dropped
     assert (calls[0], store.pending_dropped, store.n_pending) == (9, 1, 1)
+
+
+def test_a_taken_batch_is_read_later_and_outlives_the_store() -> None:
+    """take_pending_batch swaps the buffer (what is recorded after goes to the next take); its
+    items() are read later, any number of times, even when nothing else holds the store."""
+    import gc
+
+    store = MetricStore(buckets_s=(0.001, 0.5))
+    store.start_pending(8, lambda: None)
+    for v in (1.0, 0.5, 2.0):
+        store.record_request("a", v)
+    store.record_db_query("q", 500.0)
+    batch = store.take_pending_batch()
+    store.record_request("a", 7.0)                              # after the take: not in batch
+    assert (len(batch), store.n_pending) == (4, 1)
+    assert [(s.key, values) for s, values in store.take_pending()] == [("request:a", [0.007])]
+    del store
+    gc.collect()
+    want = [("request:a", [0.001, 0.0005, 0.002]), ("db:q", [0.5])]
+    assert [(s.key, values) for s, values in batch.items()] == want
+    assert [(s.key, values) for s, values in batch.items()] == want
+    empty = MetricStore().take_pending_batch()
+    assert (len(empty), empty.items()) == (0, [])
