@@ -128,6 +128,19 @@ cdef tuple _label_values(str kind, object key, Py_ssize_t n_labels):
     return tuple([_exportable(part, kind) for part in key])
 
 
+cdef int _alloc_pending(uint32_t cap, uint32_t **ids, double **values) except -1:
+    """Both arrays of a pending buffer of ``cap`` values, or MemoryError (and neither)."""
+    ids[0] = <uint32_t *>PyMem_Malloc(cap * sizeof(uint32_t))
+    values[0] = <double *>PyMem_Malloc(cap * sizeof(double))
+    if ids[0] == NULL or values[0] == NULL:
+        PyMem_Free(ids[0])
+        PyMem_Free(values[0])
+        ids[0] = NULL
+        values[0] = NULL
+        raise MemoryError()
+    return 0
+
+
 cdef class Series:
     """One named series of a MetricStore: since-start and windowed histograms, a bad count.
 
@@ -543,12 +556,9 @@ cdef class MetricStore:
         if cap < self.n_pending:
             raise ValueError(f"capacity {cap} is below the {self.n_pending} values pending; "
                              "take_pending() first")
-        cdef uint32_t *ids = <uint32_t *>PyMem_Malloc(cap * sizeof(uint32_t))
-        cdef double *values = <double *>PyMem_Malloc(cap * sizeof(double))
-        if ids == NULL or values == NULL:
-            PyMem_Free(ids)
-            PyMem_Free(values)
-            raise MemoryError()
+        cdef uint32_t *ids
+        cdef double *values
+        _alloc_pending(cap, &ids, &values)
         cdef uint32_t i
         for i in range(self.n_pending):
             ids[i] = self.pending_ids[i]
@@ -586,12 +596,9 @@ cdef class MetricStore:
         batch.store = self
         if n == 0:
             return batch
-        cdef uint32_t *fresh_ids = <uint32_t *>PyMem_Malloc(cap * sizeof(uint32_t))
-        cdef double *fresh_values = <double *>PyMem_Malloc(cap * sizeof(double))
-        if fresh_ids == NULL or fresh_values == NULL:
-            PyMem_Free(fresh_ids)
-            PyMem_Free(fresh_values)
-            raise MemoryError()
+        cdef uint32_t *fresh_ids
+        cdef double *fresh_values
+        _alloc_pending(cap, &fresh_ids, &fresh_values)
         batch.ids, batch.values, batch.n = self.pending_ids, self.pending_ms, n
         self.pending_ids, self.pending_ms, self.n_pending = fresh_ids, fresh_values, 0
         return batch

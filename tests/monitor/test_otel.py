@@ -11,6 +11,7 @@ import logging
 import math
 import sys
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -75,6 +76,33 @@ def assert_exact(point: HistogramDataPoint, values_ms: list[float],
     assert (point.min, point.max) == (min(secs), max(secs))
     want = [sum(1 for v in secs if v <= b) for b in bounds_s]
     assert buckets(point) == [*want, len(values_ms)]
+
+
+def hammer(record: Callable[[list[float]], None], per_thread: list[list[float]],
+           collect: Callable[[], None]) -> None:
+    """``record(values)`` on a thread per list of ``per_thread`` while another thread calls
+    ``collect()`` until they are done, all with sys.setswitchinterval(1e-6)."""
+    done = threading.Event()
+
+    def collecting() -> None:
+        while not done.is_set():
+            collect()
+
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        collector = threading.Thread(target=collecting)
+        collector.start()
+        workers = [threading.Thread(target=record, args=(v,)) for v in per_thread]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(timeout=120)
+        done.set()
+        collector.join(timeout=120)
+    finally:
+        sys.setswitchinterval(old)
+    assert not collector.is_alive() and not any(w.is_alive() for w in workers)
 
 
 def test_histograms_are_exact_including_values_on_a_bound(fake_timer: FakeTimer) -> None:
@@ -255,32 +283,16 @@ def test_threads_record_while_readers_collect(fake_timer: FakeTimer) -> None:
     # multiples of 1000/1024 ms: every value in seconds is k/1024, so any order sums exactly
     per_thread = [[(t * 7 + i) % 200 * (1000 / 1024) for i in range(3000)] for t in range(4)]
     deltas: list[HistogramDataPoint] = []
-    done = threading.Event()
 
     def record(values: list[float]) -> None:
         for v in values:
             m.record_request("/t", v)
 
     def collect() -> None:
-        while not done.is_set():
-            cumulative.get_metrics_data()
-            deltas.extend(points(delta).get("defiperf.request.duration", {}).values())
+        cumulative.get_metrics_data()
+        deltas.extend(points(delta).get("defiperf.request.duration", {}).values())
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        collector = threading.Thread(target=collect)
-        collector.start()
-        workers = [threading.Thread(target=record, args=(v,)) for v in per_thread]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(timeout=120)
-        done.set()
-        collector.join(timeout=120)
-    finally:
-        sys.setswitchinterval(old)
-    assert not collector.is_alive() and not any(w.is_alive() for w in workers)
+    hammer(record, per_thread, collect)
     deltas.extend(points(delta).get("defiperf.request.duration", {}).values())
     everything = [v for values in per_thread for v in values]
     point = points(cumulative)["defiperf.request.duration"][(("endpoint", "/t"),)]

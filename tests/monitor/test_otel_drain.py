@@ -24,7 +24,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
 from conftest import FakeTimer
 from defiperf.monitor import otel
-from test_otel import assert_exact, buckets, new_monitor, points
+from test_otel import assert_exact, buckets, hammer, new_monitor, points
 
 DRAIN = "defiperf-otel-drain"
 KEY = (("endpoint", "/b"),)
@@ -114,7 +114,6 @@ def test_threads_record_and_the_drain_thread_races_collections(fake_timer: FakeT
                                                                max_pending: int) -> None:
     m, bridge, reader, witness = bridged(fake_timer, max_pending)
     per_thread = [[(t * 5 + i) % 300 * (1000 / 1024) for i in range(2000)] for t in range(4)]
-    done = threading.Event()
     counts: list[int] = []
 
     def record(values: list[float]) -> None:
@@ -122,25 +121,10 @@ def test_threads_record_and_the_drain_thread_races_collections(fake_timer: FakeT
             m.record_request("/b", v)
 
     def collect() -> None:
-        while not done.is_set():
-            point = points(reader).get("defiperf.request.duration", {}).get(KEY)
-            counts.append(point.count if point is not None else 0)
+        point = points(reader).get("defiperf.request.duration", {}).get(KEY)
+        counts.append(point.count if point is not None else 0)
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        collector = threading.Thread(target=collect)
-        collector.start()
-        workers = [threading.Thread(target=record, args=(v,)) for v in per_thread]
-        for w in workers:
-            w.start()
-        for w in workers:
-            w.join(timeout=120)
-        done.set()
-        collector.join(timeout=120)
-    finally:
-        sys.setswitchinterval(old)
-    assert not collector.is_alive() and not any(w.is_alive() for w in workers)
+    hammer(record, per_thread, collect)
     everything = [v for values in per_thread for v in values]
     exact_in_any_order(points(reader)["defiperf.request.duration"][KEY], everything, m)
     assert counts == sorted(counts) and m.pending_dropped == 0
