@@ -488,9 +488,10 @@ class OTelBridge:
         about ``timeout`` seconds for the drain thread (for the batch it is recording, then for
         it to end); returns False if it had to stop waiting (that batch still reaches the SDK
         when the thread finishes it; everything else is recorded before close returns)."""
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) \
-                or not timeout >= 0:
-            raise ValueError(f"timeout must be a number >= 0, got {timeout!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a number, not {type(timeout).__name__}")
+        if not timeout >= 0:
+            raise ValueError(f"timeout must be >= 0, got {timeout!r}")
         if not any(t is self._target for t in self._tap.targets):
             return True
         deadline = time.monotonic() + timeout

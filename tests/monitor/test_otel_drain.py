@@ -157,6 +157,11 @@ def test_close_waits_for_the_drain_thread(fake_timer: FakeTimer) -> None:
     values = [float(i % 13) for i in range(10 * 16 + 3)]
     for v in values:
         m.record_request("/b", v)
+    with pytest.raises(TypeError, match="timeout"):
+        bridge.close(timeout="1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout"):
+        bridge.close(timeout=math.nan)
+    assert m.pending_cap == 16                                  # refused before anything changed
     assert bridge.close(timeout=30) is True
     assert drain_threads() == [] and witness.by_thread[DRAIN] + witness.by_thread[
         threading.current_thread().name] == len(values)
