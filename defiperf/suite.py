@@ -63,12 +63,15 @@ def _rss_bytes() -> int:
 class MemoryGuard:
     """On each monitor tick: RSS above high water x budget -> shrink L1, pause warming, cap
     batch sizes, gauge ``memory_pressure`` = 1 (an alert rule fires on it); below low water ->
-    restore all of it."""
+    restore all of it. The last RSS read is ``last_rss_bytes`` (and in the suite's
+    ``get_performance_metrics()["memory"]``); it is not a monitor gauge, because Prometheus'
+    standard ``process_resident_memory_bytes`` reports it already."""
 
     def __init__(self, suite: PerformanceSuite, read_rss: Callable[[], int]) -> None:
         self.suite = suite
         self.read_rss = read_rss
         self.under_pressure = False
+        self.last_rss_bytes: int | None = None
         self.events: list[tuple[str, int]] = []
 
     def check(self) -> None:
@@ -87,7 +90,7 @@ class MemoryGuard:
         if budget is None:
             return
         rss = self.read_rss()
-        self.suite.monitor.gauge("memory_rss_bytes").set(rss)
+        self.last_rss_bytes = rss
         if not self.under_pressure and rss > profile.memory_high_water * budget:
             self._enter(rss)
         elif self.under_pressure and rss < profile.memory_low_water * budget:
@@ -184,6 +187,7 @@ class PerformanceSuite:
                         "hot_paths": [p.to_dict() for p in report.hot_paths],
                         "bottlenecks": [b.to_dict() for b in report.bottlenecks]},
             "memory": {"budget_bytes": self.profile.memory_budget_bytes,
+                       "rss_bytes": self.memory.last_rss_bytes,
                        "under_pressure": self.memory.under_pressure,
                        "events": list(self.memory.events)},
         }

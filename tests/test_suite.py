@@ -162,3 +162,23 @@ def test_doctest() -> None:
     import defiperf.suite
 
     assert doctest.testmod(defiperf.suite).failed == 0
+
+
+async def test_rss_is_reported_by_the_suite_not_as_a_duplicate_gauge(tmp_path: Path) -> None:
+    from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+
+    suite = create_optimal_performance_suite(
+        "memory_constrained", disk_dir=str(tmp_path / "l3"), memory_budget_bytes=200 << 20,
+        read_rss=lambda: 123 << 20, alert_handlers=[])
+    async with suite:
+        suite.monitor.tick()
+        assert suite.memory.last_rss_bytes == 123 << 20
+        assert suite.get_performance_metrics()["memory"]["rss_bytes"] == 123 << 20
+        assert {g.name for g in suite.monitor.gauges()} <= {"memory_pressure"}
+        registry = CollectorRegistry()
+        ProcessCollector(registry=registry)
+        suite.monitor.register_prometheus(registry)
+        names = {line.split("{")[0].split()[0] for line in generate_latest(registry).decode()
+                 .splitlines() if line and not line.startswith("#")}
+        ours = {n for n in names if n.startswith("defiperf_")}
+        assert not any("rss" in n or "resident" in n for n in ours), ours

@@ -13,8 +13,9 @@ cdef class Series:
     cdef readonly tuple labels
     cdef readonly int64_t created_ns
     cdef MetricStore store
+    cdef uint32_t pending_id          # index in the store's _durations (duration series only)
     cdef int _window(self, str window, dp_hist_t *out, uint64_t *bad) except -1
-    cdef void _count_le(self, double v_s) noexcept
+    cdef void _count_le(self, double v_ms) noexcept
 
 
 cdef class _Named:
@@ -33,9 +34,17 @@ cdef class Gauge(_Named):
 cdef class MetricStore:
     cdef dict _by_kind, _lookup, _metrics, _requests, _db, _cache, _chains, _timers, _system, _http
     cdef dict _counters, _gauges
-    cdef object _timer, _sink
+    cdef object _timer
     cdef bint _initialised      # __init__ has run (it runs only once)
-    cdef double *le_s
+    cdef double *le_ms               # per bound: the largest ms value counted in it
+    cdef double *bounds_s            # per bound: buckets_s as C doubles
+    # Pending durations for a tap (the OTel bridge): NULL/0 when nothing taps the store.
+    cdef uint32_t *pending_ids       # Series.pending_id of each pending value
+    cdef double *pending_ms          # the pending values, in recording order
+    cdef readonly uint32_t pending_cap, n_pending
+    cdef readonly uint64_t pending_dropped
+    cdef object _on_full             # called (no arguments) when the pending buffer is full
+    cdef list _durations             # duration Series by pending_id
     cdef readonly uint32_t n_le
     cdef readonly tuple buckets_s
     cdef readonly double window_s
@@ -49,5 +58,8 @@ cdef class MetricStore:
     cdef Series _make(self, str kind, tuple labels, str unit)
     cdef _Named _named(self, dict table, type cls, str what, object name)
     cdef Series _new_series(self, str kind, object key, str unit)
+    cdef Series _register(self, dict lookup, dict by_name, object key, Series s)
+    cdef int _pend(self, Series s, double v_ms) except -1
+    cdef int _call_on_full(self) except -1
     cdef int _put(self, dict where, str kind, object key, object value, bint bad,
                   str unit) except -1

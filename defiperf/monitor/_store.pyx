@@ -3,15 +3,19 @@
 
 A record is one dict lookup and one C call: no Python object is allocated per record once a
 series exists. Every record goes through one path (``MetricStore._put``); what differs between
-kinds (unit, which argument is checked, label names) is data in ``KIND_SPECS``. The number of
+kinds (unit, which argument is checked, label names) is data in ``KIND_SPECS``. While a tap (the
+OpenTelemetry bridge) is attached with ``start_pending``, each recorded duration is also
+appended to a bounded C buffer for it; an untapped store appends nothing. The number of
 series, counters and gauges is capped by ``max_series``: records for new names past the cap go
 to one ``"__overflow__"`` series, counter or gauge per kind, so memory stays flat whatever names
 callers invent, and nothing raises for it. Every type here is atomic under the GIL (no method
-releases it or calls back into Python half-way through an update), so threads may share them;
-free-threaded Python is not supported.
+releases it or calls back into Python half-way through an update: a tap's ``on_full`` is called
+once a record is complete), so threads may share them; free-threaded Python is not supported.
 """
 
 import logging
+import math
+from decimal import Decimal
 
 cimport cython
 from cpython.mem cimport PyMem_Calloc, PyMem_Free, PyMem_Malloc
@@ -52,6 +56,10 @@ KIND_SPECS = {
 KINDS = tuple(KIND_SPECS)
 WINDOWS = ("current", "previous", "total")
 OVERFLOW = "__overflow__"
+
+# calls of a tap's on_full for one record before its duration is dropped (see _pend)
+cdef enum:
+    _ON_FULL_TRIES = 8
 #: Prometheus' default latency buckets plus the finer ones a fast service needs (seconds).
 DEFAULT_BUCKETS_S = (
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -66,6 +74,32 @@ cdef inline double _duration(object value, str what) except? -1.0:
     if v < 0:
         raise ValueError(f"{what} must be >= 0, got {v!r}")
     return v
+
+
+cdef inline int _flag(object value, str what) except -1:
+    """``value`` as 0/1 when it is a bool (or numpy's bool_); a TypeError naming ``what``
+    otherwise: ``success="False"`` is truthy and would be recorded as a success."""
+    if value is True:
+        return 1
+    if value is False:
+        return 0
+    if type(value).__module__ == "numpy" and type(value).__name__ in ("bool", "bool_"):
+        return 1 if value else 0
+    raise TypeError(f"{what} must be a bool, not {type(value).__name__}")
+
+
+def _le_threshold_ms(double bound_s):
+    """The largest duration in ms counted as ``<= bound_s`` seconds. A value on the bound is
+    counted in it however it was computed: as the decimal the bound was written as, times 1000
+    (``0.3`` ms for ``0.0003``), as ``bound_s * 1000.0``, or as any ms value whose ``/ 1000.0``
+    prometheus_client would count (``observe(ms / 1000) <= bound``). Each of the three is
+    monotone in the bound, so the cumulative counts stay monotone."""
+    cdef double x = bound_s * 1000.0
+    while x / 1000.0 > bound_s:
+        x = math.nextafter(x, -math.inf)
+    while math.nextafter(x, math.inf) / 1000.0 <= bound_s:
+        x = math.nextafter(x, math.inf)
+    return max(x, bound_s * 1000.0, float(Decimal(repr(bound_s)) * 1000))
 
 
 cdef str _exportable(object given, str what):
@@ -94,6 +128,19 @@ cdef tuple _label_values(str kind, object key, Py_ssize_t n_labels):
     return tuple([_exportable(part, kind) for part in key])
 
 
+cdef int _alloc_pending(uint32_t cap, uint32_t **ids, double **values) except -1:
+    """Both arrays of a pending buffer of ``cap`` values, or MemoryError (and neither)."""
+    ids[0] = <uint32_t *>PyMem_Malloc(cap * sizeof(uint32_t))
+    values[0] = <double *>PyMem_Malloc(cap * sizeof(double))
+    if ids[0] == NULL or values[0] == NULL:
+        PyMem_Free(ids[0])
+        PyMem_Free(values[0])
+        ids[0] = NULL
+        values[0] = NULL
+        raise MemoryError()
+    return 0
+
+
 cdef class Series:
     """One named series of a MetricStore: since-start and windowed histograms, a bad count.
 
@@ -110,12 +157,12 @@ cdef class Series:
         dp_series_free(&self.c)
         PyMem_Free(self.le_counts)
 
-    cdef void _count_le(self, double v_s) noexcept:
-        """Count v_s (seconds) in the first bound >= it (the export cumulates)."""
+    cdef void _count_le(self, double v_ms) noexcept:
+        """Count v_ms in the first bound >= it (the export cumulates); see _le_threshold_ms."""
         cdef uint32_t i, n = self.store.n_le
-        cdef const double *le = self.store.le_s
+        cdef const double *le = self.store.le_ms
         for i in range(n):
-            if v_s <= le[i]:
+            if v_ms <= le[i]:
                 self.le_counts[i] += 1
                 return
 
@@ -183,6 +230,24 @@ cdef class Series:
         out["rate"] = out["count"] / self.store._span_s(window, self.created_ns)
         return out
 
+
+    def snapshot(self):
+        """``(count, sum, bad, min, buckets)`` since creation, read at one instant (a record
+        from another thread lands wholly before or after it): ``buckets`` are the cumulative
+        counts at the store's ``buckets_s`` (``[]`` for a kind that is not a duration), never
+        above ``count``; ``min`` is NaN before any value."""
+        cdef uint64_t local[64]   # buckets_s has at most 64 bounds
+        cdef uint32_t i, n = self.store.n_le if self.le_counts != NULL else 0
+        cdef uint64_t count = self.c.total.count, bad = self.c.n_bad, acc = 0
+        cdef double total = self.c.total.sum, lowest = self.c.total.min
+        for i in range(n):
+            local[i] = self.le_counts[i]
+        # Only C reads so far (no Python code could run): one instant. Now build the objects.
+        cdef list out = []
+        for i in range(n):
+            acc += local[i]
+            out.append(acc)
+        return count, total, bad, (lowest if count else NAN), out
 
     def bucket_counts(self):
         """Cumulative counts of the values <= each of the store's ``buckets_s`` bounds (seconds;
@@ -274,9 +339,13 @@ cdef class MetricStore:
         self._http = self._lookup["http"]
         self._counters = {}
         self._gauges = {}
+        self._durations = []
 
     def __dealloc__(self):
-        PyMem_Free(self.le_s)
+        PyMem_Free(self.le_ms)
+        PyMem_Free(self.bounds_s)
+        PyMem_Free(self.pending_ids)
+        PyMem_Free(self.pending_ms)
 
     def __init__(self, window_s=60.0, window_slots=4, max_series=1000, timer=None,
                  buckets_s=DEFAULT_BUCKETS_S):
@@ -302,11 +371,14 @@ cdef class MetricStore:
             raise RuntimeError("MetricStore.__init__ cannot be called on an initialised store; "
                                "make a new MetricStore")
         self._initialised = True
-        self.le_s = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
-        if self.le_s == NULL:
+        thresholds = [_le_threshold_ms(b) for b in bounds]
+        self.le_ms = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
+        self.bounds_s = <double *>PyMem_Malloc(len(bounds) * sizeof(double))
+        if self.le_ms == NULL or self.bounds_s == NULL:
             raise MemoryError()
-        for i, b in enumerate(bounds):
-            self.le_s[i] = b
+        for i, b in enumerate(thresholds):
+            self.le_ms[i] = b
+            self.bounds_s[i] = bounds[i]
         self.n_le = len(bounds)
         self.buckets_s = bounds
         self.window_s = w
@@ -387,9 +459,7 @@ cdef class MetricStore:
                 return found
             if self.n_series < self.max_series:
                 self.n_series += 1
-                lookup[key] = s
-                by_name[s.name] = s
-                return s
+                return self._register(lookup, by_name, key, s)
         self._overflowed(kind)
         found = by_name.get(OVERFLOW)
         if found is not None:
@@ -398,8 +468,15 @@ cdef class MetricStore:
         found = by_name.get(OVERFLOW)
         if found is not None:
             return found
-        lookup[OVERFLOW] = s
-        by_name[OVERFLOW] = s
+        return self._register(lookup, by_name, OVERFLOW, s)
+
+    cdef Series _register(self, dict lookup, dict by_name, object key, Series s):
+        """Make ``s`` findable (no Python code runs in between: the dicts hold exact str)."""
+        if s.le_counts != NULL:
+            s.pending_id = len(self._durations)
+            self._durations.append(s)
+        lookup[key] = s
+        by_name[s.name] = s
         return s
 
     cdef int _put(self, dict where, str kind, object key, object value, bint bad,
@@ -423,23 +500,108 @@ cdef class MetricStore:
                 raise ValueError(f"{kind} {key!r} is recorded in {s.unit!r}, not {unit!r}")
         check_status(dp_series_record(&s.c, v, bad, self._now_ns()), "record")
         if s.le_counts != NULL:
-            s._count_le(v / 1000.0)
-        if self._sink is not None:
-            try:
-                self._sink(s, v)
-            except Exception as exc:  # an export must never fail the record it follows
-                _log.warning("sink", "the store's sink failed: %s: %s", type(exc).__name__, exc)
+            s._count_le(v)
+            if self.pending_cap:
+                self._pend(s, v)
         return 0
 
-    def set_sink(self, sink):
-        """Call ``sink(series, value)`` after every record from now on (None: stop); an export
-        bridge such as the OpenTelemetry one uses it. An error in the sink is logged
-        (rate-limited), never raised into the recording caller."""
-        if sink is not None and not callable(sink):
-            raise TypeError("sink must be a callable(series, value) or None")
-        if sink is not None and self._sink is not None:
-            raise ValueError("this store has a sink already; remove it first (set_sink(None))")
-        self._sink = sink
+    # --- pending durations (what a tap such as the OpenTelemetry bridge drains) --------------
+
+    cdef int _pend(self, Series s, double v_ms) except -1:
+        """Append one recorded duration for the tap; when the buffer is full, call the tap's
+        ``on_full`` (it drains with take_pending) on this thread. The record itself is done
+        already: an ``on_full`` that fails is logged, never raised into the recording caller.
+        Other threads may fill the buffer again while ``on_full`` waits for a lock, so it is
+        called again while the buffer is full: only if it is still full after
+        ``_ON_FULL_TRIES`` calls is a value dropped (counted)."""
+        cdef int tries = 0
+        while self.n_pending >= self.pending_cap:
+            if tries == _ON_FULL_TRIES or not self.pending_cap:  # could not drain, or stopped
+                if self.pending_cap:
+                    self.pending_dropped += 1
+                return 0
+            self._call_on_full()
+            tries += 1
+        self.pending_ids[self.n_pending] = s.pending_id
+        self.pending_ms[self.n_pending] = v_ms
+        self.n_pending += 1
+        if self.n_pending == self.pending_cap:
+            self._call_on_full()
+        return 0
+
+    cdef int _call_on_full(self) except -1:
+        on_full = self._on_full
+        if on_full is None:
+            return 0
+        try:
+            on_full()
+        except Exception as exc:  # the record is done; the caller must not see the tap fail
+            _log.warning("pending", "draining recorded durations failed: %s: %s",
+                         type(exc).__name__, exc)
+        return 0
+
+    def start_pending(self, capacity, on_full):
+        """Keep every duration recorded from now on (up to ``capacity`` at a time) until
+        ``take_pending()`` takes them; ``on_full()`` is called on the recording thread when the
+        buffer is full and must call ``take_pending()``. For one tap (the OpenTelemetry
+        bridge); a store nothing taps appends nothing. Pending values are kept when a tap
+        replaces another."""
+        if isinstance(capacity, bool) or not isinstance(capacity, int):
+            raise TypeError(f"capacity must be an int, not {type(capacity).__name__}")
+        if not 1 <= capacity <= 1 << 24:
+            raise ValueError(f"capacity must be in 1..{1 << 24}, got {capacity}")
+        if not callable(on_full):
+            raise TypeError("on_full must be callable")
+        cdef uint32_t cap = capacity
+        if cap < self.n_pending:
+            raise ValueError(f"capacity {cap} is below the {self.n_pending} values pending; "
+                             "take_pending() first")
+        cdef uint32_t *ids
+        cdef double *values
+        _alloc_pending(cap, &ids, &values)
+        cdef uint32_t i
+        for i in range(self.n_pending):
+            ids[i] = self.pending_ids[i]
+            values[i] = self.pending_ms[i]
+        PyMem_Free(self.pending_ids)
+        PyMem_Free(self.pending_ms)
+        self.pending_ids, self.pending_ms, self.pending_cap = ids, values, cap
+        self._on_full = on_full
+
+    def stop_pending(self):
+        """Stop keeping durations; returns what was pending (as ``take_pending()``)."""
+        self._on_full = None
+        self.pending_cap = 0              # no appends from here, whatever runs below
+        out = self.take_pending()
+        PyMem_Free(self.pending_ids)
+        PyMem_Free(self.pending_ms)
+        self.pending_ids = NULL
+        self.pending_ms = NULL
+        self.n_pending = 0
+        return out
+
+    def take_pending(self):
+        """The durations recorded since the last take, and empties the buffer: a list of
+        ``(series, [seconds, ...])`` in order of first appearance, each series' values in
+        recording order (``take_pending_batch().items()``: see there)."""
+        return self.take_pending_batch().items()
+
+    def take_pending_batch(self):
+        """Empties the buffer and returns what it held as a ``PendingBatch``: a buffer swap,
+        no Python object per value (the list of ``take_pending()`` is made by the batch's
+        ``items()``, later and on any thread). Each value is taken once, whichever thread
+        takes: the buffer is swapped for an empty one before any Python object is made."""
+        cdef uint32_t n = self.n_pending, cap = self.pending_cap
+        cdef PendingBatch batch = PendingBatch.__new__(PendingBatch)
+        batch.store = self
+        if n == 0:
+            return batch
+        cdef uint32_t *fresh_ids
+        cdef double *fresh_values
+        _alloc_pending(cap, &fresh_ids, &fresh_values)
+        batch.ids, batch.values, batch.n = self.pending_ids, self.pending_ms, n
+        self.pending_ids, self.pending_ms, self.n_pending = fresh_ids, fresh_values, 0
+        return batch
 
     def record(self, kind, key, value, success=True, unit=""):
         """Record ``value`` into the series ``key`` of ``kind`` (one of ``KINDS``): ``key`` is a
@@ -448,7 +610,14 @@ cdef class MetricStore:
         where = self._lookup.get(kind)
         if where is None:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
-        self._put(where, kind, key, value, not success, unit if unit is not None else "")
+        if kind == "http" and isinstance(key, tuple) and len(key) == 3:
+            status = key[2]
+            if not (isinstance(status, str) and status.isascii() and status.isdigit()
+                    and 100 <= int(status) <= 599):
+                raise ValueError(f"status (the third label of an http key) must be an HTTP "
+                                 f"status code in 100..599, got {status!r}")
+        self._put(where, kind, key, value, not _flag(success, "success"),
+                  unit if unit is not None else "")
 
     def record_metric(self, name, value, unit=""):
         """Record a custom metric (any finite value, e.g. ``1500, "ops/sec"``); a name keeps the
@@ -457,23 +626,23 @@ cdef class MetricStore:
 
     def record_request(self, endpoint, duration_ms, success=True):
         """Record one request to ``endpoint`` that took ``duration_ms`` (>= 0)."""
-        self._put(self._requests, "request", endpoint, duration_ms, not success, "")
+        self._put(self._requests, "request", endpoint, duration_ms, not _flag(success, "success"), "")
 
     def record_db_query(self, name, duration_ms, success=True):
         """Record one database query ``name`` that took ``duration_ms`` (>= 0)."""
-        self._put(self._db, "db", name, duration_ms, not success, "")
+        self._put(self._db, "db", name, duration_ms, not _flag(success, "success"), "")
 
     def record_cache(self, tier, hit, duration_ms=0.0):
         """Record one cache lookup in ``tier`` ("l1", "l2", ...): a hit or a miss, and its time."""
-        self._put(self._cache, "cache", tier, duration_ms, not hit, "")
+        self._put(self._cache, "cache", tier, duration_ms, not _flag(hit, "hit"), "")
 
     def record_chain_call(self, chain, method, duration_ms, success=True):
         """Record one RPC call ``method`` to a blockchain node of ``chain`` (series ``chain.method``)."""
-        self._put(self._chains, "chain", (chain, method), duration_ms, not success, "")
+        self._put(self._chains, "chain", (chain, method), duration_ms, not _flag(success, "success"), "")
 
     def record_timing(self, name, duration_ms, success=True):
         """Record one timed operation ``name`` (what ``timer(name)`` records)."""
-        self._put(self._timers, "timer", name, duration_ms, not success, "")
+        self._put(self._timers, "timer", name, duration_ms, not _flag(success, "success"), "")
 
     def record_system(self, name, value, unit=""):
         """Record a system metric (what the sampler records: CPU %, I/O, loop lag)."""
@@ -481,9 +650,12 @@ cdef class MetricStore:
 
     def record_http(self, method, route, status, duration_ms):
         """Record one HTTP request: ``route`` is the route template (``"/items/{id}"``), never the
-        raw path; a status >= 500 counts as a failure."""
+        raw path; ``status`` is an int in 100..599 (499: the client closed the connection); a
+        status >= 500 counts as a failure."""
         if isinstance(status, bool) or not isinstance(status, int):
             raise TypeError(f"status must be an int, not {type(status).__name__}")
+        if not 100 <= status <= 599:
+            raise ValueError(f"status must be an HTTP status code in 100..599, got {status}")
         self._put(self._http, "http", (method, route, str(status)), duration_ms, status >= 500, "")
 
     def counter(self, name):
@@ -557,3 +729,58 @@ cdef class MetricStore:
     def gauges(self):
         """Every gauge, in the order they were created."""
         return list(self._gauges.values())
+
+
+@cython.final
+cdef class PendingBatch:
+    """Durations taken from a store's pending buffer (``MetricStore.take_pending_batch``): its
+    own C arrays, read by ``items()``. Immutable; ``items()`` may be called from any thread,
+    any number of times."""
+
+    cdef MetricStore store
+    cdef uint32_t *ids
+    cdef double *values
+    cdef uint32_t n
+
+    def __cinit__(self):
+        self.ids = NULL
+        self.values = NULL
+        self.n = 0
+
+    def __dealloc__(self):
+        PyMem_Free(self.ids)
+        PyMem_Free(self.values)
+
+    def __len__(self):
+        return self.n
+
+    def items(self):
+        """A list of ``(series, [seconds, ...])`` in order of first appearance, each series'
+        values in recording order. A value is ``ms / 1000``, except that a value the store
+        counts as ``<= buckets_s[i]`` whose quotient rounds above that bound is reported as the
+        bound, so that every exporter bucketing at ``buckets_s`` counts exactly what the store
+        counts."""
+        cdef uint32_t i, j, nle
+        cdef double v, sec
+        cdef dict grouped = {}
+        cdef list out = []
+        if self.n == 0:
+            return out
+        # The arrays are this batch's own and never change; the store (kept alive by
+        # self.store) never frees or changes le_ms, bounds_s or n_le, and only appends to
+        # _durations, whatever Python code (the GC, other threads) runs below.
+        nle = self.store.n_le
+        for i in range(self.n):
+            v = self.values[i]
+            sec = v / 1000.0
+            for j in range(nle):
+                if v <= self.store.le_ms[j]:
+                    if sec > self.store.bounds_s[j]:
+                        sec = self.store.bounds_s[j]
+                    break
+            got = grouped.get(self.ids[i])
+            if got is None:
+                got = grouped[self.ids[i]] = []
+                out.append((self.store._durations[self.ids[i]], got))
+            got.append(sec)
+        return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, MutableMapping
 from typing import Any, Protocol
@@ -45,10 +46,25 @@ KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "O
                            "PATCH"})
 
 
+def _check_common(app: Any, monitor: Any, timer: Any) -> None:
+    """The arguments both middlewares take: TypeError/ValueError naming the bad one."""
+    if not callable(app):
+        raise TypeError(f"app must be a callable (the app to wrap), not {type(app).__name__}")
+    if not callable(getattr(monitor, "record_http", None)):
+        raise TypeError("monitor must have record_http (a PerformanceMonitor)")
+    if not callable(timer):
+        raise TypeError(f"timer must be a callable returning seconds, not {type(timer).__name__}")
+    now = timer()
+    if isinstance(now, bool) or not isinstance(now, (int, float)) or not math.isfinite(now):
+        raise ValueError(f"timer must return finite seconds (a float), got {now!r}")
+
+
 def _record(monitor: HTTPRecorder, method: str, route: str, status: int, ms: float) -> None:
     """Record one request; a monitor error is logged (rate-limited), never raised into the app."""
     if method not in KNOWN_METHODS:
         method = "_OTHER"
+    if not 100 <= status <= 599:   # the app sent no valid status: the server fails the response
+        status = 500
     try:
         monitor.record_http(method, route, status, max(ms, 0.0))
     except Exception as exc:  # noqa: BLE001 - observability must not break serving
@@ -123,10 +139,9 @@ class ASGIMetricsMiddleware:
     def __init__(self, app: ASGIApp, monitor: HTTPRecorder, *,
                  route: Callable[[Scope], str | None] = starlette_route,
                  timer: Callable[[], float] = time.perf_counter) -> None:
-        if not callable(getattr(monitor, "record_http", None)):
-            raise TypeError("monitor must have record_http (a PerformanceMonitor)")
-        if not callable(route) or not callable(timer):
-            raise TypeError("route and timer must be callables")
+        _check_common(app, monitor, timer)
+        if not callable(route):
+            raise TypeError(f"route must be a callable(scope), not {type(route).__name__}")
         self.app = app
         self.monitor = monitor
         self.route = route
@@ -178,7 +193,9 @@ class ASGIMetricsMiddleware:
 class WSGIMetricsMiddleware:
     """WSGIMetricsMiddleware(app, monitor, *, url_map=None, route=None, timer=time.perf_counter)
 
-    Times each request of the WSGI ``app`` until its response body is sent or closed. The route
+    Times each request of the WSGI ``app`` until its response body is sent or closed; a response
+    the server stops sending before its end (the client went away) is recorded as 499, an app
+    that raises as 500. The route
     template comes from ``route(environ)`` when given, else from a werkzeug ``url_map`` (found
     by itself on a Flask app or its ``wsgi_app``), else every request is ``UNMATCHED`` (raw
     paths are never used).
@@ -187,10 +204,11 @@ class WSGIMetricsMiddleware:
     def __init__(self, app: Callable[..., Iterable[bytes]], monitor: HTTPRecorder, *,
                  url_map: Any = None, route: Callable[[dict[str, Any]], str | None] | None = None,
                  timer: Callable[[], float] = time.perf_counter) -> None:
-        if not callable(getattr(monitor, "record_http", None)):
-            raise TypeError("monitor must have record_http (a PerformanceMonitor)")
+        _check_common(app, monitor, timer)
         if route is not None and not callable(route):
             raise TypeError("route must be a callable(environ) -> template or None")
+        if url_map is not None and not callable(getattr(url_map, "bind_to_environ", None)):
+            raise TypeError("url_map must be a werkzeug Map (with bind_to_environ)")
         self.app = app
         self.monitor = monitor
         if url_map is None and route is None:  # Flask: the app or its bound wsgi_app
@@ -233,35 +251,44 @@ class WSGIMetricsMiddleware:
             _record(self.monitor, method, self._route(environ), 500, (self.timer() - start) * 1e3)
             raise
 
-        def done(failed: bool) -> None:
-            code = 500 if failed else status[0]
+        def done(outcome: str) -> None:
+            if outcome == "failed":
+                code = 500
+            elif outcome == "closed" and method != "HEAD":  # a server may skip a HEAD's body
+                code = CLIENT_CLOSED
+            else:
+                code = status[0]
             _record(self.monitor, method, self._route(environ), code, (self.timer() - start) * 1e3)
 
         return _Body(body, done)
 
 
 class _Body:
-    """The app's response iterable, calling ``done`` once: when it is exhausted, fails, or is
-    closed (PEP 3333), whichever comes first."""
+    """The app's response iterable, calling ``done`` once with how the response ended:
+    ``"sent"`` (exhausted), ``"failed"`` (the app raised while producing it) or ``"closed"``
+    (the server stopped before the end -- the client went away: its write failed and it
+    dropped or closed the iterator, PEP 3333 -- recorded as 499, as the ASGI middleware does).
+    """
 
-    def __init__(self, body: Iterable[bytes], done: Callable[[bool], None]) -> None:
+    def __init__(self, body: Iterable[bytes], done: Callable[[str], None]) -> None:
         self._body = body
-        self._done: Callable[[bool], None] | None = done
-        self._failed = False
+        self._done: Callable[[str], None] | None = done
 
     def __iter__(self) -> Iterator[bytes]:
         try:
             yield from self._body
-        except BaseException:
-            self._failed = True
-            self._finish()
+        except GeneratorExit:   # the server dropped the iterator before the end
+            self._finish("closed")
             raise
-        self._finish()
+        except BaseException:
+            self._finish("failed")
+            raise
+        self._finish("sent")
 
-    def _finish(self) -> None:
+    def _finish(self, outcome: str) -> None:
         done, self._done = self._done, None
         if done is not None:
-            done(self._failed)
+            done(outcome)
 
     def close(self) -> None:
         try:
@@ -269,7 +296,7 @@ class _Body:
             if close is not None:
                 close()
         finally:
-            self._finish()
+            self._finish("closed")   # a no-op once the body was sent or failed
 
 
 def _werkzeug_route(url_map: Any, environ: dict[str, Any]) -> str | None:
@@ -285,6 +312,9 @@ def _werkzeug_route(url_map: Any, environ: dict[str, Any]) -> str | None:
 def _registry_for(monitor: Any, registry: Any, namespace: str) -> Any:
     """``registry``, or a new one with the standard process/platform/gc collectors, with
     ``monitor`` exported on it."""
+    from defiperf.monitor.prometheus import check_namespace
+
+    check_namespace(namespace)
     from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
     if registry is None:

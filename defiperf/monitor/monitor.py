@@ -239,11 +239,16 @@ class PerformanceMonitor(MetricStore):
         self._check_buckets(buckets_s)
         return register(self, REGISTRY if registry is None else registry, namespace, const_labels)
 
-    def bridge_otel(self, meter_provider: Any = None, prefix: str = "defiperf") -> Any:
+    def bridge_otel(self, meter_provider: Any = None, prefix: str = "defiperf",
+                    attributes: Mapping[str, Any] | None = None,
+                    max_pending: int = 16384) -> Any:
         """Expose this monitor through the OpenTelemetry metrics API (needs the ``otel``
-        extra); returns the OTelBridge (``close()`` detaches it)."""
+        extra): durations as histograms, recorded into the SDK at each collection from a
+        bounded pending buffer (a recording thread that fills it drains it), the rest observed
+        from the store. Returns the OTelBridge (``close()`` detaches it). Give monitors sharing
+        a MeterProvider and prefix distinct ``attributes`` (without, their points add up)."""
         from defiperf.monitor.otel import OTelBridge
-        return OTelBridge(self, meter_provider, prefix)
+        return OTelBridge(self, meter_provider, prefix, attributes, max_pending)
 
     def asgi_middleware(self, app: Any, **kwargs: Any) -> Any:
         """``app`` wrapped so every HTTP request is recorded (see monitor.middleware)."""

@@ -4,8 +4,15 @@ One metric family per quantity, in base units (seconds, bytes, ratios 0-1) named
 name, counters ending in ``_total``, HELP and TYPE for every family. Durations are histograms in
 seconds whose ``le`` counts are exact (the store counts every value at its ``buckets_s`` bounds
 as it records); failures and cache misses are counters; custom and system metrics are summaries
-(count and sum since start, quantiles over the current window) or gauges. Process CPU, RSS and
-open fds are left to prometheus_client's standard ``process_*`` collector.
+(count and sum since start, quantiles over the current window) or gauges. OpenMetrics forbids
+negative summary quantiles and sums (``_sum`` is a counter), so a custom or system series is a
+summary while every value it recorded is >= 0, and once it records a negative value (a PnL, a
+price change) it is exported as a gauge of its last value instead; record a signed quantity
+with ``gauge(name)`` to have a gauge from the start. Process CPU, RSS and open fds are left to
+prometheus_client's standard ``process_*`` collector. Past ``max_series``, what went to the
+``__overflow__`` series of a kind is exported under its own family per kind
+(``<ns>_series_overflow_metric``, ``_system``, ``_increments_total``, ``_value``), so the overflow of one
+kind never clashes with another's or with a user's name.
 
 Several monitors may share one registry (``register_prometheus``): each needs distinct
 ``const_labels`` with the same label names, or registration fails with a ValueError saying so.
@@ -19,14 +26,14 @@ import math
 import re
 import threading
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from defiperf._ratelimit import RateLimitedLog
-from defiperf.monitor._store import KIND_SPECS
+from defiperf.monitor._store import KIND_SPECS, OVERFLOW
 
 _log = RateLimitedLog(logging.getLogger("defiperf.monitor"), interval_s=60.0)
 
@@ -98,6 +105,17 @@ def metric_name(text: str) -> str:
     name = re.sub(r"[^a-zA-Z0-9_]+", "_", text).strip("_").lower()
     name = re.sub(r"_+", "_", name)
     return name if name and not name[0].isdigit() else f"_{name}"
+
+
+def check_namespace(namespace: object) -> str:
+    """``namespace`` if it can start every metric name (``[a-zA-Z_][a-zA-Z0-9_]*``, no colon:
+    colons are for recording rules); a TypeError or ValueError naming it otherwise."""
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+    if not re.fullmatch(r"[a-zA-Z_][a-zA-Z0-9_]*", namespace) or namespace.startswith("__"):
+        raise ValueError(f"namespace must match [a-zA-Z_][a-zA-Z0-9_]* (not starting with "
+                         f"'__'), got {namespace!r}")
+    return namespace
 
 
 def unit_name(name: str, unit: str) -> tuple[str, float]:
@@ -176,9 +194,7 @@ class PrometheusCollector(Collector):
 
     def __init__(self, monitor: _Source | None = None, namespace: str = "defiperf",
                  const_labels: Mapping[str, str] | None = None) -> None:
-        if not isinstance(namespace, str):
-            raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
-        self.namespace = metric_name(namespace)
+        self.namespace = check_namespace(namespace)
         self._sources: list[tuple[_Source, dict[str, str]]] = []
         if monitor is not None:
             self.add(monitor, const_labels)
@@ -187,15 +203,8 @@ class PrometheusCollector(Collector):
         """Export ``monitor`` too; ``ValueError`` when it is here already, or when its const
         labels do not tell its series apart from the others'."""
         labels = _check_labels(const_labels)
-        for other, other_labels in self._sources:
-            if other is monitor:
-                raise ValueError("this monitor is exported by this collector already")
-            if not labels or set(labels) != set(other_labels) or labels == other_labels:
-                raise ValueError(
-                    f"two monitors on one registry need distinct const_labels with the same "
-                    f"label names (have {other_labels or 'none'}, got {labels or 'none'}); e.g. "
-                    f"register_prometheus(registry, const_labels={{'monitor': 'b'}}) and give "
-                    f"the first one its own")
+        check_new_source(self._sources, monitor, labels, "registry", "const_labels",
+                         "register_prometheus(registry, const_labels={'monitor': 'b'})")
         self._sources.append((monitor, labels))
 
     def remove(self, monitor: _Source) -> None:
@@ -239,17 +248,13 @@ class _Export:
         for kind, (stem, doc, bad_stem, bad_doc) in _TIMED.items():
             self.timed(m, kind, stem, doc, bad_stem, bad_doc)
         for s in m.series("metric"):
-            stem, factor = unit_name(s.name, s.unit)
-            self.summary(s, stem, f"{s.name} ({s.unit or 'no unit'})", factor, {})
+            self.custom(s, "metric")
         self.system(m)
-        for c in m.counters():
-            fam = self.fams.family(f"{self.ns}_{unit_name(c.name, '')[0]}", f"counter {c.name}",
-                                   "counter")
-            self.sample(fam, "_total", dict(self.const), c.value)
-        for g in m.gauges():
-            fam = self.fams.family(f"{self.ns}_{unit_name(g.name, '')[0]}", f"gauge {g.name}",
-                                   "gauge")
-            self.sample(fam, "", dict(self.const), g.value)
+        for kind, items in (("counter", m.counters()), ("gauge", m.gauges())):
+            for c in items:
+                stem, doc = _stem_doc(c.name, "", kind)
+                fam = self.fams.family(f"{self.ns}_{stem}", doc, kind)
+                self.sample(fam, "_total" if kind == "counter" else "", dict(self.const), c.value)
         fam = self.fams.family(f"{self.ns}_series_overflow_records",
                                "Records for new names past max_series (sent to __overflow__)",
                                "counter")
@@ -267,25 +272,42 @@ class _Export:
             labels = {**self.const, **dict(zip(names, s.labels))}
             if hist is None or not self.fams.series(hist, labels):
                 continue
-            for bound, n in zip(m.buckets_s, s.bucket_counts()):
+            count, total, n_bad, _, cumulative = s.snapshot()   # one instant: buckets <= count
+            for bound, n in zip(m.buckets_s, cumulative):
                 hist.add_sample(hist.name + "_bucket", {**labels, "le": _le(bound)}, n)
-            hist.add_sample(hist.name + "_bucket", {**labels, "le": "+Inf"}, s.count)
-            hist.add_sample(hist.name + "_count", labels, s.count)
-            hist.add_sample(hist.name + "_sum", labels, s.sum / 1000.0)
-            self.sample(bad, "_total", labels, s.bad)
+            hist.add_sample(hist.name + "_bucket", {**labels, "le": "+Inf"}, count)
+            hist.add_sample(hist.name + "_count", labels, count)
+            hist.add_sample(hist.name + "_sum", labels, total / 1000.0)
+            self.sample(bad, "_total", labels, n_bad)
+
+    def custom(self, s: Any, kind: str) -> None:
+        """A custom (or unknown system) series as a summary in its base unit."""
+        stem, factor = unit_name(s.name, s.unit)
+        if s.name == OVERFLOW:   # merged names (units may differ): values as recorded
+            stem, factor = _OVERFLOW_FAMILIES[kind][0], 1.0
+        self.summary(s, stem, _stem_doc(s.name, s.unit, kind)[1], factor, {})
 
     def summary(self, s: Any, stem: str, doc: str, factor: float, extra: dict[str, str]) -> None:
-        fam = self.fams.family(f"{self.ns}_{stem}", doc, "summary")
+        """A summary of ``s`` in the base unit (``factor``); a gauge of its last value once it
+        has recorded a negative value (OpenMetrics: no negative quantiles or sums)."""
+        count, total, _, lowest, _ = s.snapshot()
+        signed = bool(count) and lowest < 0
+        fam = self.fams.family(f"{self.ns}_{stem}",
+                               f"{doc}; last value (it has been negative)" if signed else doc,
+                               "gauge" if signed else "summary")
         labels = {**self.const, **extra}
         if fam is None or not self.fams.series(fam, labels):
+            return
+        if signed:
+            fam.add_sample(fam.name, labels, s.last * factor)
             return
         window = s.histogram("current")
         if window.count:
             for q in QUANTILES:
                 value = window.quantile(q) * factor
                 fam.add_sample(fam.name, {**labels, "quantile": repr(q)}, value)
-        fam.add_sample(fam.name + "_count", labels, s.count)
-        fam.add_sample(fam.name + "_sum", labels, s.sum * factor)
+        fam.add_sample(fam.name + "_count", labels, count)
+        fam.add_sample(fam.name + "_sum", labels, total * factor)
 
     def system(self, m: _Source) -> None:
         for s in m.series("system"):
@@ -295,8 +317,7 @@ class _Export:
             if spec is None:
                 continue
             if spec is ...:
-                stem, factor = unit_name(s.name, s.unit)
-                self.summary(s, stem, f"{s.name} ({s.unit or 'no unit'})", factor, {})
+                self.custom(s, "system")
             elif spec[1] == "summary":
                 self.summary(s, spec[0], spec[2], spec[3], {})
             elif not math.isnan(s.last):
@@ -307,6 +328,42 @@ class _Export:
             fam = self.fams.family(f"{self.ns}_host_{name}", f"Host {name.replace('_', ' ')} "
                                    "since boot", "counter")
             self.sample(fam, "_total", dict(self.const), total)
+
+
+# kind -> (overflow family stem, HELP); no type word in a name (promtool's lint)
+_OVERFLOW_FAMILIES = {
+    "metric": ("series_overflow_metric", "Custom metrics with new names past max_series, merged"),
+    "system": ("series_overflow_system", "System metrics with new names past max_series, merged"),
+    "counter": ("series_overflow_increments",
+                "Increments of counters with new names past max_series, merged"),
+    "gauge": ("series_overflow_value", "The value last set on a gauge with a new name past "
+              "max_series"),
+}
+
+
+def _stem_doc(name: str, unit: str, kind: str) -> tuple[str, str]:
+    """The family stem and HELP of a counter, gauge or custom series called ``name``; the
+    overflow series of each kind gets its own family."""
+    if name == OVERFLOW:
+        return _OVERFLOW_FAMILIES[kind]
+    if kind in ("counter", "gauge"):
+        return unit_name(name, "")[0], f"{kind} {name}"
+    return unit_name(name, unit)[0], f"{name} ({unit or 'no unit'})"
+
+
+def check_new_source(sources: Sequence[tuple[Any, Mapping[str, Any]]], monitor: Any,
+                     labels: Mapping[str, Any], shared: str, argument: str, example: str) -> None:
+    """A ValueError unless ``monitor`` may join ``sources`` (the monitors exported through one
+    ``shared`` thing): it is not among them, and its ``argument`` (labels or attributes) has
+    the same keys as theirs and other values, so no series is reported twice."""
+    for other, other_labels in sources:
+        if other is monitor:
+            raise ValueError(f"this monitor is exported through this {shared} already")
+        if not labels or set(labels) != set(other_labels) or labels == other_labels:
+            raise ValueError(
+                f"two monitors on one {shared} need distinct {argument} with the same keys "
+                f"(have {dict(other_labels) or 'none'}, got {dict(labels) or 'none'}); e.g. "
+                f"{example} and give the first one its own")
 
 
 def _label_names(kind: str) -> tuple[str, ...]:
@@ -345,7 +402,7 @@ def register(monitor: _Source, registry: Any, namespace: str = "defiperf",
     ``namespace`` (made and registered on first use)."""
     with _EXPORTERS_LOCK:
         by_ns = _EXPORTERS.setdefault(registry, {})
-        key = metric_name(namespace)
+        key = check_namespace(namespace)
         collector = by_ns.get(key)
         if collector is None:
             collector = PrometheusCollector(monitor, namespace, const_labels)

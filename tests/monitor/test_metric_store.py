@@ -244,21 +244,3 @@ def test_record_is_the_one_path_behind_every_record_method(fake_timer: FakeTimer
         assert (sa.key, sa.labels, sa.unit, sa.count, sa.bad, sa.sum) == \
             (sb.key, sb.labels, sb.unit, sb.count, sb.bad, sb.sum)
     assert len(a.series()) == len(b.series()) == 3
-
-
-def test_a_failing_sink_never_fails_a_record(fake_timer: FakeTimer) -> None:
-    m = store(fake_timer)
-    seen: list[float] = []
-
-    def sink(series: Series, value: float) -> None:
-        seen.append(value)
-        raise RuntimeError("exporter down")
-
-    m.set_sink(sink)
-    m.record_request("/a", 3.0)
-    m.record_request("/a", 4.0)
-    m.set_sink(None)
-    m.record_request("/a", 5.0)
-    assert seen == [3.0, 4.0] and m.get_series("/a").count == 3
-    with pytest.raises(TypeError, match="sink"):
-        m.set_sink(42)

@@ -351,3 +351,72 @@ def test_a_family_whose_samples_clash_with_anothers_is_not_exported() -> None:
         out = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
                              capture_output=True)
         assert "second HELP" not in out.stdout + out.stderr
+
+
+def openmetrics(registry: CollectorRegistry) -> dict[str, Any]:
+    """The OpenMetrics exposition parsed back (the parser refuses negative quantiles and
+    counter-like samples), after promtool found nothing to lint in the text format."""
+    from prometheus_client.openmetrics import exposition as om_exposition
+    from prometheus_client.openmetrics import parser as om_parser
+
+    check = promtool(generate_latest(registry).decode())
+    assert check.returncode == 0, check.stdout + check.stderr
+    text = om_exposition.generate_latest(registry).decode()
+    return {f.name: f for f in om_parser.text_string_to_metric_families(text)}
+
+
+def test_a_custom_metric_that_went_negative_is_a_gauge_of_its_last_value(
+        fake_timer: FakeTimer) -> None:
+    m = monitor(fake_timer)
+    m.record_metric("pnl", 12.5, "USD")
+    m.record_metric("payload", 2.0, "KiB")
+    m.record_system("clock_skew_ms", 3.0, "ms")
+    registry = CollectorRegistry()
+    m.register_prometheus(registry)
+    fams = openmetrics(registry)
+    assert fams["defiperf_pnl_usd"].type == "summary"       # all values >= 0 so far
+    m.record_metric("pnl", -40.0, "USD")
+    m.record_metric("pnl", -7.5, "USD")
+    m.record_system("clock_skew_ms", -2.0, "ms")
+    fams = openmetrics(registry)
+    pnl = fams["defiperf_pnl_usd"]
+    assert pnl.type == "gauge" and [s.value for s in pnl.samples] == [-7.5]
+    skew = fams["defiperf_clock_skew_seconds"]
+    assert skew.type == "gauge" and [s.value for s in skew.samples] == [-0.002]
+    payload = {s.name: s.value for s in fams["defiperf_payload_bytes"].samples}
+    assert fams["defiperf_payload_bytes"].type == "summary"
+    assert payload["defiperf_payload_bytes_sum"] == 2048.0
+    assert payload["defiperf_payload_bytes_count"] == 1
+    assert m.get_series("metric:pnl").stats("total")["sum"] == -35.0   # recorded as given
+
+
+def test_the_overflow_of_each_kind_has_its_own_family(fake_timer: FakeTimer) -> None:
+    small = PerformanceMonitor(MonitoringConfig(system_metrics=False, max_series=4),
+                               timer=fake_timer, alert_handlers=[])
+    for name in ("overflow", "series_overflow"):            # user names near the reserved ones
+        small.counter(name).inc(1)
+        small.gauge(name + "_g").set(1)
+    small.counter("c2").inc(3)                               # past max_series: to __overflow__
+    small.gauge("g2").set(-4)
+    small.record_metric("m2", 5.0, "ms")
+    small.record_system("s2", 6.0)
+    small.record_request("/r2", 7.0)
+    registry = CollectorRegistry()
+    small.register_prometheus(registry)
+    fams = openmetrics(registry)
+
+    def values(name: str) -> dict[str, float]:
+        return {s.name: s.value for s in fams[name].samples}
+
+    assert fams["defiperf_series_overflow_increments"].type == "counter"
+    assert values("defiperf_series_overflow_increments") == {
+        "defiperf_series_overflow_increments_total": 3.0}
+    assert values("defiperf_series_overflow_value") == {"defiperf_series_overflow_value": -4.0}
+    assert values("defiperf_series_overflow_metric")["defiperf_series_overflow_metric_sum"] == 5.0
+    assert values("defiperf_series_overflow_system")["defiperf_series_overflow_system_sum"] == 6.0
+    assert values("defiperf_overflow") == {"defiperf_overflow_total": 1.0}
+    assert values("defiperf_series_overflow") == {"defiperf_series_overflow_total": 1.0}
+    hist = fams["defiperf_request_duration_seconds"]
+    assert {s.labels["endpoint"] for s in hist.samples} == {"__overflow__"}
+    assert values("defiperf_series_overflow_records")[
+        "defiperf_series_overflow_records_total"] == 5.0
