@@ -3,29 +3,20 @@ and with the generic fallbacks other platforms (MSVC, old macOS) take."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-import sysconfig
 from pathlib import Path
 
 import pytest
 
+import c_compilers
+
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
-
-
-def _compilers() -> list[str]:
-    found = [c for c in ("gcc", "clang") if shutil.which(c)]
-    cc = (sysconfig.get_config_var("CC") or "").split()
-    if not found and cc and shutil.which(cc[0]):
-        found.append(cc[0])
-    return found
-
 
 @pytest.mark.skipif(not (CSRC / "dp_common.h").exists(), reason="csrc/ is not beside the tests")
 @pytest.mark.parametrize("generic", [False, True], ids=["builtins", "generic"])
 def test_portable_helpers(tmp_path: Path, generic: bool) -> None:
-    compilers = _compilers()
+    compilers = c_compilers.compilers()
     if not compilers:
         pytest.skip("no C compiler on PATH")
     for cc in compilers:

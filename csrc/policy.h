@@ -1,0 +1,108 @@
+/* policy.h -- L1 eviction policy, apart from storage: which slot to evict; what a hit, miss,
+ * write or insert changes. The table in policy.c lists them ("lru" there, "tinylfu" in
+ * tinylfu.c); a new policy is one new file and one line in the table.
+ * Invariant: a policy orders live slots only through the segment lists, keeps every segment
+ * but probation within seg_max after each insert, and its own data in `state` (NULL for LRU).
+ * A NULL op does nothing (on_hit NULL: move to the front of its segment; victim NULL: the
+ * window's tail); the dispatch below is inline, so an LRU get or set makes no policy call.
+ * dp_policy_init allocates the state, dp_policy_free releases it (safe on a zeroed struct). */
+#ifndef DP_POLICY_H
+#define DP_POLICY_H
+
+#include "dp_common.h"
+#include "sketch.h"
+#include "slots.h"
+
+typedef struct dp_policy dp_policy_t;
+
+typedef struct {
+    const char *name;
+    /* State for a cache of `cap` entries whose slots hold n_slots now. */
+    int (*init)(dp_policy_t *p, size_t n_slots);
+    void (*free)(dp_policy_t *p);
+    void (*clear)(dp_policy_t *p);
+    /* Grow per-key state for n_slots slots: DP_OK or DP_ENOMEM (nothing changed). */
+    int (*reserve)(dp_policy_t *p, size_t n_slots);
+    /* A new slot was linked at the head of DP_SEG_WINDOW. */
+    void (*on_insert)(dp_policy_t *p, dp_slots_t *s, int32_t slot);
+    /* A hit on a live slot, after its hit count. */
+    void (*on_hit)(dp_policy_t *p, dp_slots_t *s, int32_t slot);
+    void (*on_miss)(dp_policy_t *p);
+    void (*on_write)(dp_policy_t *p, uint64_t hash);
+    /* The slot to evict to make room for one new key; -1 if empty. (Not const: a policy may
+     * first apply work it deferred.) NULL: the window's least recent entry (LRU). */
+    int32_t (*victim)(dp_policy_t *p, const dp_slots_t *s);
+    /* `slot` (a victim) is about to be evicted. */
+    void (*on_evict)(dp_policy_t *p, const dp_slots_t *s, int32_t slot);
+    /* Apply pending work before the order is read (iteration, popitem, copy). */
+    void (*drain)(dp_policy_t *p, dp_slots_t *s);
+    /* Restore the segment bounds after slots were placed by hand (copy). */
+    void (*rebalance)(dp_policy_t *p, dp_slots_t *s);
+    int (*check)(const dp_policy_t *p, const dp_slots_t *s);
+} dp_policy_ops_t;
+
+struct dp_policy {
+    const dp_policy_ops_t *ops;
+    int kind;              /* index in the table */
+    size_t cap;
+    size_t seg_max[3];     /* bound of each segment list */
+    dp_sketch_t *sketch;   /* the policy's frequency sketch if it keeps one (prefetched on the
+                            * hot path), else NULL */
+    void *state;           /* the policy's own */
+};
+
+#define DP_POLICY_LRU 0
+#define DP_POLICY_TINYLFU 1
+
+/* The table: how many policies, each one's name, and a name's kind (-1 if unknown). */
+int dp_policy_count(void);
+const char *dp_policy_name(int kind);
+int dp_policy_find(const char *name);
+
+int dp_policy_init(dp_policy_t *p, int kind, size_t cap, size_t n_slots);
+void dp_policy_free(dp_policy_t *p);
+void dp_policy_clear(dp_policy_t *p);
+int dp_policy_reserve(dp_policy_t *p, size_t n_slots);
+void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s);
+/* The segment bounds and the policy's own invariants, else DP_ECORRUPT. */
+int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s);
+
+/*** Inline hot path ***/
+
+DP_INLINE void dp_policy_prefetch(const dp_policy_t *p, uint64_t hash) {
+    if (p->sketch) dp_sketch_prefetch(p->sketch, hash);
+}
+
+/* Count a hit on a live slot and tell the policy. */
+DP_INLINE void dp_policy_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
+    dp_slots_count_hit(s, slot);
+    if (p->ops->on_hit) p->ops->on_hit(p, s, slot); else dp_slots_to_front(s, slot);
+}
+
+DP_INLINE void dp_policy_on_miss(dp_policy_t *p) {
+    if (p->ops->on_miss) p->ops->on_miss(p);
+}
+
+DP_INLINE void dp_policy_on_write(dp_policy_t *p, uint64_t hash) {
+    if (p->ops->on_write) p->ops->on_write(p, hash);
+}
+
+DP_INLINE void dp_policy_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
+    if (p->ops->on_insert) p->ops->on_insert(p, s, slot);
+}
+
+DP_INLINE int32_t dp_policy_victim(dp_policy_t *p, const dp_slots_t *s) {
+    return p->ops->victim ? p->ops->victim(p, s) : s->tail[DP_SEG_WINDOW];
+}
+
+/* `slot` (the victim) is about to be evicted. */
+DP_INLINE void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
+    if (p->ops->on_evict && slot >= 0) p->ops->on_evict(p, s, slot);
+}
+
+/* Apply pending work before the order is read (iteration, popitem, copy). */
+DP_INLINE void dp_policy_drain(dp_policy_t *p, dp_slots_t *s) {
+    if (p->ops->drain) p->ops->drain(p, s);
+}
+
+#endif /* DP_POLICY_H */

@@ -1,0 +1,186 @@
+/* slots.h -- L1 storage: 64-byte nodes (only this file knows their layout), slot allocation,
+ * the hash index, the segment lists. Invariants: len <= n_slots <= cap; each live slot is in
+ * exactly one segment list head[seg]..tail[seg] (prev/next, -1 ends; its `seg` names it;
+ * seg_len counts it) and in exactly one index bucket; free slots (seg DP_SEG_FREE) chain through
+ * next from free_head; the index is Robin Hood linear probing (see dp_slots_tag), a bucket's
+ * distance from home at most one more than the previous bucket's (0 after an empty one);
+ * n_buckets a power of two >= 1.5 * n_slots; total_weight sums the live weights. Slots keep
+ * their numbers when the arrays grow and are handed out in order. dp_slots_init allocates,
+ * dp_slots_free releases (safe on a zeroed struct); the caller owns the struct and user[]. */
+#ifndef DP_SLOTS_H
+#define DP_SLOTS_H
+
+#include "dp_common.h"
+
+#define DP_SLOTS_MAX_CAP ((size_t)1 << 30)
+#define DP_SLOTS_FIRST 4     /* slots allocated by dp_slots_init (fewer if cap is smaller) */
+#define DP_SLOTS_NEVER INT64_MAX
+#define DP_SLOTS_HITS_MAX 0x1FFFFFFFu /* n_hits saturates here (29 bits) */
+
+/* Segment lists. A policy gives them meaning; LRU uses DP_SEG_WINDOW alone. Iteration walks
+ * window, protected, probation: each list most recent first. */
+#define DP_SEG_WINDOW 0
+#define DP_SEG_PROBATION 1
+#define DP_SEG_PROTECTED 2
+#define DP_SEG_FREE 3
+
+/* The expiry structure's links of one slot (expiry.c alone reads or writes them). */
+typedef struct {
+    int32_t heap_pos; /* heap position; -1: untimed; DP_EXPIRY_IN_FIFO: in the write-order list */
+    int32_t eprev, enext;
+} dp_slot_timing_t;
+
+/* One slot's bookkeeping: exactly one 64-byte cache line, allocated 64-byte aligned. */
+typedef struct {
+    uint64_t hash;           /* the caller's 64-bit key hash */
+    int64_t expires_ns;      /* DP_SLOTS_NEVER = no expiry */
+    int64_t weight;          /* the caller's weight of the entry (0 when unweighted) */
+    void *user[2];           /* the caller's words; never read or freed here */
+    int32_t prev, next;      /* segment list links; next also chains the free list */
+    uint32_t n_hits : 29;    /* accesses since insertion, saturating at DP_SLOTS_HITS_MAX */
+    uint32_t mark : 1;       /* one bit the policy may use (W-TinyLFU: came back to its ghost) */
+    uint32_t seg : 2;        /* the segment list holding the slot, or DP_SEG_FREE */
+    dp_slot_timing_t timing;
+} dp_slot_t;
+
+typedef struct {
+    uint32_t tag;  /* home bucket << (32 - log2_buckets) | a fragment of the mixed hash */
+    int32_t slot;  /* -1 = empty bucket */
+} dp_bucket_t;
+
+typedef struct {
+    size_t cap, len;
+    size_t n_slots;            /* allocated: len <= n_slots <= cap */
+    dp_slot_t *node;
+    int32_t free_head;
+    int32_t head[3], tail[3];  /* per segment */
+    size_t seg_len[3];
+    int64_t total_weight;
+    dp_bucket_t *table;
+    size_t n_buckets;
+    unsigned log2_buckets;     /* 3 .. 31 */
+} dp_slots_t;
+
+int dp_slots_init(dp_slots_t *s, size_t cap);
+void dp_slots_free(dp_slots_t *s);
+/* Forget every entry (arrays kept). */
+void dp_slots_clear(dp_slots_t *s);
+/* How many slots dp_slots_reserve(s, n) allocates: doubling, at least n, at most cap. */
+size_t dp_slots_grown(const dp_slots_t *s, size_t n);
+/* Room for n entries (n <= cap): DP_OK, DP_EINVAL if n > cap, DP_ENOMEM (nothing changed). */
+int dp_slots_reserve(dp_slots_t *s, size_t n);
+/* Take a free slot for `hash` (needs len < n_slots), make it the head of segment `seg` with
+ * no hits and no expiry, and index it. */
+int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg);
+/* Unindex and unlink a live slot and return it to the free list. */
+void dp_slots_release(dp_slots_t *s, int32_t slot);
+void dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight);
+/* Segment list moves. */
+void dp_slots_link_head(dp_slots_t *s, int seg, int32_t slot);
+void dp_slots_unlink(dp_slots_t *s, int32_t slot);
+void dp_slots_move_head(dp_slots_t *s, int seg, int32_t slot);
+/* Iterate live slots: window, protected, then probation, each most recent first; -1 ends. */
+int32_t dp_slots_first(const dp_slots_t *s);
+int32_t dp_slots_next(const dp_slots_t *s, int32_t slot);
+/* Up to `n` live slots with the most hits, most first; returns how many were written. */
+size_t dp_slots_top_hits(const dp_slots_t *s, int32_t *out, size_t n);
+/* DP_OK if every invariant in the banner holds, else DP_ECORRUPT. O(n_slots + n_buckets). */
+int dp_slots_check(const dp_slots_t *s);
+
+/*** Inline hot path and accessors ***/
+
+#define DP_SLOTS_PHI 0x9E3779B97F4A7C15ULL
+
+/* A key's tag: its home bucket in the top log2_buckets bits, then bits of its mixed hash. The
+ * home keeps the hash's low bits and XORs in a mix of the high ones: consecutive integer keys
+ * (whose Python hash is the integer) get consecutive buckets, as in a dict, so reading them in
+ * order walks the table in order; keys that differ only in high bits still spread. Robin Hood
+ * placement keeps the long runs this makes cheap to miss in: a probe stops as soon as it is
+ * farther from its home than the bucket's own entry is from its. */
+DP_INLINE uint32_t dp_slots_tag(const dp_slots_t *s, uint64_t hash) {
+    const unsigned b = s->log2_buckets;
+    const uint64_t home = (hash ^ (((hash >> b) * DP_SLOTS_PHI) >> (64 - b))) & (((uint64_t)1 << b) - 1);
+    const uint32_t fragment = (uint32_t)((hash * DP_SLOTS_PHI) >> 32) & ((1u << (32 - b)) - 1);
+    return (uint32_t)(home << (32 - b)) | fragment;
+}
+
+DP_INLINE size_t dp_slots_tag_home(const dp_slots_t *s, uint32_t tag) {
+    return (size_t)(tag >> (32 - s->log2_buckets));
+}
+
+DP_INLINE size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash) {
+    return dp_slots_tag_home(s, dp_slots_tag(s, hash));
+}
+
+/* Next slot at or after bucket *pos whose tag and full hash match; -1 once the key cannot be
+ * further on (an empty bucket, or one whose entry sits nearer its home than the key would).
+ * The caller compares keys and, on a mismatch, calls again. */
+DP_INLINE int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos) {
+    const uint32_t tag = dp_slots_tag(s, hash);
+    const size_t mask = s->n_buckets - 1, home = dp_slots_tag_home(s, tag);
+    size_t i = *pos;
+    for (;;) {
+        const dp_bucket_t b = s->table[i];
+        if (b.slot < 0 || ((i - dp_slots_tag_home(s, b.tag)) & mask) < ((i - home) & mask)) {
+            *pos = i;
+            return -1;
+        }
+        i = (i + 1) & mask;
+        if (b.tag == tag && s->node[b.slot].hash == hash) {
+            *pos = i;
+            return b.slot;
+        }
+    }
+}
+
+/* Count an access (saturating). */
+DP_INLINE void dp_slots_count_hit(dp_slots_t *s, int32_t slot) {
+    dp_slot_t *const nd = &s->node[slot];
+    if (DP_LIKELY(nd->n_hits != DP_SLOTS_HITS_MAX)) nd->n_hits++;
+}
+
+/* Make a live slot the most recent of its own segment. */
+DP_INLINE void dp_slots_to_front(dp_slots_t *s, int32_t slot) {
+    dp_slot_t *const nd = s->node;
+    const int seg = nd[slot].seg;
+    if (s->head[seg] == slot) return;
+    const int32_t p = nd[slot].prev, n = nd[slot].next;
+    nd[p].next = n; /* slot is not head, so p >= 0 */
+    if (n >= 0) nd[n].prev = p; else s->tail[seg] = p;
+    nd[slot].prev = -1;
+    nd[slot].next = s->head[seg];
+    nd[s->head[seg]].prev = slot;
+    s->head[seg] = slot;
+}
+
+DP_INLINE uint64_t dp_slots_hash(const dp_slots_t *s, int32_t slot) { return s->node[slot].hash; }
+DP_INLINE uint32_t dp_slots_hits(const dp_slots_t *s, int32_t slot) { return s->node[slot].n_hits; }
+DP_INLINE int dp_slots_seg(const dp_slots_t *s, int32_t slot) { return s->node[slot].seg; }
+DP_INLINE int dp_slots_mark(const dp_slots_t *s, int32_t slot) { return s->node[slot].mark; }
+DP_INLINE void dp_slots_set_mark(dp_slots_t *s, int32_t slot, int on) { s->node[slot].mark = on ? 1u : 0u; }
+DP_INLINE int32_t dp_slots_prev(const dp_slots_t *s, int32_t slot) { return s->node[slot].prev; }
+DP_INLINE int64_t dp_slots_weight(const dp_slots_t *s, int32_t slot) { return s->node[slot].weight; }
+DP_INLINE int64_t dp_slots_expires(const dp_slots_t *s, int32_t slot) { return s->node[slot].expires_ns; }
+DP_INLINE void **dp_slots_user(dp_slots_t *s, int32_t slot) { return s->node[slot].user; }
+DP_INLINE void *const *dp_slots_user_c(const dp_slots_t *s, int32_t slot) { return s->node[slot].user; }
+DP_INLINE dp_slot_timing_t *dp_slots_timing(dp_slots_t *s, int32_t slot) { return &s->node[slot].timing; }
+DP_INLINE const dp_slot_timing_t *dp_slots_timing_c(const dp_slots_t *s, int32_t slot) {
+    return &s->node[slot].timing;
+}
+/* Only expiry.c writes the expiry time (it files the slot by it). */
+DP_INLINE void dp_slots_set_expires(dp_slots_t *s, int32_t slot, int64_t expires_ns) {
+    s->node[slot].expires_ns = expires_ns;
+}
+/* Copy what the slot remembers of its accesses (count and policy mark). */
+DP_INLINE void dp_slots_copy_history(dp_slots_t *dst, int32_t d, const dp_slots_t *src, int32_t s) {
+    dst->node[d].n_hits = src->node[s].n_hits;
+    dst->node[d].mark = src->node[s].mark;
+}
+/* Fetch the list neighbours a move of `slot` will write. */
+DP_INLINE void dp_slots_prefetch_neighbours(const dp_slots_t *s, int32_t slot) {
+    const dp_slot_t *const nd = &s->node[slot];
+    if (nd->prev >= 0) DP_PREFETCH(&s->node[nd->prev]);
+    if (nd->next >= 0) DP_PREFETCH(&s->node[nd->next]);
+}
+
+#endif /* DP_SLOTS_H */
