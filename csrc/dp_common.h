@@ -7,9 +7,13 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #if defined(_MSC_VER)
 #include <intrin.h>
 #include <malloc.h>
+#endif
+#if !defined(_WIN32)
+#include <sys/mman.h>
 #endif
 
 #define DP_OK 0
@@ -58,6 +62,49 @@ static inline void dp_aligned_free(void *p) {
 #else
     free(p);
 #endif
+}
+
+/* Arrays of DP_BIG_BYTES or more come straight from the OS (mmap) and go straight back
+ * (munmap). malloc would keep an outgrown array's pages in its heap (glibc raises its mmap
+ * threshold after a mapped chunk is freed), so a structure that grows by doubling would carry
+ * about 16 B/entry of dead heap in the resident set. dp_big_alloc returns zeroed, cache-line
+ * aligned memory; free it with dp_big_free and the same size (NULL is a no-op). Under
+ * AddressSanitizer every size takes the malloc path, so the sanitizer sees every access. */
+#define DP_BIG_BYTES ((size_t)1 << 16)
+#if defined(__SANITIZE_ADDRESS__)
+#define DP_BIG_USE_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define DP_BIG_USE_MALLOC 1
+#endif
+#endif
+#if defined(_WIN32) || defined(DP_GENERIC_C)
+#define DP_BIG_USE_MALLOC 1
+#endif
+#if !defined(DP_BIG_USE_MALLOC) && !defined(MAP_ANONYMOUS)
+#define MAP_ANONYMOUS MAP_ANON
+#endif
+static inline void *dp_big_alloc(size_t size) {
+#if !defined(DP_BIG_USE_MALLOC)
+    if (size >= DP_BIG_BYTES) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p; /* fresh anonymous pages read as zero */
+    }
+#endif
+    void *p = dp_aligned_alloc(size);
+    if (p) memset(p, 0, size);
+    return p;
+}
+static inline void dp_big_free(void *p, size_t size) {
+    if (!p) return;
+#if !defined(DP_BIG_USE_MALLOC)
+    if (size >= DP_BIG_BYTES) {
+        munmap(p, size);
+        return;
+    }
+#endif
+    (void)size;
+    dp_aligned_free(p);
 }
 
 /* Number of set bits in a 64-bit word. */

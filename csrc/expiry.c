@@ -11,7 +11,7 @@ int dp_expiry_init(dp_expiry_t *e, size_t n_slots) {
 }
 
 void dp_expiry_free(dp_expiry_t *e) {
-    free(e->heap);
+    dp_big_free(e->heap, e->n_heap * sizeof(int32_t));
     memset(e, 0, sizeof(*e));
 }
 
@@ -23,10 +23,10 @@ void dp_expiry_clear(dp_expiry_t *e) {
 
 int dp_expiry_reserve(dp_expiry_t *e, size_t n_slots) {
     if (n_slots <= e->n_heap) return DP_OK;
-    int32_t *heap = malloc(n_slots * sizeof(int32_t));
+    int32_t *heap = dp_big_alloc(n_slots * sizeof(int32_t));
     if (!heap) return DP_ENOMEM;
     if (e->heap_len) memcpy(heap, e->heap, e->heap_len * sizeof(int32_t));
-    free(e->heap);
+    dp_big_free(e->heap, e->n_heap * sizeof(int32_t));
     e->heap = heap;
     e->n_heap = n_slots;
     return DP_OK;

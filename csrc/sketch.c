@@ -17,10 +17,10 @@ int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key) {
     while (n_words < want) n_words <<= 1;
     s->n_counters = 16 * n_words;
     s->n_words = (size_t)n_words;
-    /* 64-byte aligned, so that a key's block is one cache line (calloc aligns to 16 only). */
-    s->table = dp_aligned_alloc(s->n_words * sizeof(uint64_t));
+    /* 64-byte aligned and zeroed, so that a key's block is one cache line (calloc aligns to 16
+     * only); a large table is mapped from the OS, so its untouched pages cost nothing. */
+    s->table = dp_big_alloc(s->n_words * sizeof(uint64_t));
     if (!s->table) return DP_ENOMEM;
-    memset(s->table, 0, s->n_words * sizeof(uint64_t));
     s->sample_size = 10 * (uint64_t)capacity;
     return DP_OK;
 }
@@ -38,7 +38,7 @@ int dp_sketch_init_grown(dp_sketch_t *s, const dp_sketch_t *src, size_t capacity
 }
 
 void dp_sketch_free(dp_sketch_t *s) {
-    dp_aligned_free(s->table);
+    dp_big_free(s->table, s->n_words * sizeof(uint64_t));
     memset(s, 0, sizeof(*s));
 }
 

@@ -91,22 +91,23 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
     size_t n_buckets;
     unsigned log2_buckets;
     dp_slots_size_table(n_slots, &n_buckets, &log2_buckets);
-    dp_slot_t *node = dp_aligned_alloc(n_slots * sizeof(dp_slot_t));
-    dp_bucket_t *table = n_buckets != s->n_buckets ? malloc(n_buckets * sizeof(dp_bucket_t))
-                                                   : s->table;
+    dp_slot_t *node = dp_big_alloc(n_slots * sizeof(dp_slot_t));
+    dp_bucket_t *table = n_buckets != s->n_buckets
+                             ? dp_big_alloc(n_buckets * sizeof(dp_bucket_t))
+                             : s->table;
     if (!node || !table) {
-        dp_aligned_free(node);
-        if (table != s->table) free(table);
+        dp_big_free(node, n_slots * sizeof(dp_slot_t));
+        if (table != s->table) dp_big_free(table, n_buckets * sizeof(dp_bucket_t));
         return DP_ENOMEM;
     }
     memcpy(node, s->node, s->n_slots * sizeof(dp_slot_t));
-    dp_aligned_free(s->node);
+    dp_big_free(s->node, s->n_slots * sizeof(dp_slot_t));
     s->node = node;
     dp_slots_chain_free(s, s->n_slots, n_slots);
     s->n_slots = n_slots;
     if (table != s->table) {
         /* Rehash: every live slot into the larger table (slots keep their numbers). */
-        free(s->table);
+        dp_big_free(s->table, s->n_buckets * sizeof(dp_bucket_t));
         s->table = table;
         s->n_buckets = n_buckets;
         s->log2_buckets = log2_buckets;
@@ -123,8 +124,8 @@ int dp_slots_init(dp_slots_t *s, size_t cap) {
     s->cap = cap;
     s->n_slots = cap < DP_SLOTS_FIRST ? cap : DP_SLOTS_FIRST;
     dp_slots_size_table(s->n_slots, &s->n_buckets, &s->log2_buckets);
-    s->node = dp_aligned_alloc(s->n_slots * sizeof(dp_slot_t));
-    s->table = malloc(s->n_buckets * sizeof(dp_bucket_t));
+    s->node = dp_big_alloc(s->n_slots * sizeof(dp_slot_t));
+    s->table = dp_big_alloc(s->n_buckets * sizeof(dp_bucket_t));
     if (!s->node || !s->table) {
         dp_slots_free(s);
         return DP_ENOMEM;
@@ -134,8 +135,8 @@ int dp_slots_init(dp_slots_t *s, size_t cap) {
 }
 
 void dp_slots_free(dp_slots_t *s) {
-    dp_aligned_free(s->node);
-    free(s->table);
+    dp_big_free(s->node, s->n_slots * sizeof(dp_slot_t));
+    dp_big_free(s->table, s->n_buckets * sizeof(dp_bucket_t));
     memset(s, 0, sizeof(*s));
 }
 
