@@ -449,7 +449,9 @@ class CacheCore:
         ``key=`` (a callable, or a format template checked now); loaded through single flight
         with stale-while-revalidate and refresh-ahead; values read back from Redis/disk are
         rebuilt as the return annotation (or ``type=``). The wrapper gets ``cache_info()``,
-        ``cache_clear()``, ``invalidate(...)``, ``refresh(...)`` and ``key(...)``. A plain
+        ``cache_clear()``, ``invalidate(...)``, ``refresh(...)`` and ``key(...)``. With
+        ``key=`` each entry also carries the function's own tag (``cache_clear()`` finds the
+        entries by it), so ``tags`` may then hold at most 63 of an entry's 64. A plain
         function's wrapper is blocking (no event loop per call) and raises LoopThreadError on
         a thread running an event loop."""
         if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
