@@ -33,7 +33,7 @@ class CacheConfig:
       A load whose owner is gone does not make its waiters wait that long: an owner cancelled
       or interrupted (a BaseException) sends them to load the key themselves at once, and an
       async owner whose event loop was closed is taken over within 0.1 s (a loop stopped and
-      not running again within 1 s, within about 1.1 s);
+      not running again within 1 s, within about 1.1 s; see cache/flights.py);
     - refresh-ahead: a key with a known loader that is *read* within
       ``min(refresh_ahead_fraction * ttl, refresh_ahead_s)`` of its expiry is reloaded once in
       the background (0 turns it off); a failed refresh is retried after

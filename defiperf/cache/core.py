@@ -28,7 +28,7 @@ from defiperf.cache.disk import DiskTier
 from defiperf.cache.envelope import Entry
 from defiperf.cache.errors import CacheClosedError, ReentrantLoadError, SerializationError
 from defiperf.cache.keys import check_key, check_tags
-from defiperf.cache.flights import FlightTable
+from defiperf.cache.flights import FlightTable, OwnerWatch
 from defiperf.cache.load_future import RETRY, LoadFuture
 from defiperf.cache.memory import MemoryTier
 from defiperf.cache.serialization import Serializer
@@ -49,11 +49,6 @@ _LOADING: contextvars.ContextVar[frozenset[tuple[str, Hashable]]] = contextvars.
 _COUNTERS = ("loads", "load_errors", "stale_served", "refreshes", "refresh_failures",
              "single_flight_joins", "warmed", "warm_failures", "invalidations_received",
              "l1_resets", "l2_write_errors", "l3_write_errors", "typed_misses")
-# A waiter checks every _LIVENESS_SLICE_S that the owner of its load can still finish it: an
-# owner whose event loop is closed is gone at once, one whose loop has not been running for
-# _STALLED_OWNER_S (stopped) is taken as gone; the waiter then takes the load over.
-_LIVENESS_SLICE_S = 0.1
-_STALLED_OWNER_S = 1.0
 
 
 class _Loader:
@@ -695,19 +690,11 @@ class CacheCore:
         for fut in self._flights.take_all():  # in place: the table stays shared
             fut.settle(exc=CacheClosedError("the cache manager was closed during this load"))
 
-    def _owner_dead(self, fut: LoadFuture, stalled_since: float | None,
-                    now: float) -> tuple[bool, float | None]:
-        """(whether fut's owner can no longer finish, when its loop was first seen stopped)."""
-        if fut.owner_gone():
-            return True, None
-        if not fut.owner_stalled():
-            return False, None
-        if stalled_since is None:
-            return False, now
-        return now - stalled_since >= _STALLED_OWNER_S, stalled_since
-
-    def _take_over(self, fut: LoadFuture) -> Any:
-        """The owner of fut is gone: drop its flight, send its waiters to load (RETRY)."""
+    def _gave_up(self, key: Hashable, fut: LoadFuture, verdict: str) -> Any:
+        """A waiter's end other than the outcome (see OwnerWatch): the owner is gone — drop
+        its flight and send its waiters to load (RETRY) — or the wait timed out."""
+        if verdict != "gone":
+            raise self._wait_timeout_error(key)
         self._flights.land(fut)
         fut.abandon()
         return RETRY
@@ -715,17 +702,11 @@ class CacheCore:
     def _wait_blocking(self, key: Hashable, fut: LoadFuture) -> Any:
         """The outcome of a load another caller owns, or RETRY (its owner gave it up or is
         gone: load it yourself); at most load_wait_timeout_s."""
-        now = time.monotonic()
-        deadline = now + self.config.load_wait_timeout_s
-        step = math.inf if fut.loop is None else _LIVENESS_SLICE_S  # a thread owner: one wait
-        stalled: float | None = None
-        while not fut.wait(min(step, max(0.0, deadline - now))):
-            now = time.monotonic()
-            dead, stalled = self._owner_dead(fut, stalled, now)
-            if dead:
-                return self._take_over(fut)
-            if now >= deadline:
-                raise self._wait_timeout_error(key)
+        watch = OwnerWatch(fut, self.config.load_wait_timeout_s)
+        while not fut.wait(watch.slice()):
+            verdict = watch.verdict()
+            if verdict:
+                return self._gave_up(key, fut, verdict)
         return fut.outcome()
 
     def _wait_timeout_error(self, key: Hashable) -> TimeoutError:

@@ -12,11 +12,19 @@ looks again)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
+import time
 from collections.abc import Hashable
 from typing import Any
 
 from defiperf.cache.load_future import LoadFuture
+
+# A waiter looks every LIVENESS_SLICE_S at whether the owner of its load can still finish it:
+# an owner whose event loop is closed is gone at once, one whose loop has not been running for
+# STALLED_OWNER_S (stopped) is taken as gone; the waiter then takes the load over.
+LIVENESS_SLICE_S = 0.1
+STALLED_OWNER_S = 1.0
 
 Bucket = tuple[tuple[Hashable, LoadFuture], ...]
 
@@ -93,4 +101,35 @@ class FlightTable:
         return futures
 
 
-__all__ = ["FlightTable"]
+class OwnerWatch:
+    """A waiter's bounded wait for fut, in slices: ``slice()`` is how long to wait next,
+    ``verdict()`` after a slice is "" (wait on), "gone" (the owner cannot finish: take the
+    load over) or "late" (load_wait_timeout_s is up). An owner on a thread, or on the waiter's
+    own loop, cannot vanish unseen: one slice of the whole timeout."""
+
+    __slots__ = ("fut", "deadline", "step", "stalled")
+
+    def __init__(self, fut: LoadFuture, timeout_s: float,
+                 own_loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.fut = fut
+        self.deadline = time.monotonic() + timeout_s
+        self.step = math.inf if fut.loop is None or fut.loop is own_loop else LIVENESS_SLICE_S
+        self.stalled: float | None = None  # when the owner's loop was first seen stopped
+
+    def slice(self) -> float:
+        return min(self.step, max(0.0, self.deadline - time.monotonic()))
+
+    def verdict(self) -> str:
+        now = time.monotonic()
+        if self.fut.owner_gone():
+            return "gone"
+        if not self.fut.owner_stalled():
+            self.stalled = None
+        elif self.stalled is None:
+            self.stalled = now
+        elif now - self.stalled >= STALLED_OWNER_S:
+            return "gone"
+        return "late" if now >= self.deadline else ""
+
+
+__all__ = ["FlightTable", "OwnerWatch"]

@@ -12,7 +12,6 @@ import concurrent.futures
 import contextlib
 import functools
 import threading
-import math
 import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from types import TracebackType
@@ -20,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
-from defiperf.cache.core import _LIVENESS_SLICE_S, _LOADING, CacheCore, Loader
+from defiperf.cache.core import _LOADING, CacheCore, Loader
 from defiperf.cache.disk import DiskTier
+from defiperf.cache.flights import OwnerWatch
 from defiperf.cache.keys import check_key, check_tags
 from defiperf.cache.load_future import RETRY, LoadFuture
 from defiperf.cache.redis_tier import RedisTier
@@ -401,23 +401,14 @@ class SmartCacheManager(CacheCore):
         RETRY when its owner gave it up or is gone (see CacheCore._wait_blocking)."""
         waiter = fut.waiter()
         waiter.add_done_callback(_retrieve)  # read even when this caller gave up waiting
-        now = time.monotonic()
-        deadline = now + self.config.load_wait_timeout_s
-        # an owner on this loop or on a thread cannot vanish unseen: one wait; else look at its
-        # loop every _LIVENESS_SLICE_S
-        step = (math.inf if fut.loop is None or fut.loop is asyncio.get_running_loop()
-                else _LIVENESS_SLICE_S)
-        stalled: float | None = None
+        watch = OwnerWatch(fut, self.config.load_wait_timeout_s, asyncio.get_running_loop())
         while True:  # asyncio.wait never cancels the waiter: the load's Future is untouched
-            await asyncio.wait((waiter,), timeout=min(step, max(0.0, deadline - now)))
+            await asyncio.wait((waiter,), timeout=watch.slice())
             if waiter.done():
                 return waiter.result()
-            now = time.monotonic()
-            dead, stalled = self._owner_dead(fut, stalled, now)
-            if dead:
-                return self._take_over(fut)
-            if now >= deadline:
-                raise self._wait_timeout_error(key)
+            verdict = watch.verdict()
+            if verdict:
+                return self._gave_up(key, fut, verdict)
 
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         if self._state != "open" or self._loop is None:
