@@ -109,7 +109,10 @@ class Flight:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: Any) -> None:
-        _LOADING.reset(self._token)
+        try:
+            _LOADING.reset(self._token)
+        except ValueError:  # closed by the GC in another context (its loop is gone): the
+            pass            # mark dies with its own context; the flight must still land
         if self.owner:
             if exc is not None:
                 self.core.counters["load_errors"] += isinstance(exc, Exception)
