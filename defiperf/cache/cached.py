@@ -17,6 +17,7 @@ from collections.abc import Callable, Hashable
 from typing import Any, Generic, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from defiperf.cache.errors import LoopThreadError
+from defiperf.cache.envelope import MAX_TAGS
 from defiperf.cache.keys import FunctionKey, check_tags
 from defiperf.structures import OptimizedLRU
 
@@ -94,7 +95,12 @@ def decorate(binding: Any, fn: Callable[..., Any], *, key: Any, ttl: Any, stale:
     """The wrapper of fn; ``binding`` is the manager serving it (``_fast_get`` and
     ``_cached_miss``/``_store``/``_delete``/``_clear``, blocking or ``_async``)."""
     fk = FunctionKey(fn, key, include_self=include_self)
-    if fk.clear_tag is not None:
+    if fk.clear_tag is not None:  # cache_clear() of a key= function finds its entries by it
+        if len(tags) >= MAX_TAGS:
+            raise ValueError(
+                f"tags: a function with key= may have at most {MAX_TAGS - 1} tags, got "
+                f"{len(tags)} (each entry also carries the function's own tag, which "
+                f"cache_clear() uses, and an entry holds at most {MAX_TAGS})")
         tags = check_tags((*tags, fk.clear_tag))
     key_of = key_maker(fk, memo_size)
     fast_get = binding._fast_get

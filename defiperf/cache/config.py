@@ -29,7 +29,11 @@ class CacheConfig:
     - ``coherence_check_s``: how often the invalidation listener checks that the shared Redis
       was not flushed (the bound on L1 staleness after FLUSHDB);
     - ``close_timeout_s``: ``close()`` returns within about this, whatever Redis does;
-    - ``load_wait_timeout_s``: how long a caller waits for another caller's load of a key;
+    - ``load_wait_timeout_s``: how long a caller waits for another caller's load of a key.
+      A load whose owner is gone does not make its waiters wait that long: an owner cancelled
+      or interrupted (a BaseException) sends them to load the key themselves at once, and an
+      async owner whose event loop was closed is taken over within 0.1 s (a loop stopped and
+      not running again within 1 s, within about 1.1 s; see cache/flights.py);
     - refresh-ahead: a key with a known loader that is *read* within
       ``min(refresh_ahead_fraction * ttl, refresh_ahead_s)`` of its expiry is reloaded once in
       the background (0 turns it off); a failed refresh is retried after

@@ -28,7 +28,8 @@ from defiperf.cache.disk import DiskTier
 from defiperf.cache.envelope import Entry
 from defiperf.cache.errors import CacheClosedError, ReentrantLoadError, SerializationError
 from defiperf.cache.keys import check_key, check_tags
-from defiperf.cache.load_future import LoadFuture
+from defiperf.cache.flights import FlightTable, OwnerWatch
+from defiperf.cache.load_future import RETRY, LoadFuture
 from defiperf.cache.memory import MemoryTier
 from defiperf.cache.serialization import Serializer
 from defiperf.cache.slots import Plan, TierHealth, TierMetrics, TierSlot
@@ -84,7 +85,9 @@ class Flight:
     """``with core._flight(key) as flight``: marks key as loading in this context (a loader
     asking for its own key raises ReentrantLoadError) and joins the load in flight for key or
     owns a new one (``flight.owner``). The owner ends with ``flight.done(value)``; an exception
-    leaving the block fails the load for its waiters; either way the flight lands."""
+    leaving the block fails the load for its waiters — an Exception reaches them all, while a
+    BaseException (cancelled, KeyboardInterrupt, SystemExit) stays the owner's own and its
+    waiters load the key themselves (RETRY); either way the flight lands."""
 
     __slots__ = ("core", "key", "fut", "owner", "_token")
 
@@ -106,12 +109,34 @@ class Flight:
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: Any) -> None:
-        _LOADING.reset(self._token)
+        try:
+            _LOADING.reset(self._token)
+        except ValueError:  # closed by the GC in another context (its loop is gone): the
+            pass            # mark dies with its own context; the flight must still land
         if self.owner:
             if exc is not None:
                 self.core.counters["load_errors"] += isinstance(exc, Exception)
                 self.fut.settle(exc=exc)
-            self.core._land(self.key, self.fut)
+            self.core._flights.land(self.fut)
+
+
+class _SafeText:
+    """A log argument formatted only when the line is emitted, never raising: an exception's
+    ``__str__`` (or a type's name) is user code that may fail."""
+
+    __slots__ = ("obj", "attr")
+
+    def __init__(self, obj: Any, attr: str | None = None) -> None:
+        self.obj, self.attr = obj, attr
+
+    def __str__(self) -> str:
+        try:
+            text = getattr(self.obj, self.attr) if self.attr else str(self.obj)
+            if not isinstance(text, str):
+                raise TypeError("not a str")
+            return text[:200]
+        except Exception:  # whatever it raises, the log line stays
+            return f"<unprintable {type(self.obj).__name__}>"
 
 
 class RefreshSchedule:
@@ -176,8 +201,7 @@ class CacheCore:
         self._refresh_backoff: dict[Hashable, tuple[int, float]] = {}
         self._refreshing: set[Hashable] = set()
         self._sched = RefreshSchedule(4 * max(config.refresh_hot_keys, 16))
-        self._flights: dict[Hashable, LoadFuture] = {}
-        self._flights_lock = threading.Lock()
+        self._flights = FlightTable()  # never rebound: both sides share it (see flights.py)
         self._warm_log = RateLimitedLog(logger, interval_s=10.0)
         self.shared: list[TierSlot] = []
         self._l2_slot: TierSlot | None = None
@@ -185,7 +209,7 @@ class CacheCore:
     def _share_state(self, other: CacheCore) -> None:
         for name in ("config", "loader", "monitor", "_clock", "serializer", "l1", "l3", "origin",
                      "tier_health", "l1_metrics", "counters", "_loaders", "_refresh_backoff",
-                     "_refreshing", "_sched", "_flights", "_flights_lock", "_warm_log"):
+                     "_refreshing", "_sched", "_flights", "_warm_log"):
             setattr(self, name, getattr(other, name))
         self.shared = []
         self._l2_slot = None
@@ -423,7 +447,9 @@ class CacheCore:
         ``key=`` (a callable, or a format template checked now); loaded through single flight
         with stale-while-revalidate and refresh-ahead; values read back from Redis/disk are
         rebuilt as the return annotation (or ``type=``). The wrapper gets ``cache_info()``,
-        ``cache_clear()``, ``invalidate(...)``, ``refresh(...)`` and ``key(...)``. A plain
+        ``cache_clear()``, ``invalidate(...)``, ``refresh(...)`` and ``key(...)``. With
+        ``key=`` each entry also carries the function's own tag (``cache_clear()`` finds the
+        entries by it), so ``tags`` may then hold at most 63 of an entry's 64. A plain
         function's wrapper is blocking (no event loop per call) and raises LoopThreadError on
         a thread running an event loop."""
         if callable(ttl) and not isinstance(ttl, (int, float, datetime.timedelta)):
@@ -656,30 +682,44 @@ class CacheCore:
 
     def _join_or_own(self, key: Hashable) -> tuple[LoadFuture, bool]:
         """(the Future of key's load in flight, False), or (a new one, True): the caller owns
-        the load and must settle the Future and then ``_land`` it."""
-        with self._flights_lock:
-            fut = self._flights.get(key)
-            if fut is not None:
-                self.counters["single_flight_joins"] += 1
-                return fut, False
-            fut = self._flights[key] = LoadFuture()
-            return fut, True
-
-    def _land(self, key: Hashable, fut: LoadFuture) -> None:
-        with self._flights_lock:
-            if self._flights.get(key) is fut:
-                del self._flights[key]
+        the load and must settle the Future and then land it."""
+        fut, owner = self._flights.join_or_own(key)
+        if not owner:
+            self.counters["single_flight_joins"] += 1
+        return fut, owner
 
     def _fail_flights(self) -> None:
         """Every load in flight ends for its waiters with CacheClosedError (close)."""
-        with self._flights_lock:
-            flights, self._flights = list(self._flights.values()), {}
-        for fut in flights:
+        for fut in self._flights.take_all():  # in place: the table stays shared
             fut.settle(exc=CacheClosedError("the cache manager was closed during this load"))
 
+    def _gave_up(self, key: Hashable, fut: LoadFuture, verdict: str) -> Any:
+        """A waiter's end other than the outcome (see OwnerWatch): the owner is gone — drop
+        its flight and send its waiters to load (RETRY) — or the wait timed out."""
+        if verdict != "gone":
+            raise self._wait_timeout_error(key)
+        self._flights.land(fut)
+        fut.abandon()
+        return RETRY
+
+    def _wait_blocking(self, key: Hashable, fut: LoadFuture) -> Any:
+        """The outcome of a load another caller owns, or RETRY (its owner gave it up or is
+        gone: load it yourself); at most load_wait_timeout_s."""
+        watch = OwnerWatch(fut, self.config.load_wait_timeout_s)
+        while not fut.wait(watch.slice()):
+            verdict = watch.verdict()
+            if verdict:
+                return self._gave_up(key, fut, verdict)
+        return fut.outcome()
+
     def _wait_timeout_error(self, key: Hashable) -> TimeoutError:
-        return TimeoutError(f"waited {self.config.load_wait_timeout_s:g} s for another "
-                            f"caller's load of {key!r} (load_wait_timeout_s)")
+        return TimeoutError(
+            f"waited {self.config.load_wait_timeout_s:g} s for another caller's load of "
+            f"{key!r} (load_wait_timeout_s). If that load itself asks for {key!r} from a "
+            "worker thread that does not carry its context (loop.run_in_executor, a thread "
+            "pool's submit), it is waiting for its own result: call the cached function "
+            "directly, or through asyncio.to_thread / contextvars.copy_context().run, so the "
+            "re-entry raises ReentrantLoadError at once")
 
     def _enter_load(self, key: Hashable) -> contextvars.Token[frozenset[tuple[str, Hashable]]]:
         """Mark key as being loaded in this context; ReentrantLoadError when it already is."""
@@ -742,8 +782,9 @@ class CacheCore:
         self.counters["warm_failures"] += len(failed)
         if failed:
             key, exc = failed[0]
-            self._warm_log.log(logging.WARNING, "warming", "warming: %d of %d keys failed (first: %r: %s: "
-                     "%s)", len(failed), len(keys), key, type(exc).__name__, str(exc)[:200])
+            self._warm_log.log(logging.WARNING, "warming", "warming: %d of %d keys failed "
+                               "(first: %r: %s: %s)", len(failed), len(keys), key,
+                               _SafeText(type(exc), "__name__"), _SafeText(exc))
         return fresh
 
     # --- metrics and health ------------------------------------------------------------------

@@ -21,13 +21,14 @@ from defiperf.cache.cached import MISS, is_async_function
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader
 from defiperf.cache.disk import DiskTier
+from defiperf.cache.flights import OwnerWatch
 from defiperf.cache.keys import check_key, check_tags
-from defiperf.cache.load_future import LoadFuture
+from defiperf.cache.load_future import RETRY, LoadFuture
 from defiperf.cache.redis_tier import RedisTier
 from defiperf.cache.slots import run_async
 from defiperf.cache.sync_manager import SyncCacheManager
 from defiperf.cache.ttl import DEFAULT
-from defiperf.cache.warming import Warmer
+from defiperf.cache.warming import Warmer, in_worker, warm_inline
 
 if TYPE_CHECKING:  # typing only: the monitor package is not imported at run time
     from defiperf.monitor.recorder import Recorder
@@ -385,20 +386,29 @@ class SmartCacheManager(CacheCore):
 
     async def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
                     tags: tuple[str, ...], force: bool = False) -> Any:
-        with self._flight(key) as flight:  # one table with the blocking side
-            if not flight.owner:
-                return await self._wait(key, flight.fut)
-            return flight.done(await run_async(
-                self._plan_load(key, loader, ttl, stale, tags, force)))
+        while True:
+            with self._flight(key) as flight:  # one table with the blocking side
+                if not flight.owner:
+                    value = await self._wait(key, flight.fut)
+                    if value is RETRY:  # the owner gave the load up or is gone: load it here
+                        continue
+                    return value
+                return flight.done(await run_async(
+                    self._plan_load(key, loader, ttl, stale, tags, force)))
 
     async def _wait(self, key: Hashable, fut: LoadFuture) -> Any:
-        """The result of a load another caller owns (on this loop or a blocking thread)."""
+        """The result of a load another caller owns (on this loop or a blocking thread), or
+        RETRY when its owner gave it up or is gone (see CacheCore._wait_blocking)."""
         waiter = fut.waiter()
         waiter.add_done_callback(_retrieve)  # read even when this caller gave up waiting
-        try:  # shield: a waiter cancelled or timing out must not cancel the load's Future
-            return await asyncio.wait_for(asyncio.shield(waiter), self.config.load_wait_timeout_s)
-        except asyncio.TimeoutError:
-            raise self._wait_timeout_error(key) from None
+        watch = OwnerWatch(fut, self.config.load_wait_timeout_s, asyncio.get_running_loop())
+        while True:  # asyncio.wait never cancels the waiter: the load's Future is untouched
+            await asyncio.wait((waiter,), timeout=watch.slice())
+            if waiter.done():
+                return waiter.result()
+            verdict = watch.verdict()
+            if verdict:
+                return self._gave_up(key, fut, verdict)
 
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         if self._state != "open" or self._loop is None:
@@ -457,6 +467,10 @@ class SmartCacheManager(CacheCore):
             return await _hop(other, self.warm_cache(checked, priority, use, wait=wait,  # type: ignore[no-any-return]
                                                      ttl=ttl, stale_ttl=stale_ttl))
         assert self._warmer is not None
+        if wait and in_worker():  # a warm loader warming its dependents: no worker is free
+            outcomes = await warm_inline(self._warm_one, checked, (use, ttl_s, stale),
+                                         self.config.warm_concurrency)
+            return self._warm_outcome(checked, outcomes)
         futures = [self._warmer.submit(k, (use, ttl_s, stale), priority) for k in checked]
         summary = asyncio.gather(*futures)
         if not wait:

@@ -2,7 +2,7 @@
 (redis-py's thread-safe client), with the invalidation channel inside the tier.
 
 Names (the namespace cannot hold ':'; glob characters in it are escaped wherever it is used as
-a SCAN pattern): values ``<ns>:cache:<key>``, tag sets ``<ns>:tag:<tag>``, the epoch key
+a SCAN pattern): values ``<ns>:cache:<key>``, tag indexes ``<ns>:tag:<tag>`` (see _ADD_TAG), the epoch key
 ``<ns>:meta:epoch``, the channel ``<ns>:cache:invalidate``. Messages are
 ``<origin>|<op>|<arg>``: ``k`` a key changed, ``c`` the namespace was cleared, ``t`` tags
 (``\\x1f``-separated) were invalidated, ``p`` a decorated function's entries were cleared.
@@ -95,6 +95,47 @@ async def _close_quietly(*things: Any) -> None:
             pass
 
 
+# The tag index: <ns>:tag:<tag> is a sorted set of the tagged keys scored by when their entry
+# expires (ms, Redis's own clock: TIME in the script, so the clocks of writers do not matter;
+# +inf: no expiry). Each tagged write adds its key, drops the members expired more than
+# _TAG_SLACK_MS ago (ZREMRANGEBYSCORE: O(log n) + what it drops, paid once per member, so O(1)
+# amortised a write) and sets the set's expiry to its last member's, so an index is bounded by
+# the live entries (plus those of the last _TAG_SLACK_MS) and disappears with them. A tag set of
+# the former kind (a plain SET) is converted on its first write.
+_TAG_SLACK_MS = 1000
+_ADD_TAG = """
+if redis.replicate_commands then redis.replicate_commands() end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+if redis.call('TYPE', KEYS[1]).ok == 'set' then
+  local old = redis.call('SMEMBERS', KEYS[1])
+  redis.call('DEL', KEYS[1])
+  for i = 1, #old do redis.call('ZADD', KEYS[1], '+inf', old[i]) end
+end
+local ttl = tonumber(ARGV[1])
+if ttl < 0 then
+  redis.call('ZADD', KEYS[1], '+inf', ARGV[2])
+else
+  redis.call('ZADD', KEYS[1], now + ttl + tonumber(ARGV[3]), ARGV[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+local top = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if top[2] == nil then return 0 end
+if top[2] == 'inf' or top[2] == '+inf' then redis.call('PERSIST', KEYS[1])
+else redis.call('PEXPIREAT', KEYS[1], math.ceil(tonumber(top[2]))) end
+return 1
+"""
+# The members of a tag set (either kind) and the set deleted, atomically.
+_TAKE_TAG = """
+local kind = redis.call('TYPE', KEYS[1]).ok
+local members = {}
+if kind == 'zset' then members = redis.call('ZRANGE', KEYS[1], 0, -1)
+elseif kind == 'set' then members = redis.call('SMEMBERS', KEYS[1]) end
+redis.call('DEL', KEYS[1])
+return members
+"""
+
+
 class _Names:
     """Key names, the message format and envelope reading shared by both tiers."""
 
@@ -142,6 +183,15 @@ class _Names:
         if payload is None:
             raise TierError("redis: no payload to store", transient=False)
         return pack(entry.fresh_until, entry.expires_at, payload, entry.tags)
+
+    def queue_set(self, pipe: Any, key: str, entry: Entry, payload: bytes | None,
+                  ttl_s: float | None) -> None:
+        """Queue on pipe the writes of key's entry and of its tags' index (see _ADD_TAG)."""
+        px = self.px(ttl_s)
+        pipe.set(self.key(key), self.envelope(entry, payload), px=px)
+        for tag in entry.tags:
+            pipe.eval(_ADD_TAG, 1, self.tag_prefix + tag, -1 if px is None else px, key,
+                      _TAG_SLACK_MS)
 
     def read(self, key: str, data: Any) -> tuple[Entry | None, bool]:
         """(entry, corrupt)."""
@@ -278,12 +328,6 @@ class RedisTier(_Names):
                 out[key] = entry
         return out
 
-    def _queue_set(self, pipe: Any, key: str, entry: Entry, payload: bytes | None,
-                   ttl_s: float | None) -> None:
-        pipe.set(self.key(key), self.envelope(entry, payload), px=self.px(ttl_s))
-        for tag in entry.tags:
-            pipe.sadd(self.tag_prefix + tag, key)
-
     async def set(self, key: str, entry: Entry, payload: bytes | None, ttl_s: float | None) -> None:
         """Store ``entry`` under ``key`` for ``ttl_s`` seconds (None: no expiry)."""
         if not entry.tags:
@@ -298,7 +342,7 @@ class RedisTier(_Names):
         async def run() -> None:
             async with self.client.pipeline(transaction=False) as pipe:
                 for key, (entry, payload) in entries.items():
-                    self._queue_set(pipe, key, entry, payload, ttl_s)
+                    self.queue_set(pipe, key, entry, payload, ttl_s)
                 await pipe.execute()
         await self._call(run())
 
@@ -322,10 +366,9 @@ class RedisTier(_Names):
         async def run() -> int:
             removed = 0
             for tag in tags:
-                members = await self.client.smembers(self.tag_prefix + tag)
+                members = await self.client.eval(_TAKE_TAG, 1, self.tag_prefix + tag)
                 names = [self.key(m.decode() if isinstance(m, bytes) else m) for m in members]
                 removed += await self._delete_names(names)
-                await self.client.delete(self.tag_prefix + tag)
             return removed
         return await self._call(run())  # type: ignore[no-any-return]
 
@@ -485,9 +528,7 @@ class SyncRedisTier(_Names):
         def run() -> None:
             with self.client.pipeline(transaction=False) as pipe:
                 for key, (entry, payload) in entries.items():
-                    pipe.set(self.key(key), self.envelope(entry, payload), px=self.px(ttl_s))
-                    for tag in entry.tags:
-                        pipe.sadd(self.tag_prefix + tag, key)
+                    self.queue_set(pipe, key, entry, payload, ttl_s)
                 pipe.execute()
         self._call(run)
 
@@ -510,10 +551,9 @@ class SyncRedisTier(_Names):
         def run() -> int:
             removed = 0
             for tag in tags:
-                members = self.client.smembers(self.tag_prefix + tag)
+                members = self.client.eval(_TAKE_TAG, 1, self.tag_prefix + tag)
                 removed += self._delete_names(
                     [self.key(m.decode() if isinstance(m, bytes) else m) for m in members])
-                self.client.delete(self.tag_prefix + tag)
             return removed
         return self._call(run)  # type: ignore[no-any-return]
 

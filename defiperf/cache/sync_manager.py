@@ -17,7 +17,7 @@ from defiperf.cache.cached import MISS, is_async_function, loop_thread_error
 from defiperf.cache.config import CacheConfig
 from defiperf.cache.core import _LOADING, CacheCore, Loader
 from defiperf.cache.keys import check_key, check_tags
-from defiperf.cache.load_future import LoadFuture
+from defiperf.cache.load_future import RETRY
 from defiperf.cache.redis_tier import SyncRedisTier
 from defiperf.cache.slots import run_blocking
 from defiperf.cache.ttl import DEFAULT
@@ -199,15 +199,15 @@ class SyncCacheManager(CacheCore):
 
     def _load(self, key: Hashable, loader: Loader, ttl: float | None, stale: float,
               tags: tuple[str, ...], force: bool = False) -> Any:
-        with self._flight(key) as flight:
-            if not flight.owner:
-                return self._wait(key, flight.fut)
-            return flight.done(run_blocking(self._plan_load(key, loader, ttl, stale, tags, force)))
-
-    def _wait(self, key: Hashable, fut: LoadFuture) -> Any:
-        if not fut.wait(self.config.load_wait_timeout_s):
-            raise self._wait_timeout_error(key)
-        return fut.outcome()
+        while True:
+            with self._flight(key) as flight:
+                if not flight.owner:
+                    value = self._wait_blocking(key, flight.fut)
+                    if value is RETRY:  # the owner gave the load up or is gone: load it here
+                        continue
+                    return value
+                return flight.done(run_blocking(
+                    self._plan_load(key, loader, ttl, stale, tags, force)))
 
     def _refresh_ahead(self, key: Hashable, spec: tuple[Any, ...] | None = None) -> None:
         if self._state != "open":

@@ -1,17 +1,44 @@
 """Warmer: the async manager's priority queue of loads (warm_cache), run by
 ``warm_concurrency`` worker tasks; ``pause()``/``resume()`` hold queued loads (memory pressure)
 in order. Each load's Future says how it went — True (fresh), False (not run: closed) or the
-exception — for the caller's one summary (CacheCore._warm_outcome)."""
+exception — for the caller's one summary (CacheCore._warm_outcome).
+
+A warm loader may warm other keys itself (``await cache.warm_cache(dependents)``): queued
+behind busy workers that all wait for it, that would deadlock once ``warm_concurrency``
+loaders did so, so a warm_cache called from a worker runs its loads inline (``in_worker()``)."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import itertools
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 Outcome = bool | Exception
 Job = tuple[int, int, str, Any, asyncio.Future[Outcome]]
+_IN_WORKER: contextvars.ContextVar[bool] = contextvars.ContextVar("defiperf_warm_worker",
+                                                                  default=False)
+
+
+def in_worker() -> bool:
+    """True inside a warm load (a worker's task, or a thread its blocking loader runs on)."""
+    return _IN_WORKER.get()
+
+
+async def warm_inline(warm_one: Callable[[str, Any], Awaitable[None]], keys: list[str],
+                      spec: Any, concurrency: int) -> list[Outcome]:
+    """keys' loads run by the caller's task (at most ``concurrency`` at once): a nested warm."""
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(key: str) -> Outcome:
+        async with gate:
+            try:
+                await warm_one(key, spec)
+            except Exception as exc:  # the caller's summary reports it
+                return exc
+            return True
+    return list(await asyncio.gather(*(one(k) for k in keys)))
 
 
 class Warmer:
@@ -51,6 +78,7 @@ class Warmer:
                 fut.set_result(False)
 
     async def _worker(self) -> None:
+        _IN_WORKER.set(True)  # this task's own context: its loads' nested warms run inline
         while True:
             await self._running.wait()  # paused: queued loads stay queued, in order
             _, _, key, spec, fut = await self._queue.get()
