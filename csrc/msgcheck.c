@@ -10,6 +10,20 @@ static uint64_t be(const uint8_t *p, unsigned n) {
     return v;
 }
 
+/* The whole size of a scalar whose size its first byte tells (0: any other object). */
+static inline unsigned fixed_size(uint8_t b) {
+    if (b <= 0x7f || b >= 0xe0) return 1;                /* fixint */
+    if (b >= 0xa0 && b <= 0xbf) return 1u + (b & 0x1fu);  /* fixstr */
+    switch (b) {
+    case 0xc0: case 0xc2: case 0xc3: return 1;           /* nil, false, true */
+    case 0xcc: case 0xd0: return 2;                      /* uint8, int8 */
+    case 0xcd: case 0xd1: return 3;
+    case 0xca: case 0xce: case 0xd2: return 5;           /* float32, uint32, int32 */
+    case 0xcb: case 0xcf: case 0xd3: return 9;           /* float64, uint64, int64 */
+    default: return 0;
+    }
+}
+
 dp_msgcheck_result_t dp_msgcheck(const uint8_t *buf, size_t len, size_t max_depth,
                                  uint64_t max_items, uint32_t nested_mask, uint32_t prefix_mask,
                                  dp_msgcheck_frame_t *stack, size_t stack_frames,
@@ -35,6 +49,15 @@ dp_msgcheck_result_t dp_msgcheck(const uint8_t *buf, size_t len, size_t max_dept
             top--;
             continue;
         }
+        /* fast path: a run of fixed-size scalars, the bulk of large values */
+        while (f->left > 0 && pos < f->end) {
+            unsigned fixed = fixed_size(buf[pos]);
+            if (fixed == 0 || fixed > f->end - pos) break;
+            if (++items > max_items) { result = DP_MSGCHECK_TOO_MANY; goto done; }
+            pos += fixed;
+            f->left--;
+        }
+        if (f->left == 0) continue;
         f->left--;
         size_t end = f->end, avail = end - pos;
         if (avail < 1) { result = DP_MSGCHECK_TRUNCATED; goto done; }
