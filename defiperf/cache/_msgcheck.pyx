@@ -1,4 +1,4 @@
-# cython: language_level=3, embedsignature=True, binding=True
+# cython: language_level=3, embedsignature=True, binding=True, autotestdict=False
 """check_msgpack: a bounded pre-check of untrusted msgpack bytes (csrc/msgcheck.c), run before
 they are decoded, so that decoding never recurses deeper, or builds more objects, than allowed.
 """
