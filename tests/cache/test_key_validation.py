@@ -43,9 +43,10 @@ def test_sync_manager_refuses_unencodable_keys_and_tags(redis_server: str, tmp_p
                 with pytest.raises(ValueError, match="cache key"):
                     cache.get(bad)
                 with pytest.raises(ValueError, match="cache key"):
-                    cache.get_or_set(bad, lambda: 1)
+                    cache.get_or_set(bad, lambda k: 1)
         assert_nothing_written(cache, redis_server)
         cache.set("good", 1, tags=["ok"])  # and the tiers still work
+        assert cache.l1 is not None
         cache.l1.clear()
         assert cache.get("good") == 1
 
@@ -118,7 +119,7 @@ def test_str_subclasses_become_exact_str() -> None:
         def __hash__(self) -> int:
             raise RuntimeError("hash")
 
-        def encode(self, *args: Any, **kwargs: Any) -> bytes:  # type: ignore[override]
+        def encode(self, *args: Any, **kwargs: Any) -> bytes:
             raise RuntimeError("encode")
 
     key, (tag,) = check_key(Hostile("k")), check_tags([Hostile("t")])

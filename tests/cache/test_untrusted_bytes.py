@@ -23,7 +23,7 @@ NEVER = struct.pack("!dd", math.inf, math.inf)  # an envelope header: fresh and 
 
 def nested_tuples(levels: int) -> bytes:
     """A msgpack body of ``levels`` tuple extension values, each holding the next one."""
-    import msgpack
+    import msgpack  # type: ignore[import-untyped]
 
     body = msgpack.packb(None)
     for _ in range(levels):
