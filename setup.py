@@ -114,5 +114,6 @@ setup(
         extension("sketch", ["sketch.c"]),
         extension("histogram", ["hist.c"]),
         extension("_store", ["hist.c"], package="monitor"),
+        extension("_msgcheck", ["msgcheck.c"], package="cache"),
     ],
 )

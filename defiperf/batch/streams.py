@@ -33,6 +33,7 @@ from defiperf._validate import check_int, check_number
 from defiperf.batch.config import BatchConfig
 from defiperf.batch.engine import BatchProcessingEngine
 from defiperf.batch.jobs import DeadLetter, JobProgress, JobResult, JobStatus, Processor
+from defiperf.cache._msgcheck import check_msgpack
 
 logger = logging.getLogger("defiperf.batch")
 
@@ -71,7 +72,14 @@ def _pack(value: Any) -> bytes:
     return msgpack.packb(value, use_bin_type=True)  # type: ignore[no-any-return]
 
 
+# Stream entries come from a shared Redis: bounded before msgpack builds any object (its parser
+# stops at 1,024 levels by itself; a few bytes an object could still ask for gigabytes).
+_MAX_DEPTH = 512
+_MAX_ITEMS = 1 << 22
+
+
 def _unpack(data: bytes) -> Any:
+    check_msgpack(data, _MAX_DEPTH, _MAX_ITEMS)  # ValueError on anything out of bounds
     return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
 

@@ -23,12 +23,14 @@ import diskcache  # type: ignore[import-untyped]
 import msgpack  # type: ignore[import-untyped]
 
 from defiperf._ratelimit import RateLimitedLog
+from defiperf.cache._msgcheck import check_msgpack
 from defiperf.cache.envelope import Entry, pack
 from defiperf.cache.errors import TierError
 from defiperf.cache.serialization import Serializer
 from defiperf.cache.tier_codec import decode_envelope
 
 logger = logging.getLogger("defiperf.cache")
+_LEGACY_INDEX_MAX = 1 << 20  # keys in one old-format tag index
 _TAG_PREFIX = "\x00tag:"  # earlier versions' tag index: one msgpack list per tag (read only)
 _MARK_PREFIX = "\x00tagged:"  # + tag + "\x1f" + key: key carries tag; expires with the entry
 _DB_FILES = ("cache.db", "cache.db-wal", "cache.db-shm")
@@ -173,7 +175,10 @@ class DiskTier:
     def _legacy_tag_index(self, store: Any, tag: str) -> list[str]:
         try:
             raw = store.get(_TAG_PREFIX + tag)
-            index = msgpack.unpackb(raw, raw=False) if isinstance(raw, bytes) else []
+            if not isinstance(raw, bytes):
+                return []
+            check_msgpack(raw, 1, _LEGACY_INDEX_MAX)  # a flat list of keys, bounded
+            index = msgpack.unpackb(raw, raw=False)
         except Exception:
             index = []
         return [k for k in index if isinstance(k, str)] if isinstance(index, list) else []

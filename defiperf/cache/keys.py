@@ -1,7 +1,11 @@
 """Cache keys.
 
 Plain keys (``get``/``set``/...) are str, or UTF-8 bytes naming the same key, of at most
-``MAX_KEY_CHARS`` characters.
+``MAX_KEY_CHARS`` characters that encode as UTF-8 (no lone surrogates). Tags are non-empty str
+of at most ``MAX_TAG_CHARS`` such characters, without U+001F. Both are checked — ValueError or
+TypeError naming the key or the tag — before anything is written, and returned as exact str
+(a str subclass's methods are never called by the tiers), so nothing a caller passes can fail
+a tier's write and count against its breaker.
 
 Keys of decorated functions come from the call's arguments normalised through the function's
 signature (positional, keyword and default spellings of one call are one key; ``self``/``cls``
@@ -30,34 +34,57 @@ from typing import Any
 from defiperf.cache.envelope import MAX_TAGS
 
 MAX_KEY_CHARS = 4096
+MAX_TAG_CHARS = 256
 MAX_DEPTH = 64
 _GLOB_SPECIALS = "\\*?[]"
 
 
+def _utf8_error(text: str) -> str | None:
+    """Why text does not encode as UTF-8 (None when it does)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return f"{text[exc.start]!r} at index {exc.start} (a lone surrogate) is not valid UTF-8"
+    return None
+
+
 def check_tags(tags: Iterable[str]) -> tuple[str, ...]:
+    """tags as a tuple of exact str; TypeError / ValueError naming the tag that is wrong."""
     if isinstance(tags, (str, bytes)):
         raise TypeError("tags must be an iterable of str, not a single str")
     out = tuple(tags)
-    for tag in out:
-        if not isinstance(tag, str) or not tag or "\x1f" in tag or len(tag) > 256:
-            raise ValueError(f"tag {tag!r} must be a non-empty str of at most 256 characters")
     if len(out) > MAX_TAGS:
-        raise ValueError(f"at most {MAX_TAGS} tags per entry")
-    return out
+        raise ValueError(f"at most {MAX_TAGS} tags per entry, not {len(out)}")
+    checked = []
+    for tag in out:
+        if not isinstance(tag, str):
+            raise TypeError(f"tags must be str, not {type(tag).__name__}")
+        tag = str.__str__(tag)  # an exact str: no subclass code runs in the tiers
+        if not tag or "\x1f" in tag or len(tag) > MAX_TAG_CHARS:
+            raise ValueError(f"tag {tag[:80]!r} must be a non-empty str of at most {MAX_TAG_CHARS} "
+                             "characters without \\x1f")
+        why = _utf8_error(tag)
+        if why is not None:
+            raise ValueError(f"tag {tag[:80]!r}: {why}")
+        checked.append(tag)
+    return tuple(checked)
 
 
 def check_key(key: Any) -> str:
-    """key as a str (UTF-8 bytes decoded); TypeError / ValueError naming what is wrong."""
+    """key as an exact str (UTF-8 bytes decoded); TypeError / ValueError naming what is wrong."""
     if isinstance(key, bytes):
         try:
-            key = key.decode("utf-8")
+            key = bytes(key).decode("utf-8")
         except UnicodeDecodeError:
             raise ValueError("bytes keys must be UTF-8") from None
     elif not isinstance(key, str):
         raise TypeError(f"cache keys must be str or UTF-8 bytes, not {type(key).__name__}")
-    if len(key) > MAX_KEY_CHARS:
-        raise ValueError(f"cache key of {len(key)} characters is over {MAX_KEY_CHARS}")
-    checked: str = key
+    checked: str = str.__str__(key)  # an exact str: no subclass __hash__/__eq__ in L1
+    if len(checked) > MAX_KEY_CHARS:
+        raise ValueError(f"cache key of {len(checked)} characters is over {MAX_KEY_CHARS}")
+    why = _utf8_error(checked)
+    if why is not None:
+        raise ValueError(f"cache key {checked[:80]!r}: {why}")
     return checked
 
 

@@ -16,12 +16,15 @@ extension hook: 1.4-2x faster on maps and arrays, about the same on values made 
 extension types.
 
 Decoding is bounded, because anyone who can write to Redis or the disk tier controls the
-bytes: extension types nest at most ``max_depth`` levels; arrays and maps nest at most as deep
-as the interpreter's recursion limit lets msgspec go (RecursionError), or — when the
-application raised that limit above 4000 — are read by msgpack-python's fixed parse stack
-instead; a compressed payload inflates to at most ``max_value_bytes``. Every payload starts
-with one format byte (the wire version: msgspec reads the same bytes msgpack wrote, so it did
-not change), and an unknown one is refused. Any of these failures is the caller's miss.
+bytes: a compressed payload inflates to at most ``max_value_bytes``; then a small C validator
+(``_msgcheck``, iterative: no recursion, no Python objects) walks the msgpack bytes, the
+payloads of our nesting extension types included, and refuses truncated or trailing bytes,
+nesting deeper than ``max_depth`` levels (arrays, maps and extension values together) and more
+than ``max_items`` objects, before msgspec builds anything. Decoding then recurses at most
+``max_depth`` levels whatever the thread's stack size or the recursion limit. Every payload
+starts with one format byte (the wire version: msgspec reads the same bytes msgpack wrote, so
+it did not change), and an unknown one is refused. Any of these failures is the caller's miss;
+``dumps`` refuses a value its own ``loads`` would refuse.
 """
 
 from __future__ import annotations
@@ -30,9 +33,7 @@ import dataclasses
 import datetime
 import decimal
 import enum
-import functools
 import pickle
-import sys
 import uuid
 import zlib
 from collections.abc import Callable
@@ -43,15 +44,21 @@ import msgspec
 import numpy as np
 
 from defiperf._validate import check_bool, check_int
+from defiperf.cache._msgcheck import MAX_DEPTH_LIMIT, check_msgpack
 from defiperf.cache.errors import SerializationError as SerializationError
 
 MSGPACK, MSGPACK_ZLIB, PICKLE, PICKLE_ZLIB = b"M", b"Z", b"P", b"Q"
 
 (_EXT_DECIMAL, _EXT_NDARRAY, _EXT_DATETIME, _EXT_TUPLE, _EXT_SET, _EXT_FROZENSET, _EXT_DATE,
  _EXT_TIME, _EXT_TIMEDELTA, _EXT_UUID) = range(1, 11)
-# msgspec takes about 400 bytes of C stack per nesting level (measured on x86-64): a recursion
-# limit of 4000 stays under 2 MiB of the default 8 MiB thread stacks
-_SAFE_RECURSION_LIMIT = 4000
+# Decoding recurses once per level: msgspec takes about 160 bytes of C stack per array or map
+# level and about 1.3 KiB per extension level (its ext hook is a call into Python), measured on
+# x86-64; 32 levels of either fit a thread started with threading.stack_size(64 KiB).
+DEFAULT_MAX_DEPTH = 32
+# Every object (scalar, container, map key, extension value) counts one. A value with more
+# belongs in a numpy array (one object); a crafted 1-byte-per-object payload at this bound costs
+# one C pass of 4 MiB before it is refused, instead of 70+ bytes of Python objects per byte.
+DEFAULT_MAX_ITEMS = 1 << 22
 
 
 def _fields_of(obj: Any) -> dict[str, Any] | None:
@@ -148,41 +155,41 @@ _NESTING_EXTS: dict[int, Callable[[list[Any]], Any]] = {
 
 
 class _Decoder:
-    """Decodes a msgpack body with our extension types, nested at most ``max_depth`` levels
-    (each level has its own msgspec Decoder, so the count needs no per-call state). msgspec
-    underneath: arrays and maps nest at most as deep as the recursion limit allows
-    (RecursionError, a miss); when the application raised that limit above
-    ``_SAFE_RECURSION_LIMIT`` msgpack-python's fixed parse stack reads the body instead."""
+    """Decodes a msgpack body with our extension types, after ``check_msgpack`` has bounded
+    its depth (extension payloads included) and its objects: msgspec then recurses at most
+    ``max_depth`` levels (one Decoder, re-entered by the extension hook)."""
 
-    def __init__(self, max_depth: int) -> None:
+    def __init__(self, max_depth: int, max_items: int) -> None:
         self.max_depth = max_depth
-        self._levels: dict[int, Any] = {}  # depth -> msgspec Decoder, made when first needed
+        self.max_items = max_items
+        self._decoder = msgspec.msgpack.Decoder(ext_hook=self._ext)
 
-    def unpackb(self, data: Any, depth: int = 0) -> Any:
-        if sys.getrecursionlimit() <= _SAFE_RECURSION_LIMIT:
-            decoder = self._levels.get(depth)
-            if decoder is None:
-                decoder = self._levels.setdefault(depth, msgspec.msgpack.Decoder(
-                    ext_hook=functools.partial(self._ext, depth)))
-            return decoder.decode(data)
-        return msgpack.unpackb(data, ext_hook=functools.partial(self._ext, depth), raw=False,
-                               strict_map_key=False)
+    def check(self, data: Any) -> None:
+        """ValueError unless data is one msgpack value within the bounds."""
+        check_msgpack(data, self.max_depth, self.max_items, _NESTED_MASK, _PREFIX_MASK)
 
-    def _ext(self, depth: int, code: int, data: Any) -> Any:
+    def unpackb(self, data: Any) -> Any:
+        self.check(data)
+        return self._decoder.decode(data)
+
+    def _ext(self, code: int, data: Any) -> Any:
         leaf = _LEAF_EXTS.get(code)
         if leaf is not None:
             return leaf(data)
         make = _NESTING_EXTS.get(code)
         if make is not None:
-            if depth >= self.max_depth:
-                raise ValueError(f"payload nests extension types deeper than {self.max_depth}")
-            items = self.unpackb(data, depth + 1)
+            items = self._decoder.decode(data)  # checked with the whole payload
             if not isinstance(items, list):
                 raise ValueError(f"extension {code} does not hold an array")
             return make(items)
         if code == _EXT_NDARRAY:
             return _decode_ndarray(data)
         raise ValueError(f"unknown msgpack extension type {code}")
+
+
+# extension codes whose payload is one msgpack value (walked by the check), or starts with one
+_NESTED_MASK = sum(1 << code for code in _NESTING_EXTS)
+_PREFIX_MASK = 1 << _EXT_NDARRAY
 
 
 def _decode_ndarray(data: Any) -> np.ndarray[Any, Any]:
@@ -205,11 +212,14 @@ def _decode_ndarray(data: Any) -> np.ndarray[Any, Any]:
 
 class Serializer:
     """Serializer(compress_threshold_bytes=4096, *, allow_pickle=False, use_pickle=False,
-    default=None, max_depth=32, max_value_bytes=64 MiB)
+    default=None, max_depth=32, max_value_bytes=64 MiB, max_items=4 Mi)
 
     ``dumps(value) -> bytes`` and ``loads(bytes) -> value``. ``use_pickle`` writes pickles (for
     values msgpack cannot hold); it requires ``allow_pickle``, which also governs reading.
     ``default(obj)`` returns storable data for a type the serializer does not know.
+    ``max_depth`` (levels of arrays, maps and extension types together), ``max_items`` (objects)
+    and ``max_value_bytes`` (bytes, after inflating) bound both what ``dumps`` writes and what
+    ``loads`` reads.
 
     >>> s = Serializer()
     >>> from decimal import Decimal
@@ -219,12 +229,14 @@ class Serializer:
 
     def __init__(self, compress_threshold_bytes: int | None = 4096, *, allow_pickle: bool = False,
                  use_pickle: bool = False, default: Callable[[Any], Any] | None = None,
-                 max_depth: int = 32, max_value_bytes: int = 64 << 20) -> None:
+                 max_depth: int = DEFAULT_MAX_DEPTH, max_value_bytes: int = 64 << 20,
+                 max_items: int = DEFAULT_MAX_ITEMS) -> None:
         check_int("compress_threshold_bytes", compress_threshold_bytes, minimum=0, allow_none=True)
         check_bool("allow_pickle", allow_pickle)
         check_bool("use_pickle", use_pickle)
-        check_int("max_depth", max_depth)
-        check_int("max_value_bytes", max_value_bytes)
+        check_int("max_depth", max_depth, minimum=1, maximum=MAX_DEPTH_LIMIT)
+        check_int("max_value_bytes", max_value_bytes, minimum=1)
+        check_int("max_items", max_items, minimum=1)
         if use_pickle and not allow_pickle:
             raise ValueError("use_pickle=True needs allow_pickle=True (pickle runs code on load)")
         if default is not None and not callable(default):
@@ -234,8 +246,9 @@ class Serializer:
         self.use_pickle = use_pickle
         self.max_depth = max_depth
         self.max_value_bytes = max_value_bytes
+        self.max_items = max_items
         self._encoder = _Encoder(default)
-        self._decoder = _Decoder(max_depth)
+        self._decoder = _Decoder(max_depth, max_items)
 
     def dumps(self, value: Any) -> bytes:
         """``value`` as bytes: msgpack (pickle only when opted in), compressed when large; raises
@@ -249,6 +262,13 @@ class Serializer:
                 raise
             except (TypeError, ValueError, OverflowError, RecursionError) as exc:
                 raise SerializationError(f"cannot serialize {type(value).__name__}: {exc}") from exc
+            try:  # what loads would refuse is refused here, with a reason, before any write
+                self._decoder.check(data)
+            except ValueError as exc:
+                raise SerializationError(
+                    f"cannot store {type(value).__name__}: {exc} (the bounds are the "
+                    f"serializer's max_depth={self.max_depth} and max_items={self.max_items})"
+                ) from None
             fmt, zfmt = MSGPACK, MSGPACK_ZLIB
         if len(data) > self.max_value_bytes:
             raise SerializationError(f"serialized value of {len(data)} bytes is over "
