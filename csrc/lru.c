@@ -50,6 +50,9 @@ static void dp_lru_free_slots(dp_lru_t *lru, size_t from, size_t to) {
 
 static void dp_lru_index_add(dp_lru_t *lru, int32_t slot);
 
+/* A W-TinyLFU sample of 10 x cap reads or counts, but never under `floor` (see lru.h). */
+static uint64_t dp_lru_sample_floor(uint64_t n, uint64_t floor) { return n > floor ? n : floor; }
+
 /* How many keys the W-TinyLFU sketch and ghosts are sized for when n_slots are allocated. */
 static size_t dp_lru_sketch_keys(const dp_lru_t *lru, size_t n_slots) {
     const size_t first = lru->cap < DP_LRU_FIRST_SKETCH_KEYS ? lru->cap : DP_LRU_FIRST_SKETCH_KEYS;
@@ -75,7 +78,7 @@ static int dp_lru_size_frequency(const dp_lru_t *lru, size_t n_slots, dp_sketch_
     }
     /* Age by the full cache's sample, as a sketch sized for cap would: a small early sketch
      * halving every 10 x n_slots counts would forget what the filling cache learnt. */
-    sketch->sample_size = 10 * (uint64_t)lru->cap;
+    sketch->sample_size = dp_lru_sample_floor(10 * (uint64_t)lru->cap, DP_LRU_MIN_SKETCH_SAMPLE);
     const size_t n_old = lru->ghost ? lru->ghost_mask + 1 : 0;
     if (n_old && n_old <= n_ghosts)
         for (size_t i = 0; i < n_ghosts; i += n_old)
@@ -164,7 +167,7 @@ int dp_lru_init(dp_lru_t *lru, size_t cap, int policy) {
         }
     }
     dp_lru_set_shares(lru, cap / 100);
-    lru->sample_size = 10 * (uint64_t)cap;
+    lru->sample_size = dp_lru_sample_floor(10 * (uint64_t)cap, DP_LRU_MIN_SAMPLE_READS);
     /* First try a smaller window (by 3% of the cache; Caffeine's 6.25% overshoots on short
      * traces); the climber reverses if that hurts. */
     lru->step = -0.03;

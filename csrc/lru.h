@@ -57,6 +57,13 @@
 #define DP_LRU_PROTECTED 2
 #define DP_LRU_FREE 3        /* the segment bits of a free slot */
 #define DP_LRU_READS_MAX 128 /* read buffer entries; fewer for caches under 128 slots */
+/* W-TinyLFU sample floors. The climber compares hit rates of successive samples: under ~5,000
+ * reads the standard error (0.5 / sqrt(n)) exceeds the one-point differences it must resolve,
+ * so a small cache's 10 x cap sample made it wander. The sketch halves after 10 x cap
+ * counts: for a small cache that forgets every count within a few hundred reads, before a
+ * popular key's count can outgrow a one-off's. */
+#define DP_LRU_MIN_SAMPLE_READS 5000
+#define DP_LRU_MIN_SKETCH_SAMPLE 10000
 #define DP_LRU_HITS_MASK 0x1FFFFFFFu /* n_hits: low 29 bits count, high 2 bits segment */
 #define DP_LRU_RETURNED (1u << 29)    /* n_hits: came back to its ghost (W-TinyLFU) */
 #define DP_LRU_SEG_SHIFT 30
