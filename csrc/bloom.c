@@ -59,7 +59,7 @@ void dp_bloom_clear(dp_bloom_t *bf) {
 
 void dp_bloom_recount(dp_bloom_t *bf) {
     uint64_t n = 0;
-    for (size_t i = 0; i < bf->n_words; i++) n += (uint64_t)__builtin_popcountll(bf->words[i]);
+    for (size_t i = 0; i < bf->n_words; i++) n += (uint64_t)dp_popcount64(bf->words[i]);
     bf->n_set = n;
 }
 

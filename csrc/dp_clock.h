@@ -6,18 +6,34 @@
 #define DP_CLOCK_H
 
 #include <stdint.h>
-#include <time.h>
 
 #include "dp_common.h"
 
+#if defined(_WIN32)
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+
+DP_INLINE int64_t dp_clock_now_ns(void) {
+    static LARGE_INTEGER freq; /* constant after boot; a racing first write stores the same */
+    LARGE_INTEGER now;
+    if (freq.QuadPart == 0) QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&now);
+    return (int64_t)((double)now.QuadPart * (1e9 / (double)freq.QuadPart));
+}
+#else
+#include <time.h>
+
 DP_INLINE int64_t dp_clock_now_ns(void) {
     struct timespec ts;
-#ifdef CLOCK_MONOTONIC_COARSE
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+#if defined(CLOCK_MONOTONIC_COARSE)
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts); /* Linux */
+#elif defined(CLOCK_UPTIME_RAW)
+    clock_gettime(CLOCK_UPTIME_RAW, &ts); /* macOS: monotonic, not counting sleep */
 #else
     clock_gettime(CLOCK_MONOTONIC, &ts);
 #endif
     return (int64_t)ts.tv_sec * 1000000000LL + (int64_t)ts.tv_nsec;
 }
+#endif
 
 #endif /* DP_CLOCK_H */

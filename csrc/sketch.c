@@ -18,7 +18,7 @@ int dp_sketch_init(dp_sketch_t *s, size_t capacity, unsigned words_per_key) {
     s->n_counters = 16 * n_words;
     s->n_words = (size_t)n_words;
     /* 64-byte aligned, so that a key's block is one cache line (calloc aligns to 16 only). */
-    s->table = aligned_alloc(64, s->n_words * sizeof(uint64_t));
+    s->table = dp_aligned_alloc(s->n_words * sizeof(uint64_t));
     if (!s->table) return DP_ENOMEM;
     memset(s->table, 0, s->n_words * sizeof(uint64_t));
     s->sample_size = 10 * (uint64_t)capacity;
@@ -38,7 +38,7 @@ int dp_sketch_init_grown(dp_sketch_t *s, const dp_sketch_t *src, size_t capacity
 }
 
 void dp_sketch_free(dp_sketch_t *s) {
-    free(s->table);
+    dp_aligned_free(s->table);
     memset(s, 0, sizeof(*s));
 }
 

@@ -17,64 +17,71 @@ cdef extern from "dp_clock.h" nogil:
     int64_t dp_clock_now_ns()
 
 
+cdef extern from "slots.h" nogil:
+    size_t DP_SLOTS_MAX_CAP
+    int64_t DP_SLOTS_NEVER
+
+    ctypedef struct dp_slots_t:
+        size_t cap, len
+        size_t n_slots
+        size_t seg_len[3]
+        int64_t total_weight
+
+    size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash)
+    int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos)
+    int32_t dp_slots_first(const dp_slots_t *s)
+    int32_t dp_slots_next(const dp_slots_t *s, int32_t slot)
+    void dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight)
+    size_t dp_slots_top_hits(const dp_slots_t *s, int32_t *out, size_t n)
+    uint64_t dp_slots_hash(const dp_slots_t *s, int32_t slot)
+    uint32_t dp_slots_hits(const dp_slots_t *s, int32_t slot)
+    int64_t dp_slots_expires(const dp_slots_t *s, int32_t slot)
+    void **dp_slots_user(dp_slots_t *s, int32_t slot)
+
+
+cdef extern from "expiry.h" nogil:
+    ctypedef struct dp_expiry_t:
+        size_t n_timed
+
+    void dp_expiry_set(dp_expiry_t *e, dp_slots_t *s, int32_t slot, int64_t expires_ns)
+    size_t dp_expiry_count(const dp_expiry_t *e, const dp_slots_t *s, int64_t now_ns)
+    int32_t dp_expiry_top(const dp_expiry_t *e, const dp_slots_t *s, int64_t now_ns)
+
+
+cdef extern from "policy.h" nogil:
+    ctypedef struct dp_policy_t:
+        int kind
+        size_t seg_max[3]
+
+    int dp_policy_count()
+    const char *dp_policy_name(int kind)
+    int32_t dp_policy_victim(const dp_policy_t *p, const dp_slots_t *s)
+    void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot)
+    void dp_policy_drain(dp_policy_t *p, dp_slots_t *s)
+    void dp_policy_on_write(dp_policy_t *p, uint64_t hash)
+    void dp_policy_on_miss(dp_policy_t *p)
+    void dp_policy_prefetch(const dp_policy_t *p, uint64_t hash)
+
+
 cdef extern from "lru.h" nogil:
     size_t DP_LRU_MAX_CAP
     int64_t DP_LRU_NEVER
 
-    ctypedef struct dp_lru_node_t:
-        uint64_t hash
-        int64_t expires_ns
-        int64_t weight
-        void *user[2]
-        int32_t prev, next
-        uint32_t n_hits
-        int32_t heap_pos
-        int32_t eprev, enext
-
-    enum:
-        DP_LRU_POLICY_LRU
-        DP_LRU_POLICY_TINYLFU
-
     ctypedef struct dp_lru_t:
-        size_t cap, len
-        size_t n_slots
-        int32_t head[3]
-        int32_t tail[3]
-        size_t seg_len[3]
-        int32_t free_head
-        int policy
-        size_t window_max, protected_max
-        dp_lru_node_t *node
-        int64_t total_weight
-        size_t heap_len
-        size_t n_timed
+        dp_slots_t slots
+        dp_expiry_t expiry
+        dp_policy_t policy
 
-    int dp_lru_init(dp_lru_t *lru, size_t cap, int policy)
-    int dp_lru_reserve(dp_lru_t *lru, size_t n)
-    int32_t dp_lru_victim(const dp_lru_t *lru)
-    int32_t dp_lru_victim_except(const dp_lru_t *lru, int32_t keep)
-    void dp_lru_note_eviction(dp_lru_t *lru, int32_t slot)
-    int32_t dp_lru_first(const dp_lru_t *lru)
-    int32_t dp_lru_next(const dp_lru_t *lru, int32_t slot)
-    void dp_lru_record_miss(dp_lru_t *lru)
-    void dp_lru_record_write(dp_lru_t *lru, uint64_t hash)
+    int dp_lru_init(dp_lru_t *lru, size_t cap, int policy_kind)
     void dp_lru_free(dp_lru_t *lru)
     void dp_lru_clear(dp_lru_t *lru)
+    int dp_lru_reserve(dp_lru_t *lru, size_t n)
     int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns)
-    void dp_lru_set_weight(dp_lru_t *lru, int32_t slot, int64_t weight)
     void dp_lru_remove(dp_lru_t *lru, int32_t slot)
-    void dp_lru_set_expiry(dp_lru_t *lru, int32_t slot, int64_t expires_ns)
-    size_t dp_lru_count_expired(const dp_lru_t *lru, int64_t now_ns)
+    int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep)
     int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap)
-    size_t dp_lru_top_hits(const dp_lru_t *lru, int32_t *out, size_t n)
     int dp_lru_check(const dp_lru_t *lru)
-    size_t dp_lru_probe_begin(const dp_lru_t *lru, uint64_t hash)
-    int32_t dp_lru_probe_next(const dp_lru_t *lru, uint64_t hash, size_t *pos)
     void dp_lru_touch(dp_lru_t *lru, int32_t slot)
-    void dp_lru_drain_reads(dp_lru_t *lru)
-    void dp_lru_prefetch(const dp_lru_t *lru, uint64_t hash)
-    uint32_t dp_lru_hits(const dp_lru_t *lru, int32_t slot)
-    int32_t dp_lru_expired_top(const dp_lru_t *lru, int64_t now_ns)
     int dp_lru_is_expired(const dp_lru_t *lru, int32_t slot, int64_t now_ns)
 
 

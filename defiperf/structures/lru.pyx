@@ -1,9 +1,10 @@
 # cython: language_level=3, embedsignature=True, binding=True
 """OptimizedLRU: an LRU cache with TTL, weights and access counts over C arrays.
 
-The recency list, hash index, expiry heap, weights and access counts live in C arrays
-(``csrc/lru.c``); this module keeps the keys and values in two arrays of owned references
-indexed by the same slots, and does the key comparisons the C core cannot.
+The slots, hash index, expiry list and heap, weights, access counts and the eviction policy
+live in C (``csrc/lru.h``: slots.c, expiry.c, policy.c, tinylfu.c); this module keeps the keys
+and values as owned references in each slot's two caller words, and does the key comparisons
+the C core cannot.
 """
 
 cimport cython
@@ -20,36 +21,39 @@ from defiperf.structures._clib cimport (
     DP_LRU_NEVER,
     DP_OK,
     dp_clock_now_ns,
+    dp_expiry_count,
+    dp_expiry_set,
+    dp_expiry_top,
     dp_lru_check,
     dp_lru_clear,
     dp_lru_copy_into,
-    dp_lru_count_expired,
-    dp_lru_expired_top,
     dp_lru_free,
-    DP_LRU_POLICY_LRU,
-    DP_LRU_POLICY_TINYLFU,
-    dp_lru_first,
     dp_lru_init,
-    dp_lru_next,
-    dp_lru_record_miss,
-    dp_lru_record_write,
-    dp_lru_reserve,
-    dp_lru_victim,
-    dp_lru_victim_except,
-    dp_lru_note_eviction,
     dp_lru_insert,
     dp_lru_is_expired,
-    dp_lru_probe_begin,
-    dp_lru_probe_next,
     dp_lru_remove,
-    dp_lru_set_weight,
-    dp_lru_set_expiry,
+    dp_lru_reserve,
     dp_lru_t,
-    dp_lru_top_hits,
     dp_lru_touch,
-    dp_lru_drain_reads,
-    dp_lru_prefetch,
-    dp_lru_hits,
+    dp_lru_victim_except,
+    dp_policy_count,
+    dp_policy_drain,
+    dp_policy_name,
+    dp_policy_on_evict,
+    dp_policy_on_miss,
+    dp_policy_on_write,
+    dp_policy_prefetch,
+    dp_policy_victim,
+    dp_slots_expires,
+    dp_slots_first,
+    dp_slots_hash,
+    dp_slots_hits,
+    dp_slots_next,
+    dp_slots_probe_begin,
+    dp_slots_probe_next,
+    dp_slots_set_weight,
+    dp_slots_top_hits,
+    dp_slots_user,
 )
 
 from collections.abc import Mapping, MutableMapping
@@ -72,8 +76,7 @@ cdef extern from "Python.h":
 
 
 # Removal causes passed to on_evict.
-cdef str REASON_DELETED = "deleted"
-cdef tuple _REASONS = ("size", "expired", "replaced", REASON_DELETED)
+cdef tuple _REASONS = ("size", "expired", "replaced", "deleted")
 cdef enum:
     _SIZE = 0
     _EXPIRED = 1
@@ -87,11 +90,11 @@ cdef enum:
 
 
 cdef inline PyObject *_KEY(dp_lru_t *c, int32_t slot) noexcept:
-    return <PyObject *>c.node[slot].user[0]
+    return <PyObject *>dp_slots_user(&c.slots, slot)[0]
 
 
 cdef inline PyObject *_VALUE(dp_lru_t *c, int32_t slot) noexcept:
-    return <PyObject *>c.node[slot].user[1]
+    return <PyObject *>dp_slots_user(&c.slots, slot)[1]
 
 
 cdef inline void _victims_init(_Victims *v) noexcept:
@@ -100,19 +103,28 @@ cdef inline void _victims_init(_Victims *v) noexcept:
     v.cap = 2
 
 
-cdef int _victims_reserve(_Victims *v) except -1:
-    """Room for one more victim; grows with malloc, which never runs Python code."""
-    if v.n < v.cap:
+cdef int _victims_reserve(_Victims *v, size_t more) except -1:
+    """Room for `more` victims; grows with malloc, which never runs Python code."""
+    if v.n + more <= v.cap:
         return 0
-    cdef _Victim *grown = <_Victim *>malloc(2 * v.cap * sizeof(_Victim))
+    cdef size_t cap = max(2 * v.cap, v.n + more)
+    cdef _Victim *grown = <_Victim *>malloc(cap * sizeof(_Victim))
     if grown == NULL:
-        raise MemoryError(f"OptimizedLRU: cannot allocate a list of {2 * v.cap} evicted entries")
+        raise MemoryError(f"OptimizedLRU: cannot allocate a list of {cap} evicted entries")
     memcpy(grown, v.items, v.n * sizeof(_Victim))
     if v.items != v.first:
         free(v.items)
     v.items = grown
-    v.cap *= 2
+    v.cap = cap
     return 0
+
+
+cdef inline void _victims_push(_Victims *v, PyObject *key, PyObject *value, int reason) noexcept:
+    """Append a victim (room reserved first); the list takes over the two references."""
+    v.items[v.n].key = key
+    v.items[v.n].value = value
+    v.items[v.n].reason = reason
+    v.n += 1
 
 
 cdef inline void _victims_free(_Victims *v) noexcept:
@@ -131,7 +143,17 @@ cdef inline int _refuse_reinit(bint initialised) except -1:
         raise RuntimeError("OptimizedLRU.__init__ cannot be called on an initialised cache; "
                            "make a new OptimizedLRU (or clear() this one)")
     return 0
-cdef dict _POLICIES = {"lru": DP_LRU_POLICY_LRU, "tinylfu": DP_LRU_POLICY_TINYLFU}
+# Policy name -> kind, from the C table (policy.c): a new policy appears here by itself.
+cdef dict _POLICIES = {dp_policy_name(k).decode(): k for k in range(dp_policy_count())}
+
+
+cdef size_t _max_size(object n, str name) except 0:
+    """The one check of a cache size, for __init__ and resize: an int in 1..DP_LRU_MAX_CAP."""
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{name} must be an int, not {type(n).__name__}")
+    if n <= 0 or n > DP_LRU_MAX_CAP:
+        raise ValueError(f"{name} must be in 1..{DP_LRU_MAX_CAP}, got {n}")
+    return n
 
 
 cdef int64_t _seconds_to_ns(object seconds, str name) except? -1:
@@ -158,7 +180,7 @@ cdef int _lru_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
     if r:
         return r
     cdef OptimizedLRU self = <OptimizedLRU>o
-    cdef int32_t s = dp_lru_first(&self.c)
+    cdef int32_t s = dp_slots_first(&self.c.slots)
     while s >= 0:
         r = visit(_KEY(&self.c, s), arg)
         if r:
@@ -166,7 +188,7 @@ cdef int _lru_traverse(PyObject *o, visitproc visit, void *arg) noexcept:
         r = visit(_VALUE(&self.c, s), arg)
         if r:
             return r
-        s = dp_lru_next(&self.c, s)
+        s = dp_slots_next(&self.c.slots, s)
     return 0
 
 
@@ -179,8 +201,8 @@ cdef int _lru_clear(PyObject *o) noexcept:
 cdef inline int32_t _lru_find(OptimizedLRU self, object key, uint64_t h) except -2:
     """The slot holding `key`, or -1. Inline fast path: an empty first bucket, or a first tag
     match that is the very key object; anything else takes the general OptimizedLRU._find."""
-    cdef size_t pos = dp_lru_probe_begin(&self.c, h)
-    cdef int32_t slot = dp_lru_probe_next(&self.c, h, &pos)
+    cdef size_t pos = dp_slots_probe_begin(&self.c.slots, h)
+    cdef int32_t slot = dp_slots_probe_next(&self.c.slots, h, &pos)
     if slot < 0 or _KEY(&self.c, slot) == <PyObject *>key:
         return slot
     return self._find(key, h)
@@ -190,8 +212,8 @@ cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired) e
     """The slot of a live entry for `key`, or -1; an expired entry found is only reported, in
     `expired` (else -1). Hash, clock and __eq__ run here, before any change."""
     cdef uint64_t h = <uint64_t>PyObject_Hash(key)
-    dp_lru_prefetch(&self.c, h)
-    cdef bint timed = self.c.n_timed > 0
+    dp_policy_prefetch(&self.c.policy, h)
+    cdef bint timed = self.c.expiry.n_timed > 0
     cdef int64_t now = self._now() if timed else 0
     cdef int32_t slot = _lru_find(self, key, h)
     expired[0] = -1
@@ -212,7 +234,7 @@ cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bi
     if expired >= 0:
         self._remove_expired(expired)
     self.n_misses += count
-    dp_lru_record_miss(&self.c)
+    dp_policy_on_miss(&self.c.policy)
     return default
 
 
@@ -268,16 +290,13 @@ cdef class OptimizedLRU:
     def __cinit__(self, *args, **kwargs):
         # A valid empty cache of one slot, so that even an instance whose __init__ never ran
         # (OptimizedLRU.__new__) is safe to use; __init__ then sizes it.
-        check_status(dp_lru_init(&self.c, 1, DP_LRU_POLICY_LRU))
+        check_status(dp_lru_init(&self.c, 1, _POLICIES["lru"]))
         self.ttl_ns = DP_LRU_NEVER
 
     def __init__(self, max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None,
                  timer=None, policy="lru"):
         # Validate everything before anything is allocated or changed.
-        if isinstance(max_size, bool) or not isinstance(max_size, int):
-            raise TypeError(f"max_size must be an int, not {type(max_size).__name__}")
-        if max_size <= 0 or max_size > DP_LRU_MAX_CAP:
-            raise ValueError(f"max_size must be in 1..{DP_LRU_MAX_CAP}, got {max_size}")
+        cdef size_t cap = _max_size(max_size, "max_size")
         cdef int64_t ttl_ns = DP_LRU_NEVER if ttl is None else _seconds_to_ns(ttl, "ttl")
         if policy not in _POLICIES:
             raise ValueError(f"policy must be one of {', '.join(_POLICIES)}, got {policy!r}")
@@ -294,9 +313,9 @@ cdef class OptimizedLRU:
         _refuse_reinit(self._initialised)
         cdef int policy_code = _POLICIES[policy]
         cdef dp_lru_t fresh
-        check_status(dp_lru_init(&fresh, <size_t>max_size, policy_code),
+        check_status(dp_lru_init(&fresh, cap, policy_code),
                      f"OptimizedLRU(max_size={max_size}): cannot allocate its arrays")
-        while self.c.len:  # entries set on an instance made by __new__ before __init__ ran
+        while self.c.slots.len:  # entries set on an instance made by __new__ before __init__ ran
             self._drop_all()
         if self._initialised:  # __init__ re-entered from code that ran above
             dp_lru_free(&fresh)
@@ -321,18 +340,18 @@ cdef class OptimizedLRU:
 
     cdef void _drop_all(self) noexcept:
         """Forget every entry without callbacks; references are released once consistent."""
-        cdef size_t n = self.c.len, i = 0
+        cdef size_t n = self.c.slots.len, i = 0
         if n == 0:
             return
         cdef _Entry *dead = <_Entry *>malloc(n * sizeof(_Entry))
         if dead == NULL:
             return  # keep the entries: leaking on OOM beats freeing reachable objects
-        cdef int32_t s = dp_lru_first(&self.c)
+        cdef int32_t s = dp_slots_first(&self.c.slots)
         while s >= 0:
             dead[i].key = _KEY(&self.c, s)
             dead[i].value = _VALUE(&self.c, s)
             i += 1
-            s = dp_lru_next(&self.c, s)
+            s = dp_slots_next(&self.c.slots, s)
         dp_lru_clear(&self.c)
         self.version += 1
         for i in range(n):
@@ -352,7 +371,7 @@ cdef class OptimizedLRU:
         return <int64_t>(s * 1e9)
 
     cdef bint _may_expire(self):
-        return self.c.n_timed > 0
+        return self.c.expiry.n_timed > 0
 
     cdef int32_t _find(self, object key, uint64_t h) except -2:
         """The slot holding `key`, or -1. Restarts if a key's __eq__ changed the cache."""
@@ -362,10 +381,10 @@ cdef class OptimizedLRU:
         cdef object stored
         cdef int eq
         while True:
-            pos = dp_lru_probe_begin(&self.c, h)
+            pos = dp_slots_probe_begin(&self.c.slots, h)
             version = self.version
             while True:
-                slot = dp_lru_probe_next(&self.c, h, &pos)
+                slot = dp_slots_probe_next(&self.c.slots, h, &pos)
                 if slot < 0:
                     return -1
                 if _KEY(&self.c, slot) == <PyObject *>key:
@@ -379,13 +398,10 @@ cdef class OptimizedLRU:
 
     cdef int _take(self, _Victims *v, int32_t slot, int reason) except -1:
         """Move `slot`'s references into `v` and remove it (no Python code runs)."""
-        _victims_reserve(v)
-        v.items[v.n].key = _KEY(&self.c, slot)
-        v.items[v.n].value = _VALUE(&self.c, slot)
-        v.items[v.n].reason = reason
-        v.n += 1
-        self.c.node[slot].user[0] = NULL
-        self.c.node[slot].user[1] = NULL
+        _victims_reserve(v, 1)
+        _victims_push(v, _KEY(&self.c, slot), _VALUE(&self.c, slot), reason)
+        dp_slots_user(&self.c.slots, slot)[0] = NULL
+        dp_slots_user(&self.c.slots, slot)[1] = NULL
         dp_lru_remove(&self.c, slot)
         self.version += 1
         if reason == _SIZE:
@@ -398,13 +414,13 @@ cdef class OptimizedLRU:
         """Evict the soonest-expired entry if one has expired (even `keep`: written with ttl=0,
         it is dead on arrival), else the policy's victim, never `keep` (the slot just written,
         or -1), which a buffered W-TinyLFU move may still leave at the tail."""
-        cdef int32_t slot = dp_lru_expired_top(&self.c, now) if self._may_expire() else -1
+        cdef int32_t slot = dp_expiry_top(&self.c.expiry, &self.c.slots, now) if self._may_expire() else -1
         if slot >= 0:
             return self._take(v, slot, _EXPIRED)
         slot = dp_lru_victim_except(&self.c, keep)
         if slot < 0:  # only if __init__ (on a bare instance) changed the bounds mid-call
             raise RuntimeError("OptimizedLRU changed during the call: nothing left to evict")
-        dp_lru_note_eviction(&self.c, slot)
+        dp_policy_on_evict(&self.c.policy, &self.c.slots, slot)
         return self._take(v, slot, _SIZE)
 
     cdef int _release(self, _Victims *v) except -1:
@@ -475,17 +491,16 @@ cdef class OptimizedLRU:
                 expires = DP_LRU_NEVER if ttl_ns >= DP_LRU_NEVER - now else now + ttl_ns
         cdef int32_t slot = _lru_find(self, key, h)
         cdef PyObject *old
-        if self.c.policy != DP_LRU_POLICY_LRU:
-            dp_lru_record_write(&self.c, h)
+        dp_policy_on_write(&self.c.policy, h)
         if slot >= 0 and self.on_evict is None and self.size_of is None:
             # Fast overwrite: nothing to report and no weight to rebalance.
             if timed and dp_lru_is_expired(&self.c, slot, now):
                 self.n_expirations += 1
             old = _VALUE(&self.c, slot)
             Py_INCREF_raw(<PyObject *>value)
-            self.c.node[slot].user[1] = <void *>value
-            if self.c.node[slot].expires_ns != expires:
-                dp_lru_set_expiry(&self.c, slot, expires)
+            dp_slots_user(&self.c.slots, slot)[1] = <void *>value
+            if dp_slots_expires(&self.c.slots, slot) != expires:
+                dp_expiry_set(&self.c.expiry, &self.c.slots, slot, expires)
             dp_lru_touch(&self.c, slot)
             Py_DECREF_raw(old)  # last: freeing it may run code, and the cache is consistent
             return 0
@@ -497,22 +512,22 @@ cdef class OptimizedLRU:
                               dp_lru_is_expired(&self.c, slot, now))
             else:
                 # Grow first (amortised O(1)): a MemoryError then leaves the cache unchanged.
-                if self.c.len >= self.c.n_slots:
-                    check_status(dp_lru_reserve(&self.c, min(self.c.len + 1, self.c.cap)),
-                                 f"OptimizedLRU: cannot grow past {self.c.n_slots} entries")
-                while self.c.len >= self.c.cap:
+                if self.c.slots.len >= self.c.slots.n_slots:
+                    check_status(dp_lru_reserve(&self.c, min(self.c.slots.len + 1, self.c.slots.cap)),
+                                 f"OptimizedLRU: cannot grow past {self.c.slots.n_slots} entries")
+                while self.c.slots.len >= self.c.slots.cap:
                     self._evict_one(&v, now, -1)
-                while self.c_max_weight and self.c.total_weight + weight > self.c_max_weight:
+                while self.c_max_weight and self.c.slots.total_weight + weight > self.c_max_weight:
                     self._evict_one(&v, now, -1)
                 slot = dp_lru_insert(&self.c, h, weight, expires)
                 if slot < 0:  # cannot happen: room was reserved above
                     check_status(slot, "OptimizedLRU insert")
                 Py_INCREF_raw(<PyObject *>key)
                 Py_INCREF_raw(<PyObject *>value)
-                self.c.node[slot].user[0] = <void *>key
-                self.c.node[slot].user[1] = <void *>value
+                dp_slots_user(&self.c.slots, slot)[0] = <void *>key
+                dp_slots_user(&self.c.slots, slot)[1] = <void *>value
                 self.version += 1
-            while self.c_max_weight and self.c.total_weight > self.c_max_weight:
+            while self.c_max_weight and self.c.slots.total_weight > self.c_max_weight:
                 self._evict_one(&v, now, slot)  # the new value outweighs the old one
         finally:
             self._release(&v)
@@ -520,17 +535,15 @@ cdef class OptimizedLRU:
 
     cdef int _replace(self, _Victims *v, int32_t slot, object value, int64_t weight,
                       int64_t expires, bint expired) except -1:
-        _victims_reserve(v)
+        _victims_reserve(v, 1)
         Py_INCREF_raw(_KEY(&self.c, slot))
-        v.items[v.n].key = _KEY(&self.c, slot)
-        v.items[v.n].value = _VALUE(&self.c, slot)
-        v.items[v.n].reason = _EXPIRED if expired else _REPLACED
-        v.n += 1
+        _victims_push(v, _KEY(&self.c, slot), _VALUE(&self.c, slot),
+                      _EXPIRED if expired else _REPLACED)
         Py_INCREF_raw(<PyObject *>value)
-        self.c.node[slot].user[1] = <void *>value
-        dp_lru_set_weight(&self.c, slot, weight)
-        if self.c.node[slot].expires_ns != expires:
-            dp_lru_set_expiry(&self.c, slot, expires)
+        dp_slots_user(&self.c.slots, slot)[1] = <void *>value
+        dp_slots_set_weight(&self.c.slots, slot, weight)
+        if dp_slots_expires(&self.c.slots, slot) != expires:
+            dp_expiry_set(&self.c.expiry, &self.c.slots, slot, expires)
         dp_lru_touch(&self.c, slot)
         if expired:
             self.n_expirations += 1
@@ -620,10 +633,10 @@ cdef class OptimizedLRU:
         _victims_init(&v)
         cdef int32_t slot
         item = None
-        dp_lru_drain_reads(&self.c)  # the buffered hits decide the order too
+        dp_policy_drain(&self.c.policy, &self.c.slots)  # the buffered hits decide the order too
         try:
-            while self.c.len:
-                slot = dp_lru_victim(&self.c)
+            while self.c.slots.len:
+                slot = dp_policy_victim(&self.c.policy, &self.c.slots)
                 if timed and dp_lru_is_expired(&self.c, slot, now):
                     self._take(&v, slot, _EXPIRED)
                     continue
@@ -640,34 +653,36 @@ cdef class OptimizedLRU:
 
     def clear(self):
         """Remove every entry; on_evict (if any) is called with reason "deleted" for each."""
-        dead = None
-        if self.on_evict is not None:
-            dead = self._collect(2, False)
-        self._drop_all()
-        if dead is None:
+        if self.on_evict is None:
+            self._drop_all()
             return
-        first_error = None
-        for k, v in dead:
-            try:
-                self.on_evict(k, v, REASON_DELETED)
-            except BaseException as exc:
-                if first_error is None:
-                    first_error = exc
-        if first_error is not None:
-            raise first_error
+        cdef _Victims v
+        _victims_init(&v)
+        cdef int32_t s
+        try:
+            _victims_reserve(&v, self.c.slots.len)  # first: nothing below can fail or run code
+            dp_policy_drain(&self.c.policy, &self.c.slots)  # report in the order keys() lists
+            s = dp_slots_first(&self.c.slots)
+            while s >= 0:
+                _victims_push(&v, _KEY(&self.c, s), _VALUE(&self.c, s), _DELETED)
+                s = dp_slots_next(&self.c.slots, s)
+            dp_lru_clear(&self.c)  # the victim list now owns every reference
+            self.version += 1
+        finally:
+            self._release(&v)
 
     def __len__(self):
         cdef int64_t now
         if self._may_expire():
             now = self._now()  # first: the timer may change the cache
-            return self.c.len - dp_lru_count_expired(&self.c, now)
-        return self.c.len
+            return self.c.slots.len - dp_expiry_count(&self.c.expiry, &self.c.slots, now)
+        return self.c.slots.len
 
     def __iter__(self):
         return iter(self.keys())
 
     def __repr__(self):
-        return (f"OptimizedLRU(max_size={self.c.cap}, ttl={self.ttl}, "
+        return (f"OptimizedLRU(max_size={self.c.slots.cap}, ttl={self.ttl}, "
                 f"len={len(self)}, hit_rate={self.stats().hit_rate:.3f})")
 
     cdef list _collect(self, int what, bint live_only):
@@ -678,11 +693,11 @@ cdef class OptimizedLRU:
         cdef bint timed = live_only and self._may_expire()
         cdef int64_t now = self._now() if timed else 0
         cdef size_t n = 0, i
-        cdef _Entry *snap = <_Entry *>malloc((self.c.len or 1) * sizeof(_Entry))
+        cdef _Entry *snap = <_Entry *>malloc((self.c.slots.len or 1) * sizeof(_Entry))
         if snap == NULL:
-            raise MemoryError(f"OptimizedLRU: cannot allocate a snapshot of {self.c.len} entries")
-        dp_lru_drain_reads(&self.c)  # list the order with every hit so far applied
-        cdef int32_t s = dp_lru_first(&self.c)
+            raise MemoryError(f"OptimizedLRU: cannot allocate a snapshot of {self.c.slots.len} entries")
+        dp_policy_drain(&self.c.policy, &self.c.slots)  # list the order with every hit so far applied
+        cdef int32_t s = dp_slots_first(&self.c.slots)
         while s >= 0:
             if not (timed and dp_lru_is_expired(&self.c, s, now)):
                 snap[n].key = _KEY(&self.c, s)
@@ -690,7 +705,7 @@ cdef class OptimizedLRU:
                 Py_INCREF_raw(snap[n].key)
                 Py_INCREF_raw(snap[n].value)
                 n += 1
-            s = dp_lru_next(&self.c, s)
+            s = dp_slots_next(&self.c.slots, s)
         cdef list out = []
         try:
             for i in range(n):
@@ -747,23 +762,23 @@ cdef class OptimizedLRU:
         afresh)."""
         cdef OptimizedLRU out = OptimizedLRU.__new__(OptimizedLRU)
         cdef dp_lru_t fresh
-        check_status(dp_lru_init(&fresh, self.c.cap, self.c.policy),
-                     f"OptimizedLRU.copy: cannot allocate arrays for max_size={self.c.cap}")
-        cdef int32_t *remap = <int32_t *>malloc(self.c.n_slots * sizeof(int32_t))
+        check_status(dp_lru_init(&fresh, self.c.slots.cap, self.c.policy.kind),
+                     f"OptimizedLRU.copy: cannot allocate arrays for max_size={self.c.slots.cap}")
+        cdef int32_t *remap = <int32_t *>malloc(self.c.slots.n_slots * sizeof(int32_t))
         if remap == NULL:
             dp_lru_free(&fresh)
-            raise MemoryError(f"OptimizedLRU.copy: cannot allocate {self.c.n_slots} slot indices")
-        dp_lru_drain_reads(&self.c)
+            raise MemoryError(f"OptimizedLRU.copy: cannot allocate {self.c.slots.n_slots} slot indices")
+        dp_policy_drain(&self.c.policy, &self.c.slots)
         cdef int rc = dp_lru_copy_into(&self.c, &fresh, remap)  # no Python code runs
         free(remap)
         if rc != DP_OK:
             dp_lru_free(&fresh)
-            check_status(rc, f"OptimizedLRU.copy of {self.c.len} entries")
-        cdef int32_t s = dp_lru_first(&fresh)
+            check_status(rc, f"OptimizedLRU.copy of {self.c.slots.len} entries")
+        cdef int32_t s = dp_slots_first(&fresh.slots)
         while s >= 0:  # no Python code runs in this loop
             Py_INCREF_raw(_KEY(&fresh, s))
             Py_INCREF_raw(_VALUE(&fresh, s))
-            s = dp_lru_next(&fresh, s)
+            s = dp_slots_next(&fresh.slots, s)
         dp_lru_free(&out.c)  # the empty one-slot struct from __cinit__
         out.c = fresh
         out._initialised = True
@@ -806,10 +821,10 @@ cdef class OptimizedLRU:
             s = self._peek_slot(key)
             if s < 0:
                 continue  # expired (or removed by code run above) meanwhile
-            expires = self.c.node[s].expires_ns
+            expires = dp_slots_expires(&self.c.slots, s)
             entries.append((key, value, None if expires == DP_LRU_NEVER
                             else max(expires - now, 0) / 1e9))
-        settings = {"max_size": self.c.cap, "ttl": self.ttl, "max_weight": self.max_weight,
+        settings = {"max_size": self.c.slots.cap, "ttl": self.ttl, "max_weight": self.max_weight,
                     "size_of": self.size_of, "on_evict": self.on_evict, "timer": self.timer,
                     "policy": self.policy}
         stats = (self.n_hits, self.n_misses, self.n_evictions, self.n_expirations)
@@ -845,7 +860,7 @@ cdef class OptimizedLRU:
         cdef size_t n_removed = 0
         try:
             while True:
-                slot = dp_lru_expired_top(&self.c, now)
+                slot = dp_expiry_top(&self.c.expiry, &self.c.slots, now)
                 if slot < 0:
                     break
                 self._take(&v, slot, _EXPIRED)
@@ -856,30 +871,26 @@ cdef class OptimizedLRU:
 
     def resize(self, new_max_size):
         """Change ``max_size``; shrinking evicts least recent entries (reason "size")."""
-        if isinstance(new_max_size, bool) or not isinstance(new_max_size, int):
-            raise TypeError(f"new_max_size must be an int, not {type(new_max_size).__name__}")
-        if new_max_size <= 0 or new_max_size > DP_LRU_MAX_CAP:
-            raise ValueError(f"new_max_size must be in 1..{DP_LRU_MAX_CAP}, got {new_max_size}")
-        cdef size_t cap = new_max_size, i
+        cdef size_t cap = _max_size(new_max_size, "new_max_size"), i
         cdef int64_t now = self._now() if self._may_expire() else 0
         cdef dp_lru_t fresh
-        check_status(dp_lru_init(&fresh, cap, self.c.policy),
+        check_status(dp_lru_init(&fresh, cap, self.c.policy.kind),
                      f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")
-        cdef int rc = dp_lru_reserve(&fresh, min(self.c.len, cap))  # so the copy cannot fail
+        cdef int rc = dp_lru_reserve(&fresh, min(self.c.slots.len, cap))  # so the copy cannot fail
         if rc != DP_OK:
             dp_lru_free(&fresh)
             check_status(rc, f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")
-        cdef int32_t *remap = <int32_t *>malloc(self.c.n_slots * sizeof(int32_t))
+        cdef int32_t *remap = <int32_t *>malloc(self.c.slots.n_slots * sizeof(int32_t))
         if remap == NULL:
             dp_lru_free(&fresh)
-            raise MemoryError(f"OptimizedLRU.resize: cannot allocate {self.c.n_slots} slot indices")
+            raise MemoryError(f"OptimizedLRU.resize: cannot allocate {self.c.slots.n_slots} slot indices")
         cdef _Victims v
         _victims_init(&v)
         cdef bint done = False
         try:
-            while self.c.len > cap:
+            while self.c.slots.len > cap:
                 self._evict_one(&v, now, -1)
-            dp_lru_drain_reads(&self.c)
+            dp_policy_drain(&self.c.policy, &self.c.slots)
             dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh has room reserved
             dp_lru_free(&self.c)
             self.c = fresh
@@ -897,18 +908,18 @@ cdef class OptimizedLRU:
             raise TypeError(f"n must be an int, not {type(n).__name__}")
         if n < 0:
             raise ValueError(f"n must be >= 0, got {n}")
-        n = min(n, self.c.len)  # any n fits a size_t from here on (nothing allocated yet)
+        n = min(n, self.c.slots.len)  # any n fits a size_t from here on (nothing allocated yet)
         cdef bint timed = self._may_expire()
         cdef int64_t now = self._now() if timed else 0
-        cdef size_t want = min(n, self.c.len), got, i
+        cdef size_t want = min(n, self.c.slots.len), got, i
         if timed:
-            want = min(want + dp_lru_count_expired(&self.c, now), self.c.len)
+            want = min(want + dp_expiry_count(&self.c.expiry, &self.c.slots, now), self.c.slots.len)
         if want == 0:
             return []
         cdef int32_t *top = <int32_t *>malloc(want * sizeof(int32_t))
         if top == NULL:
             raise MemoryError(f"OptimizedLRU.hot_keys: cannot allocate {want} slot indices")
-        got = dp_lru_top_hits(&self.c, top, want)
+        got = dp_slots_top_hits(&self.c.slots, top, want)
         cdef list keys = []
         cdef size_t kept = 0
         cdef PyObject **held = <PyObject **>malloc(want * sizeof(PyObject *))
@@ -933,7 +944,7 @@ cdef class OptimizedLRU:
     def access_count(self, key):
         """How often ``key`` was read or set since insertion; 0 if absent. No side effects."""
         cdef int32_t slot = self._peek_slot(key)
-        return 0 if slot < 0 else dp_lru_hits(&self.c, slot)
+        return 0 if slot < 0 else dp_slots_hits(&self.c.slots, slot)
 
     def stats(self):
         """A :class:`CacheStats` snapshot: hits, misses, evictions, expirations, hit_rate."""
@@ -947,19 +958,19 @@ cdef class OptimizedLRU:
     @property
     def policy(self):
         """The eviction policy: "lru" or "tinylfu"."""
-        return "lru" if self.c.policy == DP_LRU_POLICY_LRU else "tinylfu"
+        return dp_policy_name(self.c.policy.kind).decode()
 
     def _segments(self):
         """Debug view of the W-TinyLFU state: {window, probation, protected} lengths and the
         current window and protected bounds (under LRU everything is in the window)."""
-        return {"window": self.c.seg_len[0], "probation": self.c.seg_len[1],
-                "protected": self.c.seg_len[2], "window_max": self.c.window_max,
-                "protected_max": self.c.protected_max}
+        return {"window": self.c.slots.seg_len[0], "probation": self.c.slots.seg_len[1],
+                "protected": self.c.slots.seg_len[2], "window_max": self.c.policy.seg_max[0],
+                "protected_max": self.c.policy.seg_max[2]}
 
     @property
     def max_size(self):
         """The bound on the number of entries."""
-        return self.c.cap
+        return self.c.slots.cap
 
     @property
     def ttl(self):
@@ -974,25 +985,25 @@ cdef class OptimizedLRU:
     @property
     def total_weight(self):
         """The sum of ``size_of`` over the entries held (expired ones included until removed)."""
-        return self.c.total_weight
+        return self.c.slots.total_weight
 
     def _check(self):
         """Validate the internal invariants (links, counts, index, heap); AssertionError if not."""
         if dp_lru_check(&self.c) != DP_OK:
             raise AssertionError("OptimizedLRU: C structure invariant violated")
-        cdef int32_t s = dp_lru_first(&self.c)
+        cdef int32_t s = dp_slots_first(&self.c.slots)
         cdef size_t pos
         cdef int32_t found
         while s >= 0:
             if _KEY(&self.c, s) == NULL or _VALUE(&self.c, s) == NULL:
                 raise AssertionError(f"OptimizedLRU: live slot {s} has no key or value")
-            pos = dp_lru_probe_begin(&self.c, self.c.node[s].hash)
-            found = dp_lru_probe_next(&self.c, self.c.node[s].hash, &pos)
+            pos = dp_slots_probe_begin(&self.c.slots, dp_slots_hash(&self.c.slots, s))
+            found = dp_slots_probe_next(&self.c.slots, dp_slots_hash(&self.c.slots, s), &pos)
             while found >= 0 and found != s:
-                found = dp_lru_probe_next(&self.c, self.c.node[s].hash, &pos)
+                found = dp_slots_probe_next(&self.c.slots, dp_slots_hash(&self.c.slots, s), &pos)
             if found != s:
                 raise AssertionError(f"OptimizedLRU: live slot {s} is not reachable by its hash")
-            s = dp_lru_next(&self.c, s)
+            s = dp_slots_next(&self.c.slots, s)
 
 
 MutableMapping.register(OptimizedLRU)

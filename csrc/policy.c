@@ -1,0 +1,101 @@
+/* policy.c -- the policy table, the dispatch of the policy ops, and plain LRU. */
+#include "policy.h"
+
+#include <string.h>
+
+/*** LRU: one segment (the window), evict its tail; every other op is the default ***/
+
+static int dp_lru_policy_init(dp_policy_t *p, size_t n_slots) {
+    (void)n_slots;
+    p->seg_max[DP_SEG_WINDOW] = p->cap;
+    return DP_OK;
+}
+
+static int32_t dp_lru_policy_victim(const dp_policy_t *p, const dp_slots_t *s) {
+    (void)p;
+    return s->tail[DP_SEG_WINDOW];
+}
+
+static int dp_lru_policy_check(const dp_policy_t *p, const dp_slots_t *s) {
+    (void)p;
+    return s->seg_len[DP_SEG_WINDOW] == s->len ? DP_OK : DP_ECORRUPT;
+}
+
+static const dp_policy_ops_t dp_lru_policy_ops = {
+    .name = "lru",
+    .init = dp_lru_policy_init,
+    .victim = dp_lru_policy_victim,
+    .check = dp_lru_policy_check,
+};
+
+extern const dp_policy_ops_t dp_tinylfu_ops; /* tinylfu.c */
+
+/*** The table: index = kind (DP_POLICY_*) ***/
+
+static const dp_policy_ops_t *const dp_policies[] = {&dp_lru_policy_ops, &dp_tinylfu_ops};
+#define DP_N_POLICIES ((int)(sizeof(dp_policies) / sizeof(dp_policies[0])))
+
+int dp_policy_count(void) { return DP_N_POLICIES; }
+
+const char *dp_policy_name(int kind) {
+    return kind >= 0 && kind < DP_N_POLICIES ? dp_policies[kind]->name : NULL;
+}
+
+int dp_policy_find(const char *name) {
+    for (int k = 0; k < DP_N_POLICIES; k++)
+        if (strcmp(dp_policies[k]->name, name) == 0) return k;
+    return -1;
+}
+
+/*** Dispatch ***/
+
+int dp_policy_init(dp_policy_t *p, int kind, size_t cap, size_t n_slots) {
+    memset(p, 0, sizeof(*p));
+    if (kind < 0 || kind >= DP_N_POLICIES || cap == 0) return DP_EINVAL;
+    p->ops = dp_policies[kind];
+    p->kind = kind;
+    p->cap = cap;
+    const int rc = p->ops->init(p, n_slots);
+    if (rc != DP_OK) dp_policy_free(p);
+    return rc;
+}
+
+void dp_policy_free(dp_policy_t *p) {
+    if (p->ops && p->ops->free) p->ops->free(p);
+    memset(p, 0, sizeof(*p));
+}
+
+void dp_policy_clear(dp_policy_t *p) {
+    if (p->ops->clear) p->ops->clear(p);
+}
+
+int dp_policy_reserve(dp_policy_t *p, size_t n_slots) {
+    return p->ops->reserve ? p->ops->reserve(p, n_slots) : DP_OK;
+}
+
+void dp_policy_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
+    if (p->ops->on_insert) p->ops->on_insert(p, s, slot);
+}
+
+int32_t dp_policy_victim(const dp_policy_t *p, const dp_slots_t *s) { return p->ops->victim(p, s); }
+
+void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
+    if (p->ops->on_evict && slot >= 0) p->ops->on_evict(p, s, slot);
+}
+
+void dp_policy_drain(dp_policy_t *p, dp_slots_t *s) {
+    if (p->ops->drain) p->ops->drain(p, s);
+}
+
+void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s) {
+    if (p->ops->rebalance) p->ops->rebalance(p, s);
+}
+
+void dp_policy_on_write(dp_policy_t *p, uint64_t hash) {
+    if (p->ops->on_write) p->ops->on_write(p, hash);
+}
+
+int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s) {
+    if (!p->ops || p->ops != dp_policies[p->kind] || p->cap != s->cap) return DP_ECORRUPT;
+    return p->ops->check ? p->ops->check(p, s) : DP_OK;
+}

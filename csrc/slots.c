@@ -1,0 +1,316 @@
+/* slots.c -- see slots.h for the structure, its invariants and who frees what. */
+#include "slots.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+_Static_assert(sizeof(dp_slot_t) == 64, "a node must fill exactly one cache line");
+
+/*** Allocation ***/
+
+/* n_buckets and shift for a table of n_slots entries: a power of two >= 1.5 * n_slots. */
+static void dp_slots_size_table(size_t n_slots, size_t *n_buckets, unsigned *shift) {
+    size_t n = 8;
+    unsigned log2_n = 3;
+    while (n < n_slots + n_slots / 2) {
+        n <<= 1;
+        log2_n++;
+    }
+    *n_buckets = n;
+    *shift = 64u - log2_n;
+}
+
+/* Slots [from, to) as free slots, chained in order in front of the current free list. */
+static void dp_slots_chain_free(dp_slots_t *s, size_t from, size_t to) {
+    for (size_t i = from; i < to; i++) {
+        dp_slot_t *const nd = &s->node[i];
+        nd->next = i + 1 < to ? (int32_t)i + 1 : s->free_head;
+        nd->prev = -1;
+        nd->n_hits = 0;
+        nd->mark = 0;
+        nd->seg = DP_SEG_FREE;
+        nd->timing.heap_pos = -1;
+        nd->expires_ns = DP_SLOTS_NEVER;
+    }
+    if (to > from) s->free_head = (int32_t)from;
+}
+
+DP_INLINE size_t dp_slots_home(const dp_slots_t *s, int32_t slot) {
+    return (size_t)(dp_slots_mix(s->node[slot].hash) >> s->shift);
+}
+
+static void dp_slots_index_add(dp_slots_t *s, int32_t slot) {
+    const size_t mask = s->n_buckets - 1;
+    size_t i = dp_slots_home(s, slot);
+    while (s->table[i].slot >= 0) i = (i + 1) & mask;
+    s->table[i].slot = slot;
+    s->table[i].tag = (uint32_t)dp_slots_mix(s->node[slot].hash);
+}
+
+static void dp_slots_index_del(dp_slots_t *s, int32_t slot) {
+    const size_t mask = s->n_buckets - 1;
+    size_t i = dp_slots_home(s, slot);
+    while (s->table[i].slot != slot) i = (i + 1) & mask;
+    /* Shift later members of the cluster back so that no probe meets a hole too early. */
+    size_t j = i;
+    for (;;) {
+        j = (j + 1) & mask;
+        const int32_t o = s->table[j].slot;
+        if (o < 0) break;
+        const size_t home = dp_slots_home(s, o);
+        /* o may fill the hole at i unless its home lies cyclically in (i, j]. */
+        const int home_after_hole = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
+        if (!home_after_hole) {
+            s->table[i] = s->table[j];
+            i = j;
+        }
+    }
+    s->table[i].slot = -1;
+}
+
+size_t dp_slots_grown(const dp_slots_t *s, size_t n) {
+    if (n <= s->n_slots) return s->n_slots;
+    size_t n_slots = 2 * s->n_slots;
+    if (n_slots < n) n_slots = n;
+    if (n_slots > s->cap) n_slots = s->cap;
+    return n_slots;
+}
+
+int dp_slots_reserve(dp_slots_t *s, size_t n) {
+    if (n <= s->n_slots) return DP_OK;
+    if (n > s->cap) return DP_EINVAL;
+    const size_t n_slots = dp_slots_grown(s, n);
+    size_t n_buckets;
+    unsigned shift;
+    dp_slots_size_table(n_slots, &n_buckets, &shift);
+    dp_slot_t *node = dp_aligned_alloc(n_slots * sizeof(dp_slot_t));
+    dp_bucket_t *table = n_buckets != s->n_buckets ? malloc(n_buckets * sizeof(dp_bucket_t))
+                                                   : s->table;
+    if (!node || !table) {
+        dp_aligned_free(node);
+        if (table != s->table) free(table);
+        return DP_ENOMEM;
+    }
+    memcpy(node, s->node, s->n_slots * sizeof(dp_slot_t));
+    dp_aligned_free(s->node);
+    s->node = node;
+    dp_slots_chain_free(s, s->n_slots, n_slots);
+    s->n_slots = n_slots;
+    if (table != s->table) {
+        /* Rehash: every live slot into the larger table (slots keep their numbers). */
+        free(s->table);
+        s->table = table;
+        s->n_buckets = n_buckets;
+        s->shift = shift;
+        for (size_t i = 0; i < n_buckets; i++) s->table[i].slot = -1;
+        for (size_t i = 0; i < n_slots; i++)
+            if (s->node[i].seg != DP_SEG_FREE) dp_slots_index_add(s, (int32_t)i);
+    }
+    return DP_OK;
+}
+
+int dp_slots_init(dp_slots_t *s, size_t cap) {
+    memset(s, 0, sizeof(*s));
+    if (cap == 0 || cap > DP_SLOTS_MAX_CAP) return DP_EINVAL;
+    s->cap = cap;
+    s->n_slots = cap < DP_SLOTS_FIRST ? cap : DP_SLOTS_FIRST;
+    dp_slots_size_table(s->n_slots, &s->n_buckets, &s->shift);
+    s->node = dp_aligned_alloc(s->n_slots * sizeof(dp_slot_t));
+    s->table = malloc(s->n_buckets * sizeof(dp_bucket_t));
+    if (!s->node || !s->table) {
+        dp_slots_free(s);
+        return DP_ENOMEM;
+    }
+    dp_slots_clear(s);
+    return DP_OK;
+}
+
+void dp_slots_free(dp_slots_t *s) {
+    dp_aligned_free(s->node);
+    free(s->table);
+    memset(s, 0, sizeof(*s));
+}
+
+void dp_slots_clear(dp_slots_t *s) {
+    s->len = 0;
+    for (int seg = 0; seg < 3; seg++) {
+        s->head[seg] = s->tail[seg] = -1;
+        s->seg_len[seg] = 0;
+    }
+    s->total_weight = 0;
+    s->free_head = -1;
+    dp_slots_chain_free(s, 0, s->n_slots);
+    for (size_t i = 0; i < s->n_buckets; i++) s->table[i].slot = -1;
+}
+
+/*** Segment lists ***/
+
+void dp_slots_link_head(dp_slots_t *s, int seg, int32_t slot) {
+    dp_slot_t *const nd = &s->node[slot];
+    nd->seg = (uint32_t)seg;
+    nd->prev = -1;
+    nd->next = s->head[seg];
+    if (s->head[seg] >= 0) s->node[s->head[seg]].prev = slot; else s->tail[seg] = slot;
+    s->head[seg] = slot;
+    s->seg_len[seg]++;
+}
+
+void dp_slots_unlink(dp_slots_t *s, int32_t slot) {
+    dp_slot_t *const nd = &s->node[slot];
+    const int seg = nd->seg;
+    const int32_t p = nd->prev, n = nd->next;
+    if (p >= 0) s->node[p].next = n; else s->head[seg] = n;
+    if (n >= 0) s->node[n].prev = p; else s->tail[seg] = p;
+    s->seg_len[seg]--;
+}
+
+void dp_slots_move_head(dp_slots_t *s, int seg, int32_t slot) {
+    dp_slots_unlink(s, slot);
+    dp_slots_link_head(s, seg, slot);
+}
+
+int32_t dp_slots_first(const dp_slots_t *s) {
+    if (s->head[DP_SEG_WINDOW] >= 0) return s->head[DP_SEG_WINDOW];
+    if (s->head[DP_SEG_PROTECTED] >= 0) return s->head[DP_SEG_PROTECTED];
+    return s->head[DP_SEG_PROBATION];
+}
+
+int32_t dp_slots_next(const dp_slots_t *s, int32_t slot) {
+    const dp_slot_t *const nd = &s->node[slot];
+    if (nd->next >= 0) return nd->next;
+    switch (nd->seg) {
+        case DP_SEG_WINDOW:
+            if (s->head[DP_SEG_PROTECTED] >= 0) return s->head[DP_SEG_PROTECTED];
+            return s->head[DP_SEG_PROBATION];
+        case DP_SEG_PROTECTED:
+            return s->head[DP_SEG_PROBATION];
+        default:
+            return -1;
+    }
+}
+
+/*** Entries ***/
+
+int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg) {
+    if (s->len >= s->n_slots) return DP_EFULL;
+    const int32_t slot = s->free_head;
+    dp_slot_t *const nd = &s->node[slot];
+    s->free_head = nd->next;
+    nd->hash = hash;
+    nd->n_hits = 0;
+    nd->mark = 0;
+    nd->timing.heap_pos = -1;
+    nd->expires_ns = DP_SLOTS_NEVER;
+    nd->weight = weight;
+    nd->user[0] = nd->user[1] = NULL;
+    s->total_weight += weight;
+    dp_slots_link_head(s, seg, slot);
+    s->len++;
+    dp_slots_index_add(s, slot);
+    return slot;
+}
+
+void dp_slots_release(dp_slots_t *s, int32_t slot) {
+    dp_slot_t *const nd = &s->node[slot];
+    dp_slots_index_del(s, slot);
+    s->total_weight -= nd->weight;
+    dp_slots_unlink(s, slot);
+    nd->seg = DP_SEG_FREE;
+    nd->n_hits = 0;
+    nd->mark = 0;
+    nd->next = s->free_head;
+    nd->prev = -1;
+    nd->expires_ns = DP_SLOTS_NEVER;
+    s->free_head = slot;
+    s->len--;
+}
+
+void dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight) {
+    s->total_weight += weight - s->node[slot].weight;
+    s->node[slot].weight = weight;
+}
+
+/*** Access ranking ***/
+
+/* Sift `slot` down from position i of a size-k min-heap (on hits) held in out[]. */
+static void dp_slots_hits_down(const dp_slots_t *s, int32_t *out, size_t k, size_t i, int32_t slot) {
+    const uint32_t h = dp_slots_hits(s, slot);
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= k) break;
+        if (c + 1 < k && dp_slots_hits(s, out[c + 1]) < dp_slots_hits(s, out[c])) c++;
+        if (dp_slots_hits(s, out[c]) >= h) break;
+        out[i] = out[c];
+        i = c;
+    }
+    out[i] = slot;
+}
+
+size_t dp_slots_top_hits(const dp_slots_t *s, int32_t *out, size_t n) {
+    /* Keep the n best in a min-heap: O(len log n); then heap-sort it, most hits first. */
+    size_t k = 0;
+    if (n == 0) return 0;
+    for (int32_t i = dp_slots_first(s); i >= 0; i = dp_slots_next(s, i)) {
+        const uint32_t h = dp_slots_hits(s, i);
+        if (k < n) {
+            size_t j = k++;
+            while (j > 0 && dp_slots_hits(s, out[(j - 1) / 2]) > h) {
+                out[j] = out[(j - 1) / 2];
+                j = (j - 1) / 2;
+            }
+            out[j] = i;
+        } else if (h > dp_slots_hits(s, out[0])) {
+            dp_slots_hits_down(s, out, k, 0, i);
+        }
+    }
+    for (size_t end = k; end > 1; end--) {
+        const int32_t min = out[0];
+        dp_slots_hits_down(s, out, end - 1, 0, out[end - 1]);
+        out[end - 1] = min;
+    }
+    return k;
+}
+
+/*** Debug check ***/
+
+int dp_slots_check(const dp_slots_t *s) {
+    if (s->len > s->n_slots || s->n_slots > s->cap) return DP_ECORRUPT;
+    if (s->n_buckets < s->n_slots + s->n_slots / 2 || (s->n_buckets & (s->n_buckets - 1)))
+        return DP_ECORRUPT;
+    size_t n = 0;
+    int64_t weight = 0;
+    for (int seg = 0; seg < 3; seg++) {
+        size_t n_seg = 0;
+        int32_t prev = -1;
+        for (int32_t i = s->head[seg]; i >= 0; i = s->node[i].next) {
+            if ((size_t)i >= s->n_slots || s->node[i].prev != prev || ++n > s->len ||
+                (int)s->node[i].seg != seg)
+                return DP_ECORRUPT;
+            weight += s->node[i].weight;
+            n_seg++;
+            prev = i;
+        }
+        if (s->tail[seg] != prev || s->seg_len[seg] != n_seg) return DP_ECORRUPT;
+    }
+    if (n != s->len || weight != s->total_weight) return DP_ECORRUPT;
+    size_t n_free = 0;
+    for (int32_t i = s->free_head; i >= 0; i = s->node[i].next)
+        if ((size_t)i >= s->n_slots || ++n_free > s->n_slots - s->len ||
+            s->node[i].seg != DP_SEG_FREE)
+            return DP_ECORRUPT;
+    if (n_free != s->n_slots - s->len) return DP_ECORRUPT;
+    size_t n_indexed = 0;
+    const size_t mask = s->n_buckets - 1;
+    for (size_t i = 0; i < s->n_buckets; i++) {
+        const int32_t o = s->table[i].slot;
+        if (o < 0) continue;
+        n_indexed++;
+        if ((size_t)o >= s->n_slots || s->node[o].seg == DP_SEG_FREE ||
+            s->table[i].tag != (uint32_t)dp_slots_mix(s->node[o].hash))
+            return DP_ECORRUPT;
+        /* Every bucket from home to i must be occupied, or a probe would stop short. */
+        for (size_t j = dp_slots_home(s, o); j != i; j = (j + 1) & mask)
+            if (s->table[j].slot < 0) return DP_ECORRUPT;
+    }
+    return n_indexed == s->len ? DP_OK : DP_ECORRUPT;
+}

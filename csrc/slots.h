@@ -1,0 +1,170 @@
+/* slots.h -- the storage of the L1 cache: nodes, slot allocation, the hash index and the
+ * segment lists. The only file that knows the node layout; expiry.c and the policies reach
+ * node fields through the accessors below.
+ * Invariants: 0 <= len <= n_slots <= cap; every live slot is in exactly one segment list
+ * head[seg] (most recent) .. tail[seg] (least recent), doubly linked through prev/next (-1 ends
+ * it), its `seg` field names the list and seg_len[seg] counts it; free slots have seg
+ * DP_SEG_FREE and chain through next from free_head; every live slot sits in exactly one bucket
+ * of the linear-probing table (no tombstones: deletion shifts back), n_buckets a power of two
+ * >= 1.5 * n_slots; total_weight is the sum of the live slots' weight. Slots keep their numbers
+ * when the arrays grow. dp_slots_init allocates, dp_slots_free releases (safe on a zeroed
+ * struct); the caller owns the struct and the words in user[]. */
+#ifndef DP_SLOTS_H
+#define DP_SLOTS_H
+
+#include "dp_common.h"
+
+#define DP_SLOTS_MAX_CAP ((size_t)1 << 30)
+#define DP_SLOTS_FIRST 4     /* slots allocated by dp_slots_init (fewer if cap is smaller) */
+#define DP_SLOTS_NEVER INT64_MAX
+#define DP_SLOTS_HITS_MAX 0x1FFFFFFFu /* n_hits saturates here (29 bits) */
+
+/* Segment lists. A policy gives them meaning; LRU uses DP_SEG_WINDOW alone. Iteration walks
+ * window, protected, probation: each list most recent first. */
+#define DP_SEG_WINDOW 0
+#define DP_SEG_PROBATION 1
+#define DP_SEG_PROTECTED 2
+#define DP_SEG_FREE 3
+
+/* The expiry structure's links of one slot (expiry.c alone reads or writes them). */
+typedef struct {
+    int32_t heap_pos; /* heap position; -1: untimed; DP_EXPIRY_IN_FIFO: in the write-order list */
+    int32_t eprev, enext;
+} dp_slot_timing_t;
+
+/* One slot's bookkeeping: exactly one 64-byte cache line, allocated 64-byte aligned. */
+typedef struct {
+    uint64_t hash;           /* the caller's 64-bit key hash */
+    int64_t expires_ns;      /* DP_SLOTS_NEVER = no expiry */
+    int64_t weight;          /* the caller's weight of the entry (0 when unweighted) */
+    void *user[2];           /* the caller's words; never read or freed here */
+    int32_t prev, next;      /* segment list links; next also chains the free list */
+    uint32_t n_hits : 29;    /* accesses since insertion, saturating at DP_SLOTS_HITS_MAX */
+    uint32_t mark : 1;       /* one bit the policy may use (W-TinyLFU: came back to its ghost) */
+    uint32_t seg : 2;        /* the segment list holding the slot, or DP_SEG_FREE */
+    dp_slot_timing_t timing;
+} dp_slot_t;
+
+typedef struct {
+    uint32_t tag;  /* low 32 bits of the mixed hash, to skip most key comparisons */
+    int32_t slot;  /* -1 = empty bucket */
+} dp_bucket_t;
+
+typedef struct {
+    size_t cap, len;
+    size_t n_slots;            /* allocated: len <= n_slots <= cap */
+    dp_slot_t *node;
+    int32_t free_head;
+    int32_t head[3], tail[3];  /* per segment */
+    size_t seg_len[3];
+    int64_t total_weight;
+    dp_bucket_t *table;
+    size_t n_buckets;
+    unsigned shift;            /* 64 - log2(n_buckets) */
+} dp_slots_t;
+
+int dp_slots_init(dp_slots_t *s, size_t cap);
+void dp_slots_free(dp_slots_t *s);
+/* Forget every entry (arrays kept). */
+void dp_slots_clear(dp_slots_t *s);
+/* How many slots dp_slots_reserve(s, n) allocates: doubling, at least n, at most cap. */
+size_t dp_slots_grown(const dp_slots_t *s, size_t n);
+/* Room for n entries (n <= cap): DP_OK, DP_EINVAL if n > cap, DP_ENOMEM (nothing changed). */
+int dp_slots_reserve(dp_slots_t *s, size_t n);
+/* Take a free slot for `hash` (needs len < n_slots), make it the head of segment `seg` with
+ * no hits and no expiry, and index it. */
+int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg);
+/* Unindex and unlink a live slot and return it to the free list. */
+void dp_slots_release(dp_slots_t *s, int32_t slot);
+void dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight);
+/* Segment list moves. */
+void dp_slots_link_head(dp_slots_t *s, int seg, int32_t slot);
+void dp_slots_unlink(dp_slots_t *s, int32_t slot);
+void dp_slots_move_head(dp_slots_t *s, int seg, int32_t slot);
+/* Iterate live slots: window, protected, then probation, each most recent first; -1 ends. */
+int32_t dp_slots_first(const dp_slots_t *s);
+int32_t dp_slots_next(const dp_slots_t *s, int32_t slot);
+/* Up to `n` live slots with the most hits, most first; returns how many were written. */
+size_t dp_slots_top_hits(const dp_slots_t *s, int32_t *out, size_t n);
+/* DP_OK if every invariant in the banner holds, else DP_ECORRUPT. O(n_slots + n_buckets). */
+int dp_slots_check(const dp_slots_t *s);
+
+/*** Inline hot path and accessors ***/
+
+DP_INLINE uint64_t dp_slots_mix(uint64_t hash) { return hash * 0x9E3779B97F4A7C15ULL; }
+
+DP_INLINE size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash) {
+    return (size_t)(dp_slots_mix(hash) >> s->shift);
+}
+
+/* Next slot at or after bucket *pos whose tag and full hash match; -1 at the first empty
+ * bucket (the key is absent). The caller compares keys and, on a mismatch, calls again. */
+DP_INLINE int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos) {
+    const uint32_t tag = (uint32_t)dp_slots_mix(hash);
+    const size_t mask = s->n_buckets - 1;
+    size_t i = *pos;
+    for (;;) {
+        const dp_bucket_t b = s->table[i];
+        if (b.slot < 0) {
+            *pos = i;
+            return -1;
+        }
+        i = (i + 1) & mask;
+        if (b.tag == tag && s->node[b.slot].hash == hash) {
+            *pos = i;
+            return b.slot;
+        }
+    }
+}
+
+/* Count an access (saturating). */
+DP_INLINE void dp_slots_count_hit(dp_slots_t *s, int32_t slot) {
+    dp_slot_t *const nd = &s->node[slot];
+    if (DP_LIKELY(nd->n_hits != DP_SLOTS_HITS_MAX)) nd->n_hits++;
+}
+
+/* Make a live slot the most recent of its own segment. */
+DP_INLINE void dp_slots_to_front(dp_slots_t *s, int32_t slot) {
+    dp_slot_t *const nd = s->node;
+    const int seg = nd[slot].seg;
+    if (s->head[seg] == slot) return;
+    const int32_t p = nd[slot].prev, n = nd[slot].next;
+    nd[p].next = n; /* slot is not head, so p >= 0 */
+    if (n >= 0) nd[n].prev = p; else s->tail[seg] = p;
+    nd[slot].prev = -1;
+    nd[slot].next = s->head[seg];
+    nd[s->head[seg]].prev = slot;
+    s->head[seg] = slot;
+}
+
+DP_INLINE uint64_t dp_slots_hash(const dp_slots_t *s, int32_t slot) { return s->node[slot].hash; }
+DP_INLINE uint32_t dp_slots_hits(const dp_slots_t *s, int32_t slot) { return s->node[slot].n_hits; }
+DP_INLINE int dp_slots_seg(const dp_slots_t *s, int32_t slot) { return s->node[slot].seg; }
+DP_INLINE int dp_slots_mark(const dp_slots_t *s, int32_t slot) { return s->node[slot].mark; }
+DP_INLINE void dp_slots_set_mark(dp_slots_t *s, int32_t slot, int on) { s->node[slot].mark = on ? 1u : 0u; }
+DP_INLINE int32_t dp_slots_prev(const dp_slots_t *s, int32_t slot) { return s->node[slot].prev; }
+DP_INLINE int64_t dp_slots_weight(const dp_slots_t *s, int32_t slot) { return s->node[slot].weight; }
+DP_INLINE int64_t dp_slots_expires(const dp_slots_t *s, int32_t slot) { return s->node[slot].expires_ns; }
+DP_INLINE void **dp_slots_user(dp_slots_t *s, int32_t slot) { return s->node[slot].user; }
+DP_INLINE void *const *dp_slots_user_c(const dp_slots_t *s, int32_t slot) { return s->node[slot].user; }
+DP_INLINE dp_slot_timing_t *dp_slots_timing(dp_slots_t *s, int32_t slot) { return &s->node[slot].timing; }
+DP_INLINE const dp_slot_timing_t *dp_slots_timing_c(const dp_slots_t *s, int32_t slot) {
+    return &s->node[slot].timing;
+}
+/* Only expiry.c writes the expiry time (it files the slot by it). */
+DP_INLINE void dp_slots_set_expires(dp_slots_t *s, int32_t slot, int64_t expires_ns) {
+    s->node[slot].expires_ns = expires_ns;
+}
+/* Copy what the slot remembers of its accesses (count and policy mark). */
+DP_INLINE void dp_slots_copy_history(dp_slots_t *dst, int32_t d, const dp_slots_t *src, int32_t s) {
+    dst->node[d].n_hits = src->node[s].n_hits;
+    dst->node[d].mark = src->node[s].mark;
+}
+/* Fetch the list neighbours a move of `slot` will write. */
+DP_INLINE void dp_slots_prefetch_neighbours(const dp_slots_t *s, int32_t slot) {
+    const dp_slot_t *const nd = &s->node[slot];
+    if (nd->prev >= 0) DP_PREFETCH(&s->node[nd->prev]);
+    if (nd->next >= 0) DP_PREFETCH(&s->node[nd->next]);
+}
+
+#endif /* DP_SLOTS_H */

@@ -1,0 +1,51 @@
+/* tinylfu.h -- W-TinyLFU (Einziger et al.; Caffeine) as a dp_policy_ops_t (dp_tinylfu_ops):
+ * a small window LRU in front of a main region split into probation and protected. A new key
+ * enters the window; the window's overflow is admitted to probation only if the frequency sketch
+ * rates it above the main region's victim; a probation hit is promoted to protected; a hill
+ * climber resizes the window (seg_max[DP_SEG_WINDOW]) from the sampled hit rate; a ghost table
+ * of window entries that lost admission doubles the window, and admits a key that returns
+ * within `cap` reads, when the climber is too slow. A hit counts in the sketch at once; its
+ * list move waits in the read buffer (reads[0 .. n_reads), n_reads <= reads_cap), skipped if the
+ * slot was freed or reused by another hash since. Invariant: n_reads <= reads_cap; protected
+ * <= seg_max[DP_SEG_PROTECTED] after each insert. The policy's init allocates, free releases. */
+#ifndef DP_TINYLFU_H
+#define DP_TINYLFU_H
+
+#include "policy.h"
+
+#define DP_TINYLFU_READS_MAX 128         /* read buffer entries; fewer for caches under 128 */
+#define DP_TINYLFU_FIRST_SKETCH_KEYS 65536 /* sketch and ghosts: sized for this many keys (or
+                                            * cap) at once, then grown with the slots (1 MiB) */
+/* Sample floors. The climber compares hit rates of successive samples of 10 x cap reads: under
+ * ~5,000 reads the standard error (0.5 / sqrt(n)) exceeds the one-point differences it must
+ * resolve, so a small cache's window wandered. The sketch halves after 10 x cap counts: for a
+ * small cache that forgets every count within a few hundred reads, before a popular key's count
+ * can outgrow a one-off's. (A 10,000-count floor scored the same over the simulator's table but
+ * put loop at 256 entries 1.3 points lower; 8,000-9,000 tip loop at 768 entries into the
+ * ghost-doubling trap described in docs/hit-rate.md.) Caches of 750+ entries are unaffected. */
+#define DP_TINYLFU_MIN_SAMPLE_READS 5000
+#define DP_TINYLFU_MIN_SKETCH_SAMPLE 7500
+
+/* A hit whose list move is pending: the slot, and the hash it held then. */
+typedef struct {
+    uint64_t hash;
+    int32_t slot;
+} dp_tinylfu_read_t;
+
+typedef struct {
+    dp_sketch_t sketch;
+    size_t sketch_keys;        /* keys the sketch and ghost table are sized for */
+    uint64_t sample_size, sample_reads, sample_hits;  /* hill climber */
+    double prev_hit_rate, step;
+    uint64_t read_clock;       /* hits + misses so far: the ghosts' clock */
+    uint64_t *ghost;           /* ghost_mask + 1 words: low 32 bits of a rejected key's hash
+                                * << 32 | low 32 bits of read_clock at its eviction; 0 = empty */
+    size_t ghost_mask;
+    uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
+    dp_tinylfu_read_t *reads;
+    size_t n_reads, reads_cap;
+} dp_tinylfu_t;
+
+extern const dp_policy_ops_t dp_tinylfu_ops;
+
+#endif /* DP_TINYLFU_H */

@@ -1,0 +1,171 @@
+/* Unit tests of csrc/policy.c and csrc/tinylfu.c through the composed core (lru.c): the policy
+ * table, LRU order and victims, and W-TinyLFU's window, admission by frequency, promotion on a
+ * (buffered) hit, ghosts, copy and clear; dp_lru_check after every step and catching a broken
+ * policy bound. Built and run by test_l1_core.py. */
+#include <string.h>
+
+#include "l1_check.h"
+#include "lru.h"
+#include "tinylfu.h"
+
+static int32_t insert(dp_lru_t *c, uint64_t hash) {
+    if (c->slots.len == c->slots.cap) {
+        const int32_t v = dp_policy_victim(&c->policy, &c->slots);
+        dp_policy_on_evict(&c->policy, &c->slots, v);
+        dp_lru_remove(c, v);
+    }
+    dp_policy_on_write(&c->policy, hash);
+    return dp_lru_insert(c, hash, 0, DP_LRU_NEVER);
+}
+
+/* The live slot holding `hash`, or -1. */
+static int32_t lookup(const dp_lru_t *c, uint64_t hash) {
+    size_t pos = dp_slots_probe_begin(&c->slots, hash);
+    return dp_slots_probe_next(&c->slots, hash, &pos);
+}
+
+static void test_table(void) {
+    CHECK(dp_policy_count() == 2);
+    CHECK(strcmp(dp_policy_name(DP_POLICY_LRU), "lru") == 0);
+    CHECK(strcmp(dp_policy_name(DP_POLICY_TINYLFU), "tinylfu") == 0);
+    CHECK(dp_policy_name(2) == NULL && dp_policy_name(-1) == NULL);
+    CHECK(dp_policy_find("tinylfu") == DP_POLICY_TINYLFU && dp_policy_find("fifo") == -1);
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 10, 7) == DP_EINVAL);
+    CHECK(dp_lru_init(&c, 0, DP_POLICY_LRU) == DP_EINVAL);
+    dp_lru_free(&c); /* safe after a failed init */
+}
+
+static void test_lru(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 3, DP_POLICY_LRU) == DP_OK);
+    CHECK(c.policy.sketch == NULL && c.policy.state == NULL);
+    const int32_t a = insert(&c, 1), b = insert(&c, 2);
+    insert(&c, 3);
+    CHECK(dp_policy_victim(&c.policy, &c.slots) == a);
+    dp_lru_touch(&c, a); /* a hit moves a to the front at once */
+    CHECK(dp_policy_victim(&c.policy, &c.slots) == b && dp_slots_hits(&c.slots, a) == 1);
+    CHECK(dp_lru_victim_except(&c, b) == dp_slots_prev(&c.slots, b));
+    insert(&c, 4); /* evicts b */
+    CHECK(lookup(&c, 2) == -1 && lookup(&c, 1) == a && c.slots.len == 3);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* LRU keeps every entry in the window: anything else is corrupt. */
+    dp_slots_move_head(&c.slots, DP_SEG_PROBATION, a);
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    dp_lru_free(&c);
+}
+
+static void test_tinylfu_segments(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 100, DP_POLICY_TINYLFU) == DP_OK);
+    const dp_tinylfu_t *const t = c.policy.state;
+    CHECK(c.policy.sketch != NULL);
+    CHECK(c.policy.seg_max[DP_SEG_WINDOW] == 1 && c.policy.seg_max[DP_SEG_PROTECTED] == 74);
+    for (uint64_t h = 1; h <= 50; h++) insert(&c, h * 0x10001);
+    /* The window holds one entry; the rest overflowed into probation. */
+    CHECK(c.slots.seg_len[DP_SEG_WINDOW] == 1 && c.slots.seg_len[DP_SEG_PROBATION] == 49);
+    const int32_t p = lookup(&c, 7 * 0x10001);
+    CHECK(p >= 0 && dp_slots_seg(&c.slots, p) == DP_SEG_PROBATION);
+    dp_lru_touch(&c, p);
+    CHECK(t->n_reads == 1 && dp_slots_seg(&c.slots, p) == DP_SEG_PROBATION); /* buffered */
+    dp_policy_drain(&c.policy, &c.slots);
+    CHECK(t->n_reads == 0 && dp_slots_seg(&c.slots, p) == DP_SEG_PROTECTED); /* promoted */
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* A buffered hit on a slot freed and reused meanwhile moves nothing. */
+    const int32_t q = lookup(&c, 9 * 0x10001);
+    dp_lru_touch(&c, q);
+    dp_lru_remove(&c, q);
+    const int32_t r = insert(&c, 12345);
+    CHECK(r == q); /* the free list hands the same slot back */
+    dp_policy_drain(&c.policy, &c.slots);
+    CHECK(dp_slots_seg(&c.slots, r) != DP_SEG_PROTECTED);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* The read buffer drains by itself when full. */
+    for (int i = 0; i < 300; i++) dp_lru_touch(&c, p);
+    CHECK(t->n_reads < t->reads_cap && dp_lru_check(&c) == DP_OK);
+    /* A policy bound broken by hand is caught. */
+    c.policy.seg_max[DP_SEG_PROTECTED] += 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    dp_lru_free(&c);
+}
+
+static void test_tinylfu_admission(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 50, DP_POLICY_TINYLFU) == DP_OK);
+    /* Fill with keys written many times (popular), then a one-off key passes the window. */
+    for (int round = 0; round < 5; round++)
+        for (uint64_t h = 1; h <= 50; h++) {
+            const int32_t s = lookup(&c, h * 977);
+            if (s >= 0) dp_lru_touch(&c, s); else insert(&c, h * 977);
+        }
+    dp_policy_drain(&c.policy, &c.slots);
+    insert(&c, 999999); /* enters the window */
+    insert(&c, 888888); /* pushes 999999 out of a window of one: rejected, not admitted */
+    CHECK(lookup(&c, 999999) == -1);
+    size_t popular = 0;
+    for (uint64_t h = 1; h <= 50; h++) popular += lookup(&c, h * 977) >= 0;
+    CHECK(popular == 49); /* only the slot the newcomer holds was given up */
+    /* 999999 lost admission from the window: back within cap reads, it is marked and admitted. */
+    const int32_t back = insert(&c, 999999);
+    CHECK(dp_slots_mark(&c.slots, back) == 1);
+    insert(&c, 777777);
+    CHECK(lookup(&c, 999999) >= 0);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+}
+
+static void test_copy_and_clear(void) {
+    dp_lru_t c, d;
+    int32_t remap[64];
+    CHECK(dp_lru_init(&c, 64, DP_POLICY_TINYLFU) == DP_OK);
+    for (uint64_t h = 1; h <= 64; h++) insert(&c, h * 31);
+    for (uint64_t h = 1; h <= 64; h += 5) dp_lru_touch(&c, lookup(&c, h * 31));
+    dp_policy_drain(&c.policy, &c.slots);
+    CHECK(dp_lru_init(&d, 64, DP_POLICY_TINYLFU) == DP_OK);
+    CHECK(dp_lru_copy_into(&c, &d, remap) == DP_OK);
+    CHECK(dp_lru_check(&d) == DP_OK && d.slots.len == c.slots.len);
+    int32_t i = dp_slots_first(&c.slots), j = dp_slots_first(&d.slots);
+    for (; i >= 0 && j >= 0; i = dp_slots_next(&c.slots, i), j = dp_slots_next(&d.slots, j)) {
+        CHECK(dp_slots_hash(&c.slots, i) == dp_slots_hash(&d.slots, j) && remap[i] == j);
+        CHECK(dp_slots_hits(&c.slots, i) == dp_slots_hits(&d.slots, j));
+    }
+    CHECK(i == -1 && j == -1);
+    dp_lru_clear(&c);
+    CHECK(c.slots.len == 0 && dp_lru_check(&c) == DP_OK);
+    for (uint64_t h = 1; h <= 10; h++) insert(&c, h);
+    CHECK(c.slots.len == 10 && dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+    dp_lru_free(&d);
+}
+
+/* Random reads and writes over a skewed key space: every invariant holds throughout. */
+static void test_random(int kind) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 200, kind) == DP_OK);
+    for (int step = 0; step < 30000; step++) {
+        const uint64_t r = l1_rand();
+        const uint64_t key = (r & 1) ? (r >> 8) % 64 + 1 : (r >> 8) % 2000 + 1;
+        const int32_t s = lookup(&c, key);
+        if (s >= 0) {
+            dp_lru_touch(&c, s);
+        } else {
+            dp_policy_on_miss(&c.policy);
+            insert(&c, key);
+        }
+        if ((r >> 40) % 50 == 0 && c.slots.len) dp_lru_remove(&c, dp_slots_first(&c.slots));
+        if (step % 211 == 0) CHECK(dp_lru_check(&c) == DP_OK);
+    }
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+}
+
+int main(void) {
+    test_table();
+    test_lru();
+    test_tinylfu_segments();
+    test_tinylfu_admission();
+    test_copy_and_clear();
+    test_random(DP_POLICY_LRU);
+    test_random(DP_POLICY_TINYLFU);
+    L1_DONE();
+}

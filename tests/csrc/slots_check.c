@@ -1,0 +1,133 @@
+/* Unit tests of csrc/slots.c: allocation, growth, the index (probe, collisions, backward-shift
+ * delete), segment lists and iteration, hit counts and ranking; dp_slots_check must hold after
+ * every step and must catch a broken link. Built and run by test_l1_core.py. */
+#include <stdlib.h>
+
+#include "l1_check.h"
+#include "slots.h"
+
+/* Every slot reachable through the index holding `hash`, until `want` is met. */
+static int found(const dp_slots_t *s, uint64_t hash, int32_t want) {
+    size_t pos = dp_slots_probe_begin(s, hash);
+    for (int32_t i = dp_slots_probe_next(s, hash, &pos); i >= 0; i = dp_slots_probe_next(s, hash, &pos))
+        if (i == want) return 1;
+    return 0;
+}
+
+static void test_init_and_growth(void) {
+    dp_slots_t s;
+    CHECK(dp_slots_init(&s, 0) == DP_EINVAL);
+    CHECK(dp_slots_init(&s, DP_SLOTS_MAX_CAP + 1) == DP_EINVAL);
+    CHECK(dp_slots_init(&s, 10) == DP_OK);
+    CHECK(s.n_slots == DP_SLOTS_FIRST && s.len == 0 && dp_slots_check(&s) == DP_OK);
+    int32_t slot[10];
+    for (int i = 0; i < 4; i++) slot[i] = dp_slots_alloc(&s, 1000 + i, i, DP_SEG_WINDOW);
+    CHECK(dp_slots_alloc(&s, 99, 0, DP_SEG_WINDOW) == DP_EFULL); /* needs a reserve first */
+    CHECK(dp_slots_reserve(&s, 11) == DP_EINVAL);
+    CHECK(dp_slots_grown(&s, 5) == 8);
+    CHECK(dp_slots_reserve(&s, 5) == DP_OK && s.n_slots == 8);
+    for (int i = 4; i < 10; i++) {
+        if (s.len == s.n_slots) CHECK(dp_slots_reserve(&s, s.len + 1) == DP_OK);
+        slot[i] = dp_slots_alloc(&s, 1000 + i, i, DP_SEG_WINDOW);
+    }
+    CHECK(s.n_slots == 10 && s.len == 10); /* doubling stops at cap */
+    CHECK(s.total_weight == 45);
+    for (int i = 0; i < 10; i++) CHECK(found(&s, 1000 + i, slot[i])); /* numbers kept */
+    CHECK(!found(&s, 999, -2));
+    CHECK(dp_slots_check(&s) == DP_OK);
+    dp_slots_clear(&s);
+    CHECK(s.len == 0 && s.total_weight == 0 && dp_slots_first(&s) == -1);
+    CHECK(dp_slots_check(&s) == DP_OK);
+    dp_slots_free(&s);
+    dp_slots_free(&s); /* safe on a zeroed struct */
+}
+
+static void test_collisions_and_delete(void) {
+    dp_slots_t s;
+    CHECK(dp_slots_init(&s, 64) == DP_OK);
+    CHECK(dp_slots_reserve(&s, 64) == DP_OK);
+    /* Equal hashes share a home bucket: one long cluster, then holes punched in it. */
+    int32_t slot[40];
+    for (int i = 0; i < 40; i++) slot[i] = dp_slots_alloc(&s, i < 20 ? 7 : 7 + (uint64_t)i * 64, 0, DP_SEG_WINDOW);
+    for (int i = 0; i < 20; i++) CHECK(found(&s, 7, slot[i]));
+    for (int i = 0; i < 20; i += 3) dp_slots_release(&s, slot[i]);
+    CHECK(dp_slots_check(&s) == DP_OK);
+    for (int i = 0; i < 20; i++) CHECK(found(&s, 7, slot[i]) == (i % 3 != 0));
+    for (int i = 20; i < 40; i++) CHECK(found(&s, 7 + (uint64_t)i * 64, slot[i]));
+    dp_slots_free(&s);
+}
+
+static void test_segments(void) {
+    dp_slots_t s;
+    CHECK(dp_slots_init(&s, 8) == DP_OK);
+    CHECK(dp_slots_reserve(&s, 8) == DP_OK);
+    int32_t a = dp_slots_alloc(&s, 1, 0, DP_SEG_WINDOW), b = dp_slots_alloc(&s, 2, 0, DP_SEG_WINDOW);
+    int32_t c = dp_slots_alloc(&s, 3, 0, DP_SEG_PROBATION), d = dp_slots_alloc(&s, 4, 0, DP_SEG_PROTECTED);
+    /* Window (b, a), then protected (d), then probation (c). */
+    int32_t want[] = {b, a, d, c}, i = dp_slots_first(&s);
+    for (int k = 0; k < 4; k++, i = dp_slots_next(&s, i)) CHECK(i == want[k]);
+    CHECK(i == -1);
+    dp_slots_to_front(&s, a);
+    CHECK(s.head[DP_SEG_WINDOW] == a && s.tail[DP_SEG_WINDOW] == b);
+    dp_slots_move_head(&s, DP_SEG_PROTECTED, a);
+    CHECK(s.seg_len[DP_SEG_WINDOW] == 1 && s.seg_len[DP_SEG_PROTECTED] == 2);
+    CHECK(dp_slots_seg(&s, a) == DP_SEG_PROTECTED && s.head[DP_SEG_PROTECTED] == a);
+    CHECK(dp_slots_check(&s) == DP_OK);
+    /* Hit counts: saturating, ranked. */
+    dp_slots_count_hit(&s, c);
+    dp_slots_count_hit(&s, c);
+    dp_slots_count_hit(&s, d);
+    s.node[b].n_hits = DP_SLOTS_HITS_MAX - 1;
+    dp_slots_count_hit(&s, b);
+    dp_slots_count_hit(&s, b);
+    CHECK(dp_slots_hits(&s, b) == DP_SLOTS_HITS_MAX);
+    CHECK(dp_slots_seg(&s, b) == DP_SEG_WINDOW && dp_slots_mark(&s, b) == 0); /* no spill */
+    int32_t top[4];
+    CHECK(dp_slots_top_hits(&s, top, 3) == 3);
+    CHECK(top[0] == b && top[1] == c && top[2] == d);
+    /* The check must notice a broken link. */
+    s.node[c].prev = a;
+    CHECK(dp_slots_check(&s) == DP_ECORRUPT);
+    s.node[c].prev = -1;
+    CHECK(dp_slots_check(&s) == DP_OK);
+    s.seg_len[DP_SEG_WINDOW]++;
+    CHECK(dp_slots_check(&s) == DP_ECORRUPT);
+    dp_slots_free(&s);
+}
+
+/* Random allocs and releases against a model of which hash each slot holds. */
+static void test_random(void) {
+    enum { CAP = 300, STEPS = 20000 };
+    dp_slots_t s;
+    uint64_t held[CAP];
+    int32_t live[CAP];
+    size_t n_live = 0;
+    CHECK(dp_slots_init(&s, CAP) == DP_OK);
+    for (int step = 0; step < STEPS; step++) {
+        const uint64_t r = l1_rand();
+        if (n_live < CAP && (r & 3) != 0) {
+            if (s.len == s.n_slots) CHECK(dp_slots_reserve(&s, s.len + 1) == DP_OK);
+            const uint64_t hash = (r >> 8) % 97; /* few hashes: collisions galore */
+            const int32_t i = dp_slots_alloc(&s, hash, 1, (int)((r >> 4) % 3));
+            held[i] = hash;
+            live[n_live++] = i;
+        } else if (n_live) {
+            const size_t k = (r >> 8) % n_live;
+            dp_slots_release(&s, live[k]);
+            live[k] = live[--n_live];
+        }
+        if (step % 97 == 0) CHECK(dp_slots_check(&s) == DP_OK);
+    }
+    CHECK(s.len == n_live && s.total_weight == (int64_t)n_live);
+    for (size_t k = 0; k < n_live; k++) CHECK(found(&s, held[live[k]], live[k]));
+    CHECK(dp_slots_check(&s) == DP_OK);
+    dp_slots_free(&s);
+}
+
+int main(void) {
+    test_init_and_growth();
+    test_collisions_and_delete();
+    test_segments();
+    test_random();
+    L1_DONE();
+}
