@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,7 @@ def _positive(text: str) -> int:
     return value
 
 
-def _names(text: str, known: dict[str, object], what: str) -> list[str]:
+def _names(text: str, known: Mapping[str, object], what: str) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if names == ["all"]:
         return list(known)
