@@ -28,11 +28,11 @@ static size_t dp_tinylfu_sketch_keys(const dp_policy_t *p, size_t n_slots) {
     return n_slots > first ? n_slots : first;
 }
 
+/* A sample of 10 x cap reads or counts, but never under `n_min` (see tinylfu.h). */
+static uint64_t dp_tinylfu_sample_floor(uint64_t n, uint64_t n_min) { return n > n_min ? n : n_min; }
+
 /* The sketch and ghost table for n_slots entries, keeping what t's hold: both are indexed by
  * a hash's low bits, so the old tables tile the new ones. DP_ENOMEM leaves t unchanged. */
-/* A sample of 10 x cap reads or counts, but never under `floor` (see tinylfu.h). */
-static uint64_t dp_tinylfu_sample_floor(uint64_t n, uint64_t floor) { return n > floor ? n : floor; }
-
 static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     const size_t keys = dp_tinylfu_sketch_keys(p, n_slots);
@@ -50,7 +50,8 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     }
     /* Age by the full cache's sample, as a sketch sized for cap would: a small early sketch
      * halving every 10 x n_slots counts would forget what the filling cache learnt. */
-    sketch.sample_size = dp_tinylfu_sample_floor(10 * (uint64_t)p->cap, DP_TINYLFU_MIN_SKETCH_SAMPLE);
+    sketch.sample_size =
+        dp_tinylfu_sample_floor(10 * (uint64_t)p->cap, DP_TINYLFU_MIN_SKETCH_SAMPLE);
     const size_t n_old = t->ghost ? t->ghost_mask + 1 : 0;
     if (n_old && n_old <= n_ghosts)
         for (size_t i = 0; i < n_ghosts; i += n_old) memcpy(ghost + i, t->ghost, n_old * sizeof(uint64_t));

@@ -3,8 +3,9 @@
 Formats: ``lirs`` (one integer key per line, lines starting with ``*`` skipped), ``text`` (one
 key per line, any text; keys are numbered in order of first appearance), ``i64be`` and
 ``i32be`` (big-endian binary integers: cache2k's traces are ``i32be``), and ``auto`` (``i32be``
-if the data holds a NUL byte or a byte outside ASCII, as binary keys do, else ``lirs``). A ``.gz``, ``.xz`` or
-``.bz2`` suffix decompresses. A trace without a single key is an error, not an empty result.
+if the data holds a NUL byte or a byte outside ASCII, as binary keys do, else ``lirs``). A
+``.gz``, ``.xz`` or ``.bz2`` suffix decompresses. A trace without a single key is an error,
+not an empty result.
 """
 
 from __future__ import annotations
