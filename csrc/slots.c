@@ -8,8 +8,8 @@ _Static_assert(sizeof(dp_slot_t) == 64, "a node must fill exactly one cache line
 
 /*** Allocation ***/
 
-/* n_buckets and shift for a table of n_slots entries: a power of two >= 1.5 * n_slots. */
-static void dp_slots_size_table(size_t n_slots, size_t *n_buckets, unsigned *shift) {
+/* n_buckets and its log2 for a table of n_slots entries: a power of two >= 1.5 * n_slots. */
+static void dp_slots_size_table(size_t n_slots, size_t *n_buckets, unsigned *log2_buckets) {
     size_t n = 8;
     unsigned log2_n = 3;
     while (n < n_slots + n_slots / 2) {
@@ -17,7 +17,7 @@ static void dp_slots_size_table(size_t n_slots, size_t *n_buckets, unsigned *shi
         log2_n++;
     }
     *n_buckets = n;
-    *shift = 64u - log2_n;
+    *log2_buckets = log2_n;
 }
 
 /* Slots [from, to) as free slots, chained in order in front of the current free list. */
@@ -35,35 +35,43 @@ static void dp_slots_chain_free(dp_slots_t *s, size_t from, size_t to) {
     if (to > from) s->free_head = (int32_t)from;
 }
 
-DP_INLINE size_t dp_slots_home(const dp_slots_t *s, int32_t slot) {
-    return (size_t)(dp_slots_mix(s->node[slot].hash) >> s->shift);
+/* How far bucket i's entry sits from its home. */
+DP_INLINE size_t dp_slots_distance(const dp_slots_t *s, size_t i) {
+    return (i - dp_slots_tag_home(s, s->table[i].tag)) & (s->n_buckets - 1);
 }
 
+/* Robin Hood insertion: an entry nearer its home than the one being placed gives way. */
 static void dp_slots_index_add(dp_slots_t *s, int32_t slot) {
     const size_t mask = s->n_buckets - 1;
-    size_t i = dp_slots_home(s, slot);
-    while (s->table[i].slot >= 0) i = (i + 1) & mask;
-    s->table[i].slot = slot;
-    s->table[i].tag = (uint32_t)dp_slots_mix(s->node[slot].hash);
+    dp_bucket_t cur = {dp_slots_tag(s, s->node[slot].hash), slot};
+    size_t i = dp_slots_tag_home(s, cur.tag), dist = 0;
+    for (;;) {
+        if (s->table[i].slot < 0) {
+            s->table[i] = cur;
+            return;
+        }
+        const size_t theirs = dp_slots_distance(s, i);
+        if (theirs < dist) {
+            const dp_bucket_t held = s->table[i];
+            s->table[i] = cur;
+            cur = held;
+            dist = theirs;
+        }
+        i = (i + 1) & mask;
+        dist++;
+    }
 }
 
 static void dp_slots_index_del(dp_slots_t *s, int32_t slot) {
     const size_t mask = s->n_buckets - 1;
-    size_t i = dp_slots_home(s, slot);
+    size_t i = dp_slots_tag_home(s, dp_slots_tag(s, s->node[slot].hash));
     while (s->table[i].slot != slot) i = (i + 1) & mask;
-    /* Shift later members of the cluster back so that no probe meets a hole too early. */
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & mask;
-        const int32_t o = s->table[j].slot;
-        if (o < 0) break;
-        const size_t home = dp_slots_home(s, o);
-        /* o may fill the hole at i unless its home lies cyclically in (i, j]. */
-        const int home_after_hole = (i <= j) ? (i < home && home <= j) : (i < home || home <= j);
-        if (!home_after_hole) {
-            s->table[i] = s->table[j];
-            i = j;
-        }
+    /* Shift the displaced entries after it back by one, up to an empty bucket or an entry at
+     * its home: every distance stays within one of its predecessor's. */
+    for (size_t j = (i + 1) & mask; s->table[j].slot >= 0 && dp_slots_distance(s, j) > 0;
+         j = (j + 1) & mask) {
+        s->table[i] = s->table[j];
+        i = j;
     }
     s->table[i].slot = -1;
 }
@@ -81,8 +89,8 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
     if (n > s->cap) return DP_EINVAL;
     const size_t n_slots = dp_slots_grown(s, n);
     size_t n_buckets;
-    unsigned shift;
-    dp_slots_size_table(n_slots, &n_buckets, &shift);
+    unsigned log2_buckets;
+    dp_slots_size_table(n_slots, &n_buckets, &log2_buckets);
     dp_slot_t *node = dp_aligned_alloc(n_slots * sizeof(dp_slot_t));
     dp_bucket_t *table = n_buckets != s->n_buckets ? malloc(n_buckets * sizeof(dp_bucket_t))
                                                    : s->table;
@@ -101,7 +109,7 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
         free(s->table);
         s->table = table;
         s->n_buckets = n_buckets;
-        s->shift = shift;
+        s->log2_buckets = log2_buckets;
         for (size_t i = 0; i < n_buckets; i++) s->table[i].slot = -1;
         for (size_t i = 0; i < n_slots; i++)
             if (s->node[i].seg != DP_SEG_FREE) dp_slots_index_add(s, (int32_t)i);
@@ -114,7 +122,7 @@ int dp_slots_init(dp_slots_t *s, size_t cap) {
     if (cap == 0 || cap > DP_SLOTS_MAX_CAP) return DP_EINVAL;
     s->cap = cap;
     s->n_slots = cap < DP_SLOTS_FIRST ? cap : DP_SLOTS_FIRST;
-    dp_slots_size_table(s->n_slots, &s->n_buckets, &s->shift);
+    dp_slots_size_table(s->n_slots, &s->n_buckets, &s->log2_buckets);
     s->node = dp_aligned_alloc(s->n_slots * sizeof(dp_slot_t));
     s->table = malloc(s->n_buckets * sizeof(dp_bucket_t));
     if (!s->node || !s->table) {
@@ -306,11 +314,13 @@ int dp_slots_check(const dp_slots_t *s) {
         if (o < 0) continue;
         n_indexed++;
         if ((size_t)o >= s->n_slots || s->node[o].seg == DP_SEG_FREE ||
-            s->table[i].tag != (uint32_t)dp_slots_mix(s->node[o].hash))
+            s->table[i].tag != dp_slots_tag(s, s->node[o].hash))
             return DP_ECORRUPT;
-        /* Every bucket from home to i must be occupied, or a probe would stop short. */
-        for (size_t j = dp_slots_home(s, o); j != i; j = (j + 1) & mask)
-            if (s->table[j].slot < 0) return DP_ECORRUPT;
+        /* A distance at most one more than the previous bucket's (0 after an empty one):
+         * then no probe stops short of its key. */
+        const size_t prev = (i - 1) & mask;
+        const size_t limit = s->table[prev].slot < 0 ? 0 : dp_slots_distance(s, prev) + 1;
+        if (dp_slots_distance(s, i) > limit) return DP_ECORRUPT;
     }
     return n_indexed == s->len ? DP_OK : DP_ECORRUPT;
 }

@@ -5,9 +5,11 @@
  * head[seg] (most recent) .. tail[seg] (least recent), doubly linked through prev/next (-1 ends
  * it), its `seg` field names the list and seg_len[seg] counts it; free slots have seg
  * DP_SEG_FREE and chain through next from free_head; every live slot sits in exactly one bucket
- * of the linear-probing table (no tombstones: deletion shifts back), n_buckets a power of two
- * >= 1.5 * n_slots; total_weight is the sum of the live slots' weight. Slots keep their numbers
- * when the arrays grow. dp_slots_init allocates, dp_slots_free releases (safe on a zeroed
+ * of the Robin Hood linear-probing table (no tombstones: deletion shifts back), whose tag holds
+ * the home bucket in its top log2_buckets bits; along the table a bucket's distance from its
+ * home exceeds the previous bucket's by at most one (0 after an empty bucket); n_buckets is a
+ * power of two >= 1.5 * n_slots; total_weight is the sum of the live slots' weight. Slots keep
+ * their numbers when the arrays grow and are handed out in index order. dp_slots_init allocates, dp_slots_free releases (safe on a zeroed
  * struct); the caller owns the struct and the words in user[]. */
 #ifndef DP_SLOTS_H
 #define DP_SLOTS_H
@@ -46,7 +48,7 @@ typedef struct {
 } dp_slot_t;
 
 typedef struct {
-    uint32_t tag;  /* low 32 bits of the mixed hash, to skip most key comparisons */
+    uint32_t tag;  /* home bucket << (32 - log2_buckets) | a fragment of the mixed hash */
     int32_t slot;  /* -1 = empty bucket */
 } dp_bucket_t;
 
@@ -60,7 +62,7 @@ typedef struct {
     int64_t total_weight;
     dp_bucket_t *table;
     size_t n_buckets;
-    unsigned shift;            /* 64 - log2(n_buckets) */
+    unsigned log2_buckets;     /* 3 .. 31 */
 } dp_slots_t;
 
 int dp_slots_init(dp_slots_t *s, size_t cap);
@@ -91,21 +93,39 @@ int dp_slots_check(const dp_slots_t *s);
 
 /*** Inline hot path and accessors ***/
 
-DP_INLINE uint64_t dp_slots_mix(uint64_t hash) { return hash * 0x9E3779B97F4A7C15ULL; }
+#define DP_SLOTS_PHI 0x9E3779B97F4A7C15ULL
 
-DP_INLINE size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash) {
-    return (size_t)(dp_slots_mix(hash) >> s->shift);
+/* A key's tag: its home bucket in the top log2_buckets bits, then bits of its mixed hash. The
+ * home keeps the hash's low bits and XORs in a mix of the high ones: consecutive integer keys
+ * (whose Python hash is the integer) get consecutive buckets, as in a dict, so reading them in
+ * order walks the table in order; keys that differ only in high bits still spread. Robin Hood
+ * placement keeps the long runs this makes cheap to miss in: a probe stops as soon as it is
+ * farther from its home than the bucket's own entry is from its. */
+DP_INLINE uint32_t dp_slots_tag(const dp_slots_t *s, uint64_t hash) {
+    const unsigned b = s->log2_buckets;
+    const uint64_t home = (hash ^ (((hash >> b) * DP_SLOTS_PHI) >> (64 - b))) & (((uint64_t)1 << b) - 1);
+    const uint32_t fragment = (uint32_t)((hash * DP_SLOTS_PHI) >> 32) & ((1u << (32 - b)) - 1);
+    return (uint32_t)(home << (32 - b)) | fragment;
 }
 
-/* Next slot at or after bucket *pos whose tag and full hash match; -1 at the first empty
- * bucket (the key is absent). The caller compares keys and, on a mismatch, calls again. */
+DP_INLINE size_t dp_slots_tag_home(const dp_slots_t *s, uint32_t tag) {
+    return (size_t)(tag >> (32 - s->log2_buckets));
+}
+
+DP_INLINE size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash) {
+    return dp_slots_tag_home(s, dp_slots_tag(s, hash));
+}
+
+/* Next slot at or after bucket *pos whose tag and full hash match; -1 once the key cannot be
+ * further on (an empty bucket, or one whose entry sits nearer its home than the key would).
+ * The caller compares keys and, on a mismatch, calls again. */
 DP_INLINE int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos) {
-    const uint32_t tag = (uint32_t)dp_slots_mix(hash);
-    const size_t mask = s->n_buckets - 1;
+    const uint32_t tag = dp_slots_tag(s, hash);
+    const size_t mask = s->n_buckets - 1, home = dp_slots_tag_home(s, tag);
     size_t i = *pos;
     for (;;) {
         const dp_bucket_t b = s->table[i];
-        if (b.slot < 0) {
+        if (b.slot < 0 || ((i - dp_slots_tag_home(s, b.tag)) & mask) < ((i - home) & mask)) {
             *pos = i;
             return -1;
         }

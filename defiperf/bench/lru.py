@@ -1,9 +1,13 @@
 """OptimizedLRU beside lru-dict, cachetools, functools.lru_cache and a plain dict.
 
-Every cache holds ``capacity`` entries; keys are read and overwritten in one fixed shuffled
-order (a cache is read in the order requests arrive, not in insertion order). Operations:
-get-hit (``c[k]``), get-miss (``c.get(k)``), set-new-with-eviction (``c[k] = v`` on a full
-cache), overwrite (``c[k] = v`` of a present key), for int keys and ``"token:%d"`` str keys.
+Every cache holds ``capacity`` entries. Operations: get-hit (``c[k]``), get-miss
+(``c.get(k)``), set-new-with-eviction (``c[k] = v`` on a full cache), overwrite (``c[k] = v`` of
+a present key), for int keys and ``"token:%d"`` str keys. Keys are visited in one fixed shuffled
+order (a cache is read in the order requests arrive); get-hit and set-evict are also measured
+in insertion order (``seq``: the best case for a structure whose nodes sit in memory in
+insertion order, as lru-dict's do) and in a Zipf order (``zipf``: ``capacity`` draws with
+exponent ZIPF_S, the popular keys scattered over the key range; for set-evict the draws span
+the present and the fresh keys, so some writes overwrite and the others evict).
 """
 
 from __future__ import annotations
@@ -21,6 +25,8 @@ from defiperf.bench._timing import best_ns_per_op
 from defiperf.structures import OptimizedLRU
 
 TTL_SECONDS = 3600.0
+ZIPF_S = 1.0
+ORDERS = ("", "seq", "zipf")  # "" = shuffled (the plain operation name)
 
 
 def make_ours(capacity: int) -> Any:
@@ -82,8 +88,32 @@ def key_sets(kind: str, capacity: int, seed: int) -> tuple[list[Any], list[Any],
     return present, order, fresh
 
 
+def zipf_order(keys: list[Any], n: int, seed: int) -> list[Any]:
+    """`n` draws from `keys` with P(rank r) ~ 1 / r**ZIPF_S, ranks given to keys at random."""
+    rng = random.Random(seed)
+    ranked = keys[:]
+    rng.shuffle(ranked)
+    weights = [1.0 / (r + 1) ** ZIPF_S for r in range(len(ranked))]
+    return rng.choices(ranked, weights=weights, k=n)
+
+
+def orders(kind: str, capacity: int, seed: int) -> dict[str, tuple[list[Any], list[list[Any]]]]:
+    """Per order: (the get-hit read order, the set-evict write rounds, which alternate)."""
+    present, shuffled, fresh = key_sets(kind, capacity, seed)
+    fresh_shuffled = fresh[:]
+    random.Random(seed + 1).shuffle(fresh_shuffled)
+    return {
+        "": (shuffled, [fresh_shuffled, shuffled]),
+        "seq": (present, [fresh, present]),
+        "zipf": (zipf_order(present, capacity, seed + 2),
+                 # two draws, popular keys ranked apart: each round's writes evict the other's
+                 [zipf_order(present + fresh, capacity, seed + 3),
+                  zipf_order(present + fresh, capacity, seed + 4)]),
+    }
+
+
 def _pass(op: str, cache: Any, order: list[Any], present: list[Any],
-          fresh: list[Any]) -> Callable[[], int]:
+          fresh: list[Any], writes: list[list[Any]] | None = None) -> Callable[[], int]:
     """One timed pass of `op` over `cache`; it returns its operation count."""
     if op == "get-hit":
         def get_hit() -> int:
@@ -100,12 +130,12 @@ def _pass(op: str, cache: Any, order: list[Any], present: list[Any],
             return len(fresh)
         return get_miss
     if op == "set-evict":
-        rotation = [fresh, present]
+        rotation = writes if writes is not None else [fresh, present]
 
         def set_evict() -> int:
-            # Alternate between the two key sets so that every insert evicts.
+            # Alternate between the key sets so that every insert evicts.
             keys = rotation[0]
-            rotation.reverse()
+            rotation.append(rotation.pop(0))
             c = cache
             for k in keys:
                 c[k] = k
@@ -143,20 +173,24 @@ def run(quick: bool = False, capacity: int = 100_000, seed: int = 12345,
     makers = available()
     rows: list[Row] = []
     for kind in ("int", "str"):
-        present, order, fresh = key_sets(kind, capacity, seed)
-        for op in ("get-hit", "get-miss", "set-evict", "overwrite"):
+        present, _, fresh = key_sets(kind, capacity, seed)
+        by_order = orders(kind, capacity, seed)
+        for op, order_name in [(op, o) for op in ("get-hit", "get-miss", "set-evict", "overwrite")
+                               for o in (ORDERS if op in ("get-hit", "set-evict") else ("",))]:
+            order, writes = by_order[order_name]
             caches = {label: make(capacity) for label, make in makers.items()}
             for cache in caches.values():
                 for k in present:
                     cache[k] = k
-            passes = {label: _pass(op, cache, order, present, fresh)
+            passes = {label: _pass(op, cache, order, present, fresh, writes)
                       for label, cache in caches.items()
                       if not (op == "set-evict" and label == "dict")}  # a dict never evicts
             if op == "get-hit":
                 passes["functools.lru_cache"] = _lru_cache_hit(order, capacity, present)
             best = best_ns_per_op(passes, rounds)
             ours = best.pop("defiperf")
-            rows.append(Row("lru", f"{op} {kind}", "ns/op", ours, best))
+            name = f"{op} {kind}" + (f" {order_name}" if order_name else "")
+            rows.append(Row("lru", name, "ns/op", ours, best))
             del caches
     n_mem = memory_items // 10 if quick else memory_items
     mem = {label: measure_in_child(f"defiperf.bench.lru:{make.__name__}", n_mem)

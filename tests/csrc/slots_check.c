@@ -95,6 +95,38 @@ static void test_segments(void) {
     dp_slots_free(&s);
 }
 
+/* Consecutive integer hashes get consecutive home buckets; keys that differ only in high bits
+ * spread; random hashes mixed in keep every key reachable through inserts and deletes. */
+static void test_locality(void) {
+    dp_slots_t s;
+    CHECK(dp_slots_init(&s, 4096) == DP_OK && dp_slots_reserve(&s, 4096) == DP_OK);
+    int32_t seq[1000], rnd[1000];
+    for (uint64_t h = 0; h < 1000; h++) seq[h] = dp_slots_alloc(&s, h, 0, DP_SEG_WINDOW);
+    for (uint64_t h = 0; h < 1000; h++) CHECK(dp_slots_probe_begin(&s, h) == h);
+    size_t homes[64];
+    for (uint64_t k = 0; k < 64; k++) homes[k] = dp_slots_probe_begin(&s, k << 40);
+    size_t distinct = 0;
+    for (int a = 0; a < 64; a++) {
+        int seen = 0;
+        for (int b = 0; b < a; b++) seen |= homes[b] == homes[a];
+        distinct += !seen;
+    }
+    CHECK(distinct > 48);
+    uint64_t rhash[1000];
+    for (int i = 0; i < 1000; i++) rnd[i] = dp_slots_alloc(&s, rhash[i] = l1_rand(), 0, DP_SEG_WINDOW);
+    CHECK(dp_slots_check(&s) == DP_OK);
+    for (int i = 0; i < 1000; i += 2) {
+        dp_slots_release(&s, seq[i]);
+        dp_slots_release(&s, rnd[i]);
+    }
+    CHECK(dp_slots_check(&s) == DP_OK);
+    for (int i = 0; i < 1000; i++) {
+        CHECK(found(&s, (uint64_t)i, seq[i]) == (i % 2));
+        CHECK(found(&s, rhash[i], rnd[i]) == (i % 2));
+    }
+    dp_slots_free(&s);
+}
+
 /* Random allocs and releases against a model of which hash each slot holds. */
 static void test_random(void) {
     enum { CAP = 300, STEPS = 20000 };
@@ -128,6 +160,7 @@ int main(void) {
     test_init_and_growth();
     test_collisions_and_delete();
     test_segments();
+    test_locality();
     test_random();
     L1_DONE();
 }
