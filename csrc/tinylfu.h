@@ -4,7 +4,9 @@
  * rates it above the main region's victim; a probation hit is promoted to protected; a hill
  * climber resizes the window (seg_max[DP_SEG_WINDOW]) from the sampled hit rate; a ghost table
  * of window entries that lost admission doubles the window, and admits a key that returns
- * within `cap` reads, when the climber is too slow. A hit counts in the sketch at once; its
+ * within `cap` reads, when the climber is too slow; two sampled shadows (a plain LRU and a plain
+ * TinyLFU) switch the window to the whole cache when LRU is clearly winning and back when
+ * frequency is (see below). A hit counts in the sketch at once; its
  * list move waits in the read buffer (reads[0 .. n_reads), n_reads <= reads_cap), skipped if the
  * slot was freed or reused by another hash since. Invariant: n_reads <= reads_cap; protected
  * <= seg_max[DP_SEG_PROTECTED] after each insert. The policy's init allocates, free releases. */
@@ -26,6 +28,32 @@
 #define DP_TINYLFU_MIN_SAMPLE_READS 5000
 #define DP_TINYLFU_MIN_SKETCH_SAMPLE 7500
 
+/* Two sampled shadows (SHARDS-style spatial sampling): keys whose mixed hash has its top
+ * `shift` bits 0 (1 in 2**shift) replay through a plain LRU and a plain TinyLFU (an LRU that
+ * admits a new key only if the sketch rates it above the victim) of cap >> shift entries each,
+ * which approximate those policies at `cap` on the whole trace. Per sampled read, only[k]
+ * counts "shadow k hit, we missed" and ours_only[k] the reverse (McNemar's paired test). A
+ * cache under DP_TINYLFU_SHADOW_MIN << DP_TINYLFU_SHADOW_MIN_SHIFT entries has no shadows: mask
+ * 0, match 1 (no hash matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every
+ * used[k][i] <= clock; tag[k] and used[k] are consecutive runs of cap words in one block. */
+#define DP_TINYLFU_SHADOW_MAX 1024
+#define DP_TINYLFU_SHADOW_MIN 8
+#define DP_TINYLFU_SHADOW_MIN_SHIFT 3
+#define DP_TINYLFU_SHADOW_LRU 0
+#define DP_TINYLFU_SHADOW_TINYLFU 1
+#define DP_TINYLFU_SHADOWS 2
+typedef struct {
+    uint64_t mask, match;      /* sampled: (dp_fmix64(hash) & mask) == match */
+    uint64_t *tag[DP_TINYLFU_SHADOWS], *used[DP_TINYLFU_SHADOWS]; /* hashes, last-use clocks */
+    uint32_t n[DP_TINYLFU_SHADOWS], cap;
+    uint64_t clock;            /* sampled reads so far: the shadows' last-use clock */
+    uint64_t n_sampled;        /* sampled reads since the counts last halved */
+    uint64_t n_counted;        /* sampled reads the counts cover (halved with them) */
+    uint64_t hold;             /* sampled reads to wait before the next verdict */
+    size_t window_before;      /* the window before the last switch to plain LRU */
+    uint64_t only[DP_TINYLFU_SHADOWS], ours_only[DP_TINYLFU_SHADOWS];
+} dp_tinylfu_shadow_t;
+
 /* A hit whose list move is pending: the slot, and the hash it held then. */
 typedef struct {
     uint64_t hash;
@@ -44,6 +72,7 @@ typedef struct {
     uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
     dp_tinylfu_read_t *reads;
     size_t n_reads, reads_cap;
+    dp_tinylfu_shadow_t shadow;
 } dp_tinylfu_t;
 
 extern const dp_policy_ops_t dp_tinylfu_ops;
