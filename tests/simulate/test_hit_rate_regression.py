@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from defiperf.simulate import hit_rate, parse_sizes, read_trace
+from defiperf.simulate import SYNTHETIC, hit_rate, parse_sizes, read_trace
 from defiperf.simulate.traces import default_trace_dir
 
 TRACES = default_trace_dir()
@@ -55,8 +55,9 @@ def test_tinylfu_floor(name: str, percent: int) -> None:
 
 
 # Where LRU is near-optimal the window still grows too slowly: strict expected failures, so
-# that closing a gap is noticed (docs/hit-rate.md has the numbers).
-KNOWN_GAPS = {("sprite", 20), ("zigzag", 20), ("zigzag", 50)}
+# that closing a gap is noticed (docs/hit-rate.md has the numbers). sprite 20% closed with the
+# shadows (90.86 -> 92.00, LRU 92.21); zigzag 20% and 50% narrowed (-3.8/-5.4 -> -1.6/-4.7).
+KNOWN_GAPS = {("zigzag", 20), ("zigzag", 50)}
 LRU_ROWS = [pytest.param(name, pct, marks=pytest.mark.xfail(strict=True, reason="known gap"))
             if (name, pct) in KNOWN_GAPS else (name, pct)
             for name in REAL for pct in (1, 5, 20, 50)]
@@ -66,4 +67,22 @@ LRU_ROWS = [pytest.param(name, pct, marks=pytest.mark.xfail(strict=True, reason=
 def test_tinylfu_within_a_point_of_lru(name: str, percent: int) -> None:
     size = size_of(name, percent)
     tinylfu, lru = hit_rate("tinylfu", trace(name), size), hit_rate("lru", trace(name), size)
+    assert tinylfu >= lru - 0.01, (tinylfu, lru)
+
+
+@cache
+def synthetic(name: str) -> np.ndarray:
+    return SYNTHETIC[name]()
+
+
+# The recency-heavy synthetic traces, where the sampled shadow LRU switches the window to the
+# whole cache: before it, tinylfu trailed LRU here by 11.9 (reuse_twice 2%), 12.7 (reuse_twice
+# 20%) and 2.6 points (moving_hot 10%); now by 0.3, 0.8 and 0.3. recency 2% (0.7 behind, no
+# switch) guards the other side: an ORM-like trace the shadows must not make worse.
+@pytest.mark.parametrize("name, percent", [("reuse_twice", 2), ("reuse_twice", 20),
+                                           ("moving_hot", 10), ("recency", 2)])
+def test_tinylfu_within_a_point_of_lru_on_recency_heavy_traces(name: str, percent: int) -> None:
+    keys = synthetic(name)
+    size = parse_sizes(f"{percent}%")[0].entries(len(np.unique(keys)))
+    tinylfu, lru = hit_rate("tinylfu", keys, size), hit_rate("lru", keys, size)
     assert tinylfu >= lru - 0.01, (tinylfu, lru)
