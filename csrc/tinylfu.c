@@ -139,7 +139,8 @@ static int dp_tinylfu_shadow_read(dp_tinylfu_t *t, int k, uint64_t hash) {
 static double dp_tinylfu_shadow_lead(const dp_tinylfu_shadow_t *sh, int k) {
     const double lead = (double)sh->only[k] - (double)sh->ours_only[k];
     const double z = DP_TINYLFU_SHADOW_Z;
-    if (lead < DP_TINYLFU_SHADOW_MIN_LEAD || lead < DP_TINYLFU_SHADOW_MIN_GAIN * (double)sh->n_counted ||
+    if (lead < DP_TINYLFU_SHADOW_MIN_LEAD ||
+        lead < DP_TINYLFU_SHADOW_MIN_GAIN * (double)sh->n_counted ||
         lead * lead <= z * z * (double)(sh->only[k] + sh->ours_only[k]))
         return 0.0;
     return lead;
@@ -155,7 +156,8 @@ static void dp_tinylfu_absorb_main(dp_slots_t *s) {
         dp_slots_move_head(s, DP_SEG_WINDOW, s->tail[DP_SEG_PROBATION]);
     while (s->tail[DP_SEG_PROTECTED] >= 0)
         dp_slots_move_head(s, DP_SEG_WINDOW, s->tail[DP_SEG_PROTECTED]);
-    for (size_t i = 0; i < n_window; i++) dp_slots_move_head(s, DP_SEG_WINDOW, s->tail[DP_SEG_WINDOW]);
+    for (size_t i = 0; i < n_window; i++)
+        dp_slots_move_head(s, DP_SEG_WINDOW, s->tail[DP_SEG_WINDOW]);
 }
 
 /* A read of a sampled key that hit (ours = 1) or missed (0) the cache. The counts halve every
