@@ -1,7 +1,7 @@
 /* Unit tests of csrc/policy.c and csrc/tinylfu.c through the composed core (lru.c): the policy
  * table, LRU order and victims, and W-TinyLFU's window, admission by frequency, promotion on a
- * (buffered) hit, ghosts, the sampled shadows' switches, copy and clear; dp_lru_check after every step and catching a broken
- * policy bound. Built and run by test_l1_core.py. */
+ * (buffered) hit, ghosts, the sampled shadows' switches, copy and clear; dp_lru_check after
+ * every step and catching a broken policy bound. Built and run by test_l1_core.py. */
 #include <string.h>
 
 #include "l1_check.h"
