@@ -36,7 +36,7 @@
  * cache under DP_TINYLFU_SHADOW_MIN << DP_TINYLFU_SHADOW_MIN_SHIFT entries has no shadows: mask
  * 0, match 1 (no hash matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every
  * used[k][i] <= clock; tag[k] and used[k] are consecutive runs of cap words in one block. */
-#define DP_TINYLFU_SHADOW_MAX 1024
+#define DP_TINYLFU_SHADOW_MAX 256
 #define DP_TINYLFU_SHADOW_MIN 8
 #define DP_TINYLFU_SHADOW_MIN_SHIFT 3
 #define DP_TINYLFU_SHADOW_LRU 0

@@ -162,7 +162,7 @@ static void test_tinylfu_shadows(void) {
     dp_lru_free(&c);
     CHECK(dp_lru_init(&c, 100000, DP_POLICY_TINYLFU) == DP_OK);
     sh = &((const dp_tinylfu_t *)c.policy.state)->shadow;
-    CHECK(sh->cap == 100000 >> 7 && sh->mask == ~(uint64_t)0 << 57);
+    CHECK(sh->cap == 100000 >> 9 && sh->mask == ~(uint64_t)0 << 55);
     dp_lru_free(&c);
 
     CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
