@@ -7,6 +7,13 @@
 #include "hash.h"
 
 #define DP_TINYLFU_CLIMB_Z 1.0
+#define DP_TINYLFU_FIRST_STEP 0.03
+/* The shadows' verdicts (see dp_tinylfu_shadow_lead and dp_tinylfu_shadow_count). */
+#define DP_TINYLFU_SHADOW_Z 3.0
+#define DP_TINYLFU_SHADOW_MIN_LEAD 8.0
+#define DP_TINYLFU_SHADOW_MIN_GAIN 0.03
+#define DP_TINYLFU_SHADOW_PERIOD 16
+#define DP_TINYLFU_SHADOW_HOLD 4
 
 DP_INLINE dp_tinylfu_t *dp_tinylfu(const dp_policy_t *p) { return (dp_tinylfu_t *)p->state; }
 
@@ -30,6 +37,9 @@ static size_t dp_tinylfu_sketch_keys(const dp_policy_t *p, size_t n_slots) {
     return n_slots > first ? n_slots : first;
 }
 
+/* A sample of 10 x cap reads or counts, but never under `n_min` (see tinylfu.h). */
+static uint64_t dp_tinylfu_sample_floor(uint64_t n, uint64_t n_min) { return n > n_min ? n : n_min; }
+
 /* The sketch and ghost table for n_slots entries, keeping what t's hold: both are indexed by
  * a hash's low bits, so the old tables tile the new ones. DP_ENOMEM leaves t unchanged. */
 static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
@@ -49,7 +59,8 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     }
     /* Age by the full cache's sample, as a sketch sized for cap would: a small early sketch
      * halving every 10 x n_slots counts would forget what the filling cache learnt. */
-    sketch.sample_size = 10 * (uint64_t)p->cap;
+    sketch.sample_size =
+        dp_tinylfu_sample_floor(10 * (uint64_t)p->cap, DP_TINYLFU_MIN_SKETCH_SAMPLE);
     const size_t n_old = t->ghost ? t->ghost_mask + 1 : 0;
     if (n_old && n_old <= n_ghosts)
         for (size_t i = 0; i < n_ghosts; i += n_old) memcpy(ghost + i, t->ghost, n_old * sizeof(uint64_t));
@@ -62,12 +73,150 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     return DP_OK;
 }
 
+/*** The shadows (see tinylfu.h): would plain LRU, or plain TinyLFU, do better now? ***/
+
+/* Sampled keys are 1 in 2**shift, shift >= DP_TINYLFU_SHADOW_MIN_SHIFT, the smallest for which
+ * a shadow holds at most DP_TINYLFU_SHADOW_MAX entries; no shadows if they would hold fewer
+ * than DP_TINYLFU_SHADOW_MIN. */
+static int dp_tinylfu_shadow_init(dp_tinylfu_shadow_t *sh, size_t cap) {
+    unsigned shift = DP_TINYLFU_SHADOW_MIN_SHIFT;
+    while ((cap >> shift) > DP_TINYLFU_SHADOW_MAX) shift++;
+    sh->mask = 0;
+    sh->match = 1;
+    sh->window_before = cap / 100;
+    if ((cap >> shift) < DP_TINYLFU_SHADOW_MIN) return DP_OK;
+    sh->cap = (uint32_t)(cap >> shift);
+    uint64_t *const words = calloc(2 * DP_TINYLFU_SHADOWS * (size_t)sh->cap, sizeof(uint64_t));
+    if (!words) return DP_ENOMEM;
+    for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) {
+        sh->tag[k] = words + 2 * (size_t)k * sh->cap;
+        sh->used[k] = sh->tag[k] + sh->cap;
+    }
+    sh->mask = ~(uint64_t)0 << (64 - shift);
+    sh->match = 0;
+    return DP_OK;
+}
+
+static void dp_tinylfu_shadow_clear(dp_tinylfu_shadow_t *sh) {
+    sh->clock = sh->n_sampled = sh->n_counted = sh->hold = 0;
+    for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) sh->n[k] = 0, sh->only[k] = sh->ours_only[k] = 0;
+}
+
+DP_INLINE int dp_tinylfu_sampled(const dp_tinylfu_t *t, uint64_t hash) {
+    return (dp_fmix64(hash) & t->shadow.mask) == t->shadow.match;
+}
+
+/* One read of a sampled key through shadow k: 1 if it hit there. Both are exact LRU lists by
+ * last-use clock (a linear scan of at most DP_TINYLFU_SHADOW_MAX words, on 1 read in 2**shift);
+ * the TinyLFU shadow admits a missed key only if the sketch rates it above its LRU victim. */
+static int dp_tinylfu_shadow_read(dp_tinylfu_t *t, int k, uint64_t hash) {
+    dp_tinylfu_shadow_t *const sh = &t->shadow;
+    uint64_t *const tag = sh->tag[k], *const used = sh->used[k];
+    uint32_t oldest = 0;
+    for (uint32_t i = 0; i < sh->n[k]; i++) {
+        if (tag[i] == hash) {
+            used[i] = sh->clock;
+            return 1;
+        }
+        if (used[i] < used[oldest]) oldest = i;
+    }
+    uint32_t i = oldest;
+    if (sh->n[k] < sh->cap) {
+        i = sh->n[k]++;
+    } else if (k == DP_TINYLFU_SHADOW_TINYLFU &&
+               dp_sketch_estimate(&t->sketch, hash) <= dp_sketch_estimate(&t->sketch, tag[i])) {
+        return 0;
+    }
+    tag[i] = hash;
+    used[i] = sh->clock;
+    return 0;
+}
+
+/* Does shadow k beat us, by enough to pay for a switch? Three bars on the discordant counts
+ * (McNemar's paired test): the lead is at least DP_TINYLFU_SHADOW_MIN_LEAD reads; it exceeds Z
+ * standard deviations of "no difference" (the square root of their sum); and it is at least
+ * DP_TINYLFU_SHADOW_MIN_GAIN of the sampled reads: a switch costs about a cache's worth of
+ * refills while the content turns over, which a smaller lead does not win back within the
+ * evidence's horizon (a phase of a loop inside a Zipf workload). Returns the lead, or 0. */
+static double dp_tinylfu_shadow_lead(const dp_tinylfu_shadow_t *sh, int k) {
+    const double lead = (double)sh->only[k] - (double)sh->ours_only[k];
+    const double z = DP_TINYLFU_SHADOW_Z;
+    if (lead < DP_TINYLFU_SHADOW_MIN_LEAD ||
+        lead < DP_TINYLFU_SHADOW_MIN_GAIN * (double)sh->n_counted ||
+        lead * lead <= z * z * (double)(sh->only[k] + sh->ours_only[k]))
+        return 0.0;
+    return lead;
+}
+
+/* The window becomes the whole cache: the main region's entries join it behind the window's
+ * own, protected ahead of probation, each in its own order, so the cache is plain LRU at once
+ * (left in place, the main region's entries would be evicted before any window entry, however
+ * often they were read). O(cap) list moves, once per switch. */
+static void dp_tinylfu_absorb_main(dp_slots_t *s) {
+    const size_t n_window = s->seg_len[DP_SEG_WINDOW];
+    while (s->tail[DP_SEG_PROBATION] >= 0)
+        dp_slots_move_head(s, DP_SEG_WINDOW, s->tail[DP_SEG_PROBATION]);
+    while (s->tail[DP_SEG_PROTECTED] >= 0)
+        dp_slots_move_head(s, DP_SEG_WINDOW, s->tail[DP_SEG_PROTECTED]);
+    for (size_t i = 0; i < n_window; i++)
+        dp_slots_move_head(s, DP_SEG_WINDOW, s->tail[DP_SEG_WINDOW]);
+}
+
+/* A read of a sampled key that hit (ours = 1) or missed (0) the cache. The counts halve every
+ * DP_TINYLFU_SHADOW_PERIOD x cap sampled reads, so the verdict follows the workload's phase.
+ * - Plain LRU wins: recency rules now. The window becomes the whole cache (plain LRU from
+ *   here); the window it had is remembered. (Already LRU: our content is still turning over
+ *   towards the shadow's; just gather fresh evidence.)
+ * - Plain TinyLFU wins (and LRU does not) while the window holds half the cache or more:
+ *   frequency pays again; the window goes back to what it was before the switch.
+ * After a switch the climber restarts from there to fine-tune, and the shadows wait
+ * DP_TINYLFU_SHADOW_HOLD x cap sampled reads (a few turnovers of the content) before the
+ * next verdict: just after a switch the comparison favours the shadows, whose content did
+ * not have to turn over. */
+static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash, int ours) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
+    dp_tinylfu_shadow_t *const sh = &t->shadow;
+    sh->clock++;
+    sh->n_counted++;
+    for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) {
+        const int theirs = dp_tinylfu_shadow_read(t, k, hash);
+        sh->only[k] += (uint64_t)(theirs && !ours);
+        sh->ours_only[k] += (uint64_t)(ours && !theirs);
+    }
+    if (++sh->n_sampled >= DP_TINYLFU_SHADOW_PERIOD * (uint64_t)sh->cap) {
+        for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) sh->only[k] /= 2, sh->ours_only[k] /= 2;
+        sh->n_counted /= 2;
+        sh->n_sampled = 0;
+    }
+    if (sh->hold && --sh->hold) return;
+    const double lru = dp_tinylfu_shadow_lead(sh, DP_TINYLFU_SHADOW_LRU);
+    const double lfu = dp_tinylfu_shadow_lead(sh, DP_TINYLFU_SHADOW_TINYLFU);
+    if (lru == 0.0 && lfu == 0.0) return;
+    for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) sh->only[k] = sh->ours_only[k] = 0;
+    sh->n_sampled = sh->n_counted = 0;
+    sh->hold = DP_TINYLFU_SHADOW_HOLD * (uint64_t)sh->cap;
+    const size_t w = p->seg_max[DP_SEG_WINDOW];
+    if (lru > 0.0) {
+        if (w >= p->cap) return;
+        sh->window_before = w;
+        dp_tinylfu_set_shares(p, p->cap);
+        dp_tinylfu_absorb_main(s);
+    } else {
+        if (w < p->cap / 2) return;
+        dp_tinylfu_set_shares(p, sh->window_before);
+    }
+    t->step = -DP_TINYLFU_FIRST_STEP;
+    t->prev_hit_rate = 0.0;
+    t->sample_reads = t->sample_hits = 0;
+}
+
 static void dp_tinylfu_free(dp_policy_t *p) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     if (!t) return;
     dp_sketch_free(&t->sketch);
     free(t->reads);
     free(t->ghost);
+    free(t->shadow.tag[0]);
     free(t);
     p->state = NULL;
     p->sketch = NULL;
@@ -82,12 +231,14 @@ static int dp_tinylfu_init(dp_policy_t *p, size_t n_slots) {
     t->reads_cap = cap < DP_TINYLFU_READS_MAX ? cap : DP_TINYLFU_READS_MAX;
     t->reads = malloc(t->reads_cap * sizeof(dp_tinylfu_read_t));
     t->quick_period_reads = cap / 2 > 64 ? cap / 2 : 64;
-    if (!t->reads || dp_tinylfu_size_frequency(p, n_slots) != DP_OK) return DP_ENOMEM;
+    if (!t->reads || dp_tinylfu_size_frequency(p, n_slots) != DP_OK ||
+        dp_tinylfu_shadow_init(&t->shadow, cap) != DP_OK)
+        return DP_ENOMEM;
     dp_tinylfu_set_shares(p, cap / 100);
-    t->sample_size = 10 * (uint64_t)cap;
+    t->sample_size = dp_tinylfu_sample_floor(10 * (uint64_t)cap, DP_TINYLFU_MIN_SAMPLE_READS);
     /* First try a smaller window (by 3% of the cache; Caffeine's 6.25% overshoots on short
      * traces); the climber reverses if that hurts. */
-    t->step = -0.03;
+    t->step = -DP_TINYLFU_FIRST_STEP;
     return DP_OK;
 }
 
@@ -95,6 +246,7 @@ static void dp_tinylfu_clear(dp_policy_t *p) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     dp_tinylfu_count_pending(p); /* the counts stay, as a read-then-clear would leave them */
     t->n_reads = t->n_counted = 0;
+    dp_tinylfu_shadow_clear(&t->shadow);
     memset(t->ghost, 0, (t->ghost_mask + 1) * sizeof(uint64_t));
 }
 
@@ -259,15 +411,21 @@ static void dp_tinylfu_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     const uint64_t hash = dp_slots_hash(s, slot);
     /* A hit is a read of a present key: it counts towards frequency and the climber's sample
-     * before anything else happens (see tinylfu.h); the list move waits longer. Delaying the
-     * moves (as Caffeine's and theine's read buffers do) scored 0.5-1.5 points higher on
-     * multi2 and loop in the simulator: a burst of hits no longer reshuffles the segments hit
-     * by hit. The move will write both neighbours: fetch them now, while the caller's own work hides
-     * the misses, instead of in the drain, where a batch of them would stall back to back. */
+     * before anything else that reads them happens (see tinylfu.h); the list move waits
+     * longer. Delaying the moves (as Caffeine's and theine's read buffers do) scored 0.5-1.5
+     * points higher on multi2 and loop in the simulator: a burst of hits no longer reshuffles
+     * the segments hit by hit. The move will write both neighbours: fetch them now, while the
+     * caller's own work hides the misses, instead of in the drain, where a batch of them would
+     * stall back to back. */
     dp_slots_prefetch_neighbours(s, slot);
     t->reads[t->n_reads].hash = hash;
     t->reads[t->n_reads].slot = slot;
-    if (++t->n_reads == t->reads_cap) dp_tinylfu_drain(p, s);
+    t->n_reads++;
+    if (DP_UNLIKELY(dp_tinylfu_sampled(t, hash))) {
+        dp_tinylfu_count_pending(p); /* the shadows read the sketch: count up to this hit first */
+        dp_tinylfu_shadow_count(p, s, hash, 1);
+    }
+    if (t->n_reads == t->reads_cap) dp_tinylfu_drain(p, s);
 }
 
 static void dp_tinylfu_on_miss(dp_policy_t *p) {
@@ -284,7 +442,10 @@ static void dp_tinylfu_on_write(dp_policy_t *p, uint64_t hash) {
 
 static void dp_tinylfu_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     dp_tinylfu_count_pending(p);
-    if (dp_tinylfu_check_ghost(p, dp_slots_hash(s, slot))) dp_slots_set_mark(s, slot, 1);
+    const uint64_t hash = dp_slots_hash(s, slot);
+    /* A new key is a read that missed (read-through), or a write of a key we had not got. */
+    if (dp_tinylfu_sampled(dp_tinylfu(p), hash)) dp_tinylfu_shadow_count(p, s, hash, 0);
+    if (dp_tinylfu_check_ghost(p, hash)) dp_slots_set_mark(s, slot, 1);
     dp_tinylfu_rebalance(p, s);
 }
 
@@ -316,6 +477,17 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
     for (size_t i = 0; i < t->n_reads; i++)
         if (t->reads[i].slot < 0 || (size_t)t->reads[i].slot >= s->n_slots) return DP_ECORRUPT;
     if (t->sketch_keys < s->n_slots || ((t->ghost_mask + 1) & t->ghost_mask)) return DP_ECORRUPT;
+    const dp_tinylfu_shadow_t *const sh = &t->shadow;
+    if (sh->cap > DP_TINYLFU_SHADOW_MAX || sh->window_before > p->cap ||
+        (sh->cap ? sh->match != 0 || !sh->tag[0] : sh->mask != 0 || sh->match != 1))
+        return DP_ECORRUPT;
+    for (int k = 0; sh->cap && k < DP_TINYLFU_SHADOWS; k++) {
+        if (sh->n[k] > sh->cap || sh->tag[k] != sh->tag[0] + 2 * (size_t)k * sh->cap ||
+            sh->used[k] != sh->tag[k] + sh->cap)
+            return DP_ECORRUPT;
+        for (uint32_t i = 0; i < sh->n[k]; i++)
+            if (sh->used[k][i] > sh->clock) return DP_ECORRUPT;
+    }
     return DP_OK;
 }
 

@@ -1,9 +1,10 @@
 /* tinylfu.h -- W-TinyLFU (Einziger et al.; Caffeine) as a policy (dp_tinylfu_ops): a window
  * LRU in front of probation and protected; the window's overflow enters probation only if the
  * sketch rates it above the main victim (or it came back to its ghost within `cap` reads); a
- * probation hit is promoted; a hill climber and the ghost table size the window. A hit waits in
- * the read buffer: its counts until the next event that is not a hit (so counts land in the
- * same order as if made at once), its list move until the buffer fills or the order is read.
+ * probation hit is promoted; a hill climber and the ghost table size the window, and two sampled
+ * shadows (plain LRU, plain TinyLFU) switch it to the whole cache and back (see below). A hit
+ * waits in the read buffer: its counts until the next event that is not a hit or a sampled hit
+ * (same order as if made at once), its list move until the buffer fills or the order is read.
  * Invariant: n_counted <= n_reads < reads_cap; protected within seg_max after each insert;
  * sketch and ghosts sized for >= n_slots keys. init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
@@ -14,6 +15,41 @@
 #define DP_TINYLFU_READS_MAX 128         /* read buffer entries; fewer for caches under 128 */
 #define DP_TINYLFU_FIRST_SKETCH_KEYS 65536 /* sketch and ghosts: sized for this many keys (or
                                             * cap) at once, then grown with the slots (1 MiB) */
+/* Sample floors. The climber compares hit rates of successive samples of 10 x cap reads: under
+ * ~5,000 reads the standard error (0.5 / sqrt(n)) exceeds the one-point differences it must
+ * resolve, so a small cache's window wandered. The sketch halves after 10 x cap counts: for a
+ * small cache that forgets every count within a few hundred reads, before a popular key's count
+ * can outgrow a one-off's. (A 10,000-count floor scored the same over the simulator's table but
+ * put loop at 256 entries 1.3 points lower; 8,000-9,000 tip loop at 768 entries into the
+ * ghost-doubling trap described in docs/hit-rate.md.) Caches of 750+ entries are unaffected. */
+#define DP_TINYLFU_MIN_SAMPLE_READS 5000
+#define DP_TINYLFU_MIN_SKETCH_SAMPLE 7500
+
+/* Two sampled shadows (SHARDS-style spatial sampling): keys whose mixed hash has its top
+ * `shift` bits 0 (1 in 2**shift) replay through a plain LRU and a plain TinyLFU (an LRU that
+ * admits a new key only if the sketch rates it above the victim) of cap >> shift entries each,
+ * which approximate those policies at `cap` on the whole trace. Per sampled read, only[k]
+ * counts "shadow k hit, we missed" and ours_only[k] the reverse (McNemar's paired test). A
+ * cache under DP_TINYLFU_SHADOW_MIN << DP_TINYLFU_SHADOW_MIN_SHIFT entries has no shadows: mask
+ * 0, match 1 (no hash matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every
+ * used[k][i] <= clock; tag[k] and used[k] are consecutive runs of cap words in one block. */
+#define DP_TINYLFU_SHADOW_MAX 256
+#define DP_TINYLFU_SHADOW_MIN 8
+#define DP_TINYLFU_SHADOW_MIN_SHIFT 3
+#define DP_TINYLFU_SHADOW_LRU 0
+#define DP_TINYLFU_SHADOW_TINYLFU 1
+#define DP_TINYLFU_SHADOWS 2
+typedef struct {
+    uint64_t mask, match;      /* sampled: (dp_fmix64(hash) & mask) == match */
+    uint64_t *tag[DP_TINYLFU_SHADOWS], *used[DP_TINYLFU_SHADOWS]; /* hashes, last-use clocks */
+    uint32_t n[DP_TINYLFU_SHADOWS], cap;
+    uint64_t clock;            /* sampled reads so far: the shadows' last-use clock */
+    uint64_t n_sampled;        /* sampled reads since the counts last halved */
+    uint64_t n_counted;        /* sampled reads the counts cover (halved with them) */
+    uint64_t hold;             /* sampled reads to wait before the next verdict */
+    size_t window_before;      /* the window before the last switch to plain LRU */
+    uint64_t only[DP_TINYLFU_SHADOWS], ours_only[DP_TINYLFU_SHADOWS];
+} dp_tinylfu_shadow_t;
 
 /* A hit whose list move is pending: the slot, and the hash it held then. */
 typedef struct {
@@ -34,6 +70,7 @@ typedef struct {
     dp_tinylfu_read_t *reads;
     size_t n_reads, reads_cap;
     size_t n_counted;          /* reads[0 .. n_counted) are counted already */
+    dp_tinylfu_shadow_t shadow;
 } dp_tinylfu_t;
 
 extern const dp_policy_ops_t dp_tinylfu_ops;

@@ -2,7 +2,10 @@
 
 Formats: ``lirs`` (one integer key per line, lines starting with ``*`` skipped), ``text`` (one
 key per line, any text; keys are numbered in order of first appearance), ``i64be`` and
-``i32be`` (big-endian binary integers). A ``.gz``, ``.xz`` or ``.bz2`` suffix decompresses.
+``i32be`` (big-endian binary integers: cache2k's traces are ``i32be``), and ``auto`` (``i32be``
+if the data holds a NUL byte or a byte outside ASCII, as binary keys do, else ``lirs``). A
+``.gz``, ``.xz`` or ``.bz2`` suffix decompresses. A trace without a single key is an error,
+not an empty result.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import bz2
 import gzip
 import lzma
 import os
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,12 +63,42 @@ def _binary(dtype: str) -> Callable[[bytes], np.ndarray]:
     return read
 
 
+def _auto(data: bytes) -> np.ndarray:
+    head = data[:65536]
+    if b"\x00" in head or not head.isascii():
+        return _binary(">i4")(data)
+    return _lirs(data)
+
+
 FORMATS: dict[str, Callable[[bytes], np.ndarray]] = {
+    "auto": _auto,
     "lirs": _lirs,
     "text": _text,
     "i64be": _binary(">i8"),
     "i32be": _binary(">i4"),
 }
+
+
+TRACE_SUFFIXES = (".trace", ".trace.gz", ".trace.xz", ".trace.bz2")
+
+
+def default_trace_dir() -> Path:
+    """``$DEFIPERF_TRACES``, else ``../shared/data/traces`` beside the source checkout."""
+    env = os.environ.get("DEFIPERF_TRACES")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
+
+
+def find_traces(directory: str | os.PathLike[str]) -> list[Path]:
+    """The trace files (``*.trace``, optionally compressed) in `directory`, sorted by name."""
+    return sorted(p for p in Path(directory).iterdir()
+                  if p.is_file() and p.name.endswith(TRACE_SUFFIXES))
+
+
+def trace_name(path: Path) -> str:
+    """``gli`` for ``gli.trace.gz``."""
+    return path.name.split(".")[0]
 
 
 def read_trace(path: str | os.PathLike[str], format: str = "lirs") -> np.ndarray:
@@ -81,4 +115,10 @@ def read_trace(path: str | os.PathLike[str], format: str = "lirs") -> np.ndarray
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"no trace file at {path}")
-    return FORMATS[format](_read_bytes(path))
+    try:
+        keys = FORMATS[format](_read_bytes(path))
+    except (EOFError, lzma.LZMAError, gzip.BadGzipFile, zlib.error) as exc:
+        raise ValueError(f"cannot decompress: {exc}") from None
+    if len(keys) == 0:
+        raise ValueError("the trace holds no keys (an empty file, or only '*' lines)")
+    return keys

@@ -1,7 +1,7 @@
 /* Unit tests of csrc/policy.c and csrc/tinylfu.c through the composed core (lru.c): the policy
  * table, LRU order and victims, and W-TinyLFU's window, admission by frequency, promotion on a
- * (buffered) hit, ghosts, copy and clear; dp_lru_check after every step and catching a broken
- * policy bound. Built and run by test_l1_core.py. */
+ * (buffered) hit, ghosts, the sampled shadows' switches, copy and clear; dp_lru_check after
+ * every step and catching a broken policy bound. Built and run by test_l1_core.py. */
 #include <string.h>
 
 #include "l1_check.h"
@@ -138,6 +138,73 @@ static void test_copy_and_clear(void) {
     dp_lru_free(&d);
 }
 
+/* A read-through read: 1 if it hit. */
+static int read_key(dp_lru_t *c, uint64_t key) {
+    const int32_t s = lookup(c, key);
+    if (s >= 0) {
+        dp_lru_touch(c, s);
+        return 1;
+    }
+    dp_policy_on_miss(&c->policy);
+    insert(c, key);
+    return 0;
+}
+
+/* The sampled shadows: sized 1 in 2**shift, off for small caches; on a trace where LRU wins
+ * (each key read twice, 300 new keys apart) the window becomes the whole cache and the cache
+ * hits like LRU; when frequency then wins (a hot set of 900 keys among one-off reads, which
+ * LRU cannot hold) the window goes back; dp_lru_check catches a broken shadow. */
+static void test_tinylfu_shadows(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 50, DP_POLICY_TINYLFU) == DP_OK);
+    const dp_tinylfu_shadow_t *sh = &((const dp_tinylfu_t *)c.policy.state)->shadow;
+    CHECK(sh->cap == 0 && sh->mask == 0 && sh->match == 1); /* 50 >> 3 < 8: no shadows */
+    dp_lru_free(&c);
+    CHECK(dp_lru_init(&c, 100000, DP_POLICY_TINYLFU) == DP_OK);
+    sh = &((const dp_tinylfu_t *)c.policy.state)->shadow;
+    CHECK(sh->cap == 100000 >> 9 && sh->mask == ~(uint64_t)0 << 55);
+    dp_lru_free(&c);
+
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    sh = &((const dp_tinylfu_t *)c.policy.state)->shadow;
+    CHECK(sh->cap == 125 && c.policy.seg_max[DP_SEG_WINDOW] == 10);
+    size_t hits = 0, main_at_switch = SIZE_MAX;
+    for (uint64_t k = 1; k <= 30000; k++) {
+        read_key(&c, k * 7919);
+        const size_t hit = k > 300 ? (size_t)read_key(&c, (k - 300) * 7919) : 0;
+        if (k > 20000) hits += hit;
+        if (main_at_switch == SIZE_MAX && c.policy.seg_max[DP_SEG_WINDOW] == 1000)
+            main_at_switch = c.slots.seg_len[DP_SEG_PROBATION] + c.slots.seg_len[DP_SEG_PROTECTED];
+    }
+    /* The shadow LRU made the switch, at once and whole: the main region was absorbed into the
+     * window (the ghost check's doublings, the only other way up, leave it in place). */
+    CHECK(main_at_switch == 0);
+    /* Switched to the whole cache (the climber may since have stepped down a little); LRU hits
+     * every re-read, and so do we. */
+    CHECK(c.policy.seg_max[DP_SEG_WINDOW] > 500 && hits > 9900);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    size_t fresh = 1u << 30;
+    hits = 0;
+    for (int step = 0; step < 200000; step++) {
+        const uint64_t r = l1_rand();
+        const int hit = (r & 1) ? read_key(&c, (r >> 8) % 900 + 1) : read_key(&c, fresh++);
+        if (step >= 150000) hits += (size_t)hit;
+    }
+    CHECK(c.policy.seg_max[DP_SEG_WINDOW] < 500 && hits > 20000); /* most hot-set reads hit */
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_tinylfu_shadow_t *const bad = &((dp_tinylfu_t *)c.policy.state)->shadow;
+    bad->n[1] = bad->cap + 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    bad->n[1] = bad->cap;
+    bad->used[0][0] = bad->clock + 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    bad->used[0][0] = 0;
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_clear(&c);
+    CHECK(bad->n[0] == 0 && bad->n[1] == 0 && dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+}
+
 /* Random reads and writes over a skewed key space: every invariant holds throughout. */
 static void test_random(int kind) {
     dp_lru_t c;
@@ -165,6 +232,7 @@ int main(void) {
     test_tinylfu_segments();
     test_tinylfu_admission();
     test_copy_and_clear();
+    test_tinylfu_shadows();
     test_random(DP_POLICY_LRU);
     test_random(DP_POLICY_TINYLFU);
     L1_DONE();

@@ -15,8 +15,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from defiperf.simulate import hit_rate, read_trace
-from defiperf.simulate.__main__ import main
 from defiperf.simulate.policies import next_use
+from defiperf.simulate.synthetic import moving_hot, reuse_twice
 
 TRACES = Path(os.environ.get("DEFIPERF_TRACES",
                              Path(__file__).resolve().parents[2].parent / "shared/data/traces"))
@@ -107,29 +107,15 @@ def test_reader_errors(tmp_path: Path) -> None:
         hit_rate("fifo", np.array([1]), 1)
 
 
-def test_cli_on_a_real_trace(capsys: pytest.CaptureFixture[str]) -> None:
-    gli = TRACES / "gli.trace.gz"
-    assert gli.is_file(), f"the shared traces are missing ({gli}); set DEFIPERF_TRACES"
-    assert main([str(gli), "--sizes", "500,1000", "--policies", "lru,opt"]) == 0
-    out = capsys.readouterr().out
-    lines = [line.split() for line in out.splitlines()[2:]]
-    assert [row[1] for row in lines] == ["500", "1000"]
-    for row in lines:
-        lru, opt = (float(v.rstrip("%")) for v in row[2:4])
-        assert 0 <= lru <= opt <= 100
-    with pytest.raises(SystemExit):
-        main([str(gli), "--policies", "nope"])
-    with pytest.raises(SystemExit):
-        main([str(gli), "--sizes", "0"])
-
-
 def test_doctests() -> None:
     import doctest
 
+    import defiperf.simulate.table as table
     import defiperf.simulate.traces as traces
 
-    result = doctest.testmod(traces)
-    assert result.failed == 0 and result.attempted > 0
+    for module in (traces, table):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0
 
 
 def test_tinylfu_beats_lru_where_lru_fails() -> None:
@@ -172,33 +158,13 @@ def test_tinylfu_at_or_above_theine(traces: dict[str, np.ndarray], name: str, si
     assert hit_rate("tinylfu", trace, size) >= theine
 
 
-def recency_heavy_trace(n_keys: int, seed: int) -> np.ndarray:
-    """Every key read twice, the second time 100-400 keys later: frequency tells nothing, and
-    only a window as large as the reuse distance hits (LRU of 1,000 hits every second read)."""
-    rng = np.random.default_rng(seed)
-    first = np.arange(n_keys) * 2
-    second = first + 2 * rng.integers(100, 401, n_keys) + 1
-    times = np.concatenate([first, second])
-    keys = np.concatenate([np.arange(n_keys), np.arange(n_keys)])
-    return keys[np.argsort(times, kind="stable")].astype(np.int64)
-
-
 @pytest.mark.parametrize("size", [250, 500, 1000])
 def test_tinylfu_window_grows_on_a_recency_heavy_trace(size: int) -> None:
-    trace = recency_heavy_trace(60_000, seed=size)
+    trace = reuse_twice(60_000, seed=size)
     lru, tinylfu = hit_rate("lru", trace, size), hit_rate("tinylfu", trace, size)
     # A window stuck near 1% hits almost nothing here (theine: under 2%); the ghost check
     # doubles it within a few thousand reads, so only the warm-up is lost to LRU.
     assert tinylfu >= lru - 0.02, (tinylfu, lru)
-
-
-def moving_hot_set_trace(seed: int) -> np.ndarray:
-    """Six phases of 30,000 Zipf(1.0) reads over 5,000 keys, each phase shifted by 3,000 keys."""
-    rng = np.random.default_rng(seed)
-    weights = 1.0 / np.arange(1, 5_001)
-    phases = [rng.permutation(5_000)[rng.choice(5_000, 30_000, p=weights / weights.sum())]
-              + 3_000 * phase for phase in range(6)]
-    return np.concatenate(phases).astype(np.int64)
 
 
 @pytest.mark.parametrize("size", [1000, 2000])
@@ -206,6 +172,6 @@ def test_tinylfu_follows_a_moving_hot_set(size: int) -> None:
     # Stale counts keep the new hot keys out; a key that returns to its ghost within `size`
     # reads is admitted, and many such returns age the sketch. Without either, tinylfu trailed
     # LRU by 6.6 points at 2,000 entries on this trace; now by about 3.5.
-    trace = moving_hot_set_trace(seed=1)
+    trace = moving_hot(seed=1)
     lru, tinylfu = hit_rate("lru", trace, size), hit_rate("tinylfu", trace, size)
     assert tinylfu >= lru - 0.05, (tinylfu, lru)

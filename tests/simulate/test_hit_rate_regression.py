@@ -1,0 +1,88 @@
+"""Hit-rate regression on the shared traces: W-TinyLFU's rate must not fall below floors that
+the current tuning clears with margin, nor more than a point below LRU where it now holds.
+Each case replays one trace at one size (under a second or two; loop, the longest, is 505,500
+reads). The full table is `python -m defiperf.simulate`; docs/hit-rate.md explains it."""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from defiperf.simulate import SYNTHETIC, hit_rate, parse_sizes, read_trace
+from defiperf.simulate.traces import default_trace_dir
+
+TRACES = default_trace_dir()
+REAL = ["2_pools", "cpp", "cs", "gli", "loop", "multi1", "multi2", "multi3", "ps", "scan",
+        "sprite", "zigzag", "web07"]
+
+
+@cache
+def trace(name: str) -> np.ndarray:
+    paths = [p for p in TRACES.glob(f"{name}.trace*") if p.is_file()]
+    assert paths, f"the shared trace {name} is missing from {TRACES}; set DEFIPERF_TRACES"
+    return read_trace(paths[0], "auto")
+
+
+def size_of(name: str, percent: int) -> int:
+    return parse_sizes(f"{percent}%")[0].entries(len(np.unique(trace(name))))
+
+
+def test_all_thirteen_traces_read() -> None:
+    assert sorted(p.name.split(".")[0] for p in Path(TRACES).glob("*.trace*")) == sorted(REAL)
+    web07 = trace("web07")  # cache2k's binary format, detected
+    assert (len(web07), len(np.unique(web07))) == (76_118, 20_484)
+    assert (len(trace("loop")), len(np.unique(trace("loop")))) == (505_500, 1_011)
+
+
+# (trace, % of distinct keys) -> tinylfu's floor in percent. Measured after the sample floors
+# (5,000 reads / 10,000 counts), each at least 0.4 points above its floor; before them, the
+# small-cache rows were far below (cpp 1%: 7.89, loop 20%: 6.72, loop 50%: 42.32).
+FLOORS = {
+    ("cpp", 1): 13.0, ("cpp", 5): 63.5, ("cs", 20): 15.5, ("gli", 5): 8.0, ("gli", 20): 33.0,
+    ("loop", 20): 17.0, ("loop", 50): 47.0, ("multi1", 1): 14.5, ("multi2", 5): 42.5,
+    ("multi3", 20): 56.5, ("ps", 1): 15.5, ("scan", 20): 17.5, ("2_pools", 1): 46.0,
+    ("web07", 1): 42.5, ("web07", 20): 61.5,
+}
+
+
+@pytest.mark.parametrize("name, percent", list(FLOORS))
+def test_tinylfu_floor(name: str, percent: int) -> None:
+    rate = 100 * hit_rate("tinylfu", trace(name), size_of(name, percent))
+    assert rate >= FLOORS[name, percent], rate
+
+
+# Where LRU is near-optimal the window still grows too slowly: strict expected failures, so
+# that closing a gap is noticed (docs/hit-rate.md has the numbers). sprite 20% closed with the
+# shadows (90.86 -> 92.00, LRU 92.21); zigzag 20% and 50% narrowed (-3.8/-5.4 -> -1.6/-4.7).
+KNOWN_GAPS = {("zigzag", 20), ("zigzag", 50)}
+LRU_ROWS = [pytest.param(name, pct, marks=pytest.mark.xfail(strict=True, reason="known gap"))
+            if (name, pct) in KNOWN_GAPS else (name, pct)
+            for name in REAL for pct in (1, 5, 20, 50)]
+
+
+@pytest.mark.parametrize("name, percent", LRU_ROWS)
+def test_tinylfu_within_a_point_of_lru(name: str, percent: int) -> None:
+    size = size_of(name, percent)
+    tinylfu, lru = hit_rate("tinylfu", trace(name), size), hit_rate("lru", trace(name), size)
+    assert tinylfu >= lru - 0.01, (tinylfu, lru)
+
+
+@cache
+def synthetic(name: str) -> np.ndarray:
+    return SYNTHETIC[name]()
+
+
+# The recency-heavy synthetic traces, where the sampled shadow LRU switches the window to the
+# whole cache: before it, tinylfu trailed LRU here by 11.9 (reuse_twice 2%), 12.7 (reuse_twice
+# 20%) and 2.6 points (moving_hot 10%); now by 0.3, 0.8 and 0.3. recency 2% (0.7 behind, no
+# switch) guards the other side: an ORM-like trace the shadows must not make worse.
+@pytest.mark.parametrize("name, percent", [("reuse_twice", 2), ("reuse_twice", 20),
+                                           ("moving_hot", 10), ("recency", 2)])
+def test_tinylfu_within_a_point_of_lru_on_recency_heavy_traces(name: str, percent: int) -> None:
+    keys = synthetic(name)
+    size = parse_sizes(f"{percent}%")[0].entries(len(np.unique(keys)))
+    tinylfu, lru = hit_rate("tinylfu", keys, size), hit_rate("lru", keys, size)
+    assert tinylfu >= lru - 0.01, (tinylfu, lru)
