@@ -147,7 +147,7 @@ def test_tinylfu_never_a_point_below_lru(traces: dict[str, np.ndarray], name: st
 # theine (in the test extra) seeds its sketch's hash at random: its rate varies by a few tenths of a point from run
 # to run, so ours is compared with the mean of three of its runs.
 GLI_1000 = pytest.mark.xfail(strict=True, reason="50.72% vs theine's 50.79%: 4 reads of 6,016; "
-                             "a known gap (see README)")
+                             "a known gap (see docs/simulate.md)")
 
 
 @pytest.mark.parametrize("name, size", [pytest.param(*row, marks=GLI_1000)
