@@ -83,11 +83,16 @@ TRACE_SUFFIXES = (".trace", ".trace.gz", ".trace.xz", ".trace.bz2")
 
 
 def default_trace_dir() -> Path:
-    """``$DEFIPERF_TRACES``, else ``../shared/data/traces`` beside the source checkout."""
+    """``$DEFIPERF_TRACES``, else ``../shared/data/traces`` beside the source checkout (for an
+    editable install) or beside the current directory, whichever exists."""
     env = os.environ.get("DEFIPERF_TRACES")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
+    beside_checkout = Path(__file__).resolve().parents[3] / "shared" / "data" / "traces"
+    for candidate in (beside_checkout, Path.cwd().parent / "shared" / "data" / "traces"):
+        if candidate.is_dir():
+            return candidate
+    return beside_checkout
 
 
 def find_traces(directory: str | os.PathLike[str]) -> list[Path]:

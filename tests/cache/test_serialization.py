@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import pickle
+import tempfile
 from decimal import Decimal
 from typing import Any
 
@@ -119,7 +120,9 @@ def test_depth_stays_bounded_whatever_the_recursion_limit_and_stack(limit: int, 
     import subprocess
     import sys
 
+    # cwd outside the source tree, whose uncompiled package would shadow the installed one
     child = subprocess.run([sys.executable, "-c", _CHILD.format(limit=limit, stack_kib=stack_kib)],
-                           capture_output=True, text=True, timeout=120)
+                           capture_output=True, text=True, timeout=120,
+                           cwd=tempfile.gettempdir())
     assert child.returncode == 0, child.stderr[-2000:]
     assert eval(child.stdout) == ["refused", "refused"]  # noqa: S307 - our own child's repr

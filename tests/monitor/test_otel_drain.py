@@ -12,6 +12,7 @@ import math
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -248,5 +249,5 @@ print("exiting")
 def test_the_interpreter_exits_with_the_drain_thread_busy() -> None:
     """No close(): the daemon thread neither holds the exit up nor prints anything."""
     got = subprocess.run([sys.executable, "-c", EXIT_BUSY], capture_output=True, text=True,
-                         timeout=120)
+                         timeout=120, cwd=tempfile.gettempdir())  # not the source tree
     assert (got.returncode, got.stdout, got.stderr) == (0, "exiting\n", "")

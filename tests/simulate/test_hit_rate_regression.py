@@ -5,6 +5,8 @@ reads). The full table is `python -m defiperf.simulate`; docs/hit-rate.md explai
 
 from __future__ import annotations
 
+import os
+
 from functools import cache
 from pathlib import Path
 
@@ -12,9 +14,10 @@ import numpy as np
 import pytest
 
 from defiperf.simulate import SYNTHETIC, hit_rate, parse_sizes, read_trace
-from defiperf.simulate.traces import default_trace_dir
 
-TRACES = default_trace_dir()
+# Beside this checkout (not beside the installed package), or at DEFIPERF_TRACES.
+TRACES = Path(os.environ.get("DEFIPERF_TRACES",
+                             Path(__file__).resolve().parents[2].parent / "shared/data/traces"))
 REAL = ["2_pools", "cpp", "cs", "gli", "loop", "multi1", "multi2", "multi3", "ps", "scan",
         "sprite", "zigzag", "web07"]
 
