@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 import pytest
+from stubborn import ignoring_cancellation
 
 from defiperf.batch import (
     BatchConfig,
@@ -121,13 +122,7 @@ def test_the_loop_ending_without_stop_resolves_every_future(caplog: pytest.LogCa
 async def test_a_job_deadline_holds_when_the_processor_ignores_cancellation() -> None:
     release = asyncio.Event()
 
-    async def stubborn(items: list[int]) -> list[int]:
-        while not release.is_set():
-            try:
-                await asyncio.sleep(0.05)
-            except asyncio.CancelledError:
-                pass            # ignores cancellation
-        return items
+    stubborn = ignoring_cancellation(release)
 
     eng = make(workers_per_processor=1)
     await eng.start()

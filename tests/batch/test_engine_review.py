@@ -10,6 +10,7 @@ import random
 from typing import Any
 
 import pytest
+from stubborn import ignoring_cancellation
 
 from defiperf.batch import (
     BatchConfig,
@@ -72,13 +73,7 @@ async def test_stop_with_a_timeout_resolves_every_job_and_keeps_its_time() -> No
 async def test_stop_returns_when_a_processor_swallows_cancellation() -> None:
     release = asyncio.Event()
 
-    async def stubborn(items: list[int]) -> list[int]:
-        while not release.is_set():
-            try:
-                await asyncio.sleep(0.05)
-            except asyncio.CancelledError:
-                pass
-        return items
+    stubborn = ignoring_cancellation(release)
 
     eng = make()
     await eng.start()
