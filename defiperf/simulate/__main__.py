@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="trace files or directories of traces (default: see above)")
     parser.add_argument("--sizes", type=_sizes, default=parse_sizes(DEFAULT_SIZES),
                         help="cache sizes, comma-separated: entries (500) or percent of each "
-                             f"trace's distinct keys (5%%); default {DEFAULT_SIZES}")
+                             f"trace's distinct keys (5%%); default {DEFAULT_SIZES.replace('%', '%%')}")
     parser.add_argument("--policies", type=lambda t: _names(t, POLICIES, "policy"),
                         default=list(POLICIES),
                         help=f"comma-separated, from {', '.join(POLICIES)} (default: all)")
