@@ -35,11 +35,13 @@ if SANITIZE:
     link_args += [sanitizers]
 
 
-def extension(name: str, c_sources: list[str], package: str = "structures") -> Extension:
-    """One Cython shell `defiperf/<package>/<name>.pyx` over the C files in csrc/."""
+def extension(name: str, c_sources: list[str], package: str | None = "structures") -> Extension:
+    """One Cython shell `defiperf/<package>/<name>.pyx` (package None: `defiperf/<name>.pyx`)
+    over the C files in csrc/."""
+    dotted, path = (f"{package}.{name}", f"{package}/{name}") if package else (name, name)
     return Extension(
-        f"defiperf.{package}.{name}",
-        [f"defiperf/{package}/{name}.pyx", *(f"csrc/{src}" for src in c_sources)],
+        f"defiperf.{dotted}",
+        [f"defiperf/{path}.pyx", *(f"csrc/{src}" for src in c_sources)],
         include_dirs=["csrc"],
         depends=sorted(glob.glob("csrc/*.h")),  # a header change rebuilds what includes it
         extra_compile_args=compile_args,
@@ -114,6 +116,6 @@ setup(
         extension("sketch", ["sketch.c"]),
         extension("histogram", ["hist.c"]),
         extension("_store", ["hist.c"], package="monitor"),
-        extension("_msgcheck", ["msgcheck.c"], package="cache"),
+        extension("_msgcheck", ["msgcheck.c"], package=None),  # shared by the cache and streams
     ],
 )

@@ -33,7 +33,7 @@ from defiperf._validate import check_int, check_number
 from defiperf.batch.config import BatchConfig
 from defiperf.batch.engine import BatchProcessingEngine
 from defiperf.batch.jobs import DeadLetter, JobProgress, JobResult, JobStatus, Processor
-from defiperf.cache._msgcheck import check_msgpack
+from defiperf._msgcheck import check_msgpack
 
 logger = logging.getLogger("defiperf.batch")
 

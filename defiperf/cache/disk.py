@@ -23,7 +23,7 @@ import diskcache  # type: ignore[import-untyped]
 import msgpack  # type: ignore[import-untyped]
 
 from defiperf._ratelimit import RateLimitedLog
-from defiperf.cache._msgcheck import check_msgpack
+from defiperf._msgcheck import check_msgpack
 from defiperf.cache.envelope import Entry, pack
 from defiperf.cache.errors import TierError
 from defiperf.cache.serialization import Serializer

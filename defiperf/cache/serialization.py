@@ -44,7 +44,7 @@ import msgspec
 import numpy as np
 
 from defiperf._validate import check_bool, check_int
-from defiperf.cache._msgcheck import MAX_DEPTH_LIMIT, check_msgpack
+from defiperf._msgcheck import MAX_DEPTH_LIMIT, check_msgpack
 from defiperf.cache.errors import SerializationError as SerializationError
 
 MSGPACK, MSGPACK_ZLIB, PICKLE, PICKLE_ZLIB = b"M", b"Z", b"P", b"Q"

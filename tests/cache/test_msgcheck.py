@@ -1,4 +1,4 @@
-"""The msgpack validator (defiperf.cache._msgcheck) against the serializer and the decoders:
+"""The msgpack validator (defiperf._msgcheck) against the serializer and the decoders:
 it accepts every payload the serializer writes, and for random or mutated bytes it never
 crashes and either refuses them or lets them decode to what an independent msgpack parser reads.
 """
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from defiperf.cache import SerializationError, Serializer
 from defiperf.cache import serialization as ser
-from defiperf.cache._msgcheck import check_msgpack
+from defiperf._msgcheck import check_msgpack
 
 scalars = (st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False)
            | st.text(max_size=10) | st.binary(max_size=10)
