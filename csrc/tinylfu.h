@@ -26,16 +26,20 @@
 #define DP_TINYLFU_MIN_SKETCH_SAMPLE 7500
 
 /* Two sampled shadows (SHARDS-style spatial sampling): keys whose mixed hash has its top
- * `shift` bits 0 (1 in 2**shift) replay through a plain LRU and a plain TinyLFU (an LRU that
- * admits a new key only if the sketch rates it above the victim) of cap >> shift entries each,
- * which approximate those policies at `cap` on the whole trace. Per sampled read, only[k]
- * counts "shadow k hit, we missed" and ours_only[k] the reverse (McNemar's paired test). A
- * cache under DP_TINYLFU_SHADOW_MIN << DP_TINYLFU_SHADOW_MIN_SHIFT entries has no shadows: mask
- * 0, match 1 (no hash matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every
- * used[k][i] <= clock; tag[k] and used[k] are consecutive runs of cap words in one block. */
+ * `shift` bits 0 (1 in 2**shift; every key if shift is 0) replay through a plain LRU and a plain
+ * TinyLFU (an LRU that admits a new key only if the sketch rates it above the victim) of
+ * cap >> shift entries each, which approximate those policies at `cap` on the whole trace.
+ * Per sampled read, lru_only counts "the LRU shadow hit, we missed" and ours_only the reverse;
+ * lfu_wins and lru_wins count the reads where one shadow hit and the other missed (McNemar's
+ * paired test). A cache under DP_TINYLFU_SHADOW_MIN entries has no shadows: mask 0, match 1 (no
+ * hash matches); shift 0 is mask 0, match 0 (every hash matches). Invariant: n[k] <= cap <=
+ * DP_TINYLFU_SHADOW_MAX; every used[k][i] <= clock; lru_only + ours_only <= n_counted and
+ * lfu_wins + lru_wins <= n_versus; tag[k] and used[k] are consecutive runs of cap words in one
+ * block. */
 #define DP_TINYLFU_SHADOW_MAX 256
 #define DP_TINYLFU_SHADOW_MIN 8
-#define DP_TINYLFU_SHADOW_MIN_SHIFT 3
+#define DP_TINYLFU_SHADOW_MIN_SHIFT 3  /* 1 key in 8 at most sampled, */
+#define DP_TINYLFU_SHADOW_SMALL 16     /* unless the shadows would hold fewer entries than this */
 #define DP_TINYLFU_SHADOW_LRU 0
 #define DP_TINYLFU_SHADOW_TINYLFU 1
 #define DP_TINYLFU_SHADOWS 2
@@ -45,10 +49,10 @@ typedef struct {
     uint32_t n[DP_TINYLFU_SHADOWS], cap;
     uint64_t clock;            /* sampled reads so far: the shadows' last-use clock */
     uint64_t n_sampled;        /* sampled reads since the counts last halved */
-    uint64_t n_counted;        /* sampled reads the counts cover (halved with them) */
     uint64_t hold;             /* sampled reads to wait before the next verdict */
     size_t window_before;      /* the window before the last switch to plain LRU */
-    uint64_t only[DP_TINYLFU_SHADOWS], ours_only[DP_TINYLFU_SHADOWS];
+    uint64_t n_counted, lru_only, ours_only; /* the LRU shadow against us, since the last switch */
+    uint64_t n_versus, lfu_wins, lru_wins;   /* the TinyLFU shadow against the LRU shadow */
 } dp_tinylfu_shadow_t;
 
 /* A hit whose list move is pending: the slot, and the hash it held then. */

@@ -150,15 +150,38 @@ static int read_key(dp_lru_t *c, uint64_t key) {
     return 0;
 }
 
-/* The sampled shadows: sized 1 in 2**shift, off for small caches; on a trace where LRU wins
+/* The sampled shadows: sized 1 in 2**shift (more keys for small caches, none under 8 entries);
+ * on a trace where LRU wins
  * (each key read twice, 300 new keys apart) the window becomes the whole cache and the cache
  * hits like LRU; when frequency then wins (a hot set of 900 keys among one-off reads, which
  * LRU cannot hold) the window goes back; dp_lru_check catches a broken shadow. */
 static void test_tinylfu_shadows(void) {
     dp_lru_t c;
-    CHECK(dp_lru_init(&c, 50, DP_POLICY_TINYLFU) == DP_OK);
+    CHECK(dp_lru_init(&c, 7, DP_POLICY_TINYLFU) == DP_OK);
     const dp_tinylfu_shadow_t *sh = &((const dp_tinylfu_t *)c.policy.state)->shadow;
-    CHECK(sh->cap == 0 && sh->mask == 0 && sh->match == 1); /* 50 >> 3 < 8: no shadows */
+    CHECK(sh->cap == 0 && sh->mask == 0 && sh->match == 1); /* under 8 entries: no shadows */
+    dp_lru_free(&c);
+    /* Small caches sample more keys, so that a shadow keeps 16 entries or more: 1 in 2 at 50
+     * entries, every key (exact shadows) under 32. */
+    CHECK(dp_lru_init(&c, 50, DP_POLICY_TINYLFU) == DP_OK);
+    sh = &((const dp_tinylfu_t *)c.policy.state)->shadow;
+    CHECK(sh->cap == 25 && sh->mask == ~(uint64_t)0 << 63 && sh->match == 0);
+    dp_lru_free(&c);
+    CHECK(dp_lru_init(&c, 24, DP_POLICY_TINYLFU) == DP_OK);
+    sh = &((const dp_tinylfu_t *)c.policy.state)->shadow;
+    CHECK(sh->cap == 24 && sh->mask == 0 && sh->match == 0);
+    size_t small_hits = 0;
+    for (uint64_t k = 1; k <= 6000; k++) { /* each key read twice, 10 new keys apart */
+        read_key(&c, k * 7919);
+        const int hit = k > 10 ? read_key(&c, (k - 10) * 7919) : 0;
+        if (k > 3000) small_hits += (size_t)hit;
+    }
+    /* The exact LRU shadow wins: plain LRU (window = cap), which holds every re-read (fewer
+     * hit, as the read buffer of up to cap hits delays their moves to the front; a 1% window
+     * would hold none of them). */
+    CHECK(c.policy.seg_max[DP_SEG_WINDOW] == 24 && c.slots.seg_len[DP_SEG_WINDOW] == 24);
+    CHECK(small_hits > 2000);
+    CHECK(dp_lru_check(&c) == DP_OK);
     dp_lru_free(&c);
     CHECK(dp_lru_init(&c, 100000, DP_POLICY_TINYLFU) == DP_OK);
     sh = &((const dp_tinylfu_t *)c.policy.state)->shadow;
@@ -179,9 +202,9 @@ static void test_tinylfu_shadows(void) {
     /* The shadow LRU made the switch, at once and whole: the main region was absorbed into the
      * window (the ghost check's doublings, the only other way up, leave it in place). */
     CHECK(main_at_switch == 0);
-    /* Switched to the whole cache (the climber may since have stepped down a little); LRU hits
-     * every re-read, and so do we. */
-    CHECK(c.policy.seg_max[DP_SEG_WINDOW] > 500 && hits > 9900);
+    /* Switched to the whole cache, and stays there (the climber waits in plain-LRU mode: only
+     * the shadows leave it); LRU hits every re-read, and so do we. */
+    CHECK(c.policy.seg_max[DP_SEG_WINDOW] == 1000 && hits > 9900);
     CHECK(dp_lru_check(&c) == DP_OK);
     size_t fresh = 1u << 30;
     hits = 0;
@@ -198,6 +221,13 @@ static void test_tinylfu_shadows(void) {
     bad->n[1] = bad->cap;
     bad->used[0][0] = bad->clock + 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    bad->used[0][0] = bad->clock;
+    bad->lfu_wins = bad->n_versus + 1; /* more discordant reads than reads */
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    bad->lfu_wins = 0;
+    bad->ours_only = bad->n_counted + 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    bad->ours_only = 0;
     bad->used[0][0] = 0;
     CHECK(dp_lru_check(&c) == DP_OK);
     dp_lru_clear(&c);

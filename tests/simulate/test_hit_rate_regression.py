@@ -57,10 +57,11 @@ def test_tinylfu_floor(name: str, percent: int) -> None:
     assert rate >= FLOORS[name, percent], rate
 
 
-# Where LRU is near-optimal the window still grows too slowly: strict expected failures, so
-# that closing a gap is noticed (docs/hit-rate.md has the numbers). sprite 20% closed with the
-# shadows (90.86 -> 92.00, LRU 92.21); zigzag 20% and 50% narrowed (-3.8/-5.4 -> -1.6/-4.7).
-KNOWN_GAPS = {("zigzag", 20), ("zigzag", 50)}
+# Where LRU is near-optimal and the trace short, the warm-up before the shadows switch to LRU
+# still costs more than a point: a strict expected failure, so that closing it is noticed
+# (docs/hit-rate.md has the numbers). zigzag 20% closed when the switch back to W-TinyLFU
+# became a fair comparison of the two shadows (-1.6 -> -0.7); 50% narrowed (-4.7 -> -1.9).
+KNOWN_GAPS = {("zigzag", 50)}
 LRU_ROWS = [pytest.param(name, pct, marks=pytest.mark.xfail(strict=True, reason="known gap"))
             if (name, pct) in KNOWN_GAPS else (name, pct)
             for name in REAL for pct in (1, 5, 20, 50)]
@@ -82,10 +83,22 @@ def synthetic(name: str) -> np.ndarray:
 # whole cache: before it, tinylfu trailed LRU here by 11.9 (reuse_twice 2%), 12.7 (reuse_twice
 # 20%) and 2.6 points (moving_hot 10%); now by 0.3, 0.8 and 0.3. recency 2% (0.7 behind, no
 # switch) guards the other side: an ORM-like trace the shadows must not make worse.
+# moving_hot 50% trailed by 2.8 until a 1% lead (not 3%) was enough to switch: now by 0.8.
 @pytest.mark.parametrize("name, percent", [("reuse_twice", 2), ("reuse_twice", 20),
-                                           ("moving_hot", 10), ("recency", 2)])
+                                           ("moving_hot", 10), ("moving_hot", 50),
+                                           ("recency", 2)])
 def test_tinylfu_within_a_point_of_lru_on_recency_heavy_traces(name: str, percent: int) -> None:
     keys = synthetic(name)
     size = parse_sizes(f"{percent}%")[0].entries(len(np.unique(keys)))
+    tinylfu, lru = hit_rate("tinylfu", keys, size), hit_rate("lru", keys, size)
+    assert tinylfu >= lru - 0.01, (tinylfu, lru)
+
+
+# Small caches: shadows from 8 entries (exact under 32, 1 key in 2 or 4 under 128), where there
+# were none under 64. On the ORM-like recency trace at 16-50 entries tinylfu trailed LRU by 3.9
+# to 4.5 points without them; now by 0.1-0.5.
+@pytest.mark.parametrize("size", [16, 32, 50])
+def test_tinylfu_within_a_point_of_lru_in_a_small_cache(size: int) -> None:
+    keys = synthetic("recency")
     tinylfu, lru = hit_rate("tinylfu", keys, size), hit_rate("lru", keys, size)
     assert tinylfu >= lru - 0.01, (tinylfu, lru)
