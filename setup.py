@@ -98,7 +98,9 @@ class CachedParallelBuildExt(build_ext):
         target, cached = self.get_ext_fullpath(ext.name), self._cached(ext)
         if os.path.exists(cached):
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            shutil.copy2(cached, target)
+            # A fresh mtime (shutil.copy, not copy2): setuptools copies a built extension into
+            # the tree only if it is newer than the one there, which may be a later build.
+            shutil.copy(cached, target)
             print(f"defiperf: {ext.name} unchanged, reusing its build")
             return
         super().build_extension(ext)
