@@ -40,6 +40,21 @@ static size_t dp_tinylfu_sketch_keys(const dp_policy_t *p, size_t n_slots) {
 /* A sample of 10 x cap reads or counts, but never under `n_min` (see tinylfu.h). */
 static uint64_t dp_tinylfu_sample_floor(uint64_t n, uint64_t n_min) { return n > n_min ? n : n_min; }
 
+#define DP_TINYLFU_GHOST_CHUNK 512 /* words: one 4 KiB page */
+
+/* Tile the old ghost table `from` (n_from words) over `to` (n_to, a multiple), copying only the
+ * chunks that hold a ghost: `to` is fresh zeroed memory, and a page never written costs nothing
+ * (a cache that filled without an eviction has no ghosts yet). */
+static void dp_tinylfu_tile_ghosts(uint64_t *to, size_t n_to, const uint64_t *from, size_t n_from) {
+    for (size_t j = 0; j < n_from; j += DP_TINYLFU_GHOST_CHUNK) {
+        const size_t n = n_from - j < DP_TINYLFU_GHOST_CHUNK ? n_from - j : DP_TINYLFU_GHOST_CHUNK;
+        uint64_t any = 0;
+        for (size_t k = 0; k < n; k++) any |= from[j + k];
+        if (!any) continue;
+        for (size_t i = 0; i < n_to; i += n_from) memcpy(to + i + j, from + j, n * sizeof(uint64_t));
+    }
+}
+
 /* The sketch and ghost table for n_slots entries, keeping what t's hold: both are indexed by
  * a hash's low bits, so the old tables tile the new ones. DP_ENOMEM leaves t unchanged. */
 static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
@@ -49,12 +64,15 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     /* Ghosts: one word per two slots (a power of two), direct-mapped by hash. */
     size_t n_ghosts = 8;
     while (n_ghosts < keys / 2) n_ghosts <<= 1;
-    uint64_t *ghost = calloc(n_ghosts, sizeof(uint64_t));
+    uint64_t *ghost = dp_big_alloc(n_ghosts * sizeof(uint64_t));
     dp_sketch_t sketch;
-    /* Two sketch words (32 counters) per slot, twice Caffeine's: fewer collisions between the
-     * keys of a block. */
-    if (!ghost || dp_sketch_init_grown(&sketch, &t->sketch, keys, 2) != DP_OK) {
-        free(ghost);
+    /* Two sketch words (32 counters) per key up to DP_TINYLFU_FIRST_SKETCH_KEYS keys, twice
+     * Caffeine's: fewer collisions between the keys of a block (one word scored 0.09 points
+     * lower on average over the simulator's table). Beyond, Caffeine's one word per key: the
+     * table keeps the 1 MiB it had (a power of two), and a million entries pay 8 B each, not 16. */
+    const unsigned words_per_key = keys > DP_TINYLFU_FIRST_SKETCH_KEYS ? 1 : 2;
+    if (!ghost || dp_sketch_init_grown(&sketch, &t->sketch, keys, words_per_key) != DP_OK) {
+        dp_big_free(ghost, n_ghosts * sizeof(uint64_t));
         return DP_ENOMEM;
     }
     /* Age by the full cache's sample, as a sketch sized for cap would: a small early sketch
@@ -62,10 +80,9 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     sketch.sample_size =
         dp_tinylfu_sample_floor(10 * (uint64_t)p->cap, DP_TINYLFU_MIN_SKETCH_SAMPLE);
     const size_t n_old = t->ghost ? t->ghost_mask + 1 : 0;
-    if (n_old && n_old <= n_ghosts)
-        for (size_t i = 0; i < n_ghosts; i += n_old) memcpy(ghost + i, t->ghost, n_old * sizeof(uint64_t));
+    if (n_old && n_old <= n_ghosts) dp_tinylfu_tile_ghosts(ghost, n_ghosts, t->ghost, n_old);
     dp_sketch_free(&t->sketch);
-    free(t->ghost);
+    dp_big_free(t->ghost, n_old * sizeof(uint64_t));
     t->sketch = sketch;
     t->ghost = ghost;
     t->ghost_mask = n_ghosts - 1;
@@ -216,7 +233,7 @@ static void dp_tinylfu_free(dp_policy_t *p) {
     dp_sketch_free(&t->sketch);
     free(p->reads);
     p->reads = NULL;
-    free(t->ghost);
+    dp_big_free(t->ghost, t->ghost ? (t->ghost_mask + 1) * sizeof(uint64_t) : 0);
     free(t->shadow.tag[0]);
     free(t);
     p->state = NULL;

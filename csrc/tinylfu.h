@@ -15,7 +15,8 @@
 
 #define DP_TINYLFU_READS_MAX 128         /* read buffer entries; fewer for caches under 128 */
 #define DP_TINYLFU_FIRST_SKETCH_KEYS 65536 /* sketch and ghosts: sized for this many keys (or
-                                            * cap) at once, then grown with the slots (1 MiB) */
+                                            * cap) at once, then grown with the slots (1 MiB);
+                                            * beyond, the sketch has one word per key */
 /* Sample floors. The climber compares hit rates of successive samples of 10 x cap reads: under
  * ~5,000 reads the standard error (0.5 / sqrt(n)) exceeds the one-point differences it must
  * resolve, so a small cache's window wandered. The sketch halves after 10 x cap counts: for a

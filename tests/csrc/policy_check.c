@@ -111,6 +111,31 @@ static void test_tinylfu_segments(void) {
     dp_lru_free(&c);
 }
 
+/* Sketch and ghost table grow with the slots, keeping counts and ghosts; above
+ * DP_TINYLFU_FIRST_SKETCH_KEYS keys the sketch has one word per key, not two. */
+static void test_tinylfu_sizing(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 200000, DP_POLICY_TINYLFU) == DP_OK);
+    dp_tinylfu_t *const t = c.policy.state;
+    CHECK(t->sketch_keys == DP_TINYLFU_FIRST_SKETCH_KEYS);
+    CHECK(t->sketch.n_words == 2 * DP_TINYLFU_FIRST_SKETCH_KEYS);
+    CHECK(t->ghost_mask + 1 == DP_TINYLFU_FIRST_SKETCH_KEYS / 2);
+    const uint64_t key = 0xABCDEF12345ULL, ghost = key << 32 | 77;
+    for (int i = 0; i < 3; i++) dp_policy_on_write(&c.policy, key);
+    t->ghost[dp_fmix64(key) & t->ghost_mask] = ghost;
+    CHECK(dp_lru_reserve(&c, 150000) == DP_OK && dp_lru_check(&c) == DP_OK);
+    /* 150000 keys: 2**18 words at one word per key (two would take 2**19). */
+    CHECK(t->sketch_keys == c.slots.n_slots && c.slots.n_slots >= 150000);
+    CHECK(t->sketch.n_words == 262144);
+    CHECK(dp_sketch_estimate(&t->sketch, key) == 3);
+    CHECK(t->ghost_mask + 1 == 131072 && t->ghost[dp_fmix64(key) & t->ghost_mask] == ghost);
+    /* The ghost is tiled, once per copy of the old table, and nothing else appears. */
+    size_t live = 0;
+    for (size_t i = 0; i <= t->ghost_mask; i++) live += t->ghost[i] != 0;
+    CHECK(live == 131072 / (DP_TINYLFU_FIRST_SKETCH_KEYS / 2));
+    dp_lru_free(&c);
+}
+
 static void test_tinylfu_admission(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 50, DP_POLICY_TINYLFU) == DP_OK);
@@ -252,6 +277,7 @@ int main(void) {
     test_table();
     test_lru();
     test_tinylfu_segments();
+    test_tinylfu_sizing();
     test_tinylfu_admission();
     test_copy_and_clear();
     test_tinylfu_shadows();
