@@ -98,7 +98,7 @@ class CachedParallelBuildExt(build_ext):
         target, cached = self.get_ext_fullpath(ext.name), self._cached(ext)
         if os.path.exists(cached):
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            shutil.copy2(cached, target)
+            shutil.copy(cached, target)
             print(f"defiperf: {ext.name} unchanged, reusing its build")
             return
         super().build_extension(ext)
@@ -110,7 +110,7 @@ class CachedParallelBuildExt(build_ext):
 setup(
     cmdclass={"build_ext": CachedParallelBuildExt},
     ext_modules=[
-        extension("lru", ["lru.c", "slots.c", "expiry.c", "policy.c", "tinylfu.c", "sketch.c"]),
+        extension("lru", ["lru.c", "slots.c", "expiry.c", "policy.c", "tinylfu.c", "sieve.c", "sketch.c"]),
         extension("bloom", ["bloom.c", "hash.c"]),
         extension("ring", ["ring.c"]),
         extension("sketch", ["sketch.c"]),
