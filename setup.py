@@ -112,7 +112,7 @@ class CachedParallelBuildExt(build_ext):
 setup(
     cmdclass={"build_ext": CachedParallelBuildExt},
     ext_modules=[
-        extension("lru", ["lru.c", "slots.c", "expiry.c", "policy.c", "tinylfu.c", "sketch.c"]),
+        extension("lru", ["lru.c", "slots.c", "expiry.c", "policy.c", "tinylfu.c", "sieve.c", "sketch.c"]),
         extension("bloom", ["bloom.c", "hash.c"]),
         extension("ring", ["ring.c"]),
         extension("sketch", ["sketch.c"]),

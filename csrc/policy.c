@@ -22,11 +22,15 @@ static const dp_policy_ops_t dp_lru_policy_ops = {
     .check = dp_lru_policy_check,
 };
 
-extern const dp_policy_ops_t dp_tinylfu_ops; /* tinylfu.c */
+/*** The table: index = kind (DP_POLICY_*). A policy is one file defining `dp_<name>_ops` and
+ * one entry here (lru is above). ***/
 
-/*** The table: index = kind (DP_POLICY_*) ***/
+#define DP_POLICY_TABLE(X) X(tinylfu) X(sieve)
 
-static const dp_policy_ops_t *const dp_policies[] = {&dp_lru_policy_ops, &dp_tinylfu_ops};
+#define DP_POLICY_DECLARE(name) extern const dp_policy_ops_t dp_##name##_ops;
+DP_POLICY_TABLE(DP_POLICY_DECLARE)
+#define DP_POLICY_ENTRY(name) &dp_##name##_ops,
+static const dp_policy_ops_t *const dp_policies[] = {&dp_lru_policy_ops, DP_POLICY_TABLE(DP_POLICY_ENTRY)};
 #define DP_N_POLICIES ((int)(sizeof(dp_policies) / sizeof(dp_policies[0])))
 
 int dp_policy_count(void) { return DP_N_POLICIES; }

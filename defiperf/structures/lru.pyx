@@ -265,6 +265,9 @@ cdef class OptimizedLRU:
       ``popitem`` pops the policy's next victim. A hit counts in the frequency sketch at once;
       its move within the segments waits in a read buffer of up to 128 hits (as in Caffeine),
       applied when it fills and before ``keys()``, ``items()``, ``popitem`` or ``resize``.
+      ``"sieve"`` (SIEVE, NSDI '24: a FIFO list where a hit only marks the entry; a hand moving
+      from the oldest entry up clears marks and evicts the first unmarked one; ``keys()`` lists
+      entries newest first, hits do not reorder them). ``OptimizedLRU.POLICIES`` names them all.
 
     Thread safety: every method is atomic with respect to the others under the GIL (the
     structure is changed only in C, and Python callbacks run once it is consistent again).
@@ -955,9 +958,12 @@ cdef class OptimizedLRU:
         """Zero the hit, miss, eviction and expiration counters."""
         self.n_hits = self.n_misses = self.n_evictions = self.n_expirations = 0
 
+    #: The policy names, from the C table (csrc/policy.c): "lru", "tinylfu", "sieve".
+    POLICIES = tuple(_POLICIES)
+
     @property
     def policy(self):
-        """The eviction policy: "lru" or "tinylfu"."""
+        """The eviction policy: one of ``OptimizedLRU.POLICIES``."""
         return dp_policy_name(self.c.policy.kind).decode()
 
     def _segments(self):

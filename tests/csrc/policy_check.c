@@ -25,10 +25,11 @@ static int32_t lookup(const dp_lru_t *c, uint64_t hash) {
 }
 
 static void test_table(void) {
-    CHECK(dp_policy_count() == 2);
+    CHECK(dp_policy_count() == 3);
     CHECK(strcmp(dp_policy_name(DP_POLICY_LRU), "lru") == 0);
     CHECK(strcmp(dp_policy_name(DP_POLICY_TINYLFU), "tinylfu") == 0);
-    CHECK(dp_policy_name(2) == NULL && dp_policy_name(-1) == NULL);
+    CHECK(strcmp(dp_policy_name(2), "sieve") == 0);
+    CHECK(dp_policy_name(3) == NULL && dp_policy_name(-1) == NULL);
     CHECK(dp_policy_find("tinylfu") == DP_POLICY_TINYLFU && dp_policy_find("fifo") == -1);
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 10, 7) == DP_EINVAL);

@@ -15,7 +15,7 @@ import c_compilers
 
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
-CORE = ["slots.c", "expiry.c", "policy.c", "tinylfu.c", "lru.c", "sketch.c"]
+CORE = ["slots.c", "expiry.c", "policy.c", "tinylfu.c", "sieve.c", "lru.c", "sketch.c"]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 
 def _build(cc: str, program: str, exe: Path) -> None:
@@ -30,7 +30,8 @@ def _build(cc: str, program: str, exe: Path) -> None:
         assert done.returncode == 0, done.stderr
 
 @pytest.mark.skipif(not (CSRC / "slots.h").exists(), reason="csrc/ is not beside the tests")
-@pytest.mark.parametrize("program", ["slots_check.c", "expiry_check.c", "policy_check.c"])
+@pytest.mark.parametrize("program", ["slots_check.c", "expiry_check.c", "policy_check.c",
+                                     "sieve_check.c"])
 def test_l1_core_part(tmp_path: Path, program: str) -> None:
     compilers = c_compilers.compilers()
     if not compilers:
