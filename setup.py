@@ -42,8 +42,9 @@ def extension(name: str, c_sources: list[str], package: str | None = "structures
     return Extension(
         f"defiperf.{dotted}",
         [f"defiperf/{path}.pyx", *(f"csrc/{src}" for src in c_sources)],
-        include_dirs=["csrc"],
-        depends=sorted(glob.glob("csrc/*.h")),  # a header change rebuilds what includes it
+        include_dirs=["csrc", "csrc/policies"],
+        # a header change rebuilds what includes it
+        depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/policies/*.h")),
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
@@ -109,10 +110,15 @@ class CachedParallelBuildExt(build_ext):
         shutil.copy2(target, tmp)
         os.replace(tmp, cached)  # atomic: a concurrent build never sees half a file
 
+# The L1 core, and every eviction policy in csrc/policies/ (a policy is its file there and its
+# entry in policy.c's table: nothing here names it).
+L1_SOURCES = ["lru.c", "slots.c", "expiry.c", "policy.c", "sketch.c",
+              *sorted(os.path.relpath(p, "csrc") for p in glob.glob("csrc/policies/*.c"))]
+
 setup(
     cmdclass={"build_ext": CachedParallelBuildExt},
     ext_modules=[
-        extension("lru", ["lru.c", "slots.c", "expiry.c", "policy.c", "tinylfu.c", "sieve.c", "sketch.c"]),
+        extension("lru", L1_SOURCES),
         extension("bloom", ["bloom.c", "hash.c"]),
         extension("ring", ["ring.c"]),
         extension("sketch", ["sketch.c"]),

@@ -22,8 +22,8 @@ static const dp_policy_ops_t dp_lru_policy_ops = {
     .check = dp_lru_policy_check,
 };
 
-/*** The table: index = kind (DP_POLICY_*). A policy is one file defining `dp_<name>_ops` and
- * one entry here (lru is above). ***/
+/*** The table: index = kind (DP_POLICY_*). A policy is one file in csrc/policies/ defining
+ * `dp_<name>_ops` (setup.py compiles every file there) and one entry here; lru is above. ***/
 
 #define DP_POLICY_TABLE(X) X(tinylfu) X(sieve)
 

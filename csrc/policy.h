@@ -1,6 +1,6 @@
 /* policy.h -- L1 eviction policy, apart from storage: which slot to evict; what a hit, miss,
- * write or insert changes. The table in policy.c lists them ("lru" there, "tinylfu" in
- * tinylfu.c); a new policy is one new file and one line in the table.
+ * write or insert changes. The table in policy.c lists them ("lru" there; "tinylfu", "sieve"
+ * in csrc/policies/): a new policy is one new file in csrc/policies/ and one entry in the table.
  * Invariant: a policy orders live slots only through the segment lists, keeps every segment
  * but probation within seg_max after each insert, and its own data in `state` (NULL for LRU).
  * A NULL op does nothing (on_hit NULL: move to the front of its segment; victim NULL: the

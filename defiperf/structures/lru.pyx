@@ -2,7 +2,7 @@
 """OptimizedLRU: an LRU cache with TTL, weights and access counts over C arrays.
 
 The slots, hash index, expiry list and heap, weights, access counts and the eviction policy
-live in C (``csrc/lru.h``: slots.c, expiry.c, policy.c, tinylfu.c); this module keeps the keys
+live in C (``csrc/lru.h``: slots.c, expiry.c, policy.c, policies/); this module keeps the keys
 and values as owned references in each slot's two caller words, and does the key comparisons
 the C core cannot.
 """

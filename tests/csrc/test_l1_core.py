@@ -15,11 +15,13 @@ import c_compilers
 
 ROOT = Path(__file__).resolve().parents[2]
 CSRC = ROOT / "csrc"
-CORE = ["slots.c", "expiry.c", "policy.c", "tinylfu.c", "sieve.c", "lru.c", "sketch.c"]
+POLICIES = CSRC / "policies"  # every policy's file; policy.c's table names them
+CORE = ["slots.c", "expiry.c", "policy.c", "lru.c", "sketch.c",
+        *sorted(str(p.relative_to(CSRC)) for p in POLICIES.glob("*.c"))]
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 
 def _build(cc: str, program: str, exe: Path) -> None:
-    base = [cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{CSRC}",
+    base = [cc, "-std=c11", "-O1", "-g", "-Wall", "-Wextra", "-Werror", f"-I{CSRC}", f"-I{POLICIES}",
             str(Path(__file__).with_name(program)), *(str(CSRC / c) for c in CORE), "-o", str(exe)]
     try:
         subprocess.run(base[:1] + SANITIZE + base[1:], check=True, capture_output=True, text=True,
