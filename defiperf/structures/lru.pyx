@@ -13,7 +13,7 @@ from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.math cimport INFINITY, isfinite, isnan
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from defiperf.structures._status cimport check_status
 from defiperf.structures._clib cimport (
@@ -64,6 +64,13 @@ from defiperf._stats import CacheStats
 
 cdef extern from "Python.h":
     Py_hash_t PyObject_Hash(object) except -1
+    # On borrowed pointers, for the key comparison that runs no Python code (_plain_eq).
+    bint PyUnicode_CheckExact(PyObject *)
+    bint PyLong_CheckExact(PyObject *)
+    Py_ssize_t PyUnicode_GET_LENGTH(PyObject *)
+    int PyUnicode_KIND(PyObject *)
+    void *PyUnicode_DATA(PyObject *)
+    long long PyLong_AsLongLongAndOverflow(PyObject *, int *) noexcept
     int PyObject_RichCompareBool(object, object, int) except -1
     ctypedef int (*visitproc)(PyObject *, void *)
     ctypedef int (*traverseproc)(PyObject *, visitproc, void *)
@@ -198,14 +205,46 @@ cdef int _lru_clear(PyObject *o) noexcept:
     return _base_clear(o)
 
 
+cdef inline int _plain_eq(PyObject *stored, object key) noexcept:
+    """Whether two keys with the same hash are equal, decided without running Python code: 1
+    (the same object, or two exact str or two exact int of equal value), 0 (two exact str, or
+    two exact int, that differ), -1 (anything else: only __eq__ can tell)."""
+    cdef PyObject *k = <PyObject *>key
+    cdef long long a, b
+    cdef int over_a, over_b
+    if stored == k:
+        return 1
+    if PyUnicode_CheckExact(k) and PyUnicode_CheckExact(stored):
+        # Both ready (each was hashed), so the length, kind and code units decide.
+        if (PyUnicode_GET_LENGTH(k) != PyUnicode_GET_LENGTH(stored)
+                or PyUnicode_KIND(k) != PyUnicode_KIND(stored)):
+            return 0
+        return memcmp(PyUnicode_DATA(k), PyUnicode_DATA(stored),
+                      <size_t>PyUnicode_GET_LENGTH(k) * PyUnicode_KIND(k)) == 0
+    if PyLong_CheckExact(k) and PyLong_CheckExact(stored):
+        a = PyLong_AsLongLongAndOverflow(stored, &over_a)  # exact ints: cannot fail
+        b = PyLong_AsLongLongAndOverflow(k, &over_b)
+        if not over_a and not over_b:
+            return a == b
+    return -1
+
+
 cdef inline int32_t _lru_find(OptimizedLRU self, object key, uint64_t h) except -2:
-    """The slot holding `key`, or -1. Inline fast path: an empty first bucket, or a first tag
-    match that is the very key object; anything else takes the general OptimizedLRU._find."""
+    """The slot holding `key`, or -1. Inline fast path: it probes while every candidate is
+    decided by _plain_eq (no Python code runs, so nothing can change under the probe); the
+    first candidate that needs __eq__ sends the lookup to the general OptimizedLRU._find."""
     cdef size_t pos = dp_slots_probe_begin(&self.c.slots, h)
-    cdef int32_t slot = dp_slots_probe_next(&self.c.slots, h, &pos)
-    if slot < 0 or _KEY(&self.c, slot) == <PyObject *>key:
-        return slot
-    return self._find(key, h)
+    cdef int32_t slot
+    cdef int eq
+    while True:
+        slot = dp_slots_probe_next(&self.c.slots, h, &pos)
+        if slot < 0:
+            return slot
+        eq = _plain_eq(_KEY(&self.c, slot), key)
+        if eq > 0:
+            return slot
+        if eq < 0:
+            return self._find(key, h)
 
 
 cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired) except -2:
