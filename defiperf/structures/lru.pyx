@@ -276,6 +276,31 @@ cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bi
     return default
 
 
+cdef inline int _lru_swap_victim(OptimizedLRU self, object key, object value, uint64_t h,
+                                 int64_t weight) noexcept:
+    """Insert `key` into a full cache in place of the policy's victim, for the common write (no
+    expiry, no on_evict, no weight bound): 0 once done, -1 (nothing changed) if there is no
+    victim. No Python code runs until the evicted key and value are released, last."""
+    cdef int32_t victim = dp_lru_victim_except(&self.c, -1)
+    if victim < 0:
+        return -1
+    dp_policy_on_evict(&self.c.policy, &self.c.slots, victim)
+    cdef PyObject *old_key = _KEY(&self.c, victim)
+    cdef PyObject *old_value = _VALUE(&self.c, victim)
+    dp_lru_remove(&self.c, victim)
+    self.n_evictions += 1
+    # Cannot fail: one slot was just freed and every array is at full size (len == cap).
+    cdef int32_t slot = dp_lru_insert(&self.c, h, weight, DP_LRU_NEVER)
+    Py_INCREF_raw(<PyObject *>key)
+    Py_INCREF_raw(<PyObject *>value)
+    dp_slots_user(&self.c.slots, slot)[0] = <void *>key
+    dp_slots_user(&self.c.slots, slot)[1] = <void *>value
+    self.version += 1
+    Py_DECREF_raw(old_key)
+    Py_DECREF_raw(old_value)
+    return 0
+
+
 @cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class OptimizedLRU:
     """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None, policy='lru')
@@ -530,6 +555,7 @@ cdef class OptimizedLRU:
                 expires = DP_LRU_NEVER if ttl_ns >= DP_LRU_NEVER - now else now + ttl_ns
         cdef int32_t slot = _lru_find(self, key, h)
         cdef PyObject *old
+        cdef int rc
         dp_policy_on_write(&self.c.policy, h)
         if slot >= 0 and self.on_evict is None and self.size_of is None:
             # Fast overwrite: nothing to report and no weight to rebalance.
@@ -543,6 +569,10 @@ cdef class OptimizedLRU:
             dp_lru_touch(&self.c, slot)
             Py_DECREF_raw(old)  # last: freeing it may run code, and the cache is consistent
             return 0
+        if (slot < 0 and not timed and self.on_evict is None and not self.c_max_weight
+                and self.c.slots.len == self.c.slots.cap):
+            if _lru_swap_victim(self, key, value, h, weight) == 0:
+                return 0
         cdef _Victims v
         _victims_init(&v)
         try:
@@ -551,9 +581,10 @@ cdef class OptimizedLRU:
                               dp_lru_is_expired(&self.c, slot, now))
             else:
                 # Grow first (amortised O(1)): a MemoryError then leaves the cache unchanged.
-                if self.c.slots.len >= self.c.slots.n_slots:
-                    check_status(dp_lru_reserve(&self.c, min(self.c.slots.len + 1, self.c.slots.cap)),
-                                 f"OptimizedLRU: cannot grow past {self.c.slots.n_slots} entries")
+                if self.c.slots.len >= self.c.slots.n_slots and self.c.slots.n_slots < self.c.slots.cap:
+                    rc = dp_lru_reserve(&self.c, self.c.slots.len + 1)
+                    if rc != DP_OK:
+                        check_status(rc, f"OptimizedLRU: cannot grow past {self.c.slots.n_slots} entries")
                 while self.c.slots.len >= self.c.slots.cap:
                     self._evict_one(&v, now, -1)
                 while self.c_max_weight and self.c.slots.total_weight + weight > self.c_max_weight:
