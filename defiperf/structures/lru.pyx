@@ -433,7 +433,7 @@ cdef class OptimizedLRU:
             raise ValueError(f"timer returned an unusable time: {t!r}")
         return <int64_t>(s * 1e9)
 
-    cdef bint _may_expire(self):
+    cdef bint _may_expire(self) noexcept:
         return self.c.expiry.n_timed > 0
 
     cdef int32_t _find(self, object key, uint64_t h) except -2:
@@ -545,7 +545,7 @@ cdef class OptimizedLRU:
         # Everything that may run Python code (hash, size_of, timer, __eq__) runs first.
         cdef uint64_t h = <uint64_t>PyObject_Hash(key)
         dp_policy_prefetch(&self.c.policy, h)  # a write counts the key in the sketch
-        cdef int64_t weight = self._weigh(key, value)
+        cdef int64_t weight = 0 if self.size_of is None else self._weigh(key, value)
         cdef int64_t ttl_ns = self.ttl_ns if ttl is None else _seconds_to_ns(ttl, "ttl")
         cdef int64_t now = 0, expires = DP_LRU_NEVER
         cdef bint timed = ttl_ns != DP_LRU_NEVER or self._may_expire()
