@@ -49,8 +49,11 @@ from defiperf.structures._clib cimport (
     dp_slots_hash,
     dp_slots_hits,
     dp_slots_next,
+    dp_probe_t,
     dp_slots_probe_begin,
     dp_slots_probe_next,
+    dp_slots_probe_start,
+    dp_slots_probe_step,
     dp_slots_set_weight,
     dp_slots_top_hits,
     dp_slots_user,
@@ -233,11 +236,12 @@ cdef inline int32_t _lru_find(OptimizedLRU self, object key, uint64_t h) except 
     """The slot holding `key`, or -1. Inline fast path: it probes while every candidate is
     decided by _plain_eq (no Python code runs, so nothing can change under the probe); the
     first candidate that needs __eq__ sends the lookup to the general OptimizedLRU._find."""
-    cdef size_t pos = dp_slots_probe_begin(&self.c.slots, h)
+    cdef dp_probe_t probe
     cdef int32_t slot
     cdef int eq
+    dp_slots_probe_start(&self.c.slots, h, &probe)
     while True:
-        slot = dp_slots_probe_next(&self.c.slots, h, &pos)
+        slot = dp_slots_probe_step(&self.c.slots, &probe)
         if slot < 0:
             return slot
         eq = _plain_eq(_KEY(&self.c, slot), key)
