@@ -99,3 +99,42 @@ def test_subclass_keys_run_their_eq() -> None:
     c2["key"] = 2
     assert c2[CountingStr("key")] == 2
     assert CountingStr.calls == 2
+
+
+# ------------------------------------------------------------------ the evicting write
+
+
+@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+def test_evicting_write_counts_and_orders(policy: str) -> None:
+    """A write to a full cache with no expiry, on_evict or weight bound (one step in C)."""
+    c = OptimizedLRU(3, policy=policy)
+    for k in range(10):
+        c[fresh_int(1000 + k)] = k
+        assert len(c) == min(k + 1, 3)
+        assert 1000 + k in c  # the key just written is never its own victim
+        c._check()
+    assert c.stats().evictions == 7
+    if policy == "lru":
+        assert c.keys() == [1009, 1008, 1007]
+
+
+class Reentrant:
+    """A value whose finalizer writes into (and reads) the cache that held it."""
+
+    def __init__(self, cache: OptimizedLRU, tag: int) -> None:
+        self.cache, self.tag = cache, tag
+
+    def __del__(self) -> None:
+        self.cache[("gone", self.tag)] = self.tag
+        self.cache.get(("gone", self.tag))
+
+
+def test_evicted_value_finalizer_reenters_a_consistent_cache() -> None:
+    c = OptimizedLRU(4)
+    for k in range(4):
+        c[k] = Reentrant(c, k)  # each eviction below frees one of these
+    for k in range(4, 12):
+        c[k] = k
+        c._check()
+    assert len(c) == 4 and c.stats().evictions >= 8
+    assert all(isinstance(v, int) for v in c.values())
