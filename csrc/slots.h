@@ -120,9 +120,43 @@ DP_INLINE size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash) {
     return dp_slots_tag_home(s, dp_slots_tag(s, hash));
 }
 
-/* Next slot at or after bucket *pos whose tag and full hash match; -1 once the key cannot be
+/* One lookup's probe: the key's hash and tag (computed once) and the next bucket to read.
+ * Valid while the index is unchanged (a caller that ran code which may change it restarts). */
+typedef struct {
+    uint64_t hash;
+    uint32_t tag;
+    size_t pos;
+} dp_probe_t;
+
+DP_INLINE void dp_slots_probe_start(const dp_slots_t *s, uint64_t hash, dp_probe_t *p) {
+    p->hash = hash;
+    p->tag = dp_slots_tag(s, hash);
+    p->pos = dp_slots_tag_home(s, p->tag);
+}
+
+/* Next slot at or after bucket p->pos whose tag and full hash match; -1 once the key cannot be
  * further on (an empty bucket, or one whose entry sits nearer its home than the key would).
  * The caller compares keys and, on a mismatch, calls again. */
+DP_INLINE int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p) {
+    const uint32_t tag = p->tag;
+    const uint64_t hash = p->hash;
+    const size_t mask = s->n_buckets - 1, home = dp_slots_tag_home(s, tag);
+    size_t i = p->pos;
+    for (;;) {
+        const dp_bucket_t b = s->table[i];
+        if (b.slot < 0 || ((i - dp_slots_tag_home(s, b.tag)) & mask) < ((i - home) & mask)) {
+            p->pos = i;
+            return -1;
+        }
+        i = (i + 1) & mask;
+        if (b.tag == tag && s->node[b.slot].hash == hash) {
+            p->pos = i;
+            return b.slot;
+        }
+    }
+}
+
+/* The same probe with the position alone as its state (the tag is recomputed per call). */
 DP_INLINE int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos) {
     const uint32_t tag = dp_slots_tag(s, hash);
     const size_t mask = s->n_buckets - 1, home = dp_slots_tag_home(s, tag);

@@ -6,12 +6,19 @@
 #include "l1_check.h"
 #include "slots.h"
 
-/* Every slot reachable through the index holding `hash`, until `want` is met. */
+/* Every slot reachable through the index holding `hash`, until `want` is met. Both probe
+ * forms walk it in step and must report the same slots. */
 static int found(const dp_slots_t *s, uint64_t hash, int32_t want) {
     size_t pos = dp_slots_probe_begin(s, hash);
-    for (int32_t i = dp_slots_probe_next(s, hash, &pos); i >= 0; i = dp_slots_probe_next(s, hash, &pos))
+    dp_probe_t probe;
+    dp_slots_probe_start(s, hash, &probe);
+    CHECK(probe.pos == pos && probe.hash == hash);
+    for (;;) {
+        const int32_t i = dp_slots_probe_next(s, hash, &pos), j = dp_slots_probe_step(s, &probe);
+        CHECK(i == j && pos == probe.pos);
+        if (i < 0) return 0;
         if (i == want) return 1;
-    return 0;
+    }
 }
 
 static void test_init_and_growth(void) {
