@@ -158,21 +158,10 @@ DP_INLINE int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p) {
 
 /* The same probe with the position alone as its state (the tag is recomputed per call). */
 DP_INLINE int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos) {
-    const uint32_t tag = dp_slots_tag(s, hash);
-    const size_t mask = s->n_buckets - 1, home = dp_slots_tag_home(s, tag);
-    size_t i = *pos;
-    for (;;) {
-        const dp_bucket_t b = s->table[i];
-        if (b.slot < 0 || ((i - dp_slots_tag_home(s, b.tag)) & mask) < ((i - home) & mask)) {
-            *pos = i;
-            return -1;
-        }
-        i = (i + 1) & mask;
-        if (b.tag == tag && s->node[b.slot].hash == hash) {
-            *pos = i;
-            return b.slot;
-        }
-    }
+    dp_probe_t p = {hash, dp_slots_tag(s, hash), *pos};
+    const int32_t slot = dp_slots_probe_step(s, &p);
+    *pos = p.pos;
+    return slot;
 }
 
 /* Count an access (saturating). */
