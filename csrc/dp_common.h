@@ -83,7 +83,11 @@ static inline void dp_aligned_free(void *p) {
 #define DP_BIG_USE_MALLOC 1
 #endif
 #if !defined(DP_BIG_USE_MALLOC) && !defined(MAP_ANONYMOUS)
+#if defined(MAP_ANON)
 #define MAP_ANONYMOUS MAP_ANON
+#else /* strict ISO C (-std=c11 without _DEFAULT_SOURCE) hides both names: malloc instead */
+#define DP_BIG_USE_MALLOC 1
+#endif
 #endif
 /* Arrays of DP_HUGE_BYTES or more ask for transparent huge pages where the OS has them
  * (Linux's MADV_HUGEPAGE, honoured in THP "madvise" mode): a 100k-entry cache's slots and
