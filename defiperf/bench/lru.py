@@ -41,6 +41,10 @@ def make_ours_tinylfu(capacity: int) -> Any:
     return OptimizedLRU(capacity, policy="tinylfu")
 
 
+def make_ours_sieve(capacity: int) -> Any:
+    return OptimizedLRU(capacity, policy="sieve")
+
+
 # The peers are optional (the `bench` extra) and untyped: imported by name at run time.
 def make_lru_dict(capacity: int) -> Any:
     return importlib.import_module("lru").LRU(capacity)
@@ -63,6 +67,7 @@ CONTENDERS: dict[str, tuple[Callable[[int], Any], str | None]] = {
     "defiperf": (make_ours, None),
     "defiperf ttl": (make_ours_ttl, None),
     "defiperf tinylfu": (make_ours_tinylfu, None),
+    "defiperf sieve": (make_ours_sieve, None),
     "lru-dict": (make_lru_dict, "lru"),
     "cachetools LRU": (make_cachetools_lru, "cachetools"),
     "cachetools TTL": (make_cachetools_ttl, "cachetools"),
