@@ -42,8 +42,9 @@ def extension(name: str, c_sources: list[str], package: str | None = "structures
     return Extension(
         f"defiperf.{dotted}",
         [f"defiperf/{path}.pyx", *(f"csrc/{src}" for src in c_sources)],
-        include_dirs=["csrc"],
-        depends=sorted(glob.glob("csrc/*.h")),  # a header change rebuilds what includes it
+        include_dirs=["csrc", "csrc/policies"],
+        # a header change rebuilds what includes it
+        depends=sorted(glob.glob("csrc/*.h") + glob.glob("csrc/policies/*.h")),
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
@@ -98,7 +99,9 @@ class CachedParallelBuildExt(build_ext):
         target, cached = self.get_ext_fullpath(ext.name), self._cached(ext)
         if os.path.exists(cached):
             os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
-            shutil.copy2(cached, target)
+            # A fresh mtime (shutil.copy, not copy2): setuptools copies a built extension into
+            # the tree only if it is newer than the one there, which may be a later build.
+            shutil.copy(cached, target)
             print(f"defiperf: {ext.name} unchanged, reusing its build")
             return
         super().build_extension(ext)
@@ -107,10 +110,15 @@ class CachedParallelBuildExt(build_ext):
         shutil.copy2(target, tmp)
         os.replace(tmp, cached)  # atomic: a concurrent build never sees half a file
 
+# The L1 core, and every eviction policy in csrc/policies/ (a policy is its file there and its
+# entry in policy.c's table: nothing here names it).
+L1_SOURCES = ["lru.c", "slots.c", "expiry.c", "policy.c", "sketch.c",
+              *sorted(os.path.relpath(p, "csrc") for p in glob.glob("csrc/policies/*.c"))]
+
 setup(
     cmdclass={"build_ext": CachedParallelBuildExt},
     ext_modules=[
-        extension("lru", ["lru.c", "slots.c", "expiry.c", "policy.c", "tinylfu.c", "sketch.c"]),
+        extension("lru", L1_SOURCES),
         extension("bloom", ["bloom.c", "hash.c"]),
         extension("ring", ["ring.c"]),
         extension("sketch", ["sketch.c"]),

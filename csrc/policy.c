@@ -22,11 +22,15 @@ static const dp_policy_ops_t dp_lru_policy_ops = {
     .check = dp_lru_policy_check,
 };
 
-extern const dp_policy_ops_t dp_tinylfu_ops; /* tinylfu.c */
+/*** The table: index = kind (DP_POLICY_*). A policy is one file in csrc/policies/ defining
+ * `dp_<name>_ops` (setup.py compiles every file there) and one entry here; lru is above. ***/
 
-/*** The table: index = kind (DP_POLICY_*) ***/
+#define DP_POLICY_TABLE(X) X(tinylfu) X(sieve)
 
-static const dp_policy_ops_t *const dp_policies[] = {&dp_lru_policy_ops, &dp_tinylfu_ops};
+#define DP_POLICY_DECLARE(name) extern const dp_policy_ops_t dp_##name##_ops;
+DP_POLICY_TABLE(DP_POLICY_DECLARE)
+#define DP_POLICY_ENTRY(name) &dp_##name##_ops,
+static const dp_policy_ops_t *const dp_policies[] = {&dp_lru_policy_ops, DP_POLICY_TABLE(DP_POLICY_ENTRY)};
 #define DP_N_POLICIES ((int)(sizeof(dp_policies) / sizeof(dp_policies[0])))
 
 int dp_policy_count(void) { return DP_N_POLICIES; }
@@ -73,5 +77,6 @@ void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s) {
 
 int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s) {
     if (!p->ops || p->ops != dp_policies[p->kind] || p->cap != s->cap) return DP_ECORRUPT;
+    if (p->reads ? p->n_reads >= p->reads_cap : p->n_reads != 0) return DP_ECORRUPT;
     return p->ops->check ? p->ops->check(p, s) : DP_OK;
 }

@@ -1,6 +1,6 @@
 /* policy.h -- L1 eviction policy, apart from storage: which slot to evict; what a hit, miss,
- * write or insert changes. The table in policy.c lists them ("lru" there, "tinylfu" in
- * tinylfu.c); a new policy is one new file and one line in the table.
+ * write or insert changes. The table in policy.c lists them ("lru" there; "tinylfu", "sieve"
+ * in csrc/policies/): a new policy is one new file in csrc/policies/ and one entry in the table.
  * Invariant: a policy orders live slots only through the segment lists, keeps every segment
  * but probation within seg_max after each insert, and its own data in `state` (NULL for LRU).
  * A NULL op does nothing (on_hit NULL: move to the front of its segment; victim NULL: the
@@ -10,10 +10,17 @@
 #define DP_POLICY_H
 
 #include "dp_common.h"
+#include "hash.h"
 #include "sketch.h"
 #include "slots.h"
 
 typedef struct dp_policy dp_policy_t;
+
+/* A hit whose policy work waits in the read buffer: the slot, and the hash it held then. */
+typedef struct {
+    uint64_t hash;
+    int32_t slot;
+} dp_policy_read_t;
 
 typedef struct {
     const char *name;
@@ -25,7 +32,8 @@ typedef struct {
     int (*reserve)(dp_policy_t *p, size_t n_slots);
     /* A new slot was linked at the head of DP_SEG_WINDOW. */
     void (*on_insert)(dp_policy_t *p, dp_slots_t *s, int32_t slot);
-    /* A hit on a live slot, after its hit count. */
+    /* A hit on a live slot, after its hit count. With a read buffer: the hit was appended to
+     * it, and on_hit runs only when the buffer is full or the hit is sampled (see below). */
     void (*on_hit)(dp_policy_t *p, dp_slots_t *s, int32_t slot);
     void (*on_miss)(dp_policy_t *p);
     void (*on_write)(dp_policy_t *p, uint64_t hash);
@@ -49,6 +57,13 @@ struct dp_policy {
     dp_sketch_t *sketch;   /* the policy's frequency sketch if it keeps one (prefetched on the
                             * hot path), else NULL */
     void *state;           /* the policy's own */
+    /* The read buffer, if the policy defers its hits (else reads NULL): a hit only appends
+     * here (inline, no call), and calls on_hit once n_reads reaches reads_cap or when its
+     * mixed hash is sampled, (dp_fmix64(hash) & sample_mask) == sample_match (mask 0 and
+     * match 1: never). The policy empties it. */
+    dp_policy_read_t *reads;
+    size_t n_reads, reads_cap;
+    uint64_t sample_mask, sample_match;
 };
 
 #define DP_POLICY_LRU 0
@@ -73,10 +88,25 @@ DP_INLINE void dp_policy_prefetch(const dp_policy_t *p, uint64_t hash) {
     if (p->sketch) dp_sketch_prefetch(p->sketch, hash);
 }
 
-/* Count a hit on a live slot and tell the policy. */
+/* Count a hit on a live slot and tell the policy (or buffer it for the policy). */
 DP_INLINE void dp_policy_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     dp_slots_count_hit(s, slot);
-    if (p->ops->on_hit) p->ops->on_hit(p, s, slot); else dp_slots_to_front(s, slot);
+    if (p->reads) {
+        const uint64_t hash = dp_slots_hash(s, slot), mixed = dp_fmix64(hash);
+        /* The deferred work will write the key's sketch block and both list neighbours: fetch
+         * them now, while the caller's own work hides the misses, instead of in a batch that
+         * would stall on them back to back. */
+        if (p->sketch) dp_sketch_prefetch_mixed(p->sketch, mixed);
+        dp_slots_prefetch_neighbours(s, slot);
+        p->reads[p->n_reads].hash = hash;
+        p->reads[p->n_reads].slot = slot;
+        if (++p->n_reads == p->reads_cap || DP_UNLIKELY((mixed & p->sample_mask) == p->sample_match))
+            p->ops->on_hit(p, s, slot);
+    } else if (p->ops->on_hit) {
+        p->ops->on_hit(p, s, slot);
+    } else {
+        dp_slots_to_front(s, slot);
+    }
 }
 
 DP_INLINE void dp_policy_on_miss(dp_policy_t *p) {

@@ -58,10 +58,9 @@ DP_INLINE unsigned dp_sketch_shift(uint64_t mixed, int row) {
     return (unsigned)((mixed >> (40 + 4 * row)) & 15) * 4;
 }
 
-/* Count one occurrence of the key with this hash; may trigger a halving. Inline: it is on
- * every W-TinyLFU hit. */
-DP_INLINE void dp_sketch_increment(dp_sketch_t *s, uint64_t hash) {
-    const uint64_t mixed = dp_fmix64(hash);
+/* Count one occurrence of the key whose mixed hash (dp_fmix64 of its hash) is `mixed`; may
+ * trigger a halving. Inline: it is on every W-TinyLFU hit. */
+DP_INLINE void dp_sketch_increment_mixed(dp_sketch_t *s, uint64_t mixed) {
     const size_t block = dp_sketch_block(s, mixed);
     uint64_t added = 0;
     for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
@@ -74,9 +73,18 @@ DP_INLINE void dp_sketch_increment(dp_sketch_t *s, uint64_t hash) {
     if (added && ++s->additions >= s->sample_size) dp_sketch_halve(s);
 }
 
+/* Count one occurrence of the key with this hash; may trigger a halving. */
+DP_INLINE void dp_sketch_increment(dp_sketch_t *s, uint64_t hash) {
+    dp_sketch_increment_mixed(s, dp_fmix64(hash));
+}
+
 /* Ask the CPU to fetch the key's block ahead of an increment or estimate. */
+DP_INLINE void dp_sketch_prefetch_mixed(const dp_sketch_t *s, uint64_t mixed) {
+    DP_PREFETCH(&s->table[dp_sketch_block(s, mixed)]);
+}
+
 DP_INLINE void dp_sketch_prefetch(const dp_sketch_t *s, uint64_t hash) {
-    DP_PREFETCH(&s->table[dp_sketch_block(s, dp_fmix64(hash))]);
+    dp_sketch_prefetch_mixed(s, dp_fmix64(hash));
 }
 
 #endif /* DP_SKETCH_H */

@@ -40,15 +40,16 @@ DP_INLINE size_t dp_slots_distance(const dp_slots_t *s, size_t i) {
     return (i - dp_slots_tag_home(s, s->table[i].tag)) & (s->n_buckets - 1);
 }
 
-/* Robin Hood insertion: an entry nearer its home than the one being placed gives way. */
-static void dp_slots_index_add(dp_slots_t *s, int32_t slot) {
+/* Robin Hood insertion: an entry nearer its home than the one being placed gives way. Returns
+ * how many buckets it walked. */
+static size_t dp_slots_index_add(dp_slots_t *s, int32_t slot) {
     const size_t mask = s->n_buckets - 1;
     dp_bucket_t cur = {dp_slots_tag(s, s->node[slot].hash), slot};
-    size_t i = dp_slots_tag_home(s, cur.tag), dist = 0;
-    for (;;) {
+    size_t i = dp_slots_tag_home(s, cur.tag), dist = 0, walked = 0;
+    for (;; walked++) {
         if (s->table[i].slot < 0) {
             s->table[i] = cur;
-            return;
+            return walked;
         }
         const size_t theirs = dp_slots_distance(s, i);
         if (theirs < dist) {
@@ -59,6 +60,22 @@ static void dp_slots_index_add(dp_slots_t *s, int32_t slot) {
         }
         i = (i + 1) & mask;
         dist++;
+    }
+}
+
+/* Index every live slot anew (the table's size kept). */
+static void dp_slots_reindex(dp_slots_t *s) {
+    for (size_t i = 0; i < s->n_buckets; i++) s->table[i].slot = -1;
+    for (size_t i = 0; i < s->n_slots; i++)
+        if (s->node[i].seg != DP_SEG_FREE) dp_slots_index_add(s, (int32_t)i);
+}
+
+/* After an insert that walked `walked` buckets: leave the consecutive-key layout for good if
+ * that walk was long (see dp_slots_tag). */
+static void dp_slots_after_walk(dp_slots_t *s, size_t walked) {
+    if (DP_UNLIKELY(walked > DP_SLOTS_LONG_WALK) && !s->mixed) {
+        s->mixed = 1;
+        dp_slots_reindex(s);
     }
 }
 
@@ -111,9 +128,14 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
         s->table = table;
         s->n_buckets = n_buckets;
         s->log2_buckets = log2_buckets;
+        size_t longest = 0;
         for (size_t i = 0; i < n_buckets; i++) s->table[i].slot = -1;
-        for (size_t i = 0; i < n_slots; i++)
-            if (s->node[i].seg != DP_SEG_FREE) dp_slots_index_add(s, (int32_t)i);
+        for (size_t i = 0; i < n_slots; i++) {
+            if (s->node[i].seg == DP_SEG_FREE) continue;
+            const size_t walked = dp_slots_index_add(s, (int32_t)i);
+            if (walked > longest) longest = walked;
+        }
+        dp_slots_after_walk(s, longest);
     }
     return DP_OK;
 }
@@ -215,7 +237,7 @@ int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg) {
     s->total_weight += weight;
     dp_slots_link_head(s, seg, slot);
     s->len++;
-    dp_slots_index_add(s, slot);
+    dp_slots_after_walk(s, dp_slots_index_add(s, slot));
     return slot;
 }
 

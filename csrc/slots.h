@@ -4,7 +4,7 @@
  * seg_len counts it) and in exactly one index bucket; free slots (seg DP_SEG_FREE) chain through
  * next from free_head; the index is Robin Hood linear probing (see dp_slots_tag), a bucket's
  * distance from home at most one more than the previous bucket's (0 after an empty one);
- * n_buckets a power of two >= 1.5 * n_slots; total_weight sums the live weights. Slots keep
+ * n_buckets a power of two >= 1.5 * n_slots; every tag is dp_slots_tag's in the current mode; total_weight sums the live weights. Slots keep
  * their numbers when the arrays grow and are handed out in order. dp_slots_init allocates,
  * dp_slots_free releases (safe on a zeroed struct); the caller owns the struct and user[]. */
 #ifndef DP_SLOTS_H
@@ -59,6 +59,7 @@ typedef struct {
     dp_bucket_t *table;
     size_t n_buckets;
     unsigned log2_buckets;     /* 3 .. 31 */
+    unsigned mixed;            /* 1: homes from the fully mixed hash (see dp_slots_tag) */
 } dp_slots_t;
 
 int dp_slots_init(dp_slots_t *s, size_t cap);
@@ -96,11 +97,18 @@ int dp_slots_check(const dp_slots_t *s);
  * (whose Python hash is the integer) get consecutive buckets, as in a dict, so reading them in
  * order walks the table in order; keys that differ only in high bits still spread. Robin Hood
  * placement keeps the long runs this makes cheap to miss in: a probe stops as soon as it is
- * farther from its home than the bucket's own entry is from its. */
+ * farther from its home than the bucket's own entry is from its. Two blocks of consecutive keys
+ * can overlap in that layout, and inserting into a dense run shifts the rest of it: once an
+ * insert walks more than DP_SLOTS_LONG_WALK buckets, the table switches for good to homes from
+ * the fully mixed hash (Fibonacci hashing) and is re-indexed in place, O(n) once. */
+#define DP_SLOTS_LONG_WALK 64
 DP_INLINE uint32_t dp_slots_tag(const dp_slots_t *s, uint64_t hash) {
     const unsigned b = s->log2_buckets;
-    const uint64_t home = (hash ^ (((hash >> b) * DP_SLOTS_PHI) >> (64 - b))) & (((uint64_t)1 << b) - 1);
-    const uint32_t fragment = (uint32_t)((hash * DP_SLOTS_PHI) >> 32) & ((1u << (32 - b)) - 1);
+    const uint64_t mixed = hash * DP_SLOTS_PHI;
+    const uint64_t home = DP_UNLIKELY(s->mixed)
+        ? mixed >> (64 - b)
+        : (hash ^ (((hash >> b) * DP_SLOTS_PHI) >> (64 - b))) & (((uint64_t)1 << b) - 1);
+    const uint32_t fragment = (uint32_t)(mixed >> 32) & ((1u << (32 - b)) - 1);
     return (uint32_t)(home << (32 - b)) | fragment;
 }
 
@@ -112,9 +120,43 @@ DP_INLINE size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash) {
     return dp_slots_tag_home(s, dp_slots_tag(s, hash));
 }
 
-/* Next slot at or after bucket *pos whose tag and full hash match; -1 once the key cannot be
+/* One lookup's probe: the key's hash and tag (computed once) and the next bucket to read.
+ * Valid while the index is unchanged (a caller that ran code which may change it restarts). */
+typedef struct {
+    uint64_t hash;
+    uint32_t tag;
+    size_t pos;
+} dp_probe_t;
+
+DP_INLINE void dp_slots_probe_start(const dp_slots_t *s, uint64_t hash, dp_probe_t *p) {
+    p->hash = hash;
+    p->tag = dp_slots_tag(s, hash);
+    p->pos = dp_slots_tag_home(s, p->tag);
+}
+
+/* Next slot at or after bucket p->pos whose tag and full hash match; -1 once the key cannot be
  * further on (an empty bucket, or one whose entry sits nearer its home than the key would).
  * The caller compares keys and, on a mismatch, calls again. */
+DP_INLINE int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p) {
+    const uint32_t tag = p->tag;
+    const uint64_t hash = p->hash;
+    const size_t mask = s->n_buckets - 1, home = dp_slots_tag_home(s, tag);
+    size_t i = p->pos;
+    for (;;) {
+        const dp_bucket_t b = s->table[i];
+        if (b.slot < 0 || ((i - dp_slots_tag_home(s, b.tag)) & mask) < ((i - home) & mask)) {
+            p->pos = i;
+            return -1;
+        }
+        i = (i + 1) & mask;
+        if (b.tag == tag && s->node[b.slot].hash == hash) {
+            p->pos = i;
+            return b.slot;
+        }
+    }
+}
+
+/* The same probe with the position alone as its state (the tag is recomputed per call). */
 DP_INLINE int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos) {
     const uint32_t tag = dp_slots_tag(s, hash);
     const size_t mask = s->n_buckets - 1, home = dp_slots_tag_home(s, tag);

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from defiperf._validate import check_bool, check_int, check_number
 from defiperf.batch.config import BreakerConfig
 from defiperf.cache.ttl import ttl_seconds
+from defiperf.structures import OptimizedLRU
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,7 @@ class CacheConfig:
     l1_enabled: bool = True
     l1_max_entries: int = 100_000
     l1_max_weight_bytes: int | None = None
-    l1_policy: Literal["lru", "tinylfu"] = "lru"
+    l1_policy: str = "lru"
     redis_url: str | None = None
     redis_cluster: bool = False
     redis_timeout_s: float = 0.25
@@ -90,8 +91,9 @@ class CacheConfig:
         for name in ("l1_enabled", "redis_cluster", "invalidation", "disk_enabled",
                      "allow_pickle", "use_pickle"):
             check_bool(name, getattr(self, name))
-        if self.l1_policy not in ("lru", "tinylfu"):
-            raise ValueError(f"l1_policy must be 'lru' or 'tinylfu', got {self.l1_policy!r}")
+        if self.l1_policy not in OptimizedLRU.POLICIES:
+            raise ValueError(f"l1_policy must be one of {', '.join(OptimizedLRU.POLICIES)}, "
+                             f"got {self.l1_policy!r}")
         for name in ("redis_timeout_s", "redis_connect_timeout_s", "redis_breaker_reset_s",
                      "refresh_ahead_s", "refresh_check_interval_s", "coherence_check_s",
                      "close_timeout_s", "load_wait_timeout_s"):

@@ -19,7 +19,7 @@ class MemoryTier:
         self._lru: OptimizedLRU[Hashable, Entry] = OptimizedLRU(
             max_entries, max_weight=max_weight_bytes,
             size_of=(lambda k, e: max(e.weight, 1)) if max_weight_bytes else None,
-            policy=policy, timer=timer)  # type: ignore[arg-type]
+            policy=policy, timer=timer)
         self.corrupt = 0
 
     @property

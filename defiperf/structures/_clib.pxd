@@ -29,6 +29,10 @@ cdef extern from "slots.h" nogil:
 
     size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash)
     int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos)
+    ctypedef struct dp_probe_t:
+        pass
+    void dp_slots_probe_start(const dp_slots_t *s, uint64_t hash, dp_probe_t *p)
+    int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p)
     int32_t dp_slots_first(const dp_slots_t *s)
     int32_t dp_slots_next(const dp_slots_t *s, int32_t slot)
     void dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight)

@@ -38,7 +38,7 @@ cdef class OptimizedLRU:
 
     cdef void _drop_all(self) noexcept
     cdef int64_t _now(self) except? -1
-    cdef bint _may_expire(self)
+    cdef bint _may_expire(self) noexcept
     cdef int32_t _find(self, object key, uint64_t h) except -2
     cdef int _take(self, _Victims *v, int32_t slot, int reason) except -1
     cdef int _evict_one(self, _Victims *v, int64_t now, int32_t keep) except -1

@@ -2,7 +2,7 @@
 """OptimizedLRU: an LRU cache with TTL, weights and access counts over C arrays.
 
 The slots, hash index, expiry list and heap, weights, access counts and the eviction policy
-live in C (``csrc/lru.h``: slots.c, expiry.c, policy.c, tinylfu.c); this module keeps the keys
+live in C (``csrc/lru.h``: slots.c, expiry.c, policy.c, policies/); this module keeps the keys
 and values as owned references in each slot's two caller words, and does the key comparisons
 the C core cannot.
 """
@@ -13,7 +13,7 @@ from cpython.ref cimport Py_DECREF, Py_INCREF
 from libc.math cimport INFINITY, isfinite, isnan
 from libc.stdint cimport int32_t, int64_t, uint64_t
 from libc.stdlib cimport free, malloc
-from libc.string cimport memcpy
+from libc.string cimport memcmp, memcpy
 
 from defiperf.structures._status cimport check_status
 from defiperf.structures._clib cimport (
@@ -49,8 +49,11 @@ from defiperf.structures._clib cimport (
     dp_slots_hash,
     dp_slots_hits,
     dp_slots_next,
+    dp_probe_t,
     dp_slots_probe_begin,
     dp_slots_probe_next,
+    dp_slots_probe_start,
+    dp_slots_probe_step,
     dp_slots_set_weight,
     dp_slots_top_hits,
     dp_slots_user,
@@ -64,6 +67,13 @@ from defiperf._stats import CacheStats
 
 cdef extern from "Python.h":
     Py_hash_t PyObject_Hash(object) except -1
+    # On borrowed pointers, for the key comparison that runs no Python code (_plain_eq).
+    bint PyUnicode_CheckExact(PyObject *)
+    bint PyLong_CheckExact(PyObject *)
+    Py_ssize_t PyUnicode_GET_LENGTH(PyObject *)
+    int PyUnicode_KIND(PyObject *)
+    void *PyUnicode_DATA(PyObject *)
+    long long PyLong_AsLongLongAndOverflow(PyObject *, int *) noexcept
     int PyObject_RichCompareBool(object, object, int) except -1
     ctypedef int (*visitproc)(PyObject *, void *)
     ctypedef int (*traverseproc)(PyObject *, visitproc, void *)
@@ -198,14 +208,47 @@ cdef int _lru_clear(PyObject *o) noexcept:
     return _base_clear(o)
 
 
+cdef inline int _plain_eq(PyObject *stored, object key) noexcept:
+    """Whether two keys with the same hash are equal, decided without running Python code: 1
+    (the same object, or two exact str or two exact int of equal value), 0 (two exact str, or
+    two exact int, that differ), -1 (anything else: only __eq__ can tell)."""
+    cdef PyObject *k = <PyObject *>key
+    cdef long long a, b
+    cdef int over_a, over_b
+    if stored == k:
+        return 1
+    if PyUnicode_CheckExact(k) and PyUnicode_CheckExact(stored):
+        # Both ready (each was hashed), so the length, kind and code units decide.
+        if (PyUnicode_GET_LENGTH(k) != PyUnicode_GET_LENGTH(stored)
+                or PyUnicode_KIND(k) != PyUnicode_KIND(stored)):
+            return 0
+        return memcmp(PyUnicode_DATA(k), PyUnicode_DATA(stored),
+                      <size_t>PyUnicode_GET_LENGTH(k) * PyUnicode_KIND(k)) == 0
+    if PyLong_CheckExact(k) and PyLong_CheckExact(stored):
+        a = PyLong_AsLongLongAndOverflow(stored, &over_a)  # exact ints: cannot fail
+        b = PyLong_AsLongLongAndOverflow(k, &over_b)
+        if not over_a and not over_b:
+            return a == b
+    return -1
+
+
 cdef inline int32_t _lru_find(OptimizedLRU self, object key, uint64_t h) except -2:
-    """The slot holding `key`, or -1. Inline fast path: an empty first bucket, or a first tag
-    match that is the very key object; anything else takes the general OptimizedLRU._find."""
-    cdef size_t pos = dp_slots_probe_begin(&self.c.slots, h)
-    cdef int32_t slot = dp_slots_probe_next(&self.c.slots, h, &pos)
-    if slot < 0 or _KEY(&self.c, slot) == <PyObject *>key:
-        return slot
-    return self._find(key, h)
+    """The slot holding `key`, or -1. Inline fast path: it probes while every candidate is
+    decided by _plain_eq (no Python code runs, so nothing can change under the probe); the
+    first candidate that needs __eq__ sends the lookup to the general OptimizedLRU._find."""
+    cdef dp_probe_t probe
+    cdef int32_t slot
+    cdef int eq
+    dp_slots_probe_start(&self.c.slots, h, &probe)
+    while True:
+        slot = dp_slots_probe_step(&self.c.slots, &probe)
+        if slot < 0:
+            return slot
+        eq = _plain_eq(_KEY(&self.c, slot), key)
+        if eq > 0:
+            return slot
+        if eq < 0:
+            return self._find(key, h)
 
 
 cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired) except -2:
@@ -237,6 +280,31 @@ cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bi
     return default
 
 
+cdef inline int _lru_swap_victim(OptimizedLRU self, object key, object value, uint64_t h,
+                                 int64_t weight) noexcept:
+    """Insert `key` into a full cache in place of the policy's victim, for the common write (no
+    expiry, no on_evict, no weight bound): 0 once done, -1 (nothing changed) if there is no
+    victim. No Python code runs until the evicted key and value are released, last."""
+    cdef int32_t victim = dp_lru_victim_except(&self.c, -1)
+    if victim < 0:
+        return -1
+    dp_policy_on_evict(&self.c.policy, &self.c.slots, victim)
+    cdef PyObject *old_key = _KEY(&self.c, victim)
+    cdef PyObject *old_value = _VALUE(&self.c, victim)
+    dp_lru_remove(&self.c, victim)
+    self.n_evictions += 1
+    # Cannot fail: one slot was just freed and every array is at full size (len == cap).
+    cdef int32_t slot = dp_lru_insert(&self.c, h, weight, DP_LRU_NEVER)
+    Py_INCREF_raw(<PyObject *>key)
+    Py_INCREF_raw(<PyObject *>value)
+    dp_slots_user(&self.c.slots, slot)[0] = <void *>key
+    dp_slots_user(&self.c.slots, slot)[1] = <void *>value
+    self.version += 1
+    Py_DECREF_raw(old_key)
+    Py_DECREF_raw(old_value)
+    return 0
+
+
 @cython.embedsignature(False)  # one signature, from the docstring (__text_signature__)
 cdef class OptimizedLRU:
     """OptimizedLRU(max_size, ttl=None, *, max_weight=None, size_of=None, on_evict=None, timer=None, policy='lru')
@@ -265,6 +333,9 @@ cdef class OptimizedLRU:
       ``popitem`` pops the policy's next victim. A hit counts in the frequency sketch at once;
       its move within the segments waits in a read buffer of up to 128 hits (as in Caffeine),
       applied when it fills and before ``keys()``, ``items()``, ``popitem`` or ``resize``.
+      ``"sieve"`` (SIEVE, NSDI '24: a FIFO list where a hit only marks the entry; a hand moving
+      from the oldest entry up clears marks and evicts the first unmarked one; ``keys()`` lists
+      entries newest first, hits do not reorder them). ``OptimizedLRU.POLICIES`` names them all.
 
     Thread safety: every method is atomic with respect to the others under the GIL (the
     structure is changed only in C, and Python callbacks run once it is consistent again).
@@ -369,7 +440,7 @@ cdef class OptimizedLRU:
             raise ValueError(f"timer returned an unusable time: {t!r}")
         return <int64_t>(s * 1e9)
 
-    cdef bint _may_expire(self):
+    cdef bint _may_expire(self) noexcept:
         return self.c.expiry.n_timed > 0
 
     cdef int32_t _find(self, object key, uint64_t h) except -2:
@@ -481,7 +552,7 @@ cdef class OptimizedLRU:
         # Everything that may run Python code (hash, size_of, timer, __eq__) runs first.
         cdef uint64_t h = <uint64_t>PyObject_Hash(key)
         dp_policy_prefetch(&self.c.policy, h)  # a write counts the key in the sketch
-        cdef int64_t weight = self._weigh(key, value)
+        cdef int64_t weight = 0 if self.size_of is None else self._weigh(key, value)
         cdef int64_t ttl_ns = self.ttl_ns if ttl is None else _seconds_to_ns(ttl, "ttl")
         cdef int64_t now = 0, expires = DP_LRU_NEVER
         cdef bint timed = ttl_ns != DP_LRU_NEVER or self._may_expire()
@@ -491,6 +562,7 @@ cdef class OptimizedLRU:
                 expires = DP_LRU_NEVER if ttl_ns >= DP_LRU_NEVER - now else now + ttl_ns
         cdef int32_t slot = _lru_find(self, key, h)
         cdef PyObject *old
+        cdef int rc
         dp_policy_on_write(&self.c.policy, h)
         if slot >= 0 and self.on_evict is None and self.size_of is None:
             # Fast overwrite: nothing to report and no weight to rebalance.
@@ -504,6 +576,10 @@ cdef class OptimizedLRU:
             dp_lru_touch(&self.c, slot)
             Py_DECREF_raw(old)  # last: freeing it may run code, and the cache is consistent
             return 0
+        if (slot < 0 and not timed and self.on_evict is None and not self.c_max_weight
+                and self.c.slots.len == self.c.slots.cap):
+            if _lru_swap_victim(self, key, value, h, weight) == 0:
+                return 0
         cdef _Victims v
         _victims_init(&v)
         try:
@@ -512,9 +588,10 @@ cdef class OptimizedLRU:
                               dp_lru_is_expired(&self.c, slot, now))
             else:
                 # Grow first (amortised O(1)): a MemoryError then leaves the cache unchanged.
-                if self.c.slots.len >= self.c.slots.n_slots:
-                    check_status(dp_lru_reserve(&self.c, min(self.c.slots.len + 1, self.c.slots.cap)),
-                                 f"OptimizedLRU: cannot grow past {self.c.slots.n_slots} entries")
+                if self.c.slots.len >= self.c.slots.n_slots and self.c.slots.n_slots < self.c.slots.cap:
+                    rc = dp_lru_reserve(&self.c, self.c.slots.len + 1)
+                    if rc != DP_OK:
+                        check_status(rc, f"OptimizedLRU: cannot grow past {self.c.slots.n_slots} entries")
                 while self.c.slots.len >= self.c.slots.cap:
                     self._evict_one(&v, now, -1)
                 while self.c_max_weight and self.c.slots.total_weight + weight > self.c_max_weight:
@@ -955,9 +1032,12 @@ cdef class OptimizedLRU:
         """Zero the hit, miss, eviction and expiration counters."""
         self.n_hits = self.n_misses = self.n_evictions = self.n_expirations = 0
 
+    #: The policy names, from the C table (csrc/policy.c): "lru", "tinylfu", "sieve".
+    POLICIES = tuple(_POLICIES)
+
     @property
     def policy(self):
-        """The eviction policy: "lru" or "tinylfu"."""
+        """The eviction policy: one of ``OptimizedLRU.POLICIES``."""
         return dp_policy_name(self.c.policy.kind).decode()
 
     def _segments(self):

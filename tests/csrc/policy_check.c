@@ -25,10 +25,11 @@ static int32_t lookup(const dp_lru_t *c, uint64_t hash) {
 }
 
 static void test_table(void) {
-    CHECK(dp_policy_count() == 2);
+    CHECK(dp_policy_count() == 3);
     CHECK(strcmp(dp_policy_name(DP_POLICY_LRU), "lru") == 0);
     CHECK(strcmp(dp_policy_name(DP_POLICY_TINYLFU), "tinylfu") == 0);
-    CHECK(dp_policy_name(2) == NULL && dp_policy_name(-1) == NULL);
+    CHECK(strcmp(dp_policy_name(2), "sieve") == 0);
+    CHECK(dp_policy_name(3) == NULL && dp_policy_name(-1) == NULL);
     CHECK(dp_policy_find("tinylfu") == DP_POLICY_TINYLFU && dp_policy_find("fifo") == -1);
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 10, 7) == DP_EINVAL);
@@ -58,8 +59,9 @@ static void test_lru(void) {
 static void test_tinylfu_segments(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 100, DP_POLICY_TINYLFU) == DP_OK);
-    const dp_tinylfu_t *const t = c.policy.state;
     CHECK(c.policy.sketch != NULL);
+    /* The read buffer (policy.h): one entry per cached key up to DP_TINYLFU_READS_MAX. */
+    CHECK(c.policy.reads != NULL && c.policy.reads_cap == 100 && c.policy.n_reads == 0);
     CHECK(c.policy.seg_max[DP_SEG_WINDOW] == 1 && c.policy.seg_max[DP_SEG_PROTECTED] == 74);
     for (uint64_t h = 1; h <= 50; h++) insert(&c, h * 0x10001);
     /* The window holds one entry; the rest overflowed into probation. */
@@ -67,9 +69,9 @@ static void test_tinylfu_segments(void) {
     const int32_t p = lookup(&c, 7 * 0x10001);
     CHECK(p >= 0 && dp_slots_seg(&c.slots, p) == DP_SEG_PROBATION);
     dp_lru_touch(&c, p);
-    CHECK(t->n_reads == 1 && dp_slots_seg(&c.slots, p) == DP_SEG_PROBATION); /* buffered */
+    CHECK(c.policy.n_reads == 1 && dp_slots_seg(&c.slots, p) == DP_SEG_PROBATION); /* buffered */
     dp_policy_drain(&c.policy, &c.slots);
-    CHECK(t->n_reads == 0 && dp_slots_seg(&c.slots, p) == DP_SEG_PROTECTED); /* promoted */
+    CHECK(c.policy.n_reads == 0 && dp_slots_seg(&c.slots, p) == DP_SEG_PROTECTED); /* promoted */
     CHECK(dp_lru_check(&c) == DP_OK);
     /* A buffered hit on a slot freed and reused meanwhile moves nothing. */
     const int32_t q = lookup(&c, 9 * 0x10001);
@@ -82,10 +84,56 @@ static void test_tinylfu_segments(void) {
     CHECK(dp_lru_check(&c) == DP_OK);
     /* The read buffer drains by itself when full. */
     for (int i = 0; i < 300; i++) dp_lru_touch(&c, p);
-    CHECK(t->n_reads < t->reads_cap && dp_lru_check(&c) == DP_OK);
+    CHECK(c.policy.n_reads == 300 % 100 && dp_lru_check(&c) == DP_OK);
+    /* The buffer must sample as the shadows do, or a sampled hit would reach them late. */
+    c.policy.sample_mask ^= 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    c.policy.sample_mask ^= 1;
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* An unsampled hit only waits in the buffer; a sampled one is counted at once, with every
+     * hit before it. */
+    const dp_tinylfu_t *const t = c.policy.state;
+    int32_t plain = -1, sampled = -1;
+    for (int32_t x = dp_slots_first(&c.slots); x >= 0; x = dp_slots_next(&c.slots, x)) {
+        const int is = (dp_fmix64(dp_slots_hash(&c.slots, x)) & c.policy.sample_mask) ==
+                       c.policy.sample_match;
+        if (is && sampled < 0) sampled = x;
+        if (!is && plain < 0) plain = x;
+    }
+    CHECK(plain >= 0 && sampled >= 0 && c.policy.n_reads == 0);
+    const uint64_t clock = t->shadow.clock;
+    dp_lru_touch(&c, plain);
+    CHECK(c.policy.n_reads == 1 && t->n_counted == 0 && t->shadow.clock == clock);
+    dp_lru_touch(&c, sampled);
+    CHECK(c.policy.n_reads == 2 && t->n_counted == 2 && t->shadow.clock == clock + 1);
     /* A policy bound broken by hand is caught. */
     c.policy.seg_max[DP_SEG_PROTECTED] += 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    dp_lru_free(&c);
+}
+
+/* Sketch and ghost table grow with the slots, keeping counts and ghosts; above
+ * DP_TINYLFU_FIRST_SKETCH_KEYS keys the sketch has one word per key, not two. */
+static void test_tinylfu_sizing(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 200000, DP_POLICY_TINYLFU) == DP_OK);
+    dp_tinylfu_t *const t = c.policy.state;
+    CHECK(t->sketch_keys == DP_TINYLFU_FIRST_SKETCH_KEYS);
+    CHECK(t->sketch.n_words == 2 * DP_TINYLFU_FIRST_SKETCH_KEYS);
+    CHECK(t->ghost_mask + 1 == DP_TINYLFU_FIRST_SKETCH_KEYS / 2);
+    const uint64_t key = 0xABCDEF12345ULL, ghost = key << 32 | 77;
+    for (int i = 0; i < 3; i++) dp_policy_on_write(&c.policy, key);
+    t->ghost[dp_fmix64(key) & t->ghost_mask] = ghost;
+    CHECK(dp_lru_reserve(&c, 150000) == DP_OK && dp_lru_check(&c) == DP_OK);
+    /* 150000 keys: 2**18 words at one word per key (two would take 2**19). */
+    CHECK(t->sketch_keys == c.slots.n_slots && c.slots.n_slots >= 150000);
+    CHECK(t->sketch.n_words == 262144);
+    CHECK(dp_sketch_estimate(&t->sketch, key) == 3);
+    CHECK(t->ghost_mask + 1 == 131072 && t->ghost[dp_fmix64(key) & t->ghost_mask] == ghost);
+    /* The ghost is tiled, once per copy of the old table, and nothing else appears. */
+    size_t live = 0;
+    for (size_t i = 0; i <= t->ghost_mask; i++) live += t->ghost[i] != 0;
+    CHECK(live == 131072 / (DP_TINYLFU_FIRST_SKETCH_KEYS / 2));
     dp_lru_free(&c);
 }
 
@@ -260,6 +308,7 @@ int main(void) {
     test_table();
     test_lru();
     test_tinylfu_segments();
+    test_tinylfu_sizing();
     test_tinylfu_admission();
     test_copy_and_clear();
     test_tinylfu_shadows();

@@ -6,12 +6,19 @@
 #include "l1_check.h"
 #include "slots.h"
 
-/* Every slot reachable through the index holding `hash`, until `want` is met. */
+/* Every slot reachable through the index holding `hash`, until `want` is met. Both probe
+ * forms walk it in step and must report the same slots. */
 static int found(const dp_slots_t *s, uint64_t hash, int32_t want) {
     size_t pos = dp_slots_probe_begin(s, hash);
-    for (int32_t i = dp_slots_probe_next(s, hash, &pos); i >= 0; i = dp_slots_probe_next(s, hash, &pos))
+    dp_probe_t probe;
+    dp_slots_probe_start(s, hash, &probe);
+    CHECK(probe.pos == pos && probe.hash == hash);
+    for (;;) {
+        const int32_t i = dp_slots_probe_next(s, hash, &pos), j = dp_slots_probe_step(s, &probe);
+        CHECK(i == j && pos == probe.pos);
+        if (i < 0) return 0;
         if (i == want) return 1;
-    return 0;
+    }
 }
 
 static void test_init_and_growth(void) {
@@ -127,6 +134,43 @@ static void test_locality(void) {
     dp_slots_free(&s);
 }
 
+/* The longest distance from home in the table. */
+static size_t longest_distance(const dp_slots_t *s) {
+    size_t worst = 0;
+    for (size_t i = 0; i < s->n_buckets; i++) {
+        if (s->table[i].slot < 0) continue;
+        const size_t d = (i - dp_slots_tag_home(s, s->table[i].tag)) & (s->n_buckets - 1);
+        if (d > worst) worst = d;
+    }
+    return worst;
+}
+
+/* Two overlapping blocks of consecutive keys (a cache of ids 10**7.., then ids 2 * 10**7..,
+ * evicting the oldest as it goes): in the consecutive-key layout every insert walked the rest
+ * of a dense run (O(n) each); the first long walk switches the table to mixed homes. */
+static void test_overlapping_blocks(void) {
+    enum { N = 50000 };
+    dp_slots_t s;
+    CHECK(dp_slots_init(&s, N) == DP_OK && dp_slots_reserve(&s, N) == DP_OK);
+    int32_t *slot_of = malloc(N * sizeof(int32_t));
+    for (uint64_t i = 0; i < N; i++) slot_of[i] = dp_slots_alloc(&s, 10000000 + i, 0, DP_SEG_WINDOW);
+    CHECK(!s.mixed); /* one block: the layout is kept */
+    CHECK(longest_distance(&s) == 0);
+    size_t worst = 0; /* the old layout reached distances over 11,000 midway */
+    for (uint64_t i = 0; i < N; i++) {
+        dp_slots_release(&s, slot_of[i]);
+        slot_of[i] = dp_slots_alloc(&s, 20000000 + i, 0, DP_SEG_WINDOW);
+        if (i % 1000 == 0 && longest_distance(&s) > worst) worst = longest_distance(&s);
+    }
+    CHECK(s.mixed);
+    CHECK(worst <= DP_SLOTS_LONG_WALK);
+    CHECK(dp_slots_check(&s) == DP_OK);
+    for (uint64_t i = 0; i < N; i += 97) CHECK(found(&s, 20000000 + i, slot_of[i]));
+    CHECK(dp_slots_reserve(&s, N) == DP_OK && dp_slots_check(&s) == DP_OK);
+    free(slot_of);
+    dp_slots_free(&s);
+}
+
 /* Random allocs and releases against a model of which hash each slot holds. */
 static void test_random(void) {
     enum { CAP = 300, STEPS = 20000 };
@@ -161,6 +205,7 @@ int main(void) {
     test_collisions_and_delete();
     test_segments();
     test_locality();
+    test_overlapping_blocks();
     test_random();
     L1_DONE();
 }

@@ -189,6 +189,8 @@ class TinyLFUMachine(LRUMachine):
     """The same operations under policy="tinylfu": sizes, TTL, weights, values, callbacks and
     stats are checked exactly; which entry is evicted is the policy's choice."""
 
+    POLICY = "tinylfu"
+
     @initialize(max_size=st.one_of(st.integers(1, 8), st.integers(9, 24)),  # grows past 4 slots
                 ttl=st.sampled_from([None, 1.0, 3.0]),
                 weighted=st.booleans())
@@ -198,7 +200,7 @@ class TinyLFUMachine(LRUMachine):
         kwargs: dict[str, Any] = {}
         if weighted:
             kwargs = {"max_weight": 15, "size_of": weight_of}
-        self.cache = OptimizedLRU(max_size, ttl, timer=self.clock, policy="tinylfu",
+        self.cache = OptimizedLRU(max_size, ttl, timer=self.clock, policy=self.POLICY,
                                   on_evict=lambda k, v, r: self.log.append((k, v, r)), **kwargs)
         self.model = TinyLFUModel(max_size, ttl, self.clock, max_weight=kwargs.get("max_weight"),
                                   size_of=kwargs.get("size_of"))
@@ -251,3 +253,13 @@ class TinyLFUMachine(LRUMachine):
 
 TestTinyLFUMachine = TinyLFUMachine.TestCase
 TestTinyLFUMachine.settings = settings(stateful_step_count=60)
+
+
+class SieveMachine(TinyLFUMachine):
+    """The same under policy="sieve" (its exact eviction order: test_lru_sieve.py)."""
+
+    POLICY = "sieve"
+
+
+TestSieveMachine = SieveMachine.TestCase
+TestSieveMachine.settings = settings(stateful_step_count=60)

@@ -3,8 +3,9 @@
  * sketch rates it above the main victim (or it came back to its ghost within `cap` reads); a
  * probation hit is promoted; a hill climber and the ghost table size the window, and two sampled
  * shadows (plain LRU, plain TinyLFU) switch it to the whole cache and back (see below). A hit
- * waits in the read buffer: its counts until the next event that is not a hit or a sampled hit
- * (same order as if made at once), its list move until the buffer fills or the order is read.
+ * waits in the policy's read buffer (policy.h): its counts until the next event that is not a
+ * hit or a sampled hit (same order as if made at once), its list move until the buffer fills or
+ * the order is read; the buffer samples as the shadows do.
  * Invariant: n_counted <= n_reads < reads_cap; protected within seg_max after each insert;
  * sketch and ghosts sized for >= n_slots keys. init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
@@ -14,7 +15,8 @@
 
 #define DP_TINYLFU_READS_MAX 128         /* read buffer entries; fewer for caches under 128 */
 #define DP_TINYLFU_FIRST_SKETCH_KEYS 65536 /* sketch and ghosts: sized for this many keys (or
-                                            * cap) at once, then grown with the slots (1 MiB) */
+                                            * cap) at once, then grown with the slots (1 MiB);
+                                            * beyond, the sketch has one word per key */
 /* Sample floors. The climber compares hit rates of successive samples of 10 x cap reads: under
  * ~5,000 reads the standard error (0.5 / sqrt(n)) exceeds the one-point differences it must
  * resolve, so a small cache's window wandered. The sketch halves after 10 x cap counts: for a
@@ -56,12 +58,6 @@ typedef struct {
     uint64_t n_versus, lfu_wins, lru_wins;   /* the TinyLFU shadow against the LRU shadow */
 } dp_tinylfu_shadow_t;
 
-/* A hit whose list move is pending: the slot, and the hash it held then. */
-typedef struct {
-    uint64_t hash;
-    int32_t slot;
-} dp_tinylfu_read_t;
-
 typedef struct {
     dp_sketch_t sketch;
     size_t sketch_keys;        /* keys the sketch and ghost table are sized for */
@@ -72,9 +68,7 @@ typedef struct {
                                 * << 32 | low 32 bits of read_clock at its eviction; 0 = empty */
     size_t ghost_mask;
     uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
-    dp_tinylfu_read_t *reads;
-    size_t n_reads, reads_cap;
-    size_t n_counted;          /* reads[0 .. n_counted) are counted already */
+    size_t n_counted;          /* the read buffer's reads[0 .. n_counted) are counted already */
     dp_tinylfu_shadow_t shadow;
 } dp_tinylfu_t;
 
