@@ -33,11 +33,11 @@
  * cap >> shift entries each, which approximate those policies at `cap` on the whole trace.
  * Per sampled read, lru_only counts "the LRU shadow hit, we missed" and ours_only the reverse;
  * lfu_wins and lru_wins count the reads where one shadow hit and the other missed (McNemar's
- * paired test). A cache under DP_TINYLFU_SHADOW_MIN entries has no shadows: mask 0, match 1 (no
- * hash matches); shift 0 is mask 0, match 0 (every hash matches). Invariant: n[k] <= cap <=
- * DP_TINYLFU_SHADOW_MAX; every used[k][i] <= clock; lru_only + ours_only <= n_counted and
- * lfu_wins + lru_wins <= n_versus; tag[k] and used[k] are consecutive runs of cap words in one
- * block. */
+ * paired test); switched is 0 or 1. A cache under DP_TINYLFU_SHADOW_MIN entries has no
+ * shadows: mask 0, match 1 (no hash matches); shift 0 is mask 0, match 0 (every hash
+ * matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every used[k][i] <= clock;
+ * lru_only + ours_only <= n_counted and lfu_wins + lru_wins <= n_versus; tag[k] and used[k]
+ * are consecutive runs of cap words in one block. */
 #define DP_TINYLFU_SHADOW_MAX 256
 #define DP_TINYLFU_SHADOW_MIN 8
 #define DP_TINYLFU_SHADOW_MIN_SHIFT 3  /* 1 key in 8 at most sampled, */
@@ -52,6 +52,7 @@ typedef struct {
     uint64_t clock;            /* sampled reads so far: the shadows' last-use clock */
     uint64_t n_sampled;        /* sampled reads since the counts last halved */
     uint64_t hold;             /* sampled reads to wait before the next verdict */
+    int switched;              /* 1 once a verdict switched (the first is quicker) */
     size_t window_before;      /* the window before the last switch to plain LRU */
     uint64_t n_counted, lru_only, ours_only; /* the LRU shadow against us, since the last switch */
     uint64_t n_versus, lfu_wins, lru_wins;   /* the TinyLFU shadow against the LRU shadow */
