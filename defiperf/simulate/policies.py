@@ -1,6 +1,8 @@
 """Policies the simulator replays a trace through, each returning its hit count.
 
-``lru`` and ``tinylfu``: defiperf's OptimizedLRU with that policy. ``opt``: Belady's clairvoyant policy (evict the key used
+``lru``, ``tinylfu``, ``sieve`` (every name in ``OptimizedLRU.POLICIES``, which come from the C
+policy table, so a new C policy appears here by itself): defiperf's OptimizedLRU with that
+policy. ``opt``: Belady's clairvoyant policy (evict the key used
 furthest in the future), the limit no online policy can pass. ``theine``: theine's W-TinyLFU
 cache, when installed (the ``bench`` extra). Every policy sees the same read-through workload:
 a miss inserts the key.
@@ -8,18 +10,18 @@ a miss inserts the key.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import importlib
 import importlib.util
 from collections.abc import Callable
-from typing import Literal
 
 import numpy as np
 
 from defiperf.structures import OptimizedLRU
 
 
-def _replay(trace: np.ndarray, size: int, policy: Literal["lru", "tinylfu"]) -> int:
+def _replay(trace: np.ndarray, size: int, policy: str) -> int:
     cache: OptimizedLRU[int, bool] = OptimizedLRU(size, policy=policy)
     get, put = cache.get, cache.__setitem__
     hits = 0
@@ -76,16 +78,12 @@ def _theine(trace: np.ndarray, size: int) -> int:
     return hits
 
 
-def _lru(trace: np.ndarray, size: int) -> int:
-    return _replay(trace, size, "lru")
+def _ours(policy: str) -> Callable[[np.ndarray, int], int]:
+    return functools.partial(_replay, policy=policy)
 
 
-def _tinylfu(trace: np.ndarray, size: int) -> int:
-    return _replay(trace, size, "tinylfu")
-
-
-POLICIES: dict[str, Callable[[np.ndarray, int], int]] = {"lru": _lru, "tinylfu": _tinylfu,
-                                                         "opt": _opt}
+POLICIES: dict[str, Callable[[np.ndarray, int], int]] = {
+    **{name: _ours(name) for name in OptimizedLRU.POLICIES}, "opt": _opt}
 if importlib.util.find_spec("theine") is not None:
     POLICIES["theine"] = _theine
 
