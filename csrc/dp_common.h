@@ -14,7 +14,6 @@
 #endif
 #if !defined(_WIN32)
 #include <sys/mman.h>
-#include <unistd.h>
 #endif
 
 #define DP_OK 0
@@ -89,36 +88,12 @@ static inline void dp_aligned_free(void *p) {
 #define DP_BIG_USE_MALLOC 1
 #endif
 #endif
-/* Arrays of DP_HUGE_BYTES or more ask for transparent huge pages where the OS has them
- * (Linux's MADV_HUGEPAGE, honoured in THP "madvise" mode): a 100k-entry cache's slots and
- * index span megabytes read at random, and with 4 KiB pages most reads also miss the TLB.
- * The mapping starts on a huge-page boundary (the unaligned slack around it is unmapped), so
- * every whole 2 MiB of the array can be one page; the tail past the last boundary stays in
- * small pages, so the resident set never exceeds what a small-page mapping would touch. */
-#define DP_HUGE_BYTES ((size_t)2 << 20)
-#if !defined(DP_BIG_USE_MALLOC)
-static inline void *dp_big_map(size_t size) {
-#if defined(MADV_HUGEPAGE)
-    if (size >= DP_HUGE_BYTES && size <= SIZE_MAX - DP_HUGE_BYTES) {
-        const size_t span = size + DP_HUGE_BYTES;
-        char *raw = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (raw == MAP_FAILED) return NULL;
-        const size_t page = (size_t)sysconf(_SC_PAGESIZE); /* divides DP_HUGE_BYTES */
-        const size_t head = (DP_HUGE_BYTES - (uintptr_t)raw % DP_HUGE_BYTES) % DP_HUGE_BYTES;
-        const size_t used = head + (size + page - 1) / page * page; /* munmap wants pages */
-        if (head) munmap(raw, head);
-        if (span > used) munmap(raw + used, span - used);
-        (void)madvise(raw + head, size, MADV_HUGEPAGE); /* advice: small pages if refused */
-        return raw + head;
-    }
-#endif
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p; /* fresh anonymous pages read as zero */
-}
-#endif
 static inline void *dp_big_alloc(size_t size) {
 #if !defined(DP_BIG_USE_MALLOC)
-    if (size >= DP_BIG_BYTES) return dp_big_map(size);
+    if (size >= DP_BIG_BYTES) {
+        void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        return p == MAP_FAILED ? NULL : p; /* fresh anonymous pages read as zero */
+    }
 #endif
     void *p = dp_aligned_alloc(size);
     if (p) memset(p, 0, size);
