@@ -56,7 +56,7 @@ void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
 }
 
 int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep) {
-    const dp_slots_t *const s = &lru->slots;
+    dp_slots_t *const s = &lru->slots;
     const int32_t victim = dp_policy_victim(&lru->policy, s);
     if (victim != keep) return victim;
     if (dp_slots_prev(s, keep) >= 0) return dp_slots_prev(s, keep);

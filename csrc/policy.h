@@ -38,8 +38,9 @@ typedef struct {
     void (*on_miss)(dp_policy_t *p);
     void (*on_write)(dp_policy_t *p, uint64_t hash);
     /* The slot to evict to make room for one new key; -1 if empty. (Not const: a policy may
-     * first apply work it deferred.) NULL: the window's least recent entry (LRU). */
-    int32_t (*victim)(dp_policy_t *p, const dp_slots_t *s);
+     * first apply work it deferred, or clear the slots' marks as it passes them, as SIEVE
+     * does.) NULL: the window's least recent entry (LRU). */
+    int32_t (*victim)(dp_policy_t *p, dp_slots_t *s);
     /* `slot` (a victim) is about to be evicted. */
     void (*on_evict)(dp_policy_t *p, const dp_slots_t *s, int32_t slot);
     /* Apply pending work before the order is read (iteration, popitem, copy). */
@@ -121,7 +122,7 @@ DP_INLINE void dp_policy_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) 
     if (p->ops->on_insert) p->ops->on_insert(p, s, slot);
 }
 
-DP_INLINE int32_t dp_policy_victim(dp_policy_t *p, const dp_slots_t *s) {
+DP_INLINE int32_t dp_policy_victim(dp_policy_t *p, dp_slots_t *s) {
     return p->ops->victim ? p->ops->victim(p, s) : s->tail[DP_SEG_WINDOW];
 }
 

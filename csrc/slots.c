@@ -40,6 +40,13 @@ DP_INLINE size_t dp_slots_distance(const dp_slots_t *s, size_t i) {
     return (i - dp_slots_tag_home(s, s->table[i].tag)) & (s->n_buckets - 1);
 }
 
+#ifdef DP_SLOTS_COUNT_WALKS /* the C tests: every bucket an index insert walked, summed */
+size_t dp_slots_walks = 0;
+#define DP_SLOTS_WALKED(n) (dp_slots_walks += (n))
+#else
+#define DP_SLOTS_WALKED(n) ((void)0)
+#endif
+
 /* Robin Hood insertion: an entry nearer its home than the one being placed gives way. Returns
  * how many buckets it walked. */
 static size_t dp_slots_index_add(dp_slots_t *s, int32_t slot) {
@@ -49,6 +56,7 @@ static size_t dp_slots_index_add(dp_slots_t *s, int32_t slot) {
     for (;; walked++) {
         if (s->table[i].slot < 0) {
             s->table[i] = cur;
+            DP_SLOTS_WALKED(walked);
             return walked;
         }
         const size_t theirs = dp_slots_distance(s, i);
@@ -128,14 +136,16 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
         s->table = table;
         s->n_buckets = n_buckets;
         s->log2_buckets = log2_buckets;
-        size_t longest = 0;
+        /* A long walk here switches to mixed homes at once (dp_slots_reindex then adds every
+         * live slot): finishing the rehash in the old layout first could be quadratic. */
         for (size_t i = 0; i < n_buckets; i++) s->table[i].slot = -1;
         for (size_t i = 0; i < n_slots; i++) {
             if (s->node[i].seg == DP_SEG_FREE) continue;
-            const size_t walked = dp_slots_index_add(s, (int32_t)i);
-            if (walked > longest) longest = walked;
+            if (dp_slots_index_add(s, (int32_t)i) > DP_SLOTS_LONG_WALK && !s->mixed) {
+                dp_slots_after_walk(s, DP_SLOTS_LONG_WALK + 1);
+                break;
+            }
         }
-        dp_slots_after_walk(s, longest);
     }
     return DP_OK;
 }

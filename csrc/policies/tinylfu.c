@@ -494,7 +494,7 @@ static void dp_tinylfu_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     dp_tinylfu_rebalance(p, s);
 }
 
-static int32_t dp_tinylfu_victim(dp_policy_t *p, const dp_slots_t *s) {
+static int32_t dp_tinylfu_victim(dp_policy_t *p, dp_slots_t *s) {
     dp_tinylfu_count_pending(p);
     const dp_tinylfu_t *const t = dp_tinylfu(p);
     const int32_t main_victim = s->tail[DP_SEG_PROBATION] >= 0 ? s->tail[DP_SEG_PROBATION]

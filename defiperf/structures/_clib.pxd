@@ -59,7 +59,7 @@ cdef extern from "policy.h" nogil:
 
     int dp_policy_count()
     const char *dp_policy_name(int kind)
-    int32_t dp_policy_victim(dp_policy_t *p, const dp_slots_t *s)
+    int32_t dp_policy_victim(dp_policy_t *p, dp_slots_t *s)
     void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot)
     void dp_policy_drain(dp_policy_t *p, dp_slots_t *s)
     void dp_policy_on_write(dp_policy_t *p, uint64_t hash)

@@ -171,6 +171,31 @@ static void test_overlapping_blocks(void) {
     dp_slots_free(&s);
 }
 
+/* Two interleaved blocks of consecutive keys whose homes are apart in every smaller table and
+ * coincide in a grown one (bases built from dp_slots_tag's formula): the growth rehash must
+ * switch to mixed homes at its first long walk, not finish in the old layout (which walked
+ * 6.7e7 buckets here: quadratic). Counted by the test build's dp_slots_walks. */
+extern size_t dp_slots_walks;
+static void test_rehash_switches_at_once(void) {
+    enum { N = 1 << 14 }; /* per block */
+    const uint64_t a = 683206749565288448ULL, b = 150460824472420352ULL;
+    dp_slots_t s;
+    CHECK(dp_slots_init(&s, 4 * N) == DP_OK);
+    int32_t *slot_of = malloc(N * sizeof(int32_t));
+    const size_t before = dp_slots_walks;
+    for (uint64_t j = 0; j < N; j++) {
+        CHECK(dp_slots_reserve(&s, s.len + 2) == DP_OK);
+        slot_of[j] = dp_slots_alloc(&s, a + j, 0, DP_SEG_WINDOW);
+        dp_slots_alloc(&s, b + j, 0, DP_SEG_WINDOW);
+    }
+    CHECK(s.mixed);
+    CHECK(dp_slots_walks - before < 2000000);
+    CHECK(dp_slots_check(&s) == DP_OK);
+    for (uint64_t j = 0; j < N; j += 101) CHECK(found(&s, a + j, slot_of[j]));
+    free(slot_of);
+    dp_slots_free(&s);
+}
+
 /* Random allocs and releases against a model of which hash each slot holds. */
 static void test_random(void) {
     enum { CAP = 300, STEPS = 20000 };
@@ -206,6 +231,7 @@ int main(void) {
     test_segments();
     test_locality();
     test_overlapping_blocks();
+    test_rehash_switches_at_once();
     test_random();
     L1_DONE();
 }

@@ -22,7 +22,8 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 
 def _build(cc: str, program: str, exe: Path) -> None:
     # Strict C11 + POSIX: without a sanitizer runtime this plain build must pass too.
-    base = [cc, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", "-Wall", "-Wextra",
+    base = [cc, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-DDP_SLOTS_COUNT_WALKS", "-O1", "-g",
+            "-Wall", "-Wextra",
             "-Werror", f"-I{CSRC}", f"-I{POLICIES}",
             str(Path(__file__).with_name(program)), *(str(CSRC / c) for c in CORE), "-o", str(exe)]
     try:

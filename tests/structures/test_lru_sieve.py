@@ -1,9 +1,11 @@
-"""policy="sieve" (csrc/policies/sieve.c), the third policy: exact against a Python SIEVE, and
+"""policy="sieve" (csrc/policies/sieve.c), the third policy: exact against a Python SIEVE (keys
+-1 and -2 share a hash; deletes included, re-sets of a deleted hand's key among them), and
 the property SIEVE is for (entries read since the hand last passed survive a scan). The generic
 stateful machine covers TTL, weights, callbacks and resize (test_lru_stateful.SieveMachine)."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -37,6 +39,14 @@ class SieveModel:
         self.queue.insert(0, key)
         self.visited[key] = False
 
+    def delete(self, key: int) -> None:
+        """The paper moves the hand on; ours restarts from the oldest (sieve.c says why)."""
+        if key in self.visited:
+            self.queue.remove(key)
+            del self.visited[key]
+            if self.hand == key:
+                self.hand = None
+
     def _evict(self) -> None:
         i = self.queue.index(self.hand) if self.hand in self.visited else len(self.queue) - 1
         while self.visited[self.queue[i]]:
@@ -48,7 +58,8 @@ class SieveModel:
         self.evicted.append(victim)
 
 
-ops = st.lists(st.tuples(st.sampled_from(["get", "set"]), st.integers(0, 30)), max_size=300)
+ops = st.lists(st.tuples(st.sampled_from(["get", "set", "set", "delete"]), st.integers(-3, 30)),
+               max_size=300)
 
 
 @settings(max_examples=300)
@@ -60,6 +71,9 @@ def test_sieve_matches_the_model(cap: int, ops: list[tuple[str, int]]) -> None:
     for op, key in ops:
         if op == "get":
             assert (cache.get(key) is not None) == model.get(key)
+        elif op == "delete":
+            cache.delete(key)
+            model.delete(key)
         else:
             cache[key] = key
             model.set(key)
@@ -96,3 +110,36 @@ def test_a_deleted_hand_restarts_from_the_oldest() -> None:
     assert 5 in cache and 2 not in cache
     assert cache.keys() == [6, 5, 4, 3]
     cache._check()
+
+
+@pytest.mark.parametrize("op", ["none", "resize_same", "resize_up", "copy"])
+def test_visited_entries_stay_visited_through_resize_and_copy(op: str) -> None:
+    cache = OptimizedLRU(4, policy="sieve")
+    for k in range(4):
+        cache[k] = k
+    cache.get(0)  # visited: kept over the next one-time key
+    if op == "resize_same":
+        cache.resize(4)
+    elif op == "resize_up":
+        cache.resize(5)
+        cache[99] = 99
+    elif op == "copy":
+        cache = cache.copy()
+    cache[10] = 10
+    assert 0 in cache and 1 not in cache, cache.keys()
+
+
+def test_a_reset_hand_key_is_not_evicted_at_once() -> None:
+    """The hand's entry deleted and the same key (or one of equal hash) set again in its slot:
+    the next eviction must not take that newest entry."""
+    for again in (1, -2):
+        cache = OptimizedLRU(4, policy="sieve")
+        keys = [0, 1, 2, 3] if again == 1 else [10, -1, 12, 13]
+        for k in keys:
+            cache[k] = k
+        cache[4] = 4  # evicts keys[0]; the hand rests on keys[1]
+        del cache[keys[1]]
+        cache[again] = again  # into the hand's old slot, with the same hash
+        cache[5] = 5  # full: the search starts from the oldest, not from `again`
+        assert again in cache, (again, cache.keys())
+        assert keys[2] not in cache
