@@ -113,19 +113,37 @@ async def test_redis_killed_and_restarted_mid_run(redis_process: RedisProcess, t
         await raw.aclose()
 
 
+async def _until_redis_stalls(url: str, within_s: float = 10.0) -> None:
+    """Return once the server stops answering PING within 50 ms (DEBUG SLEEP has begun)."""
+    probe = aioredis.from_url(url, socket_timeout=0.05)
+    deadline = time.monotonic() + within_s
+    try:
+        while time.monotonic() < deadline:
+            try:
+                await probe.ping()
+            except (TimeoutError, aioredis.TimeoutError):
+                return
+            await asyncio.sleep(0.005)
+        raise AssertionError(f"redis kept answering for {within_s} s after DEBUG SLEEP")
+    finally:
+        await probe.aclose(close_connection_pool=True)
+
+
 async def test_slow_redis_times_out_into_a_miss(tmp_path: Path) -> None:
     server = RedisProcess(tmp_path / "r", extra=["--enable-debug-command", "yes"]).start()
     try:
         cache = manager(server.url, redis_timeout_s=0.1, l1_enabled=False)
         async with cache:
             await cache.set("k", "v")
-            blocker = subprocess.Popen(["redis-cli", "-p", str(server.port), "DEBUG", "SLEEP", "1"],
+            blocker = subprocess.Popen(["redis-cli", "-p", str(server.port), "DEBUG", "SLEEP", "2"],
                                        stdout=subprocess.DEVNULL)
-            await asyncio.sleep(0.1)
-            start = time.monotonic()
-            assert await cache.get("k") is None     # a timeout is a miss, not an error
-            assert time.monotonic() - start < 0.9
-            blocker.wait(timeout=10)
+            try:
+                await _until_redis_stalls(server.url)  # not a fixed sleep: redis-cli may be slow
+                start = time.monotonic()
+                assert await cache.get("k") is None     # a timeout is a miss, not an error
+                assert time.monotonic() - start < 0.9
+            finally:
+                blocker.wait(timeout=10)
             assert cache.get_metrics()["tiers"]["l2"]["errors"] >= 1
     finally:
         server.kill()
