@@ -78,13 +78,15 @@ static void dp_slots_reindex(dp_slots_t *s) {
         if (s->node[i].seg != DP_SEG_FREE) dp_slots_index_add(s, (int32_t)i);
 }
 
-/* After an insert that walked `walked` buckets: leave the consecutive-key layout for good if
- * that walk was long (see dp_slots_tag). */
-static void dp_slots_after_walk(dp_slots_t *s, size_t walked) {
-    if (DP_UNLIKELY(walked > DP_SLOTS_LONG_WALK) && !s->mixed) {
-        s->mixed = 1;
-        dp_slots_reindex(s);
-    }
+/* Whether a walk of `walked` buckets ends the consecutive-key layout (see dp_slots_tag). */
+static int dp_slots_walk_too_long(const dp_slots_t *s, size_t walked) {
+    return DP_UNLIKELY(walked > DP_SLOTS_LONG_WALK) && !s->mixed;
+}
+
+/* Leave the consecutive-key layout for good: mixed homes, every live slot indexed anew. */
+static void dp_slots_go_mixed(dp_slots_t *s) {
+    s->mixed = 1;
+    dp_slots_reindex(s);
 }
 
 static void dp_slots_index_del(dp_slots_t *s, int32_t slot) {
@@ -141,8 +143,8 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
         for (size_t i = 0; i < n_buckets; i++) s->table[i].slot = -1;
         for (size_t i = 0; i < n_slots; i++) {
             if (s->node[i].seg == DP_SEG_FREE) continue;
-            if (dp_slots_index_add(s, (int32_t)i) > DP_SLOTS_LONG_WALK && !s->mixed) {
-                dp_slots_after_walk(s, DP_SLOTS_LONG_WALK + 1);
+            if (dp_slots_walk_too_long(s, dp_slots_index_add(s, (int32_t)i))) {
+                dp_slots_go_mixed(s);
                 break;
             }
         }
@@ -247,7 +249,7 @@ int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg) {
     s->total_weight += weight;
     dp_slots_link_head(s, seg, slot);
     s->len++;
-    dp_slots_after_walk(s, dp_slots_index_add(s, slot));
+    if (dp_slots_walk_too_long(s, dp_slots_index_add(s, slot))) dp_slots_go_mixed(s);
     return slot;
 }
 

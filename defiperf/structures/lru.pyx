@@ -280,6 +280,15 @@ cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bi
     return default
 
 
+cdef inline void _adopt(OptimizedLRU self, int32_t slot, object key, object value) noexcept:
+    """A freshly inserted slot takes its own references to `key` and `value`."""
+    Py_INCREF_raw(<PyObject *>key)
+    Py_INCREF_raw(<PyObject *>value)
+    dp_slots_user(&self.c.slots, slot)[0] = <void *>key
+    dp_slots_user(&self.c.slots, slot)[1] = <void *>value
+    self.version += 1
+
+
 cdef inline int _lru_swap_victim(OptimizedLRU self, object key, object value, uint64_t h,
                                  int64_t weight) noexcept:
     """Insert `key` into a full cache in place of the policy's victim, for the common write (no
@@ -295,11 +304,7 @@ cdef inline int _lru_swap_victim(OptimizedLRU self, object key, object value, ui
     self.n_evictions += 1
     # Cannot fail: one slot was just freed and every array is at full size (len == cap).
     cdef int32_t slot = dp_lru_insert(&self.c, h, weight, DP_LRU_NEVER)
-    Py_INCREF_raw(<PyObject *>key)
-    Py_INCREF_raw(<PyObject *>value)
-    dp_slots_user(&self.c.slots, slot)[0] = <void *>key
-    dp_slots_user(&self.c.slots, slot)[1] = <void *>value
-    self.version += 1
+    _adopt(self, slot, key, value)
     Py_DECREF_raw(old_key)
     Py_DECREF_raw(old_value)
     return 0
@@ -599,11 +604,7 @@ cdef class OptimizedLRU:
                 slot = dp_lru_insert(&self.c, h, weight, expires)
                 if slot < 0:  # cannot happen: room was reserved above
                     check_status(slot, "OptimizedLRU insert")
-                Py_INCREF_raw(<PyObject *>key)
-                Py_INCREF_raw(<PyObject *>value)
-                dp_slots_user(&self.c.slots, slot)[0] = <void *>key
-                dp_slots_user(&self.c.slots, slot)[1] = <void *>value
-                self.version += 1
+                _adopt(self, slot, key, value)
             while self.c_max_weight and self.c.slots.total_weight > self.c_max_weight:
                 self._evict_one(&v, now, slot)  # the new value outweighs the old one
         finally:
