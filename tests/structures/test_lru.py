@@ -532,7 +532,7 @@ def test_no_reference_or_memory_leak_over_many_cycles(fake_timer: Any) -> None:
 # ------------------------------------------------------------------ threads
 
 
-@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+@pytest.mark.parametrize("policy", OptimizedLRU.POLICIES)
 def test_threads_keep_bounds_and_invariants(policy: str) -> None:
     c = OptimizedLRU(500, ttl=3600, policy=policy)
     errors: list[BaseException] = []

@@ -214,7 +214,7 @@ def test_an_empty_large_cache_allocates_little(tmp_path: Any) -> None:
     assert float(out.stdout) < 32, out.stdout  # was 738 + 1,058 MiB with storage for 10**7
 
 
-@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+@pytest.mark.parametrize("policy", OptimizedLRU.POLICIES)
 def test_storage_grows_through_many_doublings_and_keeps_everything(policy: str,
                                                                    fake_timer: Any) -> None:
     c: OptimizedLRU[int, int] = OptimizedLRU(5000, ttl=100, timer=fake_timer, policy=policy)

@@ -25,7 +25,7 @@ def fresh_str(s: str) -> str:
     return "".join(list(s))
 
 
-@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+@pytest.mark.parametrize("policy", OptimizedLRU.POLICIES)
 @pytest.mark.parametrize("pair", [
     (5, MODULUS + 5),                       # both fit 64 bits
     (MODULUS + 5, 2 * MODULUS + 5),
@@ -104,7 +104,7 @@ def test_subclass_keys_run_their_eq() -> None:
 # ------------------------------------------------------------------ the evicting write
 
 
-@pytest.mark.parametrize("policy", ["lru", "tinylfu"])
+@pytest.mark.parametrize("policy", OptimizedLRU.POLICIES)
 def test_evicting_write_counts_and_orders(policy: str) -> None:
     """A write to a full cache with no expiry, on_evict or weight bound (one step in C)."""
     c = OptimizedLRU(3, policy=policy)
