@@ -51,6 +51,7 @@ int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expi
 }
 
 void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
+    dp_policy_on_remove(&lru->policy, &lru->slots, slot);
     dp_expiry_untime(&lru->expiry, &lru->slots, slot);
     dp_slots_release(&lru->slots, slot);
 }

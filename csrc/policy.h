@@ -22,6 +22,8 @@ typedef struct {
     int32_t slot;
 } dp_policy_read_t;
 
+#define DP_POLICY_PENDING_MAX 15 /* a slot's pending hits saturate here (a sketch counter's max) */
+
 typedef struct {
     const char *name;
     /* State for a cache of `cap` entries whose slots hold n_slots now. */
@@ -43,6 +45,8 @@ typedef struct {
     int32_t (*victim)(dp_policy_t *p, dp_slots_t *s);
     /* `slot` (a victim) is about to be evicted. */
     void (*on_evict)(dp_policy_t *p, const dp_slots_t *s, int32_t slot);
+    /* `slot` is about to be freed (evicted, deleted or expired). */
+    void (*on_remove)(dp_policy_t *p, const dp_slots_t *s, int32_t slot);
     /* Apply pending work before the order is read (iteration, popitem, copy). */
     void (*drain)(dp_policy_t *p, dp_slots_t *s);
     /* Restore the segment bounds after slots were placed by hand (copy). */
@@ -65,6 +69,11 @@ struct dp_policy {
     dp_policy_read_t *reads;
     size_t n_reads, reads_cap;
     uint64_t sample_mask, sample_match;
+    /* With a read buffer: per slot, the hits not yet added to the frequency sketch (a hit
+     * only bumps its slot's byte here, saturating at DP_POLICY_PENDING_MAX); the policy adds
+     * them when it compares or frees the slot, and sizes the array for every slot. */
+    uint8_t *pending;
+    uint64_t n_pending_added; /* hits that raised a pending byte since the policy last looked */
 };
 
 #define DP_POLICY_LRU 0
@@ -93,15 +102,22 @@ DP_INLINE void dp_policy_prefetch(const dp_policy_t *p, uint64_t hash) {
 DP_INLINE void dp_policy_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     dp_slots_count_hit(s, slot);
     if (p->reads) {
-        const uint64_t hash = dp_slots_hash(s, slot), mixed = dp_fmix64(hash);
-        /* The deferred work will write the key's sketch block and both list neighbours: fetch
-         * them now, while the caller's own work hides the misses, instead of in a batch that
-         * would stall on them back to back. */
-        if (p->sketch) dp_sketch_prefetch_mixed(p->sketch, mixed);
+        /* The hit's frequency waits in its slot's pending byte (beside no other memory the
+         * hit does not touch), its list move in the read buffer. */
+        const uint64_t hash = dp_slots_hash(s, slot);
+        uint8_t *const pending = &p->pending[slot];
+        const unsigned room = *pending < DP_POLICY_PENDING_MAX;
+        *pending = (uint8_t)(*pending + room);
+        p->n_pending_added += room;
+        /* The deferred move will write both list neighbours: fetch them now, while the
+         * caller's own work hides the misses, instead of in a batch that would stall on them
+         * back to back. */
         dp_slots_prefetch_neighbours(s, slot);
-        p->reads[p->n_reads].hash = hash;
-        p->reads[p->n_reads].slot = slot;
-        if (++p->n_reads == p->reads_cap || DP_UNLIKELY((mixed & p->sample_mask) == p->sample_match))
+        dp_policy_read_t *const r = &p->reads[p->n_reads];
+        r->hash = hash;
+        r->slot = slot;
+        if (++p->n_reads == p->reads_cap ||
+            DP_UNLIKELY((dp_fmix64(hash) & p->sample_mask) == p->sample_match))
             p->ops->on_hit(p, s, slot);
     } else if (p->ops->on_hit) {
         p->ops->on_hit(p, s, slot);
@@ -129,6 +145,11 @@ DP_INLINE int32_t dp_policy_victim(dp_policy_t *p, dp_slots_t *s) {
 /* `slot` (the victim) is about to be evicted. */
 DP_INLINE void dp_policy_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
     if (p->ops->on_evict && slot >= 0) p->ops->on_evict(p, s, slot);
+}
+
+/* `slot` is about to be freed. */
+DP_INLINE void dp_policy_on_remove(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
+    if (p->ops->on_remove) p->ops->on_remove(p, s, slot);
 }
 
 /* Apply pending work before the order is read (iteration, popitem, copy). */

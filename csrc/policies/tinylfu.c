@@ -93,6 +93,47 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     return DP_OK;
 }
 
+/*** Pending hits (policy.h): a hit bumps its slot's byte instead of four sketch counters ***/
+
+/* The sketch halved since the pending hits were last aged: halve them as often, so a resident
+ * key's frequency ages like the rest. O(n_slots) bytes, once per halving (itself O(sketch)). */
+static void dp_tinylfu_age_pending(dp_policy_t *p) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
+    const uint64_t n = t->sketch.n_resets - t->seen_resets;
+    if (n == 0) return;
+    t->seen_resets = t->sketch.n_resets;
+    const unsigned shift = n < 4 ? (unsigned)n : 4;
+    for (size_t i = 0; i < t->n_pending; i++) p->pending[i] = (uint8_t)(p->pending[i] >> shift);
+}
+
+/* Move `slot`'s pending hits into the sketch (when the slot is compared by hash alone, or
+ * freed). They were counted towards the halving when they happened (dp_tinylfu_count_pending). */
+static void dp_tinylfu_fold(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
+    uint8_t *const k = &p->pending[slot];
+    if (*k == 0) return;
+    dp_sketch_add(&dp_tinylfu(p)->sketch, dp_slots_hash(s, slot), *k);
+    *k = 0;
+}
+
+/* A live slot's frequency: the sketch's estimate plus its pending hits (at most 15). */
+static unsigned dp_tinylfu_estimate(const dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
+    const unsigned e = dp_sketch_estimate(&dp_tinylfu(p)->sketch, dp_slots_hash(s, slot)) +
+                       p->pending[slot];
+    return e < 15 ? e : 15;
+}
+
+/* The pending bytes for n_slots slots (new ones 0): DP_OK or DP_ENOMEM (nothing changed). */
+static int dp_tinylfu_size_pending(dp_policy_t *p, size_t n_slots) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
+    if (n_slots <= t->n_pending) return DP_OK;
+    uint8_t *const a = realloc(p->pending, n_slots);
+    if (!a) return DP_ENOMEM;
+    memset(a + t->n_pending, 0, n_slots - t->n_pending);
+    p->pending = a;
+    t->n_pending = n_slots;
+    return DP_OK;
+}
+
 /*** The shadows (see tinylfu.h): would plain LRU, or plain TinyLFU, do better now? ***/
 
 /* Sampled keys are 1 in 2**shift: the smallest shift for which a shadow holds at most
@@ -258,6 +299,8 @@ static void dp_tinylfu_free(dp_policy_t *p) {
     dp_sketch_free(&t->sketch);
     free(p->reads);
     p->reads = NULL;
+    free(p->pending);
+    p->pending = NULL;
     dp_big_free(t->ghost, t->ghost ? (t->ghost_mask + 1) * sizeof(uint64_t) : 0);
     free(t->shadow.tag[0]);
     free(t);
@@ -274,7 +317,8 @@ static int dp_tinylfu_init(dp_policy_t *p, size_t n_slots) {
     p->reads_cap = cap < DP_TINYLFU_READS_MAX ? cap : DP_TINYLFU_READS_MAX;
     p->reads = malloc(p->reads_cap * sizeof(dp_policy_read_t));
     t->quick_period_reads = cap / 2 > 64 ? cap / 2 : 64;
-    if (!p->reads || dp_tinylfu_size_frequency(p, n_slots) != DP_OK ||
+    if (!p->reads || dp_tinylfu_size_pending(p, n_slots) != DP_OK ||
+        dp_tinylfu_size_frequency(p, n_slots) != DP_OK ||
         dp_tinylfu_shadow_init(&t->shadow, cap) != DP_OK)
         return DP_ENOMEM;
     p->sample_mask = t->shadow.mask; /* a sampled hit reaches on_hit at once */
@@ -291,12 +335,15 @@ static void dp_tinylfu_clear(dp_policy_t *p) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     dp_tinylfu_count_pending(p); /* the counts stay, as a read-then-clear would leave them */
     p->n_reads = t->n_counted = 0;
+    memset(p->pending, 0, t->n_pending); /* the keys are gone, and their pending hits */
     dp_tinylfu_shadow_clear(&t->shadow);
     memset(t->ghost, 0, (t->ghost_mask + 1) * sizeof(uint64_t));
 }
 
 static int dp_tinylfu_reserve(dp_policy_t *p, size_t n_slots) {
-    return dp_tinylfu_size_frequency(p, n_slots);
+    /* A larger pending array is harmless if the sketch then cannot grow. */
+    const int rc = dp_tinylfu_size_pending(p, n_slots);
+    return rc == DP_OK ? dp_tinylfu_size_frequency(p, n_slots) : rc;
 }
 
 /*** Segments ***/
@@ -320,16 +367,41 @@ DP_INLINE void dp_tinylfu_reorder(dp_slots_t *s, int32_t slot) {
         dp_slots_to_front(s, slot); /* inline: the common case */
 }
 
-static void dp_tinylfu_count_read(dp_policy_t *p, int hit);
+static void dp_tinylfu_quick_check(dp_policy_t *p);
+static void dp_tinylfu_climb(dp_policy_t *p);
 
-/* Count the buffered hits not counted yet, in order. (Their sketch blocks were fetched when
- * each hit was buffered, see dp_policy_on_hit.) */
+/* Count the buffered hits not counted yet, in order: a run of hits up to the next read at which
+ * the window-doubling check or the climber is due is counted in one addition, then the checks
+ * run, exactly as they would have read by read (dp_tinylfu_count_read). */
 static void dp_tinylfu_count_pending(dp_policy_t *p) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     const size_t n = p->n_reads;
-    for (size_t i = t->n_counted; i < n; i++) {
-        dp_sketch_increment(&t->sketch, p->reads[i].hash);
-        dp_tinylfu_count_read(p, 1);
+    size_t i = t->n_counted;
+    /* The hits' frequency waits in their slots' pending bytes, but counts towards the sketch's
+     * next halving now, so that a cache that only hits still ages: as a sketch increment
+     * counts only if it raised a counter, a hit counts only if it raised its pending byte. */
+    if (p->n_pending_added) {
+        const uint64_t added = p->n_pending_added;
+        p->n_pending_added = 0;
+        if (dp_sketch_note(&t->sketch, added)) dp_tinylfu_age_pending(p);
+    }
+    while (i < n) {
+        uint64_t run = n - i;
+        const uint64_t to_quick = t->quick_period_reads - t->quick_reads;
+        const uint64_t to_climb = t->sample_size - t->sample_reads;
+        if (run > to_quick) run = to_quick;
+        if (run > to_climb) run = to_climb;
+        if (run == 0) run = 1; /* a check already due (never, as the checks reset their count) */
+        i += (size_t)run;
+        /* dp_tinylfu_count_read for each: only the run's last read can find a check due, and
+         * its sample read counts after the window check (which may restart the sample). */
+        t->read_clock += run;
+        t->sample_hits += run;
+        t->quick_hits += run;
+        t->quick_reads += run;
+        t->sample_reads += run - 1;
+        if (t->quick_reads >= t->quick_period_reads) dp_tinylfu_quick_check(p);
+        if (++t->sample_reads >= t->sample_size) dp_tinylfu_climb(p);
     }
     t->n_counted = n;
 }
@@ -433,7 +505,10 @@ static void dp_tinylfu_quick_check(dp_policy_t *p) {
      * stale (the hot set moved), so age them now rather than after 10 x cap more counts. On a
      * moving Zipf hot set this is worth 1-4 points; the simulator's traces do not trigger it,
      * but for loop 768 (0.8 lower). */
-    if (20 * ghosts > reads) dp_sketch_halve(&t->sketch);
+    if (20 * ghosts > reads) {
+        dp_sketch_halve(&t->sketch);
+        dp_tinylfu_age_pending(p);
+    }
     if (ghosts <= hits || 100 * ghosts <= reads || p->seg_max[DP_SEG_WINDOW] >= p->cap) return;
     /* With shadows, the doubling only lifts a window far too small (to 1/16 of the cache; web07
      * at 1% scores 2 points higher with it); beyond that the shadows decide when recency wins.
@@ -467,7 +542,10 @@ static void dp_tinylfu_count_read(dp_policy_t *p, int hit) {
 static void dp_tinylfu_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     const uint64_t hash = dp_slots_hash(s, slot);
     if (dp_tinylfu_sampled(dp_tinylfu(p), hash)) {
-        dp_tinylfu_count_pending(p); /* the shadows read the sketch: count up to this hit first */
+        /* The shadows read the sketch by hash: count up to this hit first, and a sampled
+         * key's hits go to the sketch at once. */
+        dp_tinylfu_count_pending(p);
+        dp_tinylfu_fold(p, s, slot);
         dp_tinylfu_shadow_count(p, s, hash, 1);
     }
     if (p->n_reads == p->reads_cap) dp_tinylfu_drain(p, s);
@@ -483,6 +561,11 @@ static void dp_tinylfu_on_miss(dp_policy_t *p) {
 static void dp_tinylfu_on_write(dp_policy_t *p, uint64_t hash) {
     dp_tinylfu_count_pending(p);
     dp_sketch_increment(&dp_tinylfu(p)->sketch, hash);
+    dp_tinylfu_age_pending(p);
+}
+
+static void dp_tinylfu_on_remove(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
+    dp_tinylfu_fold(p, s, slot);
 }
 
 static void dp_tinylfu_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
@@ -496,7 +579,6 @@ static void dp_tinylfu_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
 
 static int32_t dp_tinylfu_victim(dp_policy_t *p, dp_slots_t *s) {
     dp_tinylfu_count_pending(p);
-    const dp_tinylfu_t *const t = dp_tinylfu(p);
     const int32_t main_victim = s->tail[DP_SEG_PROBATION] >= 0 ? s->tail[DP_SEG_PROBATION]
                                                                : s->tail[DP_SEG_PROTECTED];
     const int32_t candidate = s->tail[DP_SEG_WINDOW];
@@ -504,8 +586,7 @@ static int32_t dp_tinylfu_victim(dp_policy_t *p, dp_slots_t *s) {
         /* The window will overflow: admit its oldest entry only if it is more popular. */
         if (main_victim < 0) return candidate;
         if (dp_slots_mark(s, candidate)) return main_victim; /* returned to its ghost */
-        return dp_sketch_estimate(&t->sketch, dp_slots_hash(s, candidate)) >
-                       dp_sketch_estimate(&t->sketch, dp_slots_hash(s, main_victim))
+        return dp_tinylfu_estimate(p, s, candidate) > dp_tinylfu_estimate(p, s, main_victim)
                    ? main_victim
                    : candidate;
     }
@@ -524,6 +605,12 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
         return DP_ECORRUPT;
     for (size_t i = 0; i < p->n_reads; i++)
         if (p->reads[i].slot < 0 || (size_t)p->reads[i].slot >= s->n_slots) return DP_ECORRUPT;
+    if (!p->pending || t->n_pending < s->n_slots || t->seen_resets != t->sketch.n_resets)
+        return DP_ECORRUPT;
+    for (size_t i = 0; i < t->n_pending; i++)
+        if (p->pending[i] > DP_POLICY_PENDING_MAX ||
+            (p->pending[i] && (i >= s->n_slots || dp_slots_seg(s, (int32_t)i) == DP_SEG_FREE)))
+            return DP_ECORRUPT;
     if (t->sketch_keys < s->n_slots || ((t->ghost_mask + 1) & t->ghost_mask)) return DP_ECORRUPT;
     const dp_tinylfu_shadow_t *const sh = &t->shadow;
     if (sh->cap > DP_TINYLFU_SHADOW_MAX || sh->window_before > p->cap ||
@@ -553,6 +640,7 @@ const dp_policy_ops_t dp_tinylfu_ops = {
     .on_write = dp_tinylfu_on_write,
     .victim = dp_tinylfu_victim,
     .on_evict = dp_tinylfu_on_evict,
+    .on_remove = dp_tinylfu_on_remove,
     .drain = dp_tinylfu_drain,
     .rebalance = dp_tinylfu_rebalance,
     .check = dp_tinylfu_check,

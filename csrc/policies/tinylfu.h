@@ -3,11 +3,14 @@
  * sketch rates it above the main victim (or it came back to its ghost within `cap` reads); a
  * probation hit is promoted; a hill climber and the ghost table size the window, and two sampled
  * shadows (plain LRU, plain TinyLFU) switch it to the whole cache and back (see below). A hit
- * waits in the policy's read buffer (policy.h): its counts until the next event that is not a
- * hit or a sampled hit (same order as if made at once), its list move until the buffer fills or
- * the order is read; the buffer samples as the shadows do.
+ * bumps its slot's pending byte (policy.h), which joins the sketch when the slot is compared,
+ * freed or sampled; its climber counts wait in the read buffer until the next event that is not
+ * a hit or a sampled hit (same order as if made at once), its list move until the buffer fills
+ * or the order is read; the buffer samples as the shadows do.
  * Invariant: n_counted <= n_reads < reads_cap; protected within seg_max after each insert;
- * sketch and ghosts sized for >= n_slots keys. init allocates the state, free releases it. */
+ * sketch and ghosts sized for >= n_slots keys; pending covers n_pending >= n_slots slots, each
+ * byte <= DP_POLICY_PENDING_MAX and 0 on a free slot, halved for every sketch halving
+ * (seen_resets). init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
 #define DP_TINYLFU_H
 
@@ -69,6 +72,8 @@ typedef struct {
     size_t ghost_mask;
     uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
     size_t n_counted;          /* the read buffer's reads[0 .. n_counted) are counted already */
+    size_t n_pending;          /* slots p->pending covers (>= n_slots) */
+    uint64_t seen_resets;      /* sketch halvings the pending hits were halved for */
     dp_tinylfu_shadow_t shadow;
 } dp_tinylfu_t;
 

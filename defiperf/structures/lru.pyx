@@ -335,7 +335,8 @@ cdef class OptimizedLRU:
       read again within ``max_size`` reads is admitted next time, and such returns grow the
       window and age the sketch). Under "tinylfu", ``keys()`` lists the
       window, then the protected, then the probation segment, each most recent first, and
-      ``popitem`` pops the policy's next victim. A hit counts in the frequency sketch at once;
+      ``popitem`` pops the policy's next victim. A hit bumps a per-entry count that joins the
+      frequency sketch when the entry is compared for admission or removed;
       its move within the segments waits in a read buffer of up to 128 hits (as in Caffeine),
       applied when it fills and before ``keys()``, ``items()``, ``popitem`` or ``resize``.
       ``"sieve"`` (SIEVE, NSDI '24: a FIFO list where a hit only marks the entry; a hand moving

@@ -1,6 +1,6 @@
 /* Unit tests of csrc/policy.c and csrc/tinylfu.c through the composed core (lru.c): the policy
  * table, LRU order and victims, and W-TinyLFU's window, admission by frequency, promotion on a
- * (buffered) hit, ghosts, the sampled shadows' switches, copy and clear; dp_lru_check after
+ * (buffered) hit, pending hits, ghosts, the sampled shadows' switches, copy and clear; dp_lru_check after
  * every step and catching a broken policy bound. Built and run by test_l1_core.py. */
 #include <string.h>
 
@@ -134,6 +134,64 @@ static void test_tinylfu_sizing(void) {
     size_t live = 0;
     for (size_t i = 0; i <= t->ghost_mask; i++) live += t->ghost[i] != 0;
     CHECK(live == 131072 / (DP_TINYLFU_FIRST_SKETCH_KEYS / 2));
+    dp_lru_free(&c);
+}
+
+/* A hit's frequency waits in its slot's pending byte: the sketch sees it when the slot is
+ * compared (estimate + pending), freed (folded in), or sampled (at once); the bytes saturate at
+ * 15, age with the sketch's halvings, start at 0 for new slots, and a stale one is caught. */
+static void test_tinylfu_pending(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    dp_tinylfu_t *const t = c.policy.state;
+    const size_t first = t->n_pending;
+    CHECK(first >= c.slots.n_slots && first < 1000);
+    for (uint64_t h = 1; h <= 600; h++) insert(&c, h * 104729);
+    /* The array grew with the slots, new bytes 0. */
+    CHECK(t->n_pending >= c.slots.n_slots && c.slots.n_slots >= 600 && dp_lru_check(&c) == DP_OK);
+    int32_t plain = -1, plain2 = -1, sampled = -1;
+    for (int32_t x = dp_slots_first(&c.slots); x >= 0; x = dp_slots_next(&c.slots, x)) {
+        CHECK(c.policy.pending[x] == 0);
+        const int is = (dp_fmix64(dp_slots_hash(&c.slots, x)) & c.policy.sample_mask) ==
+                       c.policy.sample_match;
+        if (is && sampled < 0) sampled = x;
+        if (!is && plain >= 0 && plain2 < 0) plain2 = x;
+        if (!is && plain < 0) plain = x;
+    }
+    CHECK(plain >= 0 && plain2 >= 0 && sampled >= 0);
+    const uint64_t hp = dp_slots_hash(&c.slots, plain), hs = dp_slots_hash(&c.slots, sampled);
+    const unsigned ep = dp_sketch_estimate(&t->sketch, hp), es = dp_sketch_estimate(&t->sketch, hs);
+    CHECK(ep >= 1 && es >= 1); /* the writes counted at once */
+    for (int i = 0; i < 3; i++) dp_lru_touch(&c, plain);
+    dp_lru_touch(&c, sampled);
+    CHECK(c.policy.pending[plain] == 3 && dp_sketch_estimate(&t->sketch, hp) == ep);
+    CHECK(c.policy.pending[sampled] == 0 && dp_sketch_estimate(&t->sketch, hs) == es + 1);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* Freed: the pending hits join the sketch, the byte is 0 for the slot's next key. */
+    dp_lru_remove(&c, plain);
+    CHECK(c.policy.pending[plain] == 0 && dp_sketch_estimate(&t->sketch, hp) == ep + 3);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* Saturation at 15, and aging: a halving due on the next count halves the bytes too. */
+    for (int i = 0; i < 20; i++) dp_lru_touch(&c, plain2);
+    CHECK(c.policy.pending[plain2] == DP_POLICY_PENDING_MAX);
+    dp_policy_drain(&c.policy, &c.slots);
+    const uint64_t resets = t->sketch.n_resets;
+    t->sketch.additions = t->sketch.sample_size - 1;
+    dp_lru_touch(&c, sampled); /* raised its byte (then folded): a count, the halving due */
+    CHECK(t->sketch.n_resets == resets + 1 && c.policy.pending[plain2] == 7);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* A stale byte on a free slot is caught. */
+    c.policy.pending[plain] = 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    c.policy.pending[plain] = 0;
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* dp_sketch_add saturates each counter at 15. */
+    dp_sketch_add(&t->sketch, 42, 9);
+    dp_sketch_add(&t->sketch, 42, 9);
+    CHECK(dp_sketch_estimate(&t->sketch, 42) == 15);
+    dp_lru_clear(&c);
+    for (size_t i = 0; i < t->n_pending; i++) CHECK(c.policy.pending[i] == 0);
+    CHECK(dp_lru_check(&c) == DP_OK);
     dp_lru_free(&c);
 }
 
@@ -309,6 +367,7 @@ int main(void) {
     test_lru();
     test_tinylfu_segments();
     test_tinylfu_sizing();
+    test_tinylfu_pending();
     test_tinylfu_admission();
     test_copy_and_clear();
     test_tinylfu_shadows();
