@@ -54,16 +54,19 @@ void dp_sketch_halve(dp_sketch_t *s) {
     s->n_resets++;
 }
 
-void dp_sketch_add(dp_sketch_t *s, uint64_t hash, unsigned k) {
+unsigned dp_sketch_add(dp_sketch_t *s, uint64_t hash, unsigned k) {
     const uint64_t mixed = dp_fmix64(hash);
     const size_t block = dp_sketch_block(s, mixed);
+    unsigned rose = 0;
     if (k > 15) k = 15;
     for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
         uint64_t *const w = &s->table[dp_sketch_word(block, mixed, row)];
         const unsigned shift = dp_sketch_shift(mixed, row);
-        const unsigned v = (unsigned)((*w >> shift) & 15), room = 15 - v;
-        *w += (uint64_t)(k < room ? k : room) << shift;
+        const unsigned v = (unsigned)((*w >> shift) & 15), room = 15 - v, add = k < room ? k : room;
+        *w += (uint64_t)add << shift;
+        rose |= add;
     }
+    return rose != 0;
 }
 
 unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash) {

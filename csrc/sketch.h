@@ -38,9 +38,10 @@ void dp_sketch_clear(dp_sketch_t *s);
 unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash);
 /* Halve every counter now. */
 void dp_sketch_halve(dp_sketch_t *s);
-/* Add k occurrences of the key to each of its counters at once (saturating at 15) without
- * counting them towards the next halving: for occurrences counted already (dp_sketch_note). */
-void dp_sketch_add(dp_sketch_t *s, uint64_t hash, unsigned k);
+/* Add k occurrences of the key to each of its counters at once (saturating at 15), without
+ * counting them towards the next halving or halving (the caller keeps `additions` and calls
+ * dp_sketch_halve): 1 if a counter rose, else 0. */
+unsigned dp_sketch_add(dp_sketch_t *s, uint64_t hash, unsigned k);
 
 /*** Inline helpers ***/
 
@@ -74,14 +75,6 @@ DP_INLINE void dp_sketch_increment_mixed(dp_sketch_t *s, uint64_t mixed) {
         added |= room;
     }
     if (added && ++s->additions >= s->sample_size) dp_sketch_halve(s);
-}
-
-/* Count n occurrences (of keys added later with dp_sketch_add) towards the next halving;
- * halves if due. Returns 1 if it halved. */
-DP_INLINE int dp_sketch_note(dp_sketch_t *s, uint64_t n) {
-    if ((s->additions += n) < s->sample_size) return 0;
-    dp_sketch_halve(s);
-    return 1;
 }
 
 /* Count one occurrence of the key with this hash; may trigger a halving. */

@@ -95,17 +95,6 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
 
 /*** Pending hits (policy.h): a hit bumps its slot's byte instead of four sketch counters ***/
 
-/* The sketch halved since the pending hits were last aged: halve them as often, so a resident
- * key's frequency ages like the rest. O(n_slots) bytes, once per halving (itself O(sketch)). */
-static void dp_tinylfu_age_pending(dp_policy_t *p) {
-    dp_tinylfu_t *const t = dp_tinylfu(p);
-    const uint64_t n = t->sketch.n_resets - t->seen_resets;
-    if (n == 0) return;
-    t->seen_resets = t->sketch.n_resets;
-    const unsigned shift = n < 4 ? (unsigned)n : 4;
-    for (size_t i = 0; i < t->n_pending; i++) p->pending[i] = (uint8_t)(p->pending[i] >> shift);
-}
-
 /* Move `slot`'s pending hits into the sketch (when the slot is compared by hash alone, or
  * freed). They were counted towards the halving when they happened (dp_tinylfu_count_pending). */
 static void dp_tinylfu_fold(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
@@ -113,6 +102,21 @@ static void dp_tinylfu_fold(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
     if (*k == 0) return;
     dp_sketch_add(&dp_tinylfu(p)->sketch, dp_slots_hash(s, slot), *k);
     *k = 0;
+}
+
+/* Halve the sketch if due: 10 x cap counts since the last halving (its sample), or the window
+ * check asked for it (halve_due). Every live slot's pending hits join the sketch first, so each
+ * key's count halves whole, as if every hit had been counted at once. The sketch does not halve
+ * by itself here (the counts are added uncounted, dp_sketch_add), as that needs the slots:
+ * the halving waits for the next event that has them (a buffer flush, an insert, a victim),
+ * a few reads at most. O(n_slots), once per halving (itself O(sketch)). */
+static void dp_tinylfu_age(dp_policy_t *p, const dp_slots_t *s) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
+    if (!t->halve_due && t->sketch.additions < t->sketch.sample_size) return;
+    t->halve_due = 0;
+    for (size_t i = 0; i < s->n_slots; i++)
+        if (p->pending[i]) dp_tinylfu_fold(p, s, (int32_t)i); /* 0 on free slots */
+    dp_sketch_halve(&t->sketch);
 }
 
 /* A live slot's frequency: the sketch's estimate plus its pending hits (at most 15). */
@@ -380,11 +384,8 @@ static void dp_tinylfu_count_pending(dp_policy_t *p) {
     /* The hits' frequency waits in their slots' pending bytes, but counts towards the sketch's
      * next halving now, so that a cache that only hits still ages: as a sketch increment
      * counts only if it raised a counter, a hit counts only if it raised its pending byte. */
-    if (p->n_pending_added) {
-        const uint64_t added = p->n_pending_added;
-        p->n_pending_added = 0;
-        if (dp_sketch_note(&t->sketch, added)) dp_tinylfu_age_pending(p);
-    }
+    t->sketch.additions += p->n_pending_added;
+    p->n_pending_added = 0;
     while (i < n) {
         uint64_t run = n - i;
         const uint64_t to_quick = t->quick_period_reads - t->quick_reads;
@@ -406,9 +407,15 @@ static void dp_tinylfu_count_pending(dp_policy_t *p) {
     t->n_counted = n;
 }
 
+/* Count the buffered hits, then halve the sketch if due: before anything reads the sketch. */
+static void dp_tinylfu_settle(dp_policy_t *p, const dp_slots_t *s) {
+    dp_tinylfu_count_pending(p);
+    dp_tinylfu_age(p, s);
+}
+
 static void dp_tinylfu_drain(dp_policy_t *p, dp_slots_t *s) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
-    dp_tinylfu_count_pending(p);
+    dp_tinylfu_settle(p, s);
     const size_t n = p->n_reads;
     p->n_reads = t->n_counted = 0;
     for (size_t i = 0; i < n; i++) {
@@ -505,10 +512,7 @@ static void dp_tinylfu_quick_check(dp_policy_t *p) {
      * stale (the hot set moved), so age them now rather than after 10 x cap more counts. On a
      * moving Zipf hot set this is worth 1-4 points; the simulator's traces do not trigger it,
      * but for loop 768 (0.8 lower). */
-    if (20 * ghosts > reads) {
-        dp_sketch_halve(&t->sketch);
-        dp_tinylfu_age_pending(p);
-    }
+    if (20 * ghosts > reads) t->halve_due = 1; /* at the next dp_tinylfu_age */
     if (ghosts <= hits || 100 * ghosts <= reads || p->seg_max[DP_SEG_WINDOW] >= p->cap) return;
     /* With shadows, the doubling only lifts a window far too small (to 1/16 of the cache; web07
      * at 1% scores 2 points higher with it); beyond that the shadows decide when recency wins.
@@ -544,7 +548,7 @@ static void dp_tinylfu_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     if (dp_tinylfu_sampled(dp_tinylfu(p), hash)) {
         /* The shadows read the sketch by hash: count up to this hit first, and a sampled
          * key's hits go to the sketch at once. */
-        dp_tinylfu_count_pending(p);
+        dp_tinylfu_settle(p, s);
         dp_tinylfu_fold(p, s, slot);
         dp_tinylfu_shadow_count(p, s, hash, 1);
     }
@@ -559,9 +563,9 @@ static void dp_tinylfu_on_miss(dp_policy_t *p) {
 }
 
 static void dp_tinylfu_on_write(dp_policy_t *p, uint64_t hash) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
     dp_tinylfu_count_pending(p);
-    dp_sketch_increment(&dp_tinylfu(p)->sketch, hash);
-    dp_tinylfu_age_pending(p);
+    t->sketch.additions += dp_sketch_add(&t->sketch, hash, 1); /* halved by dp_tinylfu_age */
 }
 
 static void dp_tinylfu_on_remove(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
@@ -569,7 +573,7 @@ static void dp_tinylfu_on_remove(dp_policy_t *p, const dp_slots_t *s, int32_t sl
 }
 
 static void dp_tinylfu_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
-    dp_tinylfu_count_pending(p);
+    dp_tinylfu_settle(p, s);
     const uint64_t hash = dp_slots_hash(s, slot);
     /* A new key is a read that missed (read-through), or a write of a key we had not got. */
     if (dp_tinylfu_sampled(dp_tinylfu(p), hash)) dp_tinylfu_shadow_count(p, s, hash, 0);
@@ -578,7 +582,7 @@ static void dp_tinylfu_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
 }
 
 static int32_t dp_tinylfu_victim(dp_policy_t *p, dp_slots_t *s) {
-    dp_tinylfu_count_pending(p);
+    dp_tinylfu_settle(p, s);
     const int32_t main_victim = s->tail[DP_SEG_PROBATION] >= 0 ? s->tail[DP_SEG_PROBATION]
                                                                : s->tail[DP_SEG_PROTECTED];
     const int32_t candidate = s->tail[DP_SEG_WINDOW];
@@ -605,8 +609,7 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
         return DP_ECORRUPT;
     for (size_t i = 0; i < p->n_reads; i++)
         if (p->reads[i].slot < 0 || (size_t)p->reads[i].slot >= s->n_slots) return DP_ECORRUPT;
-    if (!p->pending || t->n_pending < s->n_slots || t->seen_resets != t->sketch.n_resets)
-        return DP_ECORRUPT;
+    if (!p->pending || t->n_pending < s->n_slots || (unsigned)t->halve_due > 1) return DP_ECORRUPT;
     for (size_t i = 0; i < t->n_pending; i++)
         if (p->pending[i] > DP_POLICY_PENDING_MAX ||
             (p->pending[i] && (i >= s->n_slots || dp_slots_seg(s, (int32_t)i) == DP_SEG_FREE)))

@@ -9,8 +9,8 @@
  * or the order is read; the buffer samples as the shadows do.
  * Invariant: n_counted <= n_reads < reads_cap; protected within seg_max after each insert;
  * sketch and ghosts sized for >= n_slots keys; pending covers n_pending >= n_slots slots, each
- * byte <= DP_POLICY_PENDING_MAX and 0 on a free slot, halved for every sketch halving
- * (seen_resets). init allocates the state, free releases it. */
+ * byte <= DP_POLICY_PENDING_MAX and 0 on a free slot (and all 0 right after a halving).
+ * init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
 #define DP_TINYLFU_H
 
@@ -73,7 +73,7 @@ typedef struct {
     uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
     size_t n_counted;          /* the read buffer's reads[0 .. n_counted) are counted already */
     size_t n_pending;          /* slots p->pending covers (>= n_slots) */
-    uint64_t seen_resets;      /* sketch halvings the pending hits were halved for */
+    int halve_due;             /* 1: halve the sketch at the next dp_tinylfu_age */
     dp_tinylfu_shadow_t shadow;
 } dp_tinylfu_t;
 
