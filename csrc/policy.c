@@ -78,5 +78,6 @@ void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s) {
 int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s) {
     if (!p->ops || p->ops != dp_policies[p->kind] || p->cap != s->cap) return DP_ECORRUPT;
     if (p->reads ? p->n_reads >= p->reads_cap : p->n_reads != 0) return DP_ECORRUPT;
+    if (p->reads ? !p->pending : p->n_pending_added != 0) return DP_ECORRUPT; /* see on_hit */
     return p->ops->check ? p->ops->check(p, s) : DP_OK;
 }

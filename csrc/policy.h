@@ -59,8 +59,8 @@ struct dp_policy {
     int kind;              /* index in the table */
     size_t cap;
     size_t seg_max[3];     /* bound of each segment list */
-    dp_sketch_t *sketch;   /* the policy's frequency sketch if it keeps one (prefetched on the
-                            * hot path), else NULL */
+    dp_sketch_t *sketch;   /* the policy's frequency sketch if it keeps one (a write
+                            * prefetches its block), else NULL */
     void *state;           /* the policy's own */
     /* The read buffer, if the policy defers its hits (else reads NULL): a hit only appends
      * here (inline, no call), and calls on_hit once n_reads reaches reads_cap or when its
@@ -69,9 +69,9 @@ struct dp_policy {
     dp_policy_read_t *reads;
     size_t n_reads, reads_cap;
     uint64_t sample_mask, sample_match;
-    /* With a read buffer: per slot, the hits not yet added to the frequency sketch (a hit
-     * only bumps its slot's byte here, saturating at DP_POLICY_PENDING_MAX); the policy adds
-     * them when it compares or frees the slot, and sizes the array for every slot. */
+    /* With a read buffer (and only then): per slot, the hits not yet added to the frequency
+     * sketch (a hit only bumps its slot's byte here, saturating at DP_POLICY_PENDING_MAX); the
+     * policy adds them when it compares or frees the slot, and sizes the array for every slot. */
     uint8_t *pending;
     uint64_t n_pending_added; /* hits that raised a pending byte since the policy last looked */
 };
@@ -102,8 +102,8 @@ DP_INLINE void dp_policy_prefetch(const dp_policy_t *p, uint64_t hash) {
 DP_INLINE void dp_policy_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
     dp_slots_count_hit(s, slot);
     if (p->reads) {
-        /* The hit's frequency waits in its slot's pending byte (beside no other memory the
-         * hit does not touch), its list move in the read buffer. */
+        /* The hit's frequency waits in its slot's pending byte (one byte, not four sketch
+         * counters in a random block), its list move in the read buffer. */
         const uint64_t hash = dp_slots_hash(s, slot);
         uint8_t *const pending = &p->pending[slot];
         const unsigned room = *pending < DP_POLICY_PENDING_MAX;
