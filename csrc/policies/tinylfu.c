@@ -511,8 +511,9 @@ static void dp_tinylfu_quick_check(dp_policy_t *p) {
     /* At least 5% of reads came back to keys the sketch had just turned away: its counts are
      * stale (the hot set moved), so age them now rather than after 10 x cap more counts. On a
      * moving Zipf hot set this is worth 1-4 points; the simulator's traces do not trigger it,
-     * but for loop 768 (0.8 lower). */
-    if (20 * ghosts > reads) t->halve_due = 1; /* at the next dp_tinylfu_age */
+     * but for loop 768 (0.8 lower). Only in caches under DP_TINYLFU_STALE_MAX_CAP entries:
+     * see there. The halving itself waits for the next dp_tinylfu_age. */
+    if (20 * ghosts > reads && p->cap < DP_TINYLFU_STALE_MAX_CAP) t->halve_due = 1;
     if (ghosts <= hits || 100 * ghosts <= reads || p->seg_max[DP_SEG_WINDOW] >= p->cap) return;
     /* With shadows, the doubling only lifts a window far too small (to 1/16 of the cache; web07
      * at 1% scores 2 points higher with it); beyond that the shadows decide when recency wins.

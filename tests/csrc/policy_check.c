@@ -343,6 +343,31 @@ static void test_tinylfu_shadows(void) {
     dp_lru_free(&c);
 }
 
+/* Many reads back to recent ghosts age the sketch (the hot set moved) only in a cache under
+ * DP_TINYLFU_STALE_MAX_CAP entries; in a larger one a loop's returns would halve a hot set's
+ * counts in every pass, and its sketch ages every 10 x cap counts anyway. One quick period
+ * whose reads were half ghost returns, just below and at the bound. */
+static void test_tinylfu_stale_halving(void) {
+    const size_t caps[2] = {DP_TINYLFU_STALE_MAX_CAP - 1, DP_TINYLFU_STALE_MAX_CAP};
+    for (int i = 0; i < 2; i++) {
+        dp_lru_t c;
+        CHECK(dp_lru_init(&c, caps[i], DP_POLICY_TINYLFU) == DP_OK);
+        dp_tinylfu_t *const t = c.policy.state;
+        const uint64_t hot = 0x5EED5EEDULL;
+        for (int k = 0; k < 12; k++) dp_policy_on_write(&c.policy, hot);
+        CHECK(dp_sketch_estimate(&t->sketch, hot) == 12);
+        t->quick_reads = t->quick_period_reads - 1;
+        t->quick_ghost_hits = t->quick_period_reads / 2;
+        dp_policy_on_miss(&c.policy); /* the period's last read: the quick check runs */
+        CHECK(t->quick_reads == 0 && t->quick_ghost_hits == 0 && t->halve_due == (i == 0));
+        CHECK(dp_sketch_estimate(&t->sketch, hot) == 12); /* halved at the next settle: */
+        dp_policy_drain(&c.policy, &c.slots);
+        CHECK(dp_sketch_estimate(&t->sketch, hot) == (i == 0 ? 6u : 12u) && t->halve_due == 0);
+        CHECK(dp_lru_check(&c) == DP_OK);
+        dp_lru_free(&c);
+    }
+}
+
 /* Random reads and writes over a skewed key space: every invariant holds throughout. */
 static void test_random(int kind) {
     dp_lru_t c;
@@ -373,6 +398,7 @@ int main(void) {
     test_tinylfu_admission();
     test_copy_and_clear();
     test_tinylfu_shadows();
+    test_tinylfu_stale_halving();
     test_random(DP_POLICY_LRU);
     test_random(DP_POLICY_TINYLFU);
     L1_DONE();
