@@ -174,9 +174,14 @@ DP_INLINE int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p) {
             return -1;
         }
         i = (i + 1) & mask;
-        if (b.tag == tag && s->node[b.slot].hash == hash) {
-            p->pos = i;
-            return b.slot;
+        if (b.tag == tag) {
+            /* Almost surely the key's slot: a hit's list move reads its links next, so their
+             * miss overlaps the node's instead of following it. */
+            DP_PREFETCH(&s->link[b.slot]);
+            if (s->node[b.slot].hash == hash) {
+                p->pos = i;
+                return b.slot;
+            }
         }
     }
 }
