@@ -170,7 +170,11 @@ def test_an_ordinary_loader_error_still_reaches_every_waiting_thread() -> None:
 
     def loader(key: str) -> int:
         calls.append(1)
-        time.sleep(0.3)
+        # Fail once the 49 others wait on this load: a fixed 0.3 s let a thread that a busy
+        # host kept off the CPU arrive after the flight had landed, and load again.
+        deadline = time.monotonic() + 10
+        while cache.counters["single_flight_joins"] < 49 and time.monotonic() < deadline:
+            time.sleep(0.001)
         raise LookupError("rate service down")
 
     results: list[tuple[str, Any]] = []
