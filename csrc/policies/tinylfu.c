@@ -105,17 +105,27 @@ static void dp_tinylfu_fold(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
 }
 
 /* Halve the sketch if due: 10 x cap counts since the last halving (its sample), or the window
- * check asked for it (halve_due). Every live slot's pending hits join the sketch first, so each
- * key's count halves whole, as if every hit had been counted at once. The sketch does not halve
- * by itself here (the counts are added uncounted, dp_sketch_add), as that needs the slots:
- * the halving waits for the next event that has them (a buffer flush, an insert, a victim),
- * a few reads at most. O(n_slots), once per halving (itself O(sketch)). */
+ * check asked for it (halve_due). The halving waits for the next event that has the slots at
+ * hand (a buffer flush, an insert, a victim), a few reads at most: the sketch does not halve
+ * by itself here (counts are added uncounted, dp_sketch_add).
+ * - Up to DP_TINYLFU_FOLD_MAX_SLOTS slots, every live slot's pending hits join the sketch first,
+ *   so each key's count halves whole, as if every hit had been counted at once.
+ * - Beyond, the pending bytes halve in place (one sequential pass): a key whose counters and
+ *   pending hits are both odd ends one count lower. Folding there would write the sketch at
+ *   random once per slot: 7 ms for 100,000 entries and 200 ms for a million, a stall of one
+ *   call, where a halving takes 0.1-0.6 ms.
+ * On the simulator's grid the in-place halving alone scored 0.03 points lower on the real
+ * traces (sprite at 2%: 1 point), and with the bound every row scores as with folding. */
 static void dp_tinylfu_age(dp_policy_t *p, const dp_slots_t *s) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     if (!t->halve_due && t->sketch.additions < t->sketch.sample_size) return;
     t->halve_due = 0;
-    for (size_t i = 0; i < s->n_slots; i++)
-        if (p->pending[i]) dp_tinylfu_fold(p, s, (int32_t)i); /* 0 on free slots */
+    if (s->n_slots <= DP_TINYLFU_FOLD_MAX_SLOTS) {
+        for (size_t i = 0; i < s->n_slots; i++)
+            if (p->pending[i]) dp_tinylfu_fold(p, s, (int32_t)i); /* 0 on free slots */
+    } else {
+        for (size_t i = 0; i < s->n_slots; i++) p->pending[i] = (uint8_t)(p->pending[i] >> 1);
+    }
     dp_sketch_halve(&t->sketch);
 }
 

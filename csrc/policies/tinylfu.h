@@ -9,7 +9,7 @@
  * or the order is read; the buffer samples as the shadows do.
  * Invariant: n_counted <= n_reads < reads_cap; protected within seg_max after each insert;
  * sketch and ghosts sized for >= n_slots keys; pending covers n_pending >= n_slots slots, each
- * byte <= DP_POLICY_PENDING_MAX and 0 on a free slot (and all 0 right after a halving).
+ * byte <= DP_POLICY_PENDING_MAX and 0 on a free slot.
  * init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
 #define DP_TINYLFU_H
@@ -40,6 +40,11 @@
  * reached without, theine 83.8%). Measured limits: 750 lost moving_hot 5% (840 entries) 0.3-1.3
  * points; 1,500 loses no row by more than 0.2. */
 #define DP_TINYLFU_STALE_MAX_CAP 1500
+/* At a halving, caches of at most this many slots fold every pending hit into the sketch first
+ * (exact); larger ones halve the pending bytes in place (see dp_tinylfu_age in tinylfu.c). The
+ * fold writes the sketch at random once per slot: bounded here to about 0.1-0.3 ms, as the
+ * sketch of 8,192 slots (128 KiB) stays in L2. */
+#define DP_TINYLFU_FOLD_MAX_SLOTS 8192
 
 /* Two sampled shadows (SHARDS-style spatial sampling): keys whose mixed hash has its top
  * `shift` bits 0 (1 in 2**shift; every key if shift is 0) replay through a plain LRU and a plain

@@ -183,6 +183,29 @@ static void test_tinylfu_pending(void) {
     CHECK(t->sketch.n_resets == resets + 1 && c.policy.pending[plain2] == 0);
     CHECK(dp_sketch_estimate(&t->sketch, dp_slots_hash(&c.slots, plain2)) == 7);
     CHECK(dp_lru_check(&c) == DP_OK);
+    /* A cache of more than DP_TINYLFU_FOLD_MAX_SLOTS slots halves the bytes in place. */
+    {
+        dp_lru_t big;
+        CHECK(dp_lru_init(&big, 20000, DP_POLICY_TINYLFU) == DP_OK);
+        dp_tinylfu_t *const tb = big.policy.state;
+        for (uint64_t h = 1; h <= DP_TINYLFU_FOLD_MAX_SLOTS + 100; h++) insert(&big, h * 7919);
+        CHECK(big.slots.n_slots > DP_TINYLFU_FOLD_MAX_SLOTS);
+        int32_t x = -1;
+        for (int32_t y = dp_slots_first(&big.slots); y >= 0 && x < 0; y = dp_slots_next(&big.slots, y))
+            if ((dp_fmix64(dp_slots_hash(&big.slots, y)) & big.policy.sample_mask) !=
+                big.policy.sample_match)
+                x = y;
+        CHECK(x >= 0);
+        const unsigned before = dp_sketch_estimate(&tb->sketch, dp_slots_hash(&big.slots, x));
+        for (int i = 0; i < 15; i++) dp_lru_touch(&big, x);
+        dp_policy_drain(&big.policy, &big.slots);
+        tb->sketch.additions = tb->sketch.sample_size;
+        dp_policy_drain(&big.policy, &big.slots); /* settles: the halving */
+        CHECK(big.policy.pending[x] == 7);
+        CHECK(dp_sketch_estimate(&tb->sketch, dp_slots_hash(&big.slots, x)) == before / 2);
+        CHECK(dp_lru_check(&big) == DP_OK);
+        dp_lru_free(&big);
+    }
     /* A stale byte on a free slot is caught. */
     c.policy.pending[plain] = 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
