@@ -43,12 +43,14 @@ def test_all_thirteen_traces_read() -> None:
 
 # (trace, % of distinct keys) -> tinylfu's floor in percent. Measured after the sample floors
 # (5,000 reads / 10,000 counts), each at least 0.4 points above its floor; before them, the
-# small-cache rows were far below (cpp 1%: 7.89, loop 20%: 6.72, loop 50%: 42.32).
+# small-cache rows were far below (cpp 1%: 7.89, loop 20%: 6.72, loop 50%: 42.32). cpp 5% and
+# web07 1% were 63.5 and 42.5 until the read buffer shrank to 16 hits (docs/hit-rate.md, s5):
+# 64.32 -> 63.32 and 43.02 -> 41.72 (theine 62.1 and 41.9).
 FLOORS = {
-    ("cpp", 1): 13.0, ("cpp", 5): 63.5, ("cs", 20): 15.5, ("gli", 5): 8.0, ("gli", 20): 33.0,
+    ("cpp", 1): 13.0, ("cpp", 5): 62.9, ("cs", 20): 15.5, ("gli", 5): 8.0, ("gli", 20): 33.0,
     ("loop", 20): 17.0, ("loop", 50): 47.0, ("multi1", 1): 14.5, ("multi2", 5): 42.5,
     ("multi3", 20): 56.5, ("ps", 1): 15.5, ("scan", 20): 17.5, ("2_pools", 1): 46.0,
-    ("web07", 1): 42.5, ("web07", 20): 61.5,
+    ("web07", 1): 41.3, ("web07", 20): 61.5,
 }
 
 
