@@ -315,6 +315,7 @@ static void dp_tinylfu_free(dp_policy_t *p) {
     p->reads = NULL;
     free(p->pending);
     p->pending = NULL;
+    free(t->promo);
     dp_big_free(t->ghost, t->ghost ? (t->ghost_mask + 1) * sizeof(uint64_t) : 0);
     free(t->shadow.tag[0]);
     free(t);
@@ -330,8 +331,12 @@ static int dp_tinylfu_init(dp_policy_t *p, size_t n_slots) {
     const size_t cap = p->cap;
     p->reads_cap = cap < DP_TINYLFU_READS_MAX ? cap : DP_TINYLFU_READS_MAX;
     p->reads = malloc(p->reads_cap * sizeof(dp_policy_read_t));
+    t->promo_cap = cap / DP_TINYLFU_PROMOTION_DIV;
+    if (t->promo_cap > DP_TINYLFU_PROMOTIONS_MAX) t->promo_cap = DP_TINYLFU_PROMOTIONS_MAX;
+    if (t->promo_cap < 1) t->promo_cap = 1; /* under 16 entries: promoted with the other moves */
+    t->promo = malloc(t->promo_cap * sizeof(dp_policy_read_t));
     t->quick_period_reads = cap / 2 > 64 ? cap / 2 : 64;
-    if (!p->reads || dp_tinylfu_size_pending(p, n_slots) != DP_OK ||
+    if (!p->reads || !t->promo || dp_tinylfu_size_pending(p, n_slots) != DP_OK ||
         dp_tinylfu_size_frequency(p, n_slots) != DP_OK ||
         dp_tinylfu_shadow_init(&t->shadow, cap) != DP_OK)
         return DP_ENOMEM;
@@ -348,7 +353,7 @@ static int dp_tinylfu_init(dp_policy_t *p, size_t n_slots) {
 static void dp_tinylfu_clear(dp_policy_t *p) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     dp_tinylfu_count_pending(p); /* the counts stay, as a read-then-clear would leave them */
-    p->n_reads = t->n_counted = 0;
+    p->n_reads = t->n_counted = t->n_promo = 0;
     memset(p->pending, 0, t->n_pending); /* the keys are gone, and their pending hits */
     dp_tinylfu_shadow_clear(&t->shadow);
     memset(t->ghost, 0, (t->ghost_mask + 1) * sizeof(uint64_t));
@@ -370,15 +375,34 @@ static void dp_tinylfu_rebalance(dp_policy_t *p, dp_slots_t *s) {
         dp_slots_move_head(s, DP_SEG_PROBATION, s->tail[DP_SEG_PROTECTED]);
 }
 
-/* The list move of a hit: most recent of its segment, or promoted from probation. The
- * protected segment may outgrow its share until the next insert demotes its overflow: a
- * demotion walks the protected tail, a chain of dependent misses, which a write amortises
- * better than a batch of buffered hits. */
-DP_INLINE void dp_tinylfu_reorder(dp_slots_t *s, int32_t slot) {
-    if (dp_slots_seg(s, slot) == DP_SEG_PROBATION)
-        dp_slots_move_head(s, DP_SEG_PROTECTED, slot);
-    else
-        dp_slots_to_front(s, slot); /* inline: the common case */
+/* Is the buffered read `r` still about a live slot holding the same key? (Its slot may have
+ * been freed since, or reused by another key.) */
+DP_INLINE int dp_tinylfu_read_live(const dp_slots_t *s, const dp_policy_read_t *r) {
+    return (size_t)r->slot < s->n_slots && dp_slots_seg(s, r->slot) != DP_SEG_FREE &&
+           dp_slots_hash(s, r->slot) == r->hash;
+}
+
+/* Promote the queued probation hits still in probation, oldest first. The protected segment
+ * may outgrow its share until the next insert demotes its overflow: a demotion walks the
+ * protected tail, a chain of dependent misses, which a write amortises better than a batch. */
+static void dp_tinylfu_promote(dp_tinylfu_t *t, dp_slots_t *s) {
+    const size_t n = t->n_promo;
+    t->n_promo = 0;
+    for (size_t i = 0; i < n; i++)
+        if (dp_tinylfu_read_live(s, &t->promo[i]) &&
+            dp_slots_seg(s, t->promo[i].slot) == DP_SEG_PROBATION)
+            dp_slots_move_head(s, DP_SEG_PROTECTED, t->promo[i].slot);
+}
+
+/* The list move of the buffered hit `r`: most recent of its segment, or queued for promotion
+ * from probation (DP_TINYLFU_PROMOTION_DIV in tinylfu.h says why it waits). */
+DP_INLINE void dp_tinylfu_reorder(dp_tinylfu_t *t, dp_slots_t *s, const dp_policy_read_t *r) {
+    if (dp_slots_seg(s, r->slot) != DP_SEG_PROBATION) {
+        dp_slots_to_front(s, r->slot); /* inline: the common case */
+        return;
+    }
+    t->promo[t->n_promo] = *r;
+    if (++t->n_promo == t->promo_cap) dp_tinylfu_promote(t, s);
 }
 
 static void dp_tinylfu_quick_check(dp_policy_t *p);
@@ -423,19 +447,20 @@ static void dp_tinylfu_settle(dp_policy_t *p, const dp_slots_t *s) {
     dp_tinylfu_age(p, s);
 }
 
-static void dp_tinylfu_drain(dp_policy_t *p, dp_slots_t *s) {
+/* Apply the read buffer's list moves (a promotion only queues, see dp_tinylfu_reorder). */
+static void dp_tinylfu_flush(dp_policy_t *p, dp_slots_t *s) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     dp_tinylfu_settle(p, s);
     const size_t n = p->n_reads;
     p->n_reads = t->n_counted = 0;
-    for (size_t i = 0; i < n; i++) {
-        const int32_t slot = p->reads[i].slot;
-        /* Freed since, or reused by another key: nothing to move. */
-        if ((size_t)slot >= s->n_slots || dp_slots_seg(s, slot) == DP_SEG_FREE ||
-            dp_slots_hash(s, slot) != p->reads[i].hash)
-            continue;
-        dp_tinylfu_reorder(s, slot);
-    }
+    for (size_t i = 0; i < n; i++)
+        if (dp_tinylfu_read_live(s, &p->reads[i])) dp_tinylfu_reorder(t, s, &p->reads[i]);
+}
+
+/* Before the order is read: every buffered move, and every queued promotion. */
+static void dp_tinylfu_drain(dp_policy_t *p, dp_slots_t *s) {
+    dp_tinylfu_flush(p, s);
+    dp_tinylfu_promote(dp_tinylfu(p), s);
 }
 
 /*** Frequency and hill climbing ***/
@@ -563,7 +588,7 @@ static void dp_tinylfu_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
         dp_tinylfu_fold(p, s, slot);
         dp_tinylfu_shadow_count(p, s, hash, 1);
     }
-    if (p->n_reads == p->reads_cap) dp_tinylfu_drain(p, s);
+    if (p->n_reads == p->reads_cap) dp_tinylfu_flush(p, s);
 }
 
 static void dp_tinylfu_on_miss(dp_policy_t *p) {
@@ -620,6 +645,11 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
         return DP_ECORRUPT;
     for (size_t i = 0; i < p->n_reads; i++)
         if (p->reads[i].slot < 0 || (size_t)p->reads[i].slot >= s->n_slots) return DP_ECORRUPT;
+    if (!t->promo || t->promo_cap < 1 || t->promo_cap > DP_TINYLFU_PROMOTIONS_MAX ||
+        t->n_promo >= t->promo_cap)
+        return DP_ECORRUPT;
+    for (size_t i = 0; i < t->n_promo; i++)
+        if (t->promo[i].slot < 0 || (size_t)t->promo[i].slot >= s->n_slots) return DP_ECORRUPT;
     if (!p->pending || t->n_pending < s->n_slots || (unsigned)t->halve_due > 1) return DP_ECORRUPT;
     for (size_t i = 0; i < t->n_pending; i++)
         if (p->pending[i] > DP_POLICY_PENDING_MAX ||

@@ -6,17 +6,33 @@
  * bumps its slot's pending byte (policy.h), which joins the sketch when the slot is compared,
  * freed or sampled; its climber counts wait in the read buffer until the next event that is not
  * a hit or a sampled hit (same order as if made at once), its list move until the buffer fills
- * or the order is read; the buffer samples as the shadows do.
- * Invariant: n_counted <= n_reads < reads_cap; protected within seg_max after each insert;
- * sketch and ghosts sized for >= n_slots keys; pending covers n_pending >= n_slots slots, each
- * byte <= DP_POLICY_PENDING_MAX and 0 on a free slot.
+ * or the order is read (a probation hit's promotion longer, in a queue of its own, see below);
+ * the buffer samples as the shadows do.
+ * Invariant: n_counted <= n_reads < reads_cap; n_promo < promo_cap; protected within seg_max
+ * after each insert; sketch and ghosts sized for >= n_slots keys; pending covers n_pending >=
+ * n_slots slots, each byte <= DP_POLICY_PENDING_MAX and 0 on a free slot.
  * init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
 #define DP_TINYLFU_H
 
 #include "policy.h"
 
-#define DP_TINYLFU_READS_MAX 128         /* read buffer entries; fewer for caches under 128 */
+/* The read buffer: a hit's list move waits for at most this many hits (fewer in caches under
+ * 16 entries), theine's stripe size. A move within the window or protected is recency, and a
+ * late one is recency lost: with 128, multi1 at 20-30% scored 1.4-3.3 points under theine,
+ * with 16 within a point (docs/hit-rate.md, s5). */
+#define DP_TINYLFU_READS_MAX 16
+/* A probation hit's promotion waits longer, in a queue of cap / DP_TINYLFU_PROMOTION_DIV
+ * promotions (1 to DP_TINYLFU_PROMOTIONS_MAX), applied when full or when the order is read.
+ * Until then the key stays at its place in probation, usually near its tail, so a newcomer
+ * whose count includes the read that just missed must beat a key just read (its hit counted),
+ * not one that is about to be read. On a loop longer than the cache (cs at 40-50%: a 1,400-key
+ * loop) prompt promotion leaves at the probation tail the keys not yet re-read this pass, one
+ * count behind every newcomer: each is evicted just before its read, LRU's loop failure inside
+ * the main region (cs 50%: 41.4% with the moves delayed, 38.0% with 16-hit moves, 30.7% with
+ * 32; cap / 16 still lost 4 points at 40%). 128 is the delay the old 128-hit buffer gave. */
+#define DP_TINYLFU_PROMOTIONS_MAX 128
+#define DP_TINYLFU_PROMOTION_DIV 8
 #define DP_TINYLFU_FIRST_SKETCH_KEYS 65536 /* sketch and ghosts: sized for this many keys (or
                                             * cap) at once, then grown with the slots (1 MiB);
                                             * beyond, the sketch has one word per key */
@@ -88,6 +104,8 @@ typedef struct {
     size_t ghost_mask;
     uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
     size_t n_counted;          /* the read buffer's reads[0 .. n_counted) are counted already */
+    dp_policy_read_t *promo;   /* probation hits waiting for their promotion (see above) */
+    size_t n_promo, promo_cap;
     size_t n_pending;          /* slots p->pending covers (>= n_slots) */
     int halve_due;             /* 1: halve the sketch at the next dp_tinylfu_age */
     dp_tinylfu_shadow_t shadow;

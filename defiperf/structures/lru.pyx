@@ -337,8 +337,9 @@ cdef class OptimizedLRU:
       window, then the protected, then the probation segment, each most recent first, and
       ``popitem`` pops the policy's next victim. A hit bumps a per-entry count that joins the
       frequency sketch when the entry is compared for admission or removed;
-      its move within the segments waits in a read buffer of up to 128 hits (as in Caffeine),
-      applied when it fills and before ``keys()``, ``items()``, ``popitem`` or ``resize``.
+      its move within the segments waits in a read buffer of up to 16 hits (as in Caffeine),
+      a promotion out of probation longer (up to ``max_size // 8`` promotions, at most 128),
+      applied when full and before ``keys()``, ``items()``, ``popitem`` or ``resize``.
       ``"sieve"`` (SIEVE, NSDI '24: a FIFO list where a hit only marks the entry; a hand moving
       from the oldest entry up clears marks and evicts the first unmarked one; ``keys()`` lists
       entries newest first, hits do not reorder them). ``OptimizedLRU.POLICIES`` names them all.

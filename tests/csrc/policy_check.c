@@ -60,8 +60,9 @@ static void test_tinylfu_segments(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 100, DP_POLICY_TINYLFU) == DP_OK);
     CHECK(c.policy.sketch != NULL);
-    /* The read buffer (policy.h): one entry per cached key up to DP_TINYLFU_READS_MAX. */
-    CHECK(c.policy.reads != NULL && c.policy.reads_cap == 100 && c.policy.n_reads == 0);
+    /* The read buffer (policy.h): DP_TINYLFU_READS_MAX entries (one per key in a smaller cache). */
+    CHECK(c.policy.reads != NULL && c.policy.reads_cap == DP_TINYLFU_READS_MAX &&
+          c.policy.n_reads == 0);
     CHECK(c.policy.seg_max[DP_SEG_WINDOW] == 1 && c.policy.seg_max[DP_SEG_PROTECTED] == 74);
     for (uint64_t h = 1; h <= 50; h++) insert(&c, h * 0x10001);
     /* The window holds one entry; the rest overflowed into probation. */
@@ -84,7 +85,8 @@ static void test_tinylfu_segments(void) {
     CHECK(dp_lru_check(&c) == DP_OK);
     /* The read buffer drains by itself when full. */
     for (int i = 0; i < 300; i++) dp_lru_touch(&c, p);
-    CHECK(c.policy.n_reads == 300 % 100 && dp_lru_check(&c) == DP_OK);
+    CHECK(c.policy.n_reads == 300 % DP_TINYLFU_READS_MAX && dp_lru_check(&c) == DP_OK);
+    dp_policy_drain(&c.policy, &c.slots);
     /* The buffer must sample as the shadows do, or a sampled hit would reach them late. */
     c.policy.sample_mask ^= 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
@@ -109,6 +111,73 @@ static void test_tinylfu_segments(void) {
     /* A policy bound broken by hand is caught. */
     c.policy.seg_max[DP_SEG_PROTECTED] += 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    dp_lru_free(&c);
+}
+
+/* A probation hit's promotion waits in its own queue of cap / DP_TINYLFU_PROMOTION_DIV
+ * entries, after the read buffer's flush: the key stays where it was in probation (still the
+ * victim if it was the tail, its hit counted) until the queue fills or the order is read. */
+static void flush_with_window_hits(dp_lru_t *c) {
+    while (c->policy.n_reads) dp_lru_touch(c, c->slots.head[DP_SEG_WINDOW]);
+}
+
+static void test_tinylfu_promotion_queue(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 100, DP_POLICY_TINYLFU) == DP_OK);
+    dp_tinylfu_t *const t = c.policy.state;
+    CHECK(t->promo_cap == 100 / DP_TINYLFU_PROMOTION_DIV && t->n_promo == 0);
+    for (uint64_t h = 1; h <= 50; h++) insert(&c, h * 0x10001);
+    CHECK(c.slots.seg_len[DP_SEG_WINDOW] == 1 && c.slots.seg_len[DP_SEG_PROBATION] == 49);
+    const int32_t tail = c.slots.tail[DP_SEG_PROBATION];
+    CHECK(tail == lookup(&c, 1 * 0x10001));
+    /* 11 probation hits (keys 1..11, the oldest: the probation tail first), then window hits
+     * up to a full read buffer: the window hits are applied, the 11 promotions queued. */
+    int32_t hit[12];
+    for (uint64_t k = 1; k <= 12; k++) hit[k - 1] = lookup(&c, k * 0x10001);
+    for (int i = 0; i < 11; i++) dp_lru_touch(&c, hit[i]);
+    flush_with_window_hits(&c);
+    CHECK(t->n_promo == 11 && dp_lru_check(&c) == DP_OK);
+    for (int i = 0; i < 11; i++) CHECK(dp_slots_seg(&c.slots, hit[i]) == DP_SEG_PROBATION);
+    CHECK(c.slots.tail[DP_SEG_PROBATION] == tail && c.policy.pending[tail] == 1);
+    /* The 12th fills the queue: all 12 promoted, oldest first (the first hit is protected's
+     * least recent). */
+    dp_lru_touch(&c, hit[11]);
+    flush_with_window_hits(&c);
+    CHECK(t->n_promo == 0 && dp_lru_check(&c) == DP_OK);
+    for (int i = 0; i < 12; i++) CHECK(dp_slots_seg(&c.slots, hit[i]) == DP_SEG_PROTECTED);
+    CHECK(c.slots.tail[DP_SEG_PROTECTED] == hit[0] && c.slots.head[DP_SEG_PROTECTED] == hit[11]);
+    /* A queued promotion of a slot freed and reused by another key moves nothing; reading the
+     * order (drain) applies the rest of the queue. */
+    const int32_t q = lookup(&c, 20 * 0x10001), r = lookup(&c, 21 * 0x10001);
+    CHECK(dp_slots_seg(&c.slots, q) == DP_SEG_PROBATION && dp_slots_seg(&c.slots, r) == DP_SEG_PROBATION);
+    dp_lru_touch(&c, q);
+    dp_lru_touch(&c, r);
+    flush_with_window_hits(&c);
+    CHECK(t->n_promo == 2);
+    dp_lru_remove(&c, q);
+    const int32_t reused = insert(&c, 777);
+    CHECK(reused == q);
+    dp_policy_drain(&c.policy, &c.slots);
+    CHECK(t->n_promo == 0 && dp_slots_seg(&c.slots, reused) != DP_SEG_PROTECTED &&
+          dp_slots_seg(&c.slots, r) == DP_SEG_PROTECTED && dp_lru_check(&c) == DP_OK);
+    /* A full queue, or a queued slot out of range, is corrupt. */
+    t->n_promo = t->promo_cap;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    t->n_promo = 1;
+    t->promo[0].slot = (int32_t)c.slots.n_slots;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    t->n_promo = 0;
+    CHECK(dp_lru_check(&c) == DP_OK);
+    /* clear empties the queue. */
+    dp_lru_touch(&c, lookup(&c, 30 * 0x10001));
+    flush_with_window_hits(&c);
+    CHECK(t->n_promo == 1);
+    dp_lru_clear(&c);
+    CHECK(t->n_promo == 0 && dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+    /* A cache under 2 x DP_TINYLFU_PROMOTION_DIV entries promotes at the buffer's flush. */
+    CHECK(dp_lru_init(&c, 10, DP_POLICY_TINYLFU) == DP_OK);
+    CHECK(((dp_tinylfu_t *)c.policy.state)->promo_cap == 1);
     dp_lru_free(&c);
 }
 
@@ -416,6 +485,7 @@ int main(void) {
     test_table();
     test_lru();
     test_tinylfu_segments();
+    test_tinylfu_promotion_queue();
     test_tinylfu_sizing();
     test_tinylfu_pending();
     test_tinylfu_admission();
