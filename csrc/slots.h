@@ -1,12 +1,13 @@
-/* slots.h -- L1 storage: 64-byte nodes (only this file knows their layout), slot allocation,
- * the hash index, the segment lists. Invariants: len <= n_slots <= cap; each live slot is in
- * exactly one segment list head[seg]..tail[seg] (prev/next, -1 ends; its `seg` names it;
- * seg_len counts it) and in exactly one index bucket; free slots (seg DP_SEG_FREE) chain through
- * next from free_head; the index is Robin Hood linear probing (see dp_slots_tag), a bucket's
- * distance from home at most one more than the previous bucket's (0 after an empty one);
- * n_buckets a power of two >= 1.5 * n_slots; every tag is dp_slots_tag's in the current mode; total_weight sums the live weights. Slots keep
- * their numbers when the arrays grow and are handed out in order. dp_slots_init allocates,
- * dp_slots_free releases (safe on a zeroed struct); the caller owns the struct and user[]. */
+/* slots.h -- L1 storage: slot arrays (only this file knows their layout), slot allocation, the
+ * hash index, the segment lists. A slot lives in three arrays, split by how often a hit touches
+ * them: node[] (32 B: hash, the caller's words, hits/mark/seg), link[] (8 B: its list's prev,
+ * next) and cold[] (32 B: expiry, weight, expiry links), allocated by dp_slots_need_cold only.
+ * Invariants: len <= n_slots <= cap, every array holds n_slots; a live slot is in one segment
+ * list head[seg]..tail[seg] (link prev/next, -1 ends; seg_len counts it) and one index bucket;
+ * free slots (seg DP_SEG_FREE, cold reads never/0/untimed) chain through link next from
+ * free_head; Robin Hood index (dp_slots_tag), n_buckets a power of two >= 1.5 n_slots;
+ * total_weight sums live weights; no cold: every slot never expires, weighs 0, is untimed.
+ * dp_slots_init allocates, dp_slots_free releases (safe zeroed); the caller owns struct, user[]. */
 #ifndef DP_SLOTS_H
 #define DP_SLOTS_H
 
@@ -30,18 +31,27 @@ typedef struct {
     int32_t eprev, enext;
 } dp_slot_timing_t;
 
-/* One slot's bookkeeping: exactly one 64-byte cache line, allocated 64-byte aligned. */
+/* The hot part of a slot, read by every lookup: 32 bytes, two to a 64-byte aligned line. */
 typedef struct {
     uint64_t hash;           /* the caller's 64-bit key hash */
-    int64_t expires_ns;      /* DP_SLOTS_NEVER = no expiry */
-    int64_t weight;          /* the caller's weight of the entry (0 when unweighted) */
     void *user[2];           /* the caller's words; never read or freed here */
-    int32_t prev, next;      /* segment list links; next also chains the free list */
     uint32_t n_hits : 29;    /* accesses since insertion, saturating at DP_SLOTS_HITS_MAX */
     uint32_t mark : 1;       /* one bit the policy may use (W-TinyLFU: came back to its ghost) */
     uint32_t seg : 2;        /* the segment list holding the slot, or DP_SEG_FREE */
-    dp_slot_timing_t timing;
 } dp_slot_t;
+
+/* A slot's segment list links, in their own dense array: moving a slot to the front writes its
+ * neighbours' 8-byte entries (100k slots: 800 KB, which stays in L2), not their nodes. */
+typedef struct {
+    int32_t prev, next;      /* next also chains the free list */
+} dp_slot_link_t;
+
+/* The part only expiry and weights need: absent until a slot first needs it. */
+typedef struct {
+    int64_t expires_ns;      /* DP_SLOTS_NEVER = no expiry */
+    int64_t weight;          /* the caller's weight of the entry (0 when unweighted) */
+    dp_slot_timing_t timing;
+} dp_slot_cold_t;
 
 typedef struct {
     uint32_t tag;  /* home bucket << (32 - log2_buckets) | a fragment of the mixed hash */
@@ -52,6 +62,8 @@ typedef struct {
     size_t cap, len;
     size_t n_slots;            /* allocated: len <= n_slots <= cap */
     dp_slot_t *node;
+    dp_slot_link_t *link;
+    dp_slot_cold_t *cold;      /* NULL until dp_slots_need_cold */
     int32_t free_head;
     int32_t head[3], tail[3];  /* per segment */
     size_t seg_len[3];
@@ -68,14 +80,20 @@ void dp_slots_free(dp_slots_t *s);
 void dp_slots_clear(dp_slots_t *s);
 /* How many slots dp_slots_reserve(s, n) allocates: doubling, at least n, at most cap. */
 size_t dp_slots_grown(const dp_slots_t *s, size_t n);
-/* Room for n entries (n <= cap): DP_OK, DP_EINVAL if n > cap, DP_ENOMEM (nothing changed). */
+/* Room for n entries (n <= cap), every array grown together: DP_OK, DP_EINVAL if n > cap,
+ * DP_ENOMEM (nothing changed). */
 int dp_slots_reserve(dp_slots_t *s, size_t n);
+/* Allocate the cold array (see dp_slots_need_cold): DP_OK or DP_ENOMEM (nothing changed). */
+int dp_slots_add_cold(dp_slots_t *s);
 /* Take a free slot for `hash` (needs len < n_slots), make it the head of segment `seg` with
- * no hits and no expiry, and index it. */
+ * no hits and no expiry, and index it. Returns the slot, DP_EFULL, or DP_ENOMEM if a non-zero
+ * weight needs the cold array and it cannot be allocated (nothing changed on either). */
 int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg);
 /* Unindex and unlink a live slot and return it to the free list. */
 void dp_slots_release(dp_slots_t *s, int32_t slot);
-void dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight);
+/* DP_OK, or DP_ENOMEM (nothing changed) if a non-zero weight needs the cold array and it cannot
+ * be allocated. */
+int dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight);
 /* Segment list moves. */
 void dp_slots_link_head(dp_slots_t *s, int seg, int32_t slot);
 void dp_slots_unlink(dp_slots_t *s, int32_t slot);
@@ -89,6 +107,13 @@ size_t dp_slots_top_hits(const dp_slots_t *s, int32_t *out, size_t n);
 int dp_slots_check(const dp_slots_t *s);
 
 /*** Inline hot path and accessors ***/
+
+/* The one gate of the cold array: every store of a finite expiry or a non-zero weight passes
+ * here first (dp_slots_alloc, dp_slots_set_weight, dp_expiry_set, and callers that must not
+ * fail halfway through a change call it up front). DP_OK, or DP_ENOMEM with nothing changed. */
+DP_INLINE int dp_slots_need_cold(dp_slots_t *s) {
+    return DP_LIKELY(s->cold != NULL) ? DP_OK : dp_slots_add_cold(s);
+}
 
 #define DP_SLOTS_PHI 0x9E3779B97F4A7C15ULL
 
@@ -170,17 +195,18 @@ DP_INLINE void dp_slots_count_hit(dp_slots_t *s, int32_t slot) {
     if (DP_LIKELY(nd->n_hits != DP_SLOTS_HITS_MAX)) nd->n_hits++;
 }
 
-/* Make a live slot the most recent of its own segment. */
+/* Make a live slot the most recent of its own segment (only the link array is written). */
 DP_INLINE void dp_slots_to_front(dp_slots_t *s, int32_t slot) {
-    dp_slot_t *const nd = s->node;
-    const int seg = nd[slot].seg;
-    if (s->head[seg] == slot) return;
-    const int32_t p = nd[slot].prev, n = nd[slot].next;
-    nd[p].next = n; /* slot is not head, so p >= 0 */
-    if (n >= 0) nd[n].prev = p; else s->tail[seg] = p;
-    nd[slot].prev = -1;
-    nd[slot].next = s->head[seg];
-    nd[s->head[seg]].prev = slot;
+    dp_slot_link_t *const ln = s->link;
+    const int seg = s->node[slot].seg;
+    const int32_t head = s->head[seg];
+    if (head == slot) return;
+    const int32_t p = ln[slot].prev, n = ln[slot].next;
+    ln[p].next = n; /* slot is not head, so p >= 0 */
+    if (n >= 0) ln[n].prev = p; else s->tail[seg] = p;
+    ln[slot].prev = -1;
+    ln[slot].next = head;
+    ln[head].prev = slot;
     s->head[seg] = slot;
 }
 
@@ -189,29 +215,36 @@ DP_INLINE uint32_t dp_slots_hits(const dp_slots_t *s, int32_t slot) { return s->
 DP_INLINE int dp_slots_seg(const dp_slots_t *s, int32_t slot) { return s->node[slot].seg; }
 DP_INLINE int dp_slots_mark(const dp_slots_t *s, int32_t slot) { return s->node[slot].mark; }
 DP_INLINE void dp_slots_set_mark(dp_slots_t *s, int32_t slot, int on) { s->node[slot].mark = on ? 1u : 0u; }
-DP_INLINE int32_t dp_slots_prev(const dp_slots_t *s, int32_t slot) { return s->node[slot].prev; }
-DP_INLINE int64_t dp_slots_weight(const dp_slots_t *s, int32_t slot) { return s->node[slot].weight; }
-DP_INLINE int64_t dp_slots_expires(const dp_slots_t *s, int32_t slot) { return s->node[slot].expires_ns; }
+DP_INLINE int32_t dp_slots_prev(const dp_slots_t *s, int32_t slot) { return s->link[slot].prev; }
+DP_INLINE int64_t dp_slots_weight(const dp_slots_t *s, int32_t slot) {
+    return s->cold ? s->cold[slot].weight : 0;
+}
+DP_INLINE int64_t dp_slots_expires(const dp_slots_t *s, int32_t slot) {
+    return s->cold ? s->cold[slot].expires_ns : DP_SLOTS_NEVER;
+}
 DP_INLINE void **dp_slots_user(dp_slots_t *s, int32_t slot) { return s->node[slot].user; }
 DP_INLINE void *const *dp_slots_user_c(const dp_slots_t *s, int32_t slot) { return s->node[slot].user; }
-DP_INLINE dp_slot_timing_t *dp_slots_timing(dp_slots_t *s, int32_t slot) { return &s->node[slot].timing; }
+/* Expiry links: writable only with the cold array present (only a timed slot's are written). */
+extern const dp_slot_timing_t dp_slots_untimed; /* what every slot reads without it */
+DP_INLINE dp_slot_timing_t *dp_slots_timing(dp_slots_t *s, int32_t slot) { return &s->cold[slot].timing; }
 DP_INLINE const dp_slot_timing_t *dp_slots_timing_c(const dp_slots_t *s, int32_t slot) {
-    return &s->node[slot].timing;
+    return s->cold ? &s->cold[slot].timing : &dp_slots_untimed;
 }
-/* Only expiry.c writes the expiry time (it files the slot by it). */
+/* Only expiry.c writes the expiry time (it files the slot by it), after dp_slots_need_cold for
+ * a finite one; without the cold array every slot already reads DP_SLOTS_NEVER. */
 DP_INLINE void dp_slots_set_expires(dp_slots_t *s, int32_t slot, int64_t expires_ns) {
-    s->node[slot].expires_ns = expires_ns;
+    if (s->cold) s->cold[slot].expires_ns = expires_ns;
 }
 /* Copy what the slot remembers of its accesses (count and policy mark). */
 DP_INLINE void dp_slots_copy_history(dp_slots_t *dst, int32_t d, const dp_slots_t *src, int32_t s) {
     dst->node[d].n_hits = src->node[s].n_hits;
     dst->node[d].mark = src->node[s].mark;
 }
-/* Fetch the list neighbours a move of `slot` will write. */
+/* Fetch the list links a move of `slot` will write (its own are read here). */
 DP_INLINE void dp_slots_prefetch_neighbours(const dp_slots_t *s, int32_t slot) {
-    const dp_slot_t *const nd = &s->node[slot];
-    if (nd->prev >= 0) DP_PREFETCH(&s->node[nd->prev]);
-    if (nd->next >= 0) DP_PREFETCH(&s->node[nd->next]);
+    const dp_slot_link_t ln = s->link[slot];
+    if (ln.prev >= 0) DP_PREFETCH(&s->link[ln.prev]);
+    if (ln.next >= 0) DP_PREFETCH(&s->link[ln.next]);
 }
 
 #endif /* DP_SLOTS_H */

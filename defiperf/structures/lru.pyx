@@ -31,8 +31,10 @@ from defiperf.structures._clib cimport (
     dp_lru_init,
     dp_lru_insert,
     dp_lru_is_expired,
+    dp_lru_need_cold,
     dp_lru_remove,
     dp_lru_reserve,
+    dp_lru_reserve_copy,
     dp_lru_t,
     dp_lru_touch,
     dp_lru_victim_except,
@@ -569,6 +571,10 @@ cdef class OptimizedLRU:
         cdef int32_t slot = _lru_find(self, key, h)
         cdef PyObject *old
         cdef int rc
+        # No Python code runs from here on: the one allocation a weight or an expiry may need
+        # happens now, before anything changes, so that no step below can fail on it.
+        check_status(dp_lru_need_cold(&self.c, weight, expires),
+                     "OptimizedLRU: cannot allocate the slots' expiry and weight array")
         dp_policy_on_write(&self.c.policy, h)
         if slot >= 0 and self.on_evict is None and self.size_of is None:
             # Fast overwrite: nothing to report and no weight to rebalance.
@@ -955,7 +961,7 @@ cdef class OptimizedLRU:
         cdef dp_lru_t fresh
         check_status(dp_lru_init(&fresh, cap, self.c.policy.kind),
                      f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")
-        cdef int rc = dp_lru_reserve(&fresh, min(self.c.slots.len, cap))  # so the copy cannot fail
+        cdef int rc = dp_lru_reserve_copy(&fresh, &self.c, min(self.c.slots.len, cap))  # so the copy cannot fail
         if rc != DP_OK:
             dp_lru_free(&fresh)
             check_status(rc, f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")

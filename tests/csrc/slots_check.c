@@ -93,9 +93,9 @@ static void test_segments(void) {
     CHECK(dp_slots_top_hits(&s, top, 3) == 3);
     CHECK(top[0] == b && top[1] == c && top[2] == d);
     /* The check must notice a broken link. */
-    s.node[c].prev = a;
+    s.link[c].prev = a;
     CHECK(dp_slots_check(&s) == DP_ECORRUPT);
-    s.node[c].prev = -1;
+    s.link[c].prev = -1;
     CHECK(dp_slots_check(&s) == DP_OK);
     s.seg_len[DP_SEG_WINDOW]++;
     CHECK(dp_slots_check(&s) == DP_ECORRUPT);
