@@ -62,7 +62,15 @@ DP_INLINE int dp_lru_need_cold(dp_lru_t *lru, int64_t weight, int64_t expires_ns
 
 /* A read hit on a live slot: count it and let the policy reorder. */
 DP_INLINE void dp_lru_touch(dp_lru_t *lru, int32_t slot) {
-    dp_policy_on_hit(&lru->policy, &lru->slots, slot);
+    /* Only a policy with a read buffer needs the hash: read it for that one alone. */
+    const uint64_t hash = lru->policy.reads ? dp_slots_hash(&lru->slots, slot) : 0;
+    dp_policy_on_hit(&lru->policy, &lru->slots, slot, hash);
+}
+
+/* The same, for a caller that found the slot by its key's `hash` (the lookup's): no read of
+ * the slots' hash array. */
+DP_INLINE void dp_lru_touch_hash(dp_lru_t *lru, int32_t slot, uint64_t hash) {
+    dp_policy_on_hit(&lru->policy, &lru->slots, slot, hash);
 }
 
 DP_INLINE int dp_lru_is_expired(const dp_lru_t *lru, int32_t slot, int64_t now_ns) {

@@ -5,7 +5,6 @@
 #include <string.h>
 
 _Static_assert(sizeof(dp_slot_t) == 32, "two nodes must fill exactly one cache line");
-_Static_assert(sizeof(dp_slot_link_t) == 8, "links are dense");
 _Static_assert(sizeof(dp_slot_cold_t) == 32, "two cold parts to a cache line");
 
 const dp_slot_timing_t dp_slots_untimed = {-1, -1, -1};
@@ -45,8 +44,8 @@ static void dp_slots_cold_reset(dp_slot_cold_t *c) {
 static void dp_slots_chain_free(dp_slots_t *s, size_t from, size_t to) {
     for (size_t i = from; i < to; i++) {
         dp_slot_t *const nd = &s->node[i];
-        s->link[i].next = i + 1 < to ? (int32_t)i + 1 : s->free_head;
-        s->link[i].prev = -1;
+        s->node[i].next = i + 1 < to ? (int32_t)i + 1 : s->free_head;
+        s->node[i].prev = -1;
         nd->n_hits = 0;
         nd->mark = 0;
         nd->seg = DP_SEG_FREE;
@@ -71,7 +70,7 @@ size_t dp_slots_walks = 0;
  * how many buckets it walked. */
 static size_t dp_slots_index_add(dp_slots_t *s, int32_t slot) {
     const size_t mask = s->n_buckets - 1;
-    dp_bucket_t cur = {dp_slots_tag(s, s->node[slot].hash), slot};
+    dp_bucket_t cur = {dp_slots_tag(s, s->hashes[slot]), slot};
     size_t i = dp_slots_tag_home(s, cur.tag), dist = 0, walked = 0;
     for (;; walked++) {
         if (s->table[i].slot < 0) {
@@ -106,12 +105,13 @@ static int dp_slots_walk_too_long(const dp_slots_t *s, size_t walked) {
 /* Leave the consecutive-key layout for good: mixed homes, every live slot indexed anew. */
 static void dp_slots_go_mixed(dp_slots_t *s) {
     s->mixed = 1;
+    for (size_t i = 0; i < s->n_slots; i++) s->node[i].rest = dp_slots_rest(s, s->hashes[i]);
     dp_slots_reindex(s);
 }
 
 static void dp_slots_index_del(dp_slots_t *s, int32_t slot) {
     const size_t mask = s->n_buckets - 1;
-    size_t i = dp_slots_tag_home(s, dp_slots_tag(s, s->node[slot].hash));
+    size_t i = dp_slots_tag_home(s, dp_slots_tag(s, s->hashes[slot]));
     while (s->table[i].slot != slot) i = (i + 1) & mask;
     /* Shift the displaced entries after it back by one, up to an empty bucket or an entry at
      * its home: every distance stays within one of its predecessor's. */
@@ -147,20 +147,20 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
     dp_slots_size_table(n_slots, &n_buckets, &log2_buckets);
     /* Every array or none: a failure leaves the struct as it was. */
     dp_slot_t *node = dp_slots_big_alloc(n_slots * sizeof(dp_slot_t));
-    dp_slot_link_t *link = dp_slots_big_alloc(n_slots * sizeof(dp_slot_link_t));
+    uint64_t *hashes = dp_slots_big_alloc(n_slots * sizeof(uint64_t));
     dp_slot_cold_t *cold = s->cold ? dp_slots_big_alloc(n_slots * sizeof(dp_slot_cold_t)) : NULL;
     dp_bucket_t *table = n_buckets != s->n_buckets
                              ? dp_slots_big_alloc(n_buckets * sizeof(dp_bucket_t))
                              : s->table;
-    if (!node || !link || (s->cold && !cold) || !table) {
+    if (!node || !hashes || (s->cold && !cold) || !table) {
         dp_big_free(node, n_slots * sizeof(dp_slot_t));
-        dp_big_free(link, n_slots * sizeof(dp_slot_link_t));
+        dp_big_free(hashes, n_slots * sizeof(uint64_t));
         dp_big_free(cold, n_slots * sizeof(dp_slot_cold_t));
         if (table != s->table) dp_big_free(table, n_buckets * sizeof(dp_bucket_t));
         return DP_ENOMEM;
     }
     s->node = dp_slots_moved(node, s->node, s->n_slots, sizeof(dp_slot_t));
-    s->link = dp_slots_moved(link, s->link, s->n_slots, sizeof(dp_slot_link_t));
+    s->hashes = dp_slots_moved(hashes, s->hashes, s->n_slots, sizeof(uint64_t));
     if (cold) s->cold = dp_slots_moved(cold, s->cold, s->n_slots, sizeof(dp_slot_cold_t));
     dp_slots_chain_free(s, s->n_slots, n_slots);
     s->n_slots = n_slots;
@@ -191,9 +191,9 @@ int dp_slots_init(dp_slots_t *s, size_t cap) {
     s->n_slots = cap < DP_SLOTS_FIRST ? cap : DP_SLOTS_FIRST;
     dp_slots_size_table(s->n_slots, &s->n_buckets, &s->log2_buckets);
     s->node = dp_slots_big_alloc(s->n_slots * sizeof(dp_slot_t));
-    s->link = dp_slots_big_alloc(s->n_slots * sizeof(dp_slot_link_t));
+    s->hashes = dp_slots_big_alloc(s->n_slots * sizeof(uint64_t));
     s->table = dp_slots_big_alloc(s->n_buckets * sizeof(dp_bucket_t));
-    if (!s->node || !s->link || !s->table) {
+    if (!s->node || !s->hashes || !s->table) {
         dp_slots_free(s);
         return DP_ENOMEM;
     }
@@ -213,7 +213,7 @@ int dp_slots_add_cold(dp_slots_t *s) {
 
 void dp_slots_free(dp_slots_t *s) {
     dp_big_free(s->node, s->n_slots * sizeof(dp_slot_t));
-    dp_big_free(s->link, s->n_slots * sizeof(dp_slot_link_t));
+    dp_big_free(s->hashes, s->n_slots * sizeof(uint64_t));
     dp_big_free(s->cold, s->n_slots * sizeof(dp_slot_cold_t));
     dp_big_free(s->table, s->n_buckets * sizeof(dp_bucket_t));
     memset(s, 0, sizeof(*s));
@@ -234,8 +234,8 @@ void dp_slots_clear(dp_slots_t *s) {
 /*** Segment lists ***/
 
 void dp_slots_link_head(dp_slots_t *s, int seg, int32_t slot) {
-    dp_slot_link_t *const ln = s->link;
-    s->node[slot].seg = (uint32_t)seg;
+    dp_slot_t *const ln = s->node;
+    ln[slot].seg = (uint32_t)seg;
     ln[slot].prev = -1;
     ln[slot].next = s->head[seg];
     if (s->head[seg] >= 0) ln[s->head[seg]].prev = slot; else s->tail[seg] = slot;
@@ -244,8 +244,8 @@ void dp_slots_link_head(dp_slots_t *s, int seg, int32_t slot) {
 }
 
 void dp_slots_unlink(dp_slots_t *s, int32_t slot) {
-    dp_slot_link_t *const ln = s->link;
-    const int seg = s->node[slot].seg;
+    dp_slot_t *const ln = s->node;
+    const int seg = ln[slot].seg;
     const int32_t p = ln[slot].prev, n = ln[slot].next;
     if (p >= 0) ln[p].next = n; else s->head[seg] = n;
     if (n >= 0) ln[n].prev = p; else s->tail[seg] = p;
@@ -264,7 +264,7 @@ int32_t dp_slots_first(const dp_slots_t *s) {
 }
 
 int32_t dp_slots_next(const dp_slots_t *s, int32_t slot) {
-    if (s->link[slot].next >= 0) return s->link[slot].next;
+    if (s->node[slot].next >= 0) return s->node[slot].next;
     switch (s->node[slot].seg) {
         case DP_SEG_WINDOW:
             if (s->head[DP_SEG_PROTECTED] >= 0) return s->head[DP_SEG_PROTECTED];
@@ -283,8 +283,9 @@ int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg) {
     if (weight != 0 && dp_slots_need_cold(s) != DP_OK) return DP_ENOMEM;
     const int32_t slot = s->free_head;
     dp_slot_t *const nd = &s->node[slot];
-    s->free_head = s->link[slot].next;
-    nd->hash = hash;
+    s->free_head = s->node[slot].next;
+    s->hashes[slot] = hash;
+    nd->rest = dp_slots_rest(s, hash);
     nd->n_hits = 0;
     nd->mark = 0;
     nd->user[0] = nd->user[1] = NULL;
@@ -305,8 +306,8 @@ void dp_slots_release(dp_slots_t *s, int32_t slot) {
     nd->seg = DP_SEG_FREE;
     nd->n_hits = 0;
     nd->mark = 0;
-    s->link[slot].next = s->free_head;
-    s->link[slot].prev = -1;
+    s->node[slot].next = s->free_head;
+    s->node[slot].prev = -1;
     if (s->cold) { /* the expiry links were reset when the slot was untimed */
         s->total_weight -= s->cold[slot].weight;
         s->cold[slot].weight = 0;
@@ -377,8 +378,8 @@ int dp_slots_check(const dp_slots_t *s) {
     for (int seg = 0; seg < 3; seg++) {
         size_t n_seg = 0;
         int32_t prev = -1;
-        for (int32_t i = s->head[seg]; i >= 0; i = s->link[i].next) {
-            if ((size_t)i >= s->n_slots || s->link[i].prev != prev || ++n > s->len ||
+        for (int32_t i = s->head[seg]; i >= 0; i = s->node[i].next) {
+            if ((size_t)i >= s->n_slots || s->node[i].prev != prev || ++n > s->len ||
                 (int)s->node[i].seg != seg)
                 return DP_ECORRUPT;
             weight += dp_slots_weight(s, i);
@@ -389,7 +390,7 @@ int dp_slots_check(const dp_slots_t *s) {
     }
     if (n != s->len || weight != s->total_weight) return DP_ECORRUPT;
     size_t n_free = 0;
-    for (int32_t i = s->free_head; i >= 0; i = s->link[i].next) {
+    for (int32_t i = s->free_head; i >= 0; i = s->node[i].next) {
         if ((size_t)i >= s->n_slots || ++n_free > s->n_slots - s->len ||
             s->node[i].seg != DP_SEG_FREE)
             return DP_ECORRUPT;
@@ -407,7 +408,8 @@ int dp_slots_check(const dp_slots_t *s) {
         if (o < 0) continue;
         n_indexed++;
         if ((size_t)o >= s->n_slots || s->node[o].seg == DP_SEG_FREE ||
-            s->table[i].tag != dp_slots_tag(s, s->node[o].hash))
+            s->table[i].tag != dp_slots_tag(s, s->hashes[o]) ||
+            s->node[o].rest != dp_slots_rest(s, s->hashes[o]))
             return DP_ECORRUPT;
         /* A distance at most one more than the previous bucket's (0 after an empty one):
          * then no probe stops short of its key. */

@@ -1,13 +1,15 @@
 /* slots.h -- L1 storage: slot arrays (only this file knows their layout), slot allocation, the
- * hash index, the segment lists. A slot lives in three arrays, split by how often a hit touches
- * them: node[] (32 B: hash, the caller's words, hits/mark/seg), link[] (8 B: its list's prev,
- * next) and cold[] (32 B: expiry, weight, expiry links), allocated by dp_slots_need_cold only.
+ * hash index, the segment lists. A slot lives in up to three arrays, split by what a hit reads:
+ * node[] (32 B: the hash's rest, hits/mark/seg, the caller's words, its list's prev/next),
+ * hashes[] (8 B: the full hash, read by inserts, deletes, rehashes and policies, never by a hit)
+ * and cold[] (32 B: expiry, weight, expiry links), allocated by dp_slots_need_cold only.
  * Invariants: len <= n_slots <= cap, every array holds n_slots; a live slot is in one segment
- * list head[seg]..tail[seg] (link prev/next, -1 ends; seg_len counts it) and one index bucket;
- * free slots (seg DP_SEG_FREE, cold reads never/0/untimed) chain through link next from
- * free_head; Robin Hood index (dp_slots_tag), n_buckets a power of two >= 1.5 n_slots;
- * total_weight sums live weights; no cold: every slot never expires, weighs 0, is untimed.
- * dp_slots_init allocates, dp_slots_free releases (safe zeroed); the caller owns struct, user[]. */
+ * list head[seg]..tail[seg] (prev/next, -1 ends; seg_len counts it) and one index bucket, whose
+ * tag with the node's rest is its hash (dp_slots_tag, dp_slots_rest); free slots (seg
+ * DP_SEG_FREE, cold reads never/0/untimed) chain through next from free_head; Robin Hood index,
+ * n_buckets a power of two >= 1.5 n_slots; total_weight sums live weights; no cold: every slot
+ * never expires, weighs 0, is untimed. dp_slots_init allocates, dp_slots_free releases (safe
+ * zeroed); the caller owns the struct and user[]. */
 #ifndef DP_SLOTS_H
 #define DP_SLOTS_H
 
@@ -31,20 +33,16 @@ typedef struct {
     int32_t eprev, enext;
 } dp_slot_timing_t;
 
-/* The hot part of a slot, read by every lookup: 32 bytes, two to a 64-byte aligned line. */
+/* What a hit reads of a slot: 32 bytes, two to a 64-byte aligned line. The bucket's tag and
+ * `rest` together are the full hash (see dp_slots_tag), so a probe never reads hashes[]. */
 typedef struct {
-    uint64_t hash;           /* the caller's 64-bit key hash */
-    void *user[2];           /* the caller's words; never read or freed here */
+    uint32_t rest;           /* the bits of the hash the tag does not hold (dp_slots_rest) */
     uint32_t n_hits : 29;    /* accesses since insertion, saturating at DP_SLOTS_HITS_MAX */
     uint32_t mark : 1;       /* one bit the policy may use (W-TinyLFU: came back to its ghost) */
     uint32_t seg : 2;        /* the segment list holding the slot, or DP_SEG_FREE */
+    void *user[2];           /* the caller's words; never read or freed here */
+    int32_t prev, next;      /* segment list links; next also chains the free list */
 } dp_slot_t;
-
-/* A slot's segment list links, in their own dense array: moving a slot to the front writes its
- * neighbours' 8-byte entries (100k slots: 800 KB, which stays in L2), not their nodes. */
-typedef struct {
-    int32_t prev, next;      /* next also chains the free list */
-} dp_slot_link_t;
 
 /* The part only expiry and weights need: absent until a slot first needs it. */
 typedef struct {
@@ -62,7 +60,7 @@ typedef struct {
     size_t cap, len;
     size_t n_slots;            /* allocated: len <= n_slots <= cap */
     dp_slot_t *node;
-    dp_slot_link_t *link;
+    uint64_t *hashes;          /* the caller's 64-bit key hash of each slot */
     dp_slot_cold_t *cold;      /* NULL until dp_slots_need_cold */
     int32_t free_head;
     int32_t head[3], tail[3];  /* per segment */
@@ -117,7 +115,7 @@ DP_INLINE int dp_slots_need_cold(dp_slots_t *s) {
 
 #define DP_SLOTS_PHI 0x9E3779B97F4A7C15ULL
 
-/* A key's tag: its home bucket in the top log2_buckets bits, then bits of its mixed hash. The
+/* A key's tag: its home bucket in the top log2_buckets bits, then more bits of the hash. The
  * home keeps the hash's low bits and XORs in a mix of the high ones: consecutive integer keys
  * (whose Python hash is the integer) get consecutive buckets, as in a dict, so reading them in
  * order walks the table in order; keys that differ only in high bits still spread. Robin Hood
@@ -125,16 +123,24 @@ DP_INLINE int dp_slots_need_cold(dp_slots_t *s) {
  * farther from its home than the bucket's own entry is from its. Two blocks of consecutive keys
  * can overlap in that layout, and inserting into a dense run shifts the rest of it: once an
  * insert walks more than DP_SLOTS_LONG_WALK buckets, the table switches for good to homes from
- * the fully mixed hash (Fibonacci hashing) and is re-indexed in place, O(n) once. */
+ * the fully mixed hash (Fibonacci hashing) and is re-indexed in place, O(n) once.
+ * The tag and the node's rest (dp_slots_rest) determine the hash, so equal tags and rests are
+ * equal hashes: consecutive homes take the hash's bits b..31 as the fragment and bits 32..63 as
+ * the rest (the home then gives bits 0..b-1); mixed homes split hash * PHI (a bijection) into
+ * its high half (the tag) and its low half (the rest). */
 #define DP_SLOTS_LONG_WALK 64
 DP_INLINE uint32_t dp_slots_tag(const dp_slots_t *s, uint64_t hash) {
     const unsigned b = s->log2_buckets;
-    const uint64_t mixed = hash * DP_SLOTS_PHI;
-    const uint64_t home = DP_UNLIKELY(s->mixed)
-        ? mixed >> (64 - b)
-        : (hash ^ (((hash >> b) * DP_SLOTS_PHI) >> (64 - b))) & (((uint64_t)1 << b) - 1);
-    const uint32_t fragment = (uint32_t)(mixed >> 32) & ((1u << (32 - b)) - 1);
+    if (DP_UNLIKELY(s->mixed)) return (uint32_t)((hash * DP_SLOTS_PHI) >> 32);
+    const uint64_t home =
+        (hash ^ (((hash >> b) * DP_SLOTS_PHI) >> (64 - b))) & (((uint64_t)1 << b) - 1);
+    const uint32_t fragment = (uint32_t)(hash >> b) & ((1u << (32 - b)) - 1);
     return (uint32_t)(home << (32 - b)) | fragment;
+}
+
+/* The bits of `hash` its tag does not hold (see dp_slots_tag): kept in the node. */
+DP_INLINE uint32_t dp_slots_rest(const dp_slots_t *s, uint64_t hash) {
+    return DP_UNLIKELY(s->mixed) ? (uint32_t)(hash * DP_SLOTS_PHI) : (uint32_t)(hash >> 32);
 }
 
 DP_INLINE size_t dp_slots_tag_home(const dp_slots_t *s, uint32_t tag) {
@@ -145,26 +151,24 @@ DP_INLINE size_t dp_slots_probe_begin(const dp_slots_t *s, uint64_t hash) {
     return dp_slots_tag_home(s, dp_slots_tag(s, hash));
 }
 
-/* One lookup's probe: the key's hash and tag (computed once) and the next bucket to read.
+/* One lookup's probe: the key's tag and rest (computed once) and the next bucket to read.
  * Valid while the index is unchanged (a caller that ran code which may change it restarts). */
 typedef struct {
-    uint64_t hash;
-    uint32_t tag;
+    uint32_t tag, rest;
     size_t pos;
 } dp_probe_t;
 
 DP_INLINE void dp_slots_probe_start(const dp_slots_t *s, uint64_t hash, dp_probe_t *p) {
-    p->hash = hash;
     p->tag = dp_slots_tag(s, hash);
+    p->rest = dp_slots_rest(s, hash);
     p->pos = dp_slots_tag_home(s, p->tag);
 }
 
-/* Next slot at or after bucket p->pos whose tag and full hash match; -1 once the key cannot be
- * further on (an empty bucket, or one whose entry sits nearer its home than the key would).
- * The caller compares keys and, on a mismatch, calls again. */
+/* Next slot at or after bucket p->pos whose full hash matches (its tag and rest); -1 once the
+ * key cannot be further on (an empty bucket, or one whose entry sits nearer its home than the
+ * key would). The caller compares keys and, on a mismatch, calls again. */
 DP_INLINE int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p) {
-    const uint32_t tag = p->tag;
-    const uint64_t hash = p->hash;
+    const uint32_t tag = p->tag, rest = p->rest;
     const size_t mask = s->n_buckets - 1, home = dp_slots_tag_home(s, tag);
     size_t i = p->pos;
     for (;;) {
@@ -174,7 +178,7 @@ DP_INLINE int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p) {
             return -1;
         }
         i = (i + 1) & mask;
-        if (b.tag == tag && s->node[b.slot].hash == hash) {
+        if (b.tag == tag && s->node[b.slot].rest == rest) {
             p->pos = i;
             return b.slot;
         }
@@ -183,7 +187,9 @@ DP_INLINE int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p) {
 
 /* The same probe with the position alone as its state (the tag is recomputed per call). */
 DP_INLINE int32_t dp_slots_probe_next(const dp_slots_t *s, uint64_t hash, size_t *pos) {
-    dp_probe_t p = {hash, dp_slots_tag(s, hash), *pos};
+    dp_probe_t p;
+    dp_slots_probe_start(s, hash, &p);
+    p.pos = *pos;
     const int32_t slot = dp_slots_probe_step(s, &p);
     *pos = p.pos;
     return slot;
@@ -195,10 +201,10 @@ DP_INLINE void dp_slots_count_hit(dp_slots_t *s, int32_t slot) {
     if (DP_LIKELY(nd->n_hits != DP_SLOTS_HITS_MAX)) nd->n_hits++;
 }
 
-/* Make a live slot the most recent of its own segment (only the link array is written). */
+/* Make a live slot the most recent of its own segment. */
 DP_INLINE void dp_slots_to_front(dp_slots_t *s, int32_t slot) {
-    dp_slot_link_t *const ln = s->link;
-    const int seg = s->node[slot].seg;
+    dp_slot_t *const ln = s->node;
+    const int seg = ln[slot].seg;
     const int32_t head = s->head[seg];
     if (head == slot) return;
     const int32_t p = ln[slot].prev, n = ln[slot].next;
@@ -210,12 +216,13 @@ DP_INLINE void dp_slots_to_front(dp_slots_t *s, int32_t slot) {
     s->head[seg] = slot;
 }
 
-DP_INLINE uint64_t dp_slots_hash(const dp_slots_t *s, int32_t slot) { return s->node[slot].hash; }
+/* The full hash: its own array, which a hit never reads. */
+DP_INLINE uint64_t dp_slots_hash(const dp_slots_t *s, int32_t slot) { return s->hashes[slot]; }
 DP_INLINE uint32_t dp_slots_hits(const dp_slots_t *s, int32_t slot) { return s->node[slot].n_hits; }
 DP_INLINE int dp_slots_seg(const dp_slots_t *s, int32_t slot) { return s->node[slot].seg; }
 DP_INLINE int dp_slots_mark(const dp_slots_t *s, int32_t slot) { return s->node[slot].mark; }
 DP_INLINE void dp_slots_set_mark(dp_slots_t *s, int32_t slot, int on) { s->node[slot].mark = on ? 1u : 0u; }
-DP_INLINE int32_t dp_slots_prev(const dp_slots_t *s, int32_t slot) { return s->link[slot].prev; }
+DP_INLINE int32_t dp_slots_prev(const dp_slots_t *s, int32_t slot) { return s->node[slot].prev; }
 DP_INLINE int64_t dp_slots_weight(const dp_slots_t *s, int32_t slot) {
     return s->cold ? s->cold[slot].weight : 0;
 }
@@ -240,11 +247,11 @@ DP_INLINE void dp_slots_copy_history(dp_slots_t *dst, int32_t d, const dp_slots_
     dst->node[d].n_hits = src->node[s].n_hits;
     dst->node[d].mark = src->node[s].mark;
 }
-/* Fetch the list links a move of `slot` will write (its own are read here). */
+/* Fetch the list neighbours a move of `slot` will write. */
 DP_INLINE void dp_slots_prefetch_neighbours(const dp_slots_t *s, int32_t slot) {
-    const dp_slot_link_t ln = s->link[slot];
-    if (ln.prev >= 0) DP_PREFETCH(&s->link[ln.prev]);
-    if (ln.next >= 0) DP_PREFETCH(&s->link[ln.next]);
+    const dp_slot_t *const nd = &s->node[slot];
+    if (nd->prev >= 0) DP_PREFETCH(&s->node[nd->prev]);
+    if (nd->next >= 0) DP_PREFETCH(&s->node[nd->next]);
 }
 
 #endif /* DP_SLOTS_H */

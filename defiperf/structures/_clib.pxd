@@ -88,6 +88,7 @@ cdef extern from "lru.h" nogil:
     int dp_lru_check(const dp_lru_t *lru)
     int dp_lru_need_cold(dp_lru_t *lru, int64_t weight, int64_t expires_ns)
     void dp_lru_touch(dp_lru_t *lru, int32_t slot)
+    void dp_lru_touch_hash(dp_lru_t *lru, int32_t slot, uint64_t hash)
     int dp_lru_is_expired(const dp_lru_t *lru, int32_t slot, int64_t now_ns)
 
 

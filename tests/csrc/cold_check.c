@@ -83,23 +83,23 @@ static void test_check_catches(void) {
 typedef struct {
     size_t len, n_slots, n_buckets;
     int64_t total_weight;
-    const void *node, *link, *cold, *table;
+    const void *node, *hashes, *cold, *table;
 } view_t;
 
 static view_t view(const dp_slots_t *s) {
-    return (view_t){s->len, s->n_slots, s->n_buckets, s->total_weight, s->node, s->link, s->cold,
+    return (view_t){s->len, s->n_slots, s->n_buckets, s->total_weight, s->node, s->hashes, s->cold,
                     s->table};
 }
 
 static int same(view_t a, view_t b) {
     return a.len == b.len && a.n_slots == b.n_slots && a.n_buckets == b.n_buckets &&
-           a.total_weight == b.total_weight && a.node == b.node && a.link == b.link &&
+           a.total_weight == b.total_weight && a.node == b.node && a.hashes == b.hashes &&
            a.cold == b.cold && a.table == b.table;
 }
 
 static void test_enomem_slots(void) {
     dp_slots_t s;
-    for (long k = 0; k < 3; k++) { /* node, link or table */
+    for (long k = 0; k < 3; k++) { /* node, hashes or table */
         dp_slots_allocs_until_failure = k;
         CHECK(dp_slots_init(&s, 100) == DP_ENOMEM && s.node == NULL && s.n_slots == 0);
         dp_slots_free(&s);
