@@ -1,15 +1,12 @@
 /* slots.h -- L1 storage: slot arrays (only this file knows their layout), slot allocation, the
- * hash index, the segment lists. A slot lives in up to three arrays, split by what a hit reads:
- * node[] (32 B: the hash's rest, hits/mark/seg, the caller's words, its list's prev/next),
- * hashes[] (8 B: the full hash, read by inserts, deletes, rehashes and policies, never by a hit)
- * and cold[] (32 B: expiry, weight, expiry links), allocated by dp_slots_need_cold only.
+ * hash index, the segment lists. A slot lives in node[] (32 B: what a hit reads), hashes[] (its
+ * full hash, never read by a hit) and cold[] (expiry, weight; from dp_slots_need_cold only).
  * Invariants: len <= n_slots <= cap, every array holds n_slots; a live slot is in one segment
- * list head[seg]..tail[seg] (prev/next, -1 ends; seg_len counts it) and one index bucket, whose
- * tag with the node's rest is its hash (dp_slots_tag, dp_slots_rest); free slots (seg
- * DP_SEG_FREE, cold reads never/0/untimed) chain through next from free_head; Robin Hood index,
- * n_buckets a power of two >= 1.5 n_slots; total_weight sums live weights; no cold: every slot
- * never expires, weighs 0, is untimed. dp_slots_init allocates, dp_slots_free releases (safe
- * zeroed); the caller owns the struct and user[]. */
+ * list head[seg]..tail[seg] (prev/next, -1 ends; seg_len counts it) and one index bucket whose
+ * tag with the node's rest is its hash; free slots (seg DP_SEG_FREE, cold reads never/0/untimed)
+ * chain through next from free_head; Robin Hood index, n_buckets a power of two >= 1.5 n_slots;
+ * total_weight sums live weights; no cold: every slot never expires, weighs 0, is untimed.
+ * dp_slots_init allocates, dp_slots_free releases (safe zeroed); the caller owns struct, user[]. */
 #ifndef DP_SLOTS_H
 #define DP_SLOTS_H
 
