@@ -98,16 +98,17 @@ static void dp_expiry_fifo_append(dp_expiry_t *e, dp_slots_t *s, int32_t slot) {
 /*** API ***/
 
 void dp_expiry_untime(dp_expiry_t *e, dp_slots_t *s, int32_t slot) {
-    const int32_t pos = dp_slots_timing(s, slot)->heap_pos;
+    const int32_t pos = dp_slots_timing_c(s, slot)->heap_pos; /* -1 without a cold array */
     if (pos == -1) return;
     if (pos == DP_EXPIRY_IN_FIFO) dp_expiry_fifo_unlink(e, s, slot); else dp_expiry_heap_remove(e, s, slot);
     e->n_timed--;
 }
 
-void dp_expiry_set(dp_expiry_t *e, dp_slots_t *s, int32_t slot, int64_t expires_ns) {
+int dp_expiry_set(dp_expiry_t *e, dp_slots_t *s, int32_t slot, int64_t expires_ns) {
+    if (expires_ns != DP_SLOTS_NEVER && dp_slots_need_cold(s) != DP_OK) return DP_ENOMEM;
     dp_expiry_untime(e, s, slot);
     dp_slots_set_expires(s, slot, expires_ns);
-    if (expires_ns == DP_SLOTS_NEVER) return;
+    if (expires_ns == DP_SLOTS_NEVER) return DP_OK;
     e->n_timed++;
     if (e->fifo_tail < 0 || dp_slots_expires(s, e->fifo_tail) <= expires_ns) {
         dp_expiry_fifo_append(e, s, slot);
@@ -115,6 +116,7 @@ void dp_expiry_set(dp_expiry_t *e, dp_slots_t *s, int32_t slot, int64_t expires_
         dp_expiry_place(e, s, e->heap_len++, slot);
         dp_expiry_up(e, s, e->heap_len - 1);
     }
+    return DP_OK;
 }
 
 static size_t dp_expiry_count_from(const dp_expiry_t *e, const dp_slots_t *s, size_t i,

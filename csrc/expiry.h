@@ -28,8 +28,9 @@ void dp_expiry_free(dp_expiry_t *e);
 void dp_expiry_clear(dp_expiry_t *e);
 /* Room for n_slots heap entries: DP_OK or DP_ENOMEM (nothing changed). */
 int dp_expiry_reserve(dp_expiry_t *e, size_t n_slots);
-/* File a live slot under its new expiry (DP_SLOTS_NEVER: untimed). */
-void dp_expiry_set(dp_expiry_t *e, dp_slots_t *s, int32_t slot, int64_t expires_ns);
+/* File a live slot under its new expiry (DP_SLOTS_NEVER: untimed): DP_OK, or DP_ENOMEM (nothing
+ * changed) if a finite one needs the slots' cold array and it cannot be allocated. */
+int dp_expiry_set(dp_expiry_t *e, dp_slots_t *s, int32_t slot, int64_t expires_ns);
 /* Take a slot out of whichever structure holds it (no-op if untimed). */
 void dp_expiry_untime(dp_expiry_t *e, dp_slots_t *s, int32_t slot);
 /* Number of slots with expires_ns <= now_ns (walks only the expired part). */

@@ -40,6 +40,7 @@ int dp_lru_reserve(dp_lru_t *lru, size_t n) {
 
 int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns) {
     if (lru->slots.len >= lru->slots.cap) return DP_EFULL;
+    if (dp_lru_need_cold(lru, weight, expires_ns) != DP_OK) return DP_ENOMEM;
     if (lru->slots.len >= lru->slots.n_slots) {
         const int rc = dp_lru_reserve(lru, lru->slots.len + 1);
         if (rc != DP_OK) return rc;
@@ -69,10 +70,18 @@ int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep) {
     return -1;
 }
 
+int dp_lru_reserve_copy(dp_lru_t *dst, const dp_lru_t *src, size_t n) {
+    int rc = dp_lru_reserve(dst, n);
+    /* Only entries with an expiry or a weight need the cold array: a copy may shed it. */
+    if (rc == DP_OK && (src->expiry.n_timed > 0 || src->slots.total_weight != 0))
+        rc = dp_slots_need_cold(&dst->slots);
+    return rc;
+}
+
 int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap) {
     const dp_slots_t *const from = &src->slots;
     if (dst->slots.cap < from->len || dst->slots.len != 0) return DP_EINVAL;
-    const int rc = dp_lru_reserve(dst, from->len);
+    const int rc = dp_lru_reserve_copy(dst, src, from->len);
     if (rc != DP_OK) return rc;
     for (size_t i = 0; i < from->n_slots; i++) remap[i] = -1;
     /* Per segment, oldest first, each at the head of the same segment: the same order. The

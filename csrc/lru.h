@@ -40,18 +40,37 @@ void dp_lru_remove(dp_lru_t *lru, int32_t slot);
 /* Like dp_policy_victim, but never `keep` (a key just written): the next entry up keep's own
  * list, else the oldest of another segment; -1 if `keep` is the only live entry. */
 int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep);
+/* Make room in `dst` for a copy of n of src's entries (with the slots' cold array if src's
+ * entries need it): DP_OK, DP_EINVAL if n > dst's cap, DP_ENOMEM (no entry changed). */
+int dp_lru_reserve_copy(dp_lru_t *dst, const dp_lru_t *src, size_t n);
 /* Copy every live entry into `dst` (freshly initialised, dst->cap >= src->len), keeping the
  * order; remap[old_slot] (src n_slots entries) receives the new slot (or -1 for free slots).
- * Cannot fail once dst has reserved src->len entries; else it may return DP_ENOMEM. */
+ * Cannot fail once dp_lru_reserve_copy(dst, src, src->len) succeeded; else it may return
+ * DP_ENOMEM. */
 int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap);
 /* DP_OK if every part's invariant holds, else DP_ECORRUPT. O(n_slots + n_buckets). */
 int dp_lru_check(const dp_lru_t *lru);
 
 /*** Inline hot path ***/
 
+/* Before a write of `weight` and `expires_ns` that must not fail halfway: the slots' cold array
+ * if they need it (dp_slots_need_cold). DP_OK, or DP_ENOMEM with nothing changed. */
+DP_INLINE int dp_lru_need_cold(dp_lru_t *lru, int64_t weight, int64_t expires_ns) {
+    if (DP_LIKELY(weight == 0 && expires_ns == DP_LRU_NEVER)) return DP_OK;
+    return dp_slots_need_cold(&lru->slots);
+}
+
 /* A read hit on a live slot: count it and let the policy reorder. */
 DP_INLINE void dp_lru_touch(dp_lru_t *lru, int32_t slot) {
-    dp_policy_on_hit(&lru->policy, &lru->slots, slot);
+    /* Only a policy with a read buffer needs the hash: read it for that one alone. */
+    const uint64_t hash = lru->policy.reads ? dp_slots_hash(&lru->slots, slot) : 0;
+    dp_policy_on_hit(&lru->policy, &lru->slots, slot, hash);
+}
+
+/* The same, for a caller that found the slot by its key's `hash` (the lookup's): no read of
+ * the slots' hash array. */
+DP_INLINE void dp_lru_touch_hash(dp_lru_t *lru, int32_t slot, uint64_t hash) {
+    dp_policy_on_hit(&lru->policy, &lru->slots, slot, hash);
 }
 
 DP_INLINE int dp_lru_is_expired(const dp_lru_t *lru, int32_t slot, int64_t now_ns) {

@@ -98,13 +98,13 @@ DP_INLINE void dp_policy_prefetch(const dp_policy_t *p, uint64_t hash) {
     if (p->sketch) dp_sketch_prefetch(p->sketch, hash);
 }
 
-/* Count a hit on a live slot and tell the policy (or buffer it for the policy). */
-DP_INLINE void dp_policy_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
+/* Count a hit on a live slot and tell the policy (or buffer it for the policy). `hash` is the
+ * slot's hash, as the caller's probe matched it: a hit never reads the slots' hash array. */
+DP_INLINE void dp_policy_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot, uint64_t hash) {
     dp_slots_count_hit(s, slot);
     if (p->reads) {
         /* The hit's frequency waits in its slot's pending byte (one byte, not four sketch
          * counters in a random block), its list move in the read buffer. */
-        const uint64_t hash = dp_slots_hash(s, slot);
         uint8_t *const pending = &p->pending[slot];
         const unsigned room = *pending < DP_POLICY_PENDING_MAX;
         *pending = (uint8_t)(*pending + room);

@@ -4,7 +4,20 @@
 #include <stdlib.h>
 #include <string.h>
 
-_Static_assert(sizeof(dp_slot_t) == 64, "a node must fill exactly one cache line");
+_Static_assert(sizeof(dp_slot_t) == 32, "two nodes must fill exactly one cache line");
+_Static_assert(sizeof(dp_slot_cold_t) == 32, "two cold parts to a cache line");
+
+const dp_slot_timing_t dp_slots_untimed = {-1, -1, -1};
+
+#ifdef DP_SLOTS_FAIL_ALLOCS /* the C tests: the allocation after this many more fails (-1: none) */
+long dp_slots_allocs_until_failure = -1;
+static void *dp_slots_big_alloc(size_t n_bytes) {
+    if (dp_slots_allocs_until_failure >= 0 && dp_slots_allocs_until_failure-- == 0) return NULL;
+    return dp_big_alloc(n_bytes);
+}
+#else
+#define dp_slots_big_alloc dp_big_alloc
+#endif
 
 /*** Allocation ***/
 
@@ -20,17 +33,23 @@ static void dp_slots_size_table(size_t n_slots, size_t *n_buckets, unsigned *log
     *log2_buckets = log2_n;
 }
 
+/* What a slot's cold part holds while it is free or untimed and unweighted. */
+static void dp_slots_cold_reset(dp_slot_cold_t *c) {
+    c->expires_ns = DP_SLOTS_NEVER;
+    c->weight = 0;
+    c->timing = dp_slots_untimed;
+}
+
 /* Slots [from, to) as free slots, chained in order in front of the current free list. */
 static void dp_slots_chain_free(dp_slots_t *s, size_t from, size_t to) {
     for (size_t i = from; i < to; i++) {
         dp_slot_t *const nd = &s->node[i];
-        nd->next = i + 1 < to ? (int32_t)i + 1 : s->free_head;
-        nd->prev = -1;
+        s->node[i].next = i + 1 < to ? (int32_t)i + 1 : s->free_head;
+        s->node[i].prev = -1;
         nd->n_hits = 0;
         nd->mark = 0;
         nd->seg = DP_SEG_FREE;
-        nd->timing.heap_pos = -1;
-        nd->expires_ns = DP_SLOTS_NEVER;
+        if (s->cold) dp_slots_cold_reset(&s->cold[i]);
     }
     if (to > from) s->free_head = (int32_t)from;
 }
@@ -51,7 +70,7 @@ size_t dp_slots_walks = 0;
  * how many buckets it walked. */
 static size_t dp_slots_index_add(dp_slots_t *s, int32_t slot) {
     const size_t mask = s->n_buckets - 1;
-    dp_bucket_t cur = {dp_slots_tag(s, s->node[slot].hash), slot};
+    dp_bucket_t cur = {dp_slots_tag(s, s->hashes[slot]), slot};
     size_t i = dp_slots_tag_home(s, cur.tag), dist = 0, walked = 0;
     for (;; walked++) {
         if (s->table[i].slot < 0) {
@@ -86,12 +105,13 @@ static int dp_slots_walk_too_long(const dp_slots_t *s, size_t walked) {
 /* Leave the consecutive-key layout for good: mixed homes, every live slot indexed anew. */
 static void dp_slots_go_mixed(dp_slots_t *s) {
     s->mixed = 1;
+    for (size_t i = 0; i < s->n_slots; i++) s->node[i].rest = dp_slots_rest(s, s->hashes[i]);
     dp_slots_reindex(s);
 }
 
 static void dp_slots_index_del(dp_slots_t *s, int32_t slot) {
     const size_t mask = s->n_buckets - 1;
-    size_t i = dp_slots_tag_home(s, dp_slots_tag(s, s->node[slot].hash));
+    size_t i = dp_slots_tag_home(s, dp_slots_tag(s, s->hashes[slot]));
     while (s->table[i].slot != slot) i = (i + 1) & mask;
     /* Shift the displaced entries after it back by one, up to an empty bucket or an entry at
      * its home: every distance stays within one of its predecessor's. */
@@ -111,6 +131,13 @@ size_t dp_slots_grown(const dp_slots_t *s, size_t n) {
     return n_slots;
 }
 
+/* `fresh` (a grown array) with the n_old elements of `size` bytes of `old`, which is freed. */
+static void *dp_slots_moved(void *fresh, void *old, size_t n_old, size_t size) {
+    memcpy(fresh, old, n_old * size);
+    dp_big_free(old, n_old * size);
+    return fresh;
+}
+
 int dp_slots_reserve(dp_slots_t *s, size_t n) {
     if (n <= s->n_slots) return DP_OK;
     if (n > s->cap) return DP_EINVAL;
@@ -118,18 +145,23 @@ int dp_slots_reserve(dp_slots_t *s, size_t n) {
     size_t n_buckets;
     unsigned log2_buckets;
     dp_slots_size_table(n_slots, &n_buckets, &log2_buckets);
-    dp_slot_t *node = dp_big_alloc(n_slots * sizeof(dp_slot_t));
+    /* Every array or none: a failure leaves the struct as it was. */
+    dp_slot_t *node = dp_slots_big_alloc(n_slots * sizeof(dp_slot_t));
+    uint64_t *hashes = dp_slots_big_alloc(n_slots * sizeof(uint64_t));
+    dp_slot_cold_t *cold = s->cold ? dp_slots_big_alloc(n_slots * sizeof(dp_slot_cold_t)) : NULL;
     dp_bucket_t *table = n_buckets != s->n_buckets
-                             ? dp_big_alloc(n_buckets * sizeof(dp_bucket_t))
+                             ? dp_slots_big_alloc(n_buckets * sizeof(dp_bucket_t))
                              : s->table;
-    if (!node || !table) {
+    if (!node || !hashes || (s->cold && !cold) || !table) {
         dp_big_free(node, n_slots * sizeof(dp_slot_t));
+        dp_big_free(hashes, n_slots * sizeof(uint64_t));
+        dp_big_free(cold, n_slots * sizeof(dp_slot_cold_t));
         if (table != s->table) dp_big_free(table, n_buckets * sizeof(dp_bucket_t));
         return DP_ENOMEM;
     }
-    memcpy(node, s->node, s->n_slots * sizeof(dp_slot_t));
-    dp_big_free(s->node, s->n_slots * sizeof(dp_slot_t));
-    s->node = node;
+    s->node = dp_slots_moved(node, s->node, s->n_slots, sizeof(dp_slot_t));
+    s->hashes = dp_slots_moved(hashes, s->hashes, s->n_slots, sizeof(uint64_t));
+    if (cold) s->cold = dp_slots_moved(cold, s->cold, s->n_slots, sizeof(dp_slot_cold_t));
     dp_slots_chain_free(s, s->n_slots, n_slots);
     s->n_slots = n_slots;
     if (table != s->table) {
@@ -158,9 +190,10 @@ int dp_slots_init(dp_slots_t *s, size_t cap) {
     s->cap = cap;
     s->n_slots = cap < DP_SLOTS_FIRST ? cap : DP_SLOTS_FIRST;
     dp_slots_size_table(s->n_slots, &s->n_buckets, &s->log2_buckets);
-    s->node = dp_big_alloc(s->n_slots * sizeof(dp_slot_t));
-    s->table = dp_big_alloc(s->n_buckets * sizeof(dp_bucket_t));
-    if (!s->node || !s->table) {
+    s->node = dp_slots_big_alloc(s->n_slots * sizeof(dp_slot_t));
+    s->hashes = dp_slots_big_alloc(s->n_slots * sizeof(uint64_t));
+    s->table = dp_slots_big_alloc(s->n_buckets * sizeof(dp_bucket_t));
+    if (!s->node || !s->hashes || !s->table) {
         dp_slots_free(s);
         return DP_ENOMEM;
     }
@@ -168,8 +201,20 @@ int dp_slots_init(dp_slots_t *s, size_t cap) {
     return DP_OK;
 }
 
+int dp_slots_add_cold(dp_slots_t *s) {
+    if (s->cold) return DP_OK;
+    dp_slot_cold_t *const cold = dp_slots_big_alloc(s->n_slots * sizeof(dp_slot_cold_t));
+    if (!cold) return DP_ENOMEM;
+    /* Every slot reads as it did without the array: never expires, weight 0, untimed. */
+    for (size_t i = 0; i < s->n_slots; i++) dp_slots_cold_reset(&cold[i]);
+    s->cold = cold;
+    return DP_OK;
+}
+
 void dp_slots_free(dp_slots_t *s) {
     dp_big_free(s->node, s->n_slots * sizeof(dp_slot_t));
+    dp_big_free(s->hashes, s->n_slots * sizeof(uint64_t));
+    dp_big_free(s->cold, s->n_slots * sizeof(dp_slot_cold_t));
     dp_big_free(s->table, s->n_buckets * sizeof(dp_bucket_t));
     memset(s, 0, sizeof(*s));
 }
@@ -189,21 +234,21 @@ void dp_slots_clear(dp_slots_t *s) {
 /*** Segment lists ***/
 
 void dp_slots_link_head(dp_slots_t *s, int seg, int32_t slot) {
-    dp_slot_t *const nd = &s->node[slot];
-    nd->seg = (uint32_t)seg;
-    nd->prev = -1;
-    nd->next = s->head[seg];
-    if (s->head[seg] >= 0) s->node[s->head[seg]].prev = slot; else s->tail[seg] = slot;
+    dp_slot_t *const ln = s->node;
+    ln[slot].seg = (uint32_t)seg;
+    ln[slot].prev = -1;
+    ln[slot].next = s->head[seg];
+    if (s->head[seg] >= 0) ln[s->head[seg]].prev = slot; else s->tail[seg] = slot;
     s->head[seg] = slot;
     s->seg_len[seg]++;
 }
 
 void dp_slots_unlink(dp_slots_t *s, int32_t slot) {
-    dp_slot_t *const nd = &s->node[slot];
-    const int seg = nd->seg;
-    const int32_t p = nd->prev, n = nd->next;
-    if (p >= 0) s->node[p].next = n; else s->head[seg] = n;
-    if (n >= 0) s->node[n].prev = p; else s->tail[seg] = p;
+    dp_slot_t *const ln = s->node;
+    const int seg = ln[slot].seg;
+    const int32_t p = ln[slot].prev, n = ln[slot].next;
+    if (p >= 0) ln[p].next = n; else s->head[seg] = n;
+    if (n >= 0) ln[n].prev = p; else s->tail[seg] = p;
     s->seg_len[seg]--;
 }
 
@@ -219,9 +264,8 @@ int32_t dp_slots_first(const dp_slots_t *s) {
 }
 
 int32_t dp_slots_next(const dp_slots_t *s, int32_t slot) {
-    const dp_slot_t *const nd = &s->node[slot];
-    if (nd->next >= 0) return nd->next;
-    switch (nd->seg) {
+    if (s->node[slot].next >= 0) return s->node[slot].next;
+    switch (s->node[slot].seg) {
         case DP_SEG_WINDOW:
             if (s->head[DP_SEG_PROTECTED] >= 0) return s->head[DP_SEG_PROTECTED];
             return s->head[DP_SEG_PROBATION];
@@ -236,17 +280,19 @@ int32_t dp_slots_next(const dp_slots_t *s, int32_t slot) {
 
 int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg) {
     if (s->len >= s->n_slots) return DP_EFULL;
+    if (weight != 0 && dp_slots_need_cold(s) != DP_OK) return DP_ENOMEM;
     const int32_t slot = s->free_head;
     dp_slot_t *const nd = &s->node[slot];
-    s->free_head = nd->next;
-    nd->hash = hash;
+    s->free_head = s->node[slot].next;
+    s->hashes[slot] = hash;
+    nd->rest = dp_slots_rest(s, hash);
     nd->n_hits = 0;
     nd->mark = 0;
-    nd->timing.heap_pos = -1;
-    nd->expires_ns = DP_SLOTS_NEVER;
-    nd->weight = weight;
     nd->user[0] = nd->user[1] = NULL;
-    s->total_weight += weight;
+    if (s->cold) { /* a free slot's cold part already reads never/untimed */
+        s->cold[slot].weight = weight;
+        s->total_weight += weight;
+    }
     dp_slots_link_head(s, seg, slot);
     s->len++;
     if (dp_slots_walk_too_long(s, dp_slots_index_add(s, slot))) dp_slots_go_mixed(s);
@@ -256,21 +302,28 @@ int32_t dp_slots_alloc(dp_slots_t *s, uint64_t hash, int64_t weight, int seg) {
 void dp_slots_release(dp_slots_t *s, int32_t slot) {
     dp_slot_t *const nd = &s->node[slot];
     dp_slots_index_del(s, slot);
-    s->total_weight -= nd->weight;
     dp_slots_unlink(s, slot);
     nd->seg = DP_SEG_FREE;
     nd->n_hits = 0;
     nd->mark = 0;
-    nd->next = s->free_head;
-    nd->prev = -1;
-    nd->expires_ns = DP_SLOTS_NEVER;
+    s->node[slot].next = s->free_head;
+    s->node[slot].prev = -1;
+    if (s->cold) { /* the expiry links were reset when the slot was untimed */
+        s->total_weight -= s->cold[slot].weight;
+        s->cold[slot].weight = 0;
+        s->cold[slot].expires_ns = DP_SLOTS_NEVER;
+    }
     s->free_head = slot;
     s->len--;
 }
 
-void dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight) {
-    s->total_weight += weight - s->node[slot].weight;
-    s->node[slot].weight = weight;
+int dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight) {
+    if (weight != 0 && dp_slots_need_cold(s) != DP_OK) return DP_ENOMEM;
+    if (s->cold) {
+        s->total_weight += weight - s->cold[slot].weight;
+        s->cold[slot].weight = weight;
+    }
+    return DP_OK;
 }
 
 /*** Access ranking ***/
@@ -329,7 +382,7 @@ int dp_slots_check(const dp_slots_t *s) {
             if ((size_t)i >= s->n_slots || s->node[i].prev != prev || ++n > s->len ||
                 (int)s->node[i].seg != seg)
                 return DP_ECORRUPT;
-            weight += s->node[i].weight;
+            weight += dp_slots_weight(s, i);
             n_seg++;
             prev = i;
         }
@@ -337,10 +390,16 @@ int dp_slots_check(const dp_slots_t *s) {
     }
     if (n != s->len || weight != s->total_weight) return DP_ECORRUPT;
     size_t n_free = 0;
-    for (int32_t i = s->free_head; i >= 0; i = s->node[i].next)
+    for (int32_t i = s->free_head; i >= 0; i = s->node[i].next) {
         if ((size_t)i >= s->n_slots || ++n_free > s->n_slots - s->len ||
             s->node[i].seg != DP_SEG_FREE)
             return DP_ECORRUPT;
+        /* A free slot's cold part reads as no cold part at all. */
+        const dp_slot_timing_t *const t = dp_slots_timing_c(s, i);
+        if (dp_slots_weight(s, i) != 0 || dp_slots_expires(s, i) != DP_SLOTS_NEVER ||
+            t->heap_pos != -1)
+            return DP_ECORRUPT;
+    }
     if (n_free != s->n_slots - s->len) return DP_ECORRUPT;
     size_t n_indexed = 0;
     const size_t mask = s->n_buckets - 1;
@@ -349,7 +408,8 @@ int dp_slots_check(const dp_slots_t *s) {
         if (o < 0) continue;
         n_indexed++;
         if ((size_t)o >= s->n_slots || s->node[o].seg == DP_SEG_FREE ||
-            s->table[i].tag != dp_slots_tag(s, s->node[o].hash))
+            s->table[i].tag != dp_slots_tag(s, s->hashes[o]) ||
+            s->node[o].rest != dp_slots_rest(s, s->hashes[o]))
             return DP_ECORRUPT;
         /* A distance at most one more than the previous bucket's (0 after an empty one):
          * then no probe stops short of its key. */

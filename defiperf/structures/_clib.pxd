@@ -35,7 +35,7 @@ cdef extern from "slots.h" nogil:
     int32_t dp_slots_probe_step(const dp_slots_t *s, dp_probe_t *p)
     int32_t dp_slots_first(const dp_slots_t *s)
     int32_t dp_slots_next(const dp_slots_t *s, int32_t slot)
-    void dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight)
+    int dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight)
     size_t dp_slots_top_hits(const dp_slots_t *s, int32_t *out, size_t n)
     uint64_t dp_slots_hash(const dp_slots_t *s, int32_t slot)
     uint32_t dp_slots_hits(const dp_slots_t *s, int32_t slot)
@@ -47,7 +47,7 @@ cdef extern from "expiry.h" nogil:
     ctypedef struct dp_expiry_t:
         size_t n_timed
 
-    void dp_expiry_set(dp_expiry_t *e, dp_slots_t *s, int32_t slot, int64_t expires_ns)
+    int dp_expiry_set(dp_expiry_t *e, dp_slots_t *s, int32_t slot, int64_t expires_ns)
     size_t dp_expiry_count(const dp_expiry_t *e, const dp_slots_t *s, int64_t now_ns)
     int32_t dp_expiry_top(const dp_expiry_t *e, const dp_slots_t *s, int64_t now_ns)
 
@@ -83,9 +83,12 @@ cdef extern from "lru.h" nogil:
     int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns)
     void dp_lru_remove(dp_lru_t *lru, int32_t slot)
     int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep)
+    int dp_lru_reserve_copy(dp_lru_t *dst, const dp_lru_t *src, size_t n)
     int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap)
     int dp_lru_check(const dp_lru_t *lru)
+    int dp_lru_need_cold(dp_lru_t *lru, int64_t weight, int64_t expires_ns)
     void dp_lru_touch(dp_lru_t *lru, int32_t slot)
+    void dp_lru_touch_hash(dp_lru_t *lru, int32_t slot, uint64_t hash)
     int dp_lru_is_expired(const dp_lru_t *lru, int32_t slot, int64_t now_ns)
 
 

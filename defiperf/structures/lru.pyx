@@ -31,10 +31,13 @@ from defiperf.structures._clib cimport (
     dp_lru_init,
     dp_lru_insert,
     dp_lru_is_expired,
+    dp_lru_need_cold,
     dp_lru_remove,
     dp_lru_reserve,
+    dp_lru_reserve_copy,
     dp_lru_t,
     dp_lru_touch,
+    dp_lru_touch_hash,
     dp_lru_victim_except,
     dp_policy_count,
     dp_policy_drain,
@@ -251,10 +254,13 @@ cdef inline int32_t _lru_find(OptimizedLRU self, object key, uint64_t h) except 
             return self._find(key, h)
 
 
-cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired) except -2:
+cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired,
+                              uint64_t *hash_out) except -2:
     """The slot of a live entry for `key`, or -1; an expired entry found is only reported, in
-    `expired` (else -1). Hash, clock and __eq__ run here, before any change."""
+    `expired` (else -1); the key's hash goes to `hash_out`. Hash, clock and __eq__ run here,
+    before any change."""
     cdef uint64_t h = <uint64_t>PyObject_Hash(key)
+    hash_out[0] = h
     cdef bint timed = self.c.expiry.n_timed > 0
     cdef int64_t now = self._now() if timed else 0
     cdef int32_t slot = _lru_find(self, key, h)
@@ -268,10 +274,11 @@ cdef inline int32_t _lru_live(OptimizedLRU self, object key, int32_t *expired) e
 cdef inline object _lru_lookup(OptimizedLRU self, object key, object default, bint count):
     """The live value for `key` (made most recent), else `default`."""
     cdef int32_t expired
-    cdef int32_t slot = _lru_live(self, key, &expired)
+    cdef uint64_t h
+    cdef int32_t slot = _lru_live(self, key, &expired, &h)
     if slot >= 0:
         self.n_hits += count
-        dp_lru_touch(&self.c, slot)
+        dp_lru_touch_hash(&self.c, slot, h)  # the probe matched h: no read of the hash array
         return <object>_VALUE(&self.c, slot)
     if expired >= 0:
         self._remove_expired(expired)
@@ -531,7 +538,8 @@ cdef class OptimizedLRU:
     cdef int32_t _live_slot(self, object key, _Victims *v) except -2:
         """The slot of a live entry for `key`, or -1; an expired entry found is moved to `v`."""
         cdef int32_t expired
-        cdef int32_t slot = _lru_live(self, key, &expired)
+        cdef uint64_t h
+        cdef int32_t slot = _lru_live(self, key, &expired, &h)
         if expired >= 0:
             self._take(v, expired, _EXPIRED)
         return slot
@@ -539,7 +547,8 @@ cdef class OptimizedLRU:
     cdef int32_t _peek_slot(self, object key) except -2:
         """Like _live_slot, but an expired entry is only reported (-1), never removed."""
         cdef int32_t expired
-        return _lru_live(self, key, &expired)
+        cdef uint64_t h
+        return _lru_live(self, key, &expired, &h)
 
     cdef int64_t _weigh(self, object key, object value) except -1:
         if self.size_of is None:
@@ -570,6 +579,10 @@ cdef class OptimizedLRU:
         cdef int32_t slot = _lru_find(self, key, h)
         cdef PyObject *old
         cdef int rc
+        # No Python code runs from here on: the one allocation a weight or an expiry may need
+        # happens now, before anything changes, so that no step below can fail on it.
+        check_status(dp_lru_need_cold(&self.c, weight, expires),
+                     "OptimizedLRU: cannot allocate the slots' expiry and weight array")
         dp_policy_on_write(&self.c.policy, h)
         if slot >= 0 and self.on_evict is None and self.size_of is None:
             # Fast overwrite: nothing to report and no weight to rebalance.
@@ -580,7 +593,7 @@ cdef class OptimizedLRU:
             dp_slots_user(&self.c.slots, slot)[1] = <void *>value
             if dp_slots_expires(&self.c.slots, slot) != expires:
                 dp_expiry_set(&self.c.expiry, &self.c.slots, slot, expires)
-            dp_lru_touch(&self.c, slot)
+            dp_lru_touch_hash(&self.c, slot, h)
             Py_DECREF_raw(old)  # last: freeing it may run code, and the cache is consistent
             return 0
         if (slot < 0 and not timed and self.on_evict is None and not self.c_max_weight
@@ -956,7 +969,7 @@ cdef class OptimizedLRU:
         cdef dp_lru_t fresh
         check_status(dp_lru_init(&fresh, cap, self.c.policy.kind),
                      f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")
-        cdef int rc = dp_lru_reserve(&fresh, min(self.c.slots.len, cap))  # so the copy cannot fail
+        cdef int rc = dp_lru_reserve_copy(&fresh, &self.c, min(self.c.slots.len, cap))  # so the copy cannot fail
         if rc != DP_OK:
             dp_lru_free(&fresh)
             check_status(rc, f"OptimizedLRU.resize({new_max_size}): cannot allocate its arrays")

@@ -12,7 +12,8 @@ static int found(const dp_slots_t *s, uint64_t hash, int32_t want) {
     size_t pos = dp_slots_probe_begin(s, hash);
     dp_probe_t probe;
     dp_slots_probe_start(s, hash, &probe);
-    CHECK(probe.pos == pos && probe.hash == hash);
+    CHECK(probe.pos == pos && probe.tag == dp_slots_tag(s, hash) &&
+          probe.rest == dp_slots_rest(s, hash));
     for (;;) {
         const int32_t i = dp_slots_probe_next(s, hash, &pos), j = dp_slots_probe_step(s, &probe);
         CHECK(i == j && pos == probe.pos);
@@ -225,7 +226,51 @@ static void test_random(void) {
     dp_slots_free(&s);
 }
 
+/* The hash back from a tag and a rest (the inverse of dp_slots_tag + dp_slots_rest). */
+static uint64_t untag(const dp_slots_t *s, uint32_t tag, uint32_t rest) {
+    uint64_t inv = DP_SLOTS_PHI; /* PHI's inverse mod 2**64 by Newton's iteration */
+    for (int k = 0; k < 6; k++) inv *= 2 - DP_SLOTS_PHI * inv;
+    if (s->mixed) return ((uint64_t)tag << 32 | rest) * inv;
+    const unsigned b = s->log2_buckets;
+    const uint64_t high = (uint64_t)rest << (32 - b) | (tag & ((1u << (32 - b)) - 1)); /* hash >> b */
+    const uint64_t home = tag >> (32 - b);
+    return high << b | ((home ^ ((high * DP_SLOTS_PHI) >> (64 - b))) & (((uint64_t)1 << b) - 1));
+}
+
+/* A probe compares tags and rests only: together they must be the whole hash, in both layouts
+ * and at every table size (else two keys with different hashes would both match). */
+static void test_tag_and_rest_are_the_hash(void) {
+    dp_slots_t s = {0};
+    uint64_t x = 12345;
+    for (unsigned b = 3; b <= 31; b++) {
+        s.log2_buckets = b;
+        for (unsigned mixed = 0; mixed < 2; mixed++) {
+            s.mixed = mixed;
+            for (int k = 0; k < 3000; k++) {
+                x += 0x9E3779B97F4A7C15ULL; /* splitmix64 */
+                uint64_t h = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL;
+                h = (h ^ (h >> 27)) * 0x94D049BB133111EBULL;
+                h ^= h >> 31;
+                const uint64_t cases[4] = {h, (uint64_t)k, h << 32, ~(uint64_t)k};
+                for (int c = 0; c < 4; c++)
+                    CHECK(untag(&s, dp_slots_tag(&s, cases[c]), dp_slots_rest(&s, cases[c])) ==
+                          cases[c]);
+            }
+        }
+    }
+    /* A node whose rest is not its hash's is caught by the check. */
+    CHECK(dp_slots_init(&s, 64) == DP_OK && dp_slots_reserve(&s, 64) == DP_OK);
+    const int32_t a = dp_slots_alloc(&s, 5, 0, DP_SEG_WINDOW);
+    CHECK(dp_slots_check(&s) == DP_OK && found(&s, 5, a));
+    s.node[a].rest ^= 1;
+    CHECK(dp_slots_check(&s) == DP_ECORRUPT && !found(&s, 5, a));
+    s.node[a].rest ^= 1;
+    CHECK(dp_slots_check(&s) == DP_OK);
+    dp_slots_free(&s);
+}
+
 int main(void) {
+    test_tag_and_rest_are_the_hash();
     test_init_and_growth();
     test_collisions_and_delete();
     test_segments();

@@ -1,4 +1,5 @@
-"""Unit tests of the L1 core's C parts (csrc/slots.c, expiry.c, policy.c + tinylfu.c), each a
+"""Unit tests of the L1 core's C parts (csrc/slots.c and its cold array, expiry.c, policy.c +
+the policies), each a
 C program in this directory built with every compiler present (gcc, clang) at -Werror, with
 ASan and UBSan where the compiler has them, and run; it prints its failures and exits non-zero
 on any. The Python-level tests of OptimizedLRU cover the parts together."""
@@ -22,7 +23,8 @@ SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined"]
 
 def _build(cc: str, program: str, exe: Path) -> None:
     # Strict C11 + POSIX: without a sanitizer runtime this plain build must pass too.
-    base = [cc, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-DDP_SLOTS_COUNT_WALKS", "-O1", "-g",
+    base = [cc, "-std=c11", "-D_POSIX_C_SOURCE=200809L", "-DDP_SLOTS_COUNT_WALKS",
+            "-DDP_SLOTS_FAIL_ALLOCS", "-O1", "-g",
             "-Wall", "-Wextra",
             "-Werror", f"-I{CSRC}", f"-I{POLICIES}",
             str(Path(__file__).with_name(program)), *(str(CSRC / c) for c in CORE), "-o", str(exe)]
@@ -35,8 +37,8 @@ def _build(cc: str, program: str, exe: Path) -> None:
         assert done.returncode == 0, done.stderr
 
 @pytest.mark.skipif(not (CSRC / "slots.h").exists(), reason="csrc/ is not beside the tests")
-@pytest.mark.parametrize("program", ["slots_check.c", "expiry_check.c", "policy_check.c",
-                                     "sieve_check.c"])
+@pytest.mark.parametrize("program", ["slots_check.c", "cold_check.c", "expiry_check.c",
+                                     "policy_check.c", "sieve_check.c"])
 def test_l1_core_part(tmp_path: Path, program: str) -> None:
     compilers = c_compilers.compilers()
     if not compilers:
