@@ -16,7 +16,8 @@
 
 typedef struct dp_policy dp_policy_t;
 
-/* A hit whose policy work waits in the read buffer: the slot, and the hash it held then. */
+/* A hit whose policy work waits in the read buffer: the slot (a policy may mark it, negative,
+ * once it saw the slot removed), and the hash it held then. */
 typedef struct {
     uint64_t hash;
     int32_t slot;

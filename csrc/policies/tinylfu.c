@@ -382,6 +382,15 @@ DP_INLINE int dp_tinylfu_read_live(const dp_slots_t *s, const dp_policy_read_t *
            dp_slots_hash(s, r->slot) == r->hash;
 }
 
+/* A buffered read whose slot was removed since holds DP_TINYLFU_REMOVED(slot) (<= -2), an
+ * involution. Unmark it; 1 if the slot is live again with the same hash (then it moves, as it
+ * would have if never removed), else 0. */
+#define DP_TINYLFU_REMOVED(slot) (-2 - (slot))
+DP_INLINE int dp_tinylfu_unmark_live(const dp_slots_t *s, dp_policy_read_t *r) {
+    r->slot = DP_TINYLFU_REMOVED(r->slot);
+    return dp_tinylfu_read_live(s, r);
+}
+
 /* Promote the queued probation hits still in probation, oldest first. The protected segment
  * may outgrow its share until the next insert demotes its overflow: a demotion walks the
  * protected tail, a chain of dependent misses, which a write amortises better than a batch. */
@@ -454,7 +463,8 @@ static void dp_tinylfu_flush(dp_policy_t *p, dp_slots_t *s) {
     const size_t n = p->n_reads;
     p->n_reads = t->n_counted = 0;
     for (size_t i = 0; i < n; i++)
-        if (dp_tinylfu_read_live(s, &p->reads[i])) dp_tinylfu_reorder(t, s, &p->reads[i]);
+        if (p->reads[i].slot >= 0 || dp_tinylfu_unmark_live(s, &p->reads[i])) /* see on_remove */
+            dp_tinylfu_reorder(t, s, &p->reads[i]);
 }
 
 /* Before the order is read: every buffered move, and every queued promotion. */
@@ -606,6 +616,12 @@ static void dp_tinylfu_on_write(dp_policy_t *p, uint64_t hash) {
 
 static void dp_tinylfu_on_remove(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
     dp_tinylfu_fold(p, s, slot);
+    /* A buffered hit on the slot is marked (at most reads_cap to look at): the flush checks
+     * only marked slots' hashes (the slot may hold the same key again) and trusts the others,
+     * where checking every one read hashes[], one more cache line per hit. (The promotion
+     * queue, rarer, checks each.) */
+    for (size_t i = 0; i < p->n_reads; i++)
+        if (p->reads[i].slot == slot) p->reads[i].slot = DP_TINYLFU_REMOVED(slot);
 }
 
 static void dp_tinylfu_on_insert(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
@@ -644,7 +660,10 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
         p->seg_max[DP_SEG_PROTECTED] != (p->cap - p->seg_max[DP_SEG_WINDOW]) * 3 / 4)
         return DP_ECORRUPT;
     for (size_t i = 0; i < p->n_reads; i++)
-        if (p->reads[i].slot < 0 || (size_t)p->reads[i].slot >= s->n_slots) return DP_ECORRUPT;
+        if (p->reads[i].slot >= 0 ? !dp_tinylfu_read_live(s, &p->reads[i])
+                                  : p->reads[i].slot == -1 ||
+                                        (size_t)DP_TINYLFU_REMOVED(p->reads[i].slot) >= s->n_slots)
+            return DP_ECORRUPT;
     if (!t->promo || t->promo_cap < 1 || t->promo_cap > DP_TINYLFU_PROMOTIONS_MAX ||
         t->n_promo >= t->promo_cap)
         return DP_ECORRUPT;

@@ -8,7 +8,8 @@
  * a hit or a sampled hit (same order as if made at once), its list move until the buffer fills
  * or the order is read (a probation hit's promotion longer, in a queue of its own, see below);
  * the buffer samples as the shadows do.
- * Invariant: n_counted <= n_reads < reads_cap; n_promo < promo_cap; protected within seg_max
+ * Invariant: n_counted <= n_reads < reads_cap, each buffered read's slot live with the hash it
+ * had, or marked removed since (DP_TINYLFU_REMOVED in tinylfu.c); n_promo < promo_cap; protected within seg_max
  * after each insert; sketch and ghosts sized for >= n_slots keys; pending covers n_pending >=
  * n_slots slots, each byte <= DP_POLICY_PENDING_MAX and 0 on a free slot.
  * init allocates the state, free releases it. */

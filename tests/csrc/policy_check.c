@@ -275,6 +275,24 @@ static void test_tinylfu_pending(void) {
         CHECK(dp_lru_check(&big) == DP_OK);
         dp_lru_free(&big);
     }
+    /* A buffered hit on a slot removed since is marked (negative), so the flush checks that
+     * slot's hash alone; a bad mark is caught. */
+    {
+        const int32_t victim = plain2;
+        const uint64_t hv = dp_slots_hash(&c.slots, victim);
+        dp_policy_drain(&c.policy, &c.slots);
+        dp_lru_touch(&c, victim);
+        CHECK(c.policy.n_reads == 1 && c.policy.reads[0].slot == victim);
+        dp_lru_remove(&c, victim);
+        CHECK(c.policy.reads[0].slot < -1 && dp_lru_check(&c) == DP_OK);
+        c.policy.reads[0].slot = -1;
+        CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+        c.policy.reads[0].slot = -2 - victim;
+        dp_policy_on_write(&c.policy, hv); /* the same key back, in the same slot */
+        CHECK(dp_lru_insert(&c, hv, 0, DP_LRU_NEVER) == victim && dp_lru_check(&c) == DP_OK);
+        dp_policy_drain(&c.policy, &c.slots);
+        CHECK(c.policy.n_reads == 0 && dp_lru_check(&c) == DP_OK);
+    }
     /* A stale byte on a free slot is caught. */
     c.policy.pending[plain] = 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
