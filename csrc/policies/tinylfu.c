@@ -417,37 +417,40 @@ DP_INLINE void dp_tinylfu_reorder(dp_tinylfu_t *t, dp_slots_t *s, const dp_polic
 static void dp_tinylfu_quick_check(dp_policy_t *p);
 static void dp_tinylfu_climb(dp_policy_t *p);
 
-/* Count the buffered hits not counted yet, in order: a run of hits up to the next read at which
- * the window-doubling check or the climber is due is counted in one addition, then the checks
- * run, exactly as they would have read by read (dp_tinylfu_count_read). */
-static void dp_tinylfu_count_pending(dp_policy_t *p) {
+/* Count n reads, all hits (hit = 1) or all misses (0), for the climber, the window-doubling
+ * check and the ghosts' clock. Each check runs at the read where it falls due, and a read's
+ * sample count comes after the window check (which may restart the sample): a run of reads up
+ * to the next due check is counted in one addition, so buffered hits cost one step per run. */
+static void dp_tinylfu_count_reads(dp_policy_t *p, uint64_t n, uint64_t hit) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
-    const size_t n = p->n_reads;
-    size_t i = t->n_counted;
-    /* The hits' frequency waits in their slots' pending bytes, but counts towards the sketch's
-     * next halving now, so that a cache that only hits still ages: as a sketch increment
-     * counts only if it raised a counter, a hit counts only if it raised its pending byte. */
-    t->sketch.additions += p->n_pending_added;
-    p->n_pending_added = 0;
-    while (i < n) {
-        uint64_t run = n - i;
+    while (n > 0) {
+        uint64_t run = n;
         const uint64_t to_quick = t->quick_period_reads - t->quick_reads;
         const uint64_t to_climb = t->sample_size - t->sample_reads;
         if (run > to_quick) run = to_quick;
         if (run > to_climb) run = to_climb;
         if (run == 0) run = 1; /* a check already due (never, as the checks reset their count) */
-        i += (size_t)run;
-        /* dp_tinylfu_count_read for each: only the run's last read can find a check due, and
-         * its sample read counts after the window check (which may restart the sample). */
+        n -= run;
         t->read_clock += run;
-        t->sample_hits += run;
-        t->quick_hits += run;
+        t->sample_hits += hit * run;
+        t->quick_hits += hit * run;
         t->quick_reads += run;
-        t->sample_reads += run - 1;
+        t->sample_reads += run - 1; /* only the run's last read can find a check due */
         if (t->quick_reads >= t->quick_period_reads) dp_tinylfu_quick_check(p);
         if (++t->sample_reads >= t->sample_size) dp_tinylfu_climb(p);
     }
-    t->n_counted = n;
+}
+
+/* Count the buffered hits not counted yet. */
+static void dp_tinylfu_count_pending(dp_policy_t *p) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
+    /* The hits' frequency waits in their slots' pending bytes, but counts towards the sketch's
+     * next halving now, so that a cache that only hits still ages: as a sketch increment
+     * counts only if it raised a counter, a hit counts only if it raised its pending byte. */
+    t->sketch.additions += p->n_pending_added;
+    p->n_pending_added = 0;
+    dp_tinylfu_count_reads(p, p->n_reads - t->n_counted, 1);
+    t->n_counted = p->n_reads;
 }
 
 /* Count the buffered hits, then halve the sketch if due: before anything reads the sketch. */
@@ -572,15 +575,6 @@ static void dp_tinylfu_quick_check(dp_policy_t *p) {
     t->sample_reads = t->sample_hits = 0;
 }
 
-static void dp_tinylfu_count_read(dp_policy_t *p, int hit) {
-    dp_tinylfu_t *const t = dp_tinylfu(p);
-    t->read_clock++;
-    t->sample_hits += (uint64_t)hit;
-    t->quick_hits += (uint64_t)hit;
-    if (++t->quick_reads >= t->quick_period_reads) dp_tinylfu_quick_check(p);
-    if (++t->sample_reads >= t->sample_size) dp_tinylfu_climb(p);
-}
-
 /*** Ops ***/
 
 /* The hit on `slot` is in the read buffer already (policy.h), which is full or the hit sampled.
@@ -605,7 +599,7 @@ static void dp_tinylfu_on_miss(dp_policy_t *p) {
     /* As in Caffeine, a miss does not count towards the key's frequency: the write that follows
      * it (the load) counts it once. It does count in the climber's sample. */
     dp_tinylfu_count_pending(p);
-    dp_tinylfu_count_read(p, 0);
+    dp_tinylfu_count_reads(p, 1, 0);
 }
 
 static void dp_tinylfu_on_write(dp_policy_t *p, uint64_t hash) {
