@@ -47,6 +47,8 @@ cdef class OptimizedLRU:
     cdef int32_t _peek_slot(self, object key) except -2
     cdef int64_t _weigh(self, object key, object value) except -1
     cdef int _set(self, object key, object value, object ttl) except -1
+    cdef int _set_reporting(self, object key, object value, uint64_t h, int32_t slot,
+                            int64_t weight, int64_t expires, int64_t now, bint timed) except -1
     cdef int _replace(self, _Victims *v, int32_t slot, object value, int64_t weight,
                       int64_t expires, bint expired) except -1
     cdef int _remove_expired(self, int32_t slot) except -1

@@ -87,6 +87,33 @@ cdef extern from "Python.h":
         traverseproc tp_traverse
         inquiry tp_clear
 
+cdef extern from *:
+    """
+    #if PY_VERSION_HEX < 0x030B0000
+    #include "longintrepr.h"  /* 3.11+: included by Python.h */
+    #endif
+    /* Whether two exact ints are equal, read from their digits without a call: 1 equal, 0
+       different, -1 undecided (3.12+ for an int that is not compact: the caller decides). An
+       int's digits are normalised (no leading zero digit), so equal values have equal sizes
+       and digits. The layout is CPython's and changed in 3.12, hence the two versions. */
+    static inline int dp_exact_int_eq(PyObject *a, PyObject *b) {
+    #if PY_VERSION_HEX >= 0x030C0000
+        PyLongObject *x = (PyLongObject *)a, *y = (PyLongObject *)b;
+        if (!PyUnstable_Long_IsCompact(x) || !PyUnstable_Long_IsCompact(y)) return -1;
+        return PyUnstable_Long_CompactValue(x) == PyUnstable_Long_CompactValue(y);
+    #else
+        Py_ssize_t n = Py_SIZE(a);
+        if (n != Py_SIZE(b)) return 0;
+        if (n < 0) n = -n;
+        const digit *x = ((PyLongObject *)a)->ob_digit, *y = ((PyLongObject *)b)->ob_digit;
+        for (Py_ssize_t i = 0; i < n; i++)
+            if (x[i] != y[i]) return 0;
+        return 1;
+    #endif
+    }
+    """
+    int dp_exact_int_eq(PyObject *a, PyObject *b) noexcept
+
 
 # Removal causes passed to on_evict.
 cdef tuple _REASONS = ("size", "expired", "replaced", "deleted")
@@ -217,7 +244,7 @@ cdef inline int _plain_eq(PyObject *stored, object key) noexcept:
     two exact int, that differ), -1 (anything else: only __eq__ can tell)."""
     cdef PyObject *k = <PyObject *>key
     cdef long long a, b
-    cdef int over_a, over_b
+    cdef int over_a, over_b, eq
     if stored == k:
         return 1
     if PyUnicode_CheckExact(k) and PyUnicode_CheckExact(stored):
@@ -228,6 +255,9 @@ cdef inline int _plain_eq(PyObject *stored, object key) noexcept:
         return memcmp(PyUnicode_DATA(k), PyUnicode_DATA(stored),
                       <size_t>PyUnicode_GET_LENGTH(k) * PyUnicode_KIND(k)) == 0
     if PyLong_CheckExact(k) and PyLong_CheckExact(stored):
+        eq = dp_exact_int_eq(stored, k)
+        if eq >= 0:
+            return eq
         a = PyLong_AsLongLongAndOverflow(stored, &over_a)  # exact ints: cannot fail
         b = PyLong_AsLongLongAndOverflow(k, &over_b)
         if not over_a and not over_b:
@@ -578,7 +608,6 @@ cdef class OptimizedLRU:
                 expires = DP_LRU_NEVER if ttl_ns >= DP_LRU_NEVER - now else now + ttl_ns
         cdef int32_t slot = _lru_find(self, key, h)
         cdef PyObject *old
-        cdef int rc
         # No Python code runs from here on: the one allocation a weight or an expiry may need
         # happens now, before anything changes, so that no step below can fail on it.
         check_status(dp_lru_need_cold(&self.c, weight, expires),
@@ -600,6 +629,14 @@ cdef class OptimizedLRU:
                 and self.c.slots.len == self.c.slots.cap):
             if _lru_swap_victim(self, key, value, h, weight) == 0:
                 return 0
+        return self._set_reporting(key, value, h, slot, weight, expires, now, timed)
+
+    cdef int _set_reporting(self, object key, object value, uint64_t h, int32_t slot,
+                            int64_t weight, int64_t expires, int64_t now, bint timed) except -1:
+        """The rest of _set (from the found `slot`, or -1): the writes that displace entries to
+        report to on_evict, weigh, or grow the storage for. Kept out of _set, whose common
+        paths stay small."""
+        cdef int rc
         cdef _Victims v
         _victims_init(&v)
         try:

@@ -31,6 +31,10 @@ def fresh_str(s: str) -> str:
     (MODULUS + 5, 2 * MODULUS + 5),
     (2**70, 2**70 + MODULUS),               # beyond 64 bits: compared by ==
     (-(MODULUS + 5), -5),
+    (-1, -2),                               # hash(-1) is -2
+    (0, MODULUS),                           # zero has no digits
+    (2**30 - 1, 2**30 - 1 + MODULUS),       # one 30-bit digit, then three
+    (-(2**70), -(2**70) - MODULUS),         # negative, several digits
 ])
 def test_equal_hash_ints_stay_apart(policy: str, pair: tuple[int, int]) -> None:
     a, b = pair
