@@ -180,6 +180,7 @@ static int dp_tinylfu_shadow_init(dp_tinylfu_shadow_t *sh, size_t cap) {
 static void dp_tinylfu_shadow_clear(dp_tinylfu_shadow_t *sh) {
     sh->clock = sh->n_sampled = sh->hold = 0;
     sh->switched = 0;
+    sh->back_pending = 0;
     sh->n_counted = sh->lru_only = sh->ours_only = 0;
     sh->n_versus = sh->lfu_wins = sh->lru_wins = 0;
     for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) sh->n[k] = 0;
@@ -279,6 +280,7 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
         sh->n_counted /= 2, sh->lru_only /= 2, sh->ours_only /= 2;
         sh->n_versus /= 2, sh->lfu_wins /= 2, sh->lru_wins /= 2;
         sh->n_sampled = 0;
+        sh->back_pending = 0; /* a confirmation comes within one period (see below) */
     }
     if (sh->hold && --sh->hold) return;
     const size_t w = p->seg_max[DP_SEG_WINDOW];
@@ -291,6 +293,14 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
                                       DP_TINYLFU_SHADOW_MIN_GAIN) > 0.0;
     const int back = lfu_ahead && w >= p->cap / 2;
     if (!to_lru && !back) return;
+    if (back && !sh->back_pending) { /* the first firing: drop part of the evidence, wait */
+        sh->back_pending = 1;
+        sh->n_versus = sh->n_versus * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM;
+        sh->lfu_wins = sh->lfu_wins * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM;
+        sh->lru_wins = sh->lru_wins * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM;
+        return;
+    }
+    sh->back_pending = 0;
     sh->n_counted = sh->lru_only = sh->ours_only = 0;
     sh->hold = DP_TINYLFU_SHADOW_HOLD * (uint64_t)sh->cap;
     sh->switched = 1;
@@ -671,7 +681,7 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
     if (t->sketch_keys < s->n_slots || ((t->ghost_mask + 1) & t->ghost_mask)) return DP_ECORRUPT;
     const dp_tinylfu_shadow_t *const sh = &t->shadow;
     if (sh->cap > DP_TINYLFU_SHADOW_MAX || sh->window_before > p->cap ||
-        (unsigned)sh->switched > 1 ||
+        (unsigned)sh->switched > 1 || (unsigned)sh->back_pending > 1 ||
         sh->lru_only + sh->ours_only > sh->n_counted || sh->lfu_wins + sh->lru_wins > sh->n_versus ||
         (sh->cap ? sh->match != 0 || !sh->tag[0] : sh->mask != 0 || sh->match != 1))
         return DP_ECORRUPT;

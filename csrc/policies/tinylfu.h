@@ -72,12 +72,22 @@
  * paired test); switched is 0 or 1. A cache under DP_TINYLFU_SHADOW_MIN entries has no
  * shadows: mask 0, match 1 (no hash matches); shift 0 is mask 0, match 0 (every hash
  * matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every used[k][i] <= clock;
- * lru_only + ours_only <= n_counted and lfu_wins + lru_wins <= n_versus; tag[k] and used[k]
- * are consecutive runs of cap words in one block. */
+ * lru_only + ours_only <= n_counted and lfu_wins + lru_wins <= n_versus; switched and
+ * back_pending are 0 or 1; tag[k] and used[k] are consecutive runs of cap words in one block. */
 #define DP_TINYLFU_SHADOW_MAX 256
 #define DP_TINYLFU_SHADOW_MIN 8
 #define DP_TINYLFU_SHADOW_MIN_SHIFT 3  /* 1 key in 8 at most sampled, */
 #define DP_TINYLFU_SHADOW_SMALL 16     /* unless the shadows would hold fewer entries than this */
+/* The verdict back to W-TinyLFU is taken only when it fires twice: the first time it keeps
+ * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM of the two shadows' versus counts
+ * (lfu_wins, lru_wins, n_versus; rounded down) and waits, within the same counting period, for
+ * the lead to clear its bar again on the rest. A wrong back switch costs two turnovers (to
+ * W-TinyLFU and back to LRU): on zigzag at 500 entries a lead of exactly 2 standard deviations
+ * switched back at read 33,495, and the return to LRU 2,200 reads later cost 0.9 points.
+ * Dropping 1/2 to 1/5 removes that flip, 1/6 does not; 1/2 and 1/3 cost sprite at 1-3%
+ * 0.5-0.8 points (sprite's small caches swing by that much with any change of the verdicts;
+ * docs/hit-rate.md, s5). */
+#define DP_TINYLFU_BACK_CONFIRM 4
 #define DP_TINYLFU_SHADOW_LRU 0
 #define DP_TINYLFU_SHADOW_TINYLFU 1
 #define DP_TINYLFU_SHADOWS 2
@@ -89,6 +99,7 @@ typedef struct {
     uint64_t n_sampled;        /* sampled reads since the counts last halved */
     uint64_t hold;             /* sampled reads to wait before the next verdict */
     int switched;              /* 1 once a verdict switched (the first is quicker) */
+    int back_pending;          /* 1: the verdict back fired once this period, awaits a second */
     size_t window_before;      /* the window before the last switch to plain LRU */
     uint64_t n_counted, lru_only, ours_only; /* the LRU shadow against us, since the last switch */
     uint64_t n_versus, lfu_wins, lru_wins;   /* the TinyLFU shadow against the LRU shadow */

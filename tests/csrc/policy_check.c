@@ -372,7 +372,8 @@ static int read_key(dp_lru_t *c, uint64_t key) {
  * on a trace where LRU wins
  * (each key read twice, 300 new keys apart) the window becomes the whole cache and the cache
  * hits like LRU; when frequency then wins (a hot set of 900 keys among one-off reads, which
- * LRU cannot hold) the window goes back; dp_lru_check catches a broken shadow. */
+ * LRU cannot hold) the window goes back, on the verdict's second firing (the first drops a
+ * quarter of the evidence and waits); dp_lru_check catches a broken shadow. */
 static void test_tinylfu_shadows(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 7, DP_POLICY_TINYLFU) == DP_OK);
@@ -426,11 +427,14 @@ static void test_tinylfu_shadows(void) {
     CHECK(dp_lru_check(&c) == DP_OK);
     size_t fresh = 1u << 30;
     hits = 0;
+    int waited = 0; /* the verdict back fired once and the window stayed whole, awaiting a second */
     for (int step = 0; step < 200000; step++) {
         const uint64_t r = l1_rand();
         const int hit = (r & 1) ? read_key(&c, (r >> 8) % 900 + 1) : read_key(&c, fresh++);
         if (step >= 150000) hits += (size_t)hit;
+        if (sh->back_pending && c.policy.seg_max[DP_SEG_WINDOW] == 1000) waited = 1;
     }
+    CHECK(waited && !sh->back_pending);
     CHECK(c.policy.seg_max[DP_SEG_WINDOW] < 500 && hits > 20000); /* most hot-set reads hit */
     CHECK(dp_lru_check(&c) == DP_OK);
     dp_tinylfu_shadow_t *const bad = &((dp_tinylfu_t *)c.policy.state)->shadow;
@@ -446,6 +450,9 @@ static void test_tinylfu_shadows(void) {
     bad->ours_only = bad->n_counted + 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
     bad->ours_only = 0;
+    bad->back_pending = 2;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    bad->back_pending = 0;
     bad->used[0][0] = 0;
     CHECK(dp_lru_check(&c) == DP_OK);
     dp_lru_clear(&c);

@@ -77,6 +77,17 @@ def test_tinylfu_within_a_point_of_lru(name: str, percent: int) -> None:
     assert tinylfu >= lru - 0.01, (tinylfu, lru)
 
 
+# zigzag at 25% (500 entries) trailed LRU by 1.84 points: after the switch to LRU at read
+# 2,113, a lead of the TinyLFU shadow of exactly 2 standard deviations switched the window back
+# at read 33,495, and the return to LRU 2,200 reads later turned the content over twice (0.9
+# points). The verdict back now has to fire twice (DP_TINYLFU_BACK_CONFIRM): 0.93 behind, the
+# one-sweep warm-up loss that zigzag at 30-50% still shows (docs/hit-rate.md, s5).
+def test_tinylfu_within_a_point_of_lru_on_zigzag_at_25_percent() -> None:
+    size = size_of("zigzag", 25)
+    tinylfu, lru = hit_rate("tinylfu", trace("zigzag"), size), hit_rate("lru", trace("zigzag"), size)
+    assert tinylfu >= lru - 0.01, (tinylfu, lru)
+
+
 @cache
 def synthetic(name: str) -> np.ndarray:
     return SYNTHETIC[name]()
