@@ -460,6 +460,53 @@ static void test_tinylfu_shadows(void) {
     dp_lru_free(&c);
 }
 
+/* Half-way to LRU: when the LRU shadow's lead is over a short reach (each key re-read 30 new
+ * keys later, a depth of about 60 where the cache holds 1,000), the verdict grows the window to
+ * three times that depth and freezes the main region (it admits nothing) instead of turning it
+ * over; we hit the re-reads as LRU does. Then a sweep alternating direction (zigzag): frozen,
+ * the main region keeps the first sweep's keys, hit at the end of each backward sweep, where a
+ * whole-cache switch turned them over (about 0 hits in the second sweep instead of half). */
+static void test_tinylfu_half_way(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    dp_tinylfu_shadow_t *const sh = &((dp_tinylfu_t *)c.policy.state)->shadow;
+    size_t hits = 0;
+    for (uint64_t k = 1; k <= 20000; k++) {
+        read_key(&c, k * 7919);
+        const size_t hit = k > 30 ? (size_t)read_key(&c, (k - 30) * 7919) : 0;
+        if (k > 10000) hits += hit;
+    }
+    const size_t w = c.policy.seg_max[DP_SEG_WINDOW];
+    CHECK(sh->frozen == 1 && w > 100 && w < 500 && sh->window_before == 10);
+    CHECK(c.slots.seg_len[DP_SEG_PROBATION] + c.slots.seg_len[DP_SEG_PROTECTED] == 1000 - w);
+    CHECK(hits > 9900); /* the window (about 3 x 60 entries) holds every re-read */
+    CHECK(dp_lru_check(&c) == DP_OK);
+    sh->frozen = 2;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->frozen = 1;
+    sh->lead_depth = sh->cap + 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->lead_depth = 0;
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_clear(&c);
+    CHECK(sh->frozen == 0 && dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    size_t second = 0, later = 0;
+    for (int sweep = 0; sweep < 6; sweep++)
+        for (uint64_t i = 0; i <= 2000; i++) {
+            const uint64_t key = (sweep % 2 ? 2000 - i : i) + 1;
+            const size_t hit = (size_t)read_key(&c, key * 7919);
+            if (sweep == 1) second += hit;
+            if (sweep >= 2) later += hit;
+        }
+    /* LRU hits 999 of each sweep after the first. */
+    CHECK(second > 500 && later > 4 * 950);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+}
+
 /* Many reads back to recent ghosts age the sketch (the hot set moved) only in a cache under
  * DP_TINYLFU_STALE_MAX_CAP entries; in a larger one a loop's returns would halve a hot set's
  * counts in every pass, and its sketch ages every 10 x cap counts anyway. One quick period
@@ -516,6 +563,7 @@ int main(void) {
     test_tinylfu_admission();
     test_copy_and_clear();
     test_tinylfu_shadows();
+    test_tinylfu_half_way();
     test_tinylfu_stale_halving();
     test_random(DP_POLICY_LRU);
     test_random(DP_POLICY_TINYLFU);
