@@ -265,10 +265,15 @@ static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
  *   every read until it (reuse_twice at 50% of its keys: 1.2 points behind LRU, now 0.5), and
  *   with little in the cache yet a wrong switch costs little. Later, Z = 2 let noise switch
  *   (drift at 25%, seed 2: -3.1 points, its first switch at 8 x cap sampled reads). The
- *   window becomes the whole cache and absorbs the main region; the window it had is
+ *   window grows to DP_TINYLFU_REACH_MARGIN x the depth of the LRU shadow's lead and the main
+ *   region freezes (tinylfu.h says why); if that reach is the whole cache, or the main region
+ *   is frozen already (then the lead must be DP_TINYLFU_FROZEN_MIN_GAIN of the reads), the
+ *   window becomes the whole cache and absorbs the main region. The window it had is
  *   remembered. (Already LRU: our content is still turning over; gather fresh evidence.)
  * - Back to W-TinyLFU: the TinyLFU shadow beats the LRU shadow (Z = 2, no minimum gain) while
- *   the window holds half the cache or more; the window goes back to what it was before. The two
+ *   the window holds half the cache or more, or the main region is frozen, and again after the
+ *   first firing dropped a part of the counts (DP_TINYLFU_BACK_CONFIRM); the window goes back
+ *   to what it was before, the main region unfrozen. The two
  *   shadows are equally warm whatever we did, so theirs is a fair comparison, where ours against
  *   a shadow right after a switch is not (when the back switch compared the TinyLFU shadow with
  *   us, zigzag at 50% flip-flopped and trailed LRU by 4.7 points; now 1.9). Z = 3 here left

@@ -2,7 +2,8 @@
  * LRU in front of probation and protected; the window's overflow enters probation only if the
  * sketch rates it above the main victim (or it came back to its ghost within `cap` reads); a
  * probation hit is promoted; a hill climber and the ghost table size the window, and two sampled
- * shadows (plain LRU, plain TinyLFU) switch it to the whole cache and back (see below). A hit
+ * shadows (plain LRU, plain TinyLFU) grow it to their lead's reach with the main region frozen,
+ * or switch it to the whole cache, and back (see below). A hit
  * bumps its slot's pending byte (policy.h), which joins the sketch when the slot is compared,
  * freed or sampled; its climber counts wait in the read buffer until the next event that is not
  * a hit or a sampled hit (same order as if made at once), its list move until the buffer fills
