@@ -248,7 +248,7 @@ static void dp_tinylfu_absorb_main(dp_slots_t *s) {
 
 /* The depth of the LRU shadow's last hit: its entries used more recently than that hit's
  * previous use, the hit itself included (1 for a re-read of the most recent key). A second
- * linear scan, only on a read the LRU shadow hit and we missed, in W-TinyLFU mode. */
+ * linear scan of the LRU shadow, on the sampled reads it hits, in W-TinyLFU mode only. */
 static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
     const uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_LRU];
     uint32_t d = 0;
@@ -291,7 +291,7 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
     const int lfu = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_TINYLFU, hash);
     sh->n_counted++;
     sh->lru_only += (uint64_t)(lru && !ours);
-    if (lru && !ours && !sh->frozen && p->seg_max[DP_SEG_WINDOW] < p->cap) {
+    if (lru && !sh->frozen && p->seg_max[DP_SEG_WINDOW] < p->cap) {
         const uint32_t d = dp_tinylfu_lead_depth(sh);
         if (d > sh->lead_depth) sh->lead_depth = d;
     }
