@@ -479,7 +479,7 @@ static void test_tinylfu_half_way(void) {
     const size_t w = c.policy.seg_max[DP_SEG_WINDOW];
     CHECK(sh->frozen == 1 && w > 100 && w < 500 && sh->window_before == 10);
     CHECK(c.slots.seg_len[DP_SEG_PROBATION] + c.slots.seg_len[DP_SEG_PROTECTED] == 1000 - w);
-    CHECK(hits > 9900); /* the window (about 3 x 60 entries) holds every re-read */
+    CHECK(hits > 9900); /* the window (3 x the re-reads' sampled depth) holds every re-read */
     CHECK(dp_lru_check(&c) == DP_OK);
     sh->frozen = 2;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
