@@ -248,7 +248,7 @@ static void dp_tinylfu_absorb_main(dp_slots_t *s) {
 
 /* The depth of the LRU shadow's last hit: its entries used more recently than that hit's
  * previous use, the hit itself included (1 for a re-read of the most recent key). A second
- * linear scan of the LRU shadow, on the sampled reads it hits, in W-TinyLFU mode only. */
+ * linear scan of the LRU shadow (see dp_tinylfu_shadow_count for when it runs). */
 static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
     const uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_LRU];
     uint32_t d = 0;
@@ -291,7 +291,12 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
     const int lfu = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_TINYLFU, hash);
     sh->n_counted++;
     sh->lru_only += (uint64_t)(lru && !ours);
-    if (lru && !sh->frozen && p->seg_max[DP_SEG_WINDOW] < p->cap) {
+    /* The reach, in W-TinyLFU mode. The scan is skipped where it cannot raise the deepest hit:
+     * one at most clock - hit_used deep (each sampled read since that entry's last use moved at
+     * most one entry ahead of it), or a reach that is the whole cache already. */
+    if (lru && !sh->frozen && p->seg_max[DP_SEG_WINDOW] < p->cap &&
+        sh->clock - sh->hit_used > sh->lead_depth &&
+        DP_TINYLFU_REACH_MARGIN * (double)sh->lead_depth < (double)sh->cap) {
         const uint32_t d = dp_tinylfu_lead_depth(sh);
         if (d > sh->lead_depth) sh->lead_depth = d;
     }
