@@ -180,6 +180,10 @@ static int dp_tinylfu_shadow_init(dp_tinylfu_shadow_t *sh, size_t cap) {
 static void dp_tinylfu_shadow_clear(dp_tinylfu_shadow_t *sh) {
     sh->clock = sh->n_sampled = sh->hold = 0;
     sh->switched = 0;
+    sh->back_pending = 0;
+    sh->frozen = 0;
+    sh->hit_used = 0;
+    sh->lead_depth = 0;
     sh->n_counted = sh->lru_only = sh->ours_only = 0;
     sh->n_versus = sh->lfu_wins = sh->lru_wins = 0;
     for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) sh->n[k] = 0;
@@ -198,6 +202,7 @@ static int dp_tinylfu_shadow_read(dp_tinylfu_t *t, int k, uint64_t hash) {
     uint32_t oldest = 0;
     for (uint32_t i = 0; i < sh->n[k]; i++) {
         if (tag[i] == hash) {
+            if (k == DP_TINYLFU_SHADOW_LRU) sh->hit_used = used[i]; /* see dp_tinylfu_lead_depth */
             used[i] = sh->clock;
             return 1;
         }
@@ -241,6 +246,16 @@ static void dp_tinylfu_absorb_main(dp_slots_t *s) {
         dp_slots_move_head(s, DP_SEG_WINDOW, s->tail[DP_SEG_WINDOW]);
 }
 
+/* The depth of the LRU shadow's last hit: its entries used more recently than that hit's
+ * previous use, the hit itself included (1 for a re-read of the most recent key). A second
+ * linear scan of the LRU shadow (see dp_tinylfu_shadow_count for when it runs). */
+static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
+    const uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_LRU];
+    uint32_t d = 0;
+    for (uint32_t i = 0; i < sh->n[DP_TINYLFU_SHADOW_LRU]; i++) d += (uint32_t)(used[i] > sh->hit_used);
+    return d;
+}
+
 /* A read of a sampled key that hit (ours = 1) or missed (0) the cache. The counts halve every
  * DP_TINYLFU_SHADOW_PERIOD x cap sampled reads, so the verdicts follow the workload's phase.
  * - To plain LRU: the LRU shadow beats us (Z = 3, and by DP_TINYLFU_SHADOW_MIN_GAIN of the
@@ -250,10 +265,15 @@ static void dp_tinylfu_absorb_main(dp_slots_t *s) {
  *   every read until it (reuse_twice at 50% of its keys: 1.2 points behind LRU, now 0.5), and
  *   with little in the cache yet a wrong switch costs little. Later, Z = 2 let noise switch
  *   (drift at 25%, seed 2: -3.1 points, its first switch at 8 x cap sampled reads). The
- *   window becomes the whole cache and absorbs the main region; the window it had is
+ *   window grows to DP_TINYLFU_REACH_MARGIN x the depth of the LRU shadow's lead and the main
+ *   region freezes (tinylfu.h says why); if that reach is the whole cache, or the main region
+ *   is frozen already (then the lead must be DP_TINYLFU_FROZEN_MIN_GAIN of the reads), the
+ *   window becomes the whole cache and absorbs the main region. The window it had is
  *   remembered. (Already LRU: our content is still turning over; gather fresh evidence.)
  * - Back to W-TinyLFU: the TinyLFU shadow beats the LRU shadow (Z = 2, no minimum gain) while
- *   the window holds half the cache or more; the window goes back to what it was before. The two
+ *   the window holds half the cache or more, or the main region is frozen, and again after the
+ *   first firing dropped a part of the counts (DP_TINYLFU_BACK_CONFIRM); the window goes back
+ *   to what it was before, the main region unfrozen. The two
  *   shadows are equally warm whatever we did, so theirs is a fair comparison, where ours against
  *   a shadow right after a switch is not (when the back switch compared the TinyLFU shadow with
  *   us, zigzag at 50% flip-flopped and trailed LRU by 4.7 points; now 1.9). Z = 3 here left
@@ -271,6 +291,15 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
     const int lfu = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_TINYLFU, hash);
     sh->n_counted++;
     sh->lru_only += (uint64_t)(lru && !ours);
+    /* The reach, in W-TinyLFU mode. The scan is skipped where it cannot raise the deepest hit:
+     * one at most clock - hit_used deep (each sampled read since that entry's last use moved at
+     * most one entry ahead of it), or a reach that is the whole cache already. */
+    if (lru && !sh->frozen && p->seg_max[DP_SEG_WINDOW] < p->cap &&
+        sh->clock - sh->hit_used > sh->lead_depth &&
+        DP_TINYLFU_REACH_MARGIN * (double)sh->lead_depth < (double)sh->cap) {
+        const uint32_t d = dp_tinylfu_lead_depth(sh);
+        if (d > sh->lead_depth) sh->lead_depth = d;
+    }
     sh->ours_only += (uint64_t)(ours && !lru);
     sh->n_versus++;
     sh->lfu_wins += (uint64_t)(lfu && !lru);
@@ -279,6 +308,7 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
         sh->n_counted /= 2, sh->lru_only /= 2, sh->ours_only /= 2;
         sh->n_versus /= 2, sh->lfu_wins /= 2, sh->lru_wins /= 2;
         sh->n_sampled = 0;
+        sh->back_pending = 0; /* a confirmation comes within one period (see below) */
     }
     if (sh->hold && --sh->hold) return;
     const size_t w = p->seg_max[DP_SEG_WINDOW];
@@ -288,18 +318,38 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
     const int to_lru =
         !lfu_ahead && dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
                                       warm ? DP_TINYLFU_WARM_Z : DP_TINYLFU_SHADOW_Z,
-                                      DP_TINYLFU_SHADOW_MIN_GAIN) > 0.0;
-    const int back = lfu_ahead && w >= p->cap / 2;
+                                      sh->frozen ? DP_TINYLFU_FROZEN_MIN_GAIN
+                                                 : DP_TINYLFU_SHADOW_MIN_GAIN) > 0.0;
+    const int back = lfu_ahead && (w >= p->cap / 2 || sh->frozen);
     if (!to_lru && !back) return;
+    if (back && !sh->back_pending) { /* the first firing: drop part of the evidence, wait */
+        sh->back_pending = 1;
+        sh->n_versus = sh->n_versus * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM;
+        sh->lfu_wins = sh->lfu_wins * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM;
+        sh->lru_wins = sh->lru_wins * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM;
+        return;
+    }
+    sh->back_pending = 0;
+    const uint32_t depth = sh->lead_depth;
     sh->n_counted = sh->lru_only = sh->ours_only = 0;
+    sh->lead_depth = 0;
     sh->hold = DP_TINYLFU_SHADOW_HOLD * (uint64_t)sh->cap;
     sh->switched = 1;
     if (to_lru) {
         if (w >= p->cap) return;
-        sh->window_before = w;
-        dp_tinylfu_set_shares(p, p->cap);
-        dp_tinylfu_absorb_main(s);
+        /* The window that would have caught the LRU shadow's lead, with a margin. */
+        const double reach = DP_TINYLFU_REACH_MARGIN * (double)depth * (double)p->cap / (double)sh->cap;
+        if (!sh->frozen) sh->window_before = w;
+        if (!sh->frozen && reach < (double)p->cap) {
+            sh->frozen = 1;
+            if (reach > (double)w) dp_tinylfu_set_shares(p, (size_t)reach);
+        } else {
+            sh->frozen = 0;
+            dp_tinylfu_set_shares(p, p->cap);
+            dp_tinylfu_absorb_main(s);
+        }
     } else {
+        sh->frozen = 0;
         dp_tinylfu_set_shares(p, sh->window_before);
     }
     t->step = -DP_TINYLFU_FIRST_STEP;
@@ -482,7 +532,7 @@ static void dp_tinylfu_climb(dp_policy_t *p) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     /* Plain LRU by the shadows' verdict: only they leave it (a climber stepping down on noise
      * from there cost zigzag a point per step, and a switch back that it cannot see). */
-    if (t->shadow.cap && p->seg_max[DP_SEG_WINDOW] >= p->cap) {
+    if (t->shadow.cap && (p->seg_max[DP_SEG_WINDOW] >= p->cap || t->shadow.frozen)) {
         t->sample_reads = t->sample_hits = 0;
         return;
     }
@@ -527,7 +577,9 @@ static void dp_tinylfu_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slo
      * (plain LRU), an eviction is no such verdict: counted as ghosts, a hot set's returns aged
      * the sketch every cap/2 reads (dp_tinylfu_quick_check), so the TinyLFU shadow could never
      * tell the hot keys from one-offs and prove that frequency pays again. */
-    if (dp_slots_seg(s, slot) != DP_SEG_WINDOW || p->seg_max[DP_SEG_WINDOW] >= p->cap) return;
+    if (dp_slots_seg(s, slot) != DP_SEG_WINDOW || p->seg_max[DP_SEG_WINDOW] >= p->cap ||
+        t->shadow.frozen)
+        return;
     const uint64_t hash = dp_slots_hash(s, slot);
     t->ghost[dp_tinylfu_ghost_index(t, hash)] = (uint64_t)(uint32_t)hash << 32 | (uint32_t)t->read_clock;
 }
@@ -562,7 +614,9 @@ static void dp_tinylfu_quick_check(dp_policy_t *p) {
      * but for loop 768 (0.8 lower). Only in caches under DP_TINYLFU_STALE_MAX_CAP entries:
      * see there. The halving itself waits for the next dp_tinylfu_age. */
     if (20 * ghosts > reads && p->cap < DP_TINYLFU_STALE_MAX_CAP) t->halve_due = 1;
-    if (ghosts <= hits || 100 * ghosts <= reads || p->seg_max[DP_SEG_WINDOW] >= p->cap) return;
+    if (ghosts <= hits || 100 * ghosts <= reads || p->seg_max[DP_SEG_WINDOW] >= p->cap ||
+        t->shadow.frozen)
+        return;
     /* With shadows, the doubling only lifts a window far too small (to 1/16 of the cache; web07
      * at 1% scores 2 points higher with it); beyond that the shadows decide when recency wins.
      * A doubling is a ratchet the climber undoes only slowly: on a Zipf hot set broken by loops
@@ -635,6 +689,7 @@ static int32_t dp_tinylfu_victim(dp_policy_t *p, dp_slots_t *s) {
     if (candidate >= 0 && s->seg_len[DP_SEG_WINDOW] >= p->seg_max[DP_SEG_WINDOW]) {
         /* The window will overflow: admit its oldest entry only if it is more popular. */
         if (main_victim < 0) return candidate;
+        if (dp_tinylfu(p)->shadow.frozen) return candidate; /* half-way to LRU: see tinylfu.h */
         if (dp_slots_mark(s, candidate)) return main_victim; /* returned to its ghost */
         return dp_tinylfu_estimate(p, s, candidate) > dp_tinylfu_estimate(p, s, main_victim)
                    ? main_victim
@@ -671,7 +726,9 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
     if (t->sketch_keys < s->n_slots || ((t->ghost_mask + 1) & t->ghost_mask)) return DP_ECORRUPT;
     const dp_tinylfu_shadow_t *const sh = &t->shadow;
     if (sh->cap > DP_TINYLFU_SHADOW_MAX || sh->window_before > p->cap ||
-        (unsigned)sh->switched > 1 ||
+        (unsigned)sh->switched > 1 || (unsigned)sh->back_pending > 1 ||
+        (unsigned)sh->frozen > 1 || (sh->frozen && p->seg_max[DP_SEG_WINDOW] >= p->cap) ||
+        sh->lead_depth > sh->cap ||
         sh->lru_only + sh->ours_only > sh->n_counted || sh->lfu_wins + sh->lru_wins > sh->n_versus ||
         (sh->cap ? sh->match != 0 || !sh->tag[0] : sh->mask != 0 || sh->match != 1))
         return DP_ECORRUPT;

@@ -2,7 +2,8 @@
  * LRU in front of probation and protected; the window's overflow enters probation only if the
  * sketch rates it above the main victim (or it came back to its ghost within `cap` reads); a
  * probation hit is promoted; a hill climber and the ghost table size the window, and two sampled
- * shadows (plain LRU, plain TinyLFU) switch it to the whole cache and back (see below). A hit
+ * shadows (plain LRU, plain TinyLFU) grow it to their lead's reach with the main region frozen,
+ * or switch it to the whole cache, and back (see below). A hit
  * bumps its slot's pending byte (policy.h), which joins the sketch when the slot is compared,
  * freed or sampled; its climber counts wait in the read buffer until the next event that is not
  * a hit or a sampled hit (same order as if made at once), its list move until the buffer fills
@@ -72,12 +73,46 @@
  * paired test); switched is 0 or 1. A cache under DP_TINYLFU_SHADOW_MIN entries has no
  * shadows: mask 0, match 1 (no hash matches); shift 0 is mask 0, match 0 (every hash
  * matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every used[k][i] <= clock;
- * lru_only + ours_only <= n_counted and lfu_wins + lru_wins <= n_versus; tag[k] and used[k]
- * are consecutive runs of cap words in one block. */
+ * lru_only + ours_only <= n_counted and lfu_wins + lru_wins <= n_versus; switched,
+ * back_pending and frozen are 0 or 1 (frozen only while the window is under the whole cache);
+ * lead_depth <= cap; tag[k] and used[k] are consecutive runs of cap words in one block. */
 #define DP_TINYLFU_SHADOW_MAX 256
 #define DP_TINYLFU_SHADOW_MIN 8
 #define DP_TINYLFU_SHADOW_MIN_SHIFT 3  /* 1 key in 8 at most sampled, */
 #define DP_TINYLFU_SHADOW_SMALL 16     /* unless the shadows would hold fewer entries than this */
+/* The verdict back to W-TinyLFU is taken only when it fires twice: the first time it keeps
+ * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM of the two shadows' versus counts
+ * (lfu_wins, lru_wins, n_versus; rounded down) and waits, within the same counting period, for
+ * the lead to clear its bar again on the rest. A wrong back switch costs two turnovers (to
+ * W-TinyLFU and back to LRU): on zigzag at 500 entries a lead of exactly 2 standard deviations
+ * switched back at read 33,495, and the return to LRU 2,200 reads later cost 0.9 points.
+ * Dropping 1/2 to 1/5 removes that flip, 1/6 does not; 1/2 and 1/3 cost sprite at 1-3%
+ * 0.5-0.8 points (sprite's small caches swing by that much with any change of the verdicts;
+ * docs/hit-rate.md, s5). */
+#define DP_TINYLFU_BACK_CONFIRM 4
+/* The first step towards plain LRU. The verdict to LRU first grows the window to
+ * DP_TINYLFU_REACH_MARGIN times the depth (in the LRU shadow's recency order, scaled to the whole
+ * cache) of the deepest read the LRU shadow hit since the last verdict, and freezes the main
+ * region (it admits nothing) instead of turning it over; only if that reach
+ * is the whole cache does it go plain LRU at once. While frozen, a verdict back to W-TinyLFU
+ * unfreezes it, and a verdict to LRU needs a lead of DP_TINYLFU_FROZEN_MIN_GAIN of the sampled
+ * reads since the last verdict, then goes plain LRU.
+ * Why: a trace that favours recency over a short reach (each key re-read a few hundred keys
+ * later: reuse_twice at 5-50%) needs a larger window, not the main region's turnover; and on a
+ * trace whose recency lead is a transient (zigzag: in each sweep LRU hits first, a main region
+ * holding the other end of the sweep hits last) the turnover costs a cache's worth of hits that
+ * a longer horizon would not have paid (zigzag at 50%: 1.9 points behind LRU with the
+ * whole-cache switch, 0.5 now; 500-1,800 entries all within 0.75).
+ * Measured (docs/hit-rate.md, s5): margins 2.5 to 4 score the same on the grid but for sprite at
+ * 20% (-0.43 at 2.5); 2 leaves moving_hot at 20% 1.45 behind LRU and scan_loop at 20% 3 points
+ * lower (a window too small, frozen); 6 gives zigzag back 0.37. The later lead: with 0.2,
+ * zigzag's transient took 850- and 1,100-entry caches plain LRU four sweeps in (a turnover);
+ * from 0.3 to never, every grid row scores the same. The depth is that of every read the LRU
+ * shadow hit, not only of those we missed: the reads we hit too are as much the reach LRU needs
+ * (with the missed ones only, sprite relabelled at 10% froze a third of the cache for good on
+ * an early verdict's few reads: -5.6 points). */
+#define DP_TINYLFU_REACH_MARGIN 3
+#define DP_TINYLFU_FROZEN_MIN_GAIN 0.3
 #define DP_TINYLFU_SHADOW_LRU 0
 #define DP_TINYLFU_SHADOW_TINYLFU 1
 #define DP_TINYLFU_SHADOWS 2
@@ -89,6 +124,11 @@ typedef struct {
     uint64_t n_sampled;        /* sampled reads since the counts last halved */
     uint64_t hold;             /* sampled reads to wait before the next verdict */
     int switched;              /* 1 once a verdict switched (the first is quicker) */
+    int back_pending;          /* 1: the verdict back fired once this period, awaits a second */
+    int frozen;                /* 1: half-way to plain LRU, the main region admits nothing */
+    uint64_t hit_used;         /* the last LRU shadow hit's last-use clock before that hit */
+    uint32_t lead_depth;       /* the deepest read the LRU shadow hit since the last verdict (in
+                                * W-TinyLFU mode): shadow entries more recent, itself included */
     size_t window_before;      /* the window before the last switch to plain LRU */
     uint64_t n_counted, lru_only, ours_only; /* the LRU shadow against us, since the last switch */
     uint64_t n_versus, lfu_wins, lru_wins;   /* the TinyLFU shadow against the LRU shadow */

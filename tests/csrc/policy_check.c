@@ -372,7 +372,8 @@ static int read_key(dp_lru_t *c, uint64_t key) {
  * on a trace where LRU wins
  * (each key read twice, 300 new keys apart) the window becomes the whole cache and the cache
  * hits like LRU; when frequency then wins (a hot set of 900 keys among one-off reads, which
- * LRU cannot hold) the window goes back; dp_lru_check catches a broken shadow. */
+ * LRU cannot hold) the window goes back, on the verdict's second firing (the first drops a
+ * quarter of the evidence and waits); dp_lru_check catches a broken shadow. */
 static void test_tinylfu_shadows(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 7, DP_POLICY_TINYLFU) == DP_OK);
@@ -426,11 +427,14 @@ static void test_tinylfu_shadows(void) {
     CHECK(dp_lru_check(&c) == DP_OK);
     size_t fresh = 1u << 30;
     hits = 0;
+    int waited = 0; /* the verdict back fired once and the window stayed whole, awaiting a second */
     for (int step = 0; step < 200000; step++) {
         const uint64_t r = l1_rand();
         const int hit = (r & 1) ? read_key(&c, (r >> 8) % 900 + 1) : read_key(&c, fresh++);
         if (step >= 150000) hits += (size_t)hit;
+        if (sh->back_pending && c.policy.seg_max[DP_SEG_WINDOW] == 1000) waited = 1;
     }
+    CHECK(waited && !sh->back_pending);
     CHECK(c.policy.seg_max[DP_SEG_WINDOW] < 500 && hits > 20000); /* most hot-set reads hit */
     CHECK(dp_lru_check(&c) == DP_OK);
     dp_tinylfu_shadow_t *const bad = &((dp_tinylfu_t *)c.policy.state)->shadow;
@@ -446,10 +450,60 @@ static void test_tinylfu_shadows(void) {
     bad->ours_only = bad->n_counted + 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
     bad->ours_only = 0;
+    bad->back_pending = 2;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    bad->back_pending = 0;
     bad->used[0][0] = 0;
     CHECK(dp_lru_check(&c) == DP_OK);
     dp_lru_clear(&c);
     CHECK(bad->n[0] == 0 && bad->n[1] == 0 && dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+}
+
+/* Half-way to LRU: when the LRU shadow's lead is over a short reach (each key re-read 30 new
+ * keys later, a depth of about 60 where the cache holds 1,000), the verdict grows the window to
+ * three times that depth and freezes the main region (it admits nothing) instead of turning it
+ * over; we hit the re-reads as LRU does. Then a sweep alternating direction (zigzag): frozen,
+ * the main region keeps the first sweep's keys, hit at the end of each backward sweep, where a
+ * whole-cache switch turned them over (about 0 hits in the second sweep instead of half). */
+static void test_tinylfu_half_way(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    dp_tinylfu_shadow_t *const sh = &((dp_tinylfu_t *)c.policy.state)->shadow;
+    size_t hits = 0;
+    for (uint64_t k = 1; k <= 20000; k++) {
+        read_key(&c, k * 7919);
+        const size_t hit = k > 30 ? (size_t)read_key(&c, (k - 30) * 7919) : 0;
+        if (k > 10000) hits += hit;
+    }
+    const size_t w = c.policy.seg_max[DP_SEG_WINDOW];
+    CHECK(sh->frozen == 1 && w > 100 && w < 500 && sh->window_before == 10);
+    CHECK(c.slots.seg_len[DP_SEG_PROBATION] + c.slots.seg_len[DP_SEG_PROTECTED] == 1000 - w);
+    CHECK(hits > 9900); /* the window (3 x the re-reads' sampled depth) holds every re-read */
+    CHECK(dp_lru_check(&c) == DP_OK);
+    sh->frozen = 2;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->frozen = 1;
+    sh->lead_depth = sh->cap + 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->lead_depth = 0;
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_clear(&c);
+    CHECK(sh->frozen == 0 && dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    size_t second = 0, later = 0;
+    for (int sweep = 0; sweep < 6; sweep++)
+        for (uint64_t i = 0; i <= 2000; i++) {
+            const uint64_t key = (sweep % 2 ? 2000 - i : i) + 1;
+            const size_t hit = (size_t)read_key(&c, key * 7919);
+            if (sweep == 1) second += hit;
+            if (sweep >= 2) later += hit;
+        }
+    /* LRU hits 999 of each sweep after the first. */
+    CHECK(second > 500 && later > 4 * 950);
+    CHECK(dp_lru_check(&c) == DP_OK);
     dp_lru_free(&c);
 }
 
@@ -509,6 +563,7 @@ int main(void) {
     test_tinylfu_admission();
     test_copy_and_clear();
     test_tinylfu_shadows();
+    test_tinylfu_half_way();
     test_tinylfu_stale_halving();
     test_random(DP_POLICY_LRU);
     test_random(DP_POLICY_TINYLFU);

@@ -61,10 +61,12 @@ def test_tinylfu_floor(name: str, percent: int) -> None:
 
 
 # Where LRU is near-optimal and the trace short, the warm-up before the shadows switch to LRU
-# still costs more than a point: a strict expected failure, so that closing it is noticed
-# (docs/hit-rate.md has the numbers). zigzag 20% closed when the switch back to W-TinyLFU
-# became a fair comparison of the two shadows (-1.6 -> -0.7); 50% narrowed (-4.7 -> -1.9).
-KNOWN_GAPS = {("zigzag", 50)}
+# cost more than a point. zigzag 20% closed when the switch back to W-TinyLFU became a fair
+# comparison of the two shadows (-1.6 -> -0.7); zigzag 50% (a strict expected failure until
+# then: -4.7, then -1.9) when the first step to LRU grew the window to the LRU shadow's reach and
+# froze the main region instead of turning it over (-0.5; docs/hit-rate.md, s5). Rows still
+# more than a point behind would go in KNOWN_GAPS, as strict expected failures.
+KNOWN_GAPS: set[tuple[str, int]] = set()
 LRU_ROWS = [pytest.param(name, pct, marks=pytest.mark.xfail(strict=True, reason="known gap"))
             if (name, pct) in KNOWN_GAPS else (name, pct)
             for name in REAL for pct in (1, 5, 20, 50)]
@@ -74,6 +76,22 @@ LRU_ROWS = [pytest.param(name, pct, marks=pytest.mark.xfail(strict=True, reason=
 def test_tinylfu_within_a_point_of_lru(name: str, percent: int) -> None:
     size = size_of(name, percent)
     tinylfu, lru = hit_rate("tinylfu", trace(name), size), hit_rate("lru", trace(name), size)
+    assert tinylfu >= lru - 0.01, (tinylfu, lru)
+
+
+# zigzag (26 sweeps over 2,001 keys, alternating direction) at 25-40%, where tinylfu trailed LRU
+# by 1.1-1.8 points. Both causes were the switches to LRU (docs/hit-rate.md, s5):
+# - the first one turned over a main region that holds the first sweep's first keys, which the
+#   backward second sweep reads last: a cache's worth of hits lost in that sweep. The first step
+#   to LRU now grows the window to three times the depth of the LRU shadow's lead and freezes
+#   the main region: 30% -1.14 -> -0.53, 40% -1.52 -> -0.53;
+# - at 25% (500 entries) a lead of the TinyLFU shadow of exactly 2 standard deviations switched
+#   back at read 33,495, and the return to LRU 2,200 reads later turned the content over twice:
+#   the verdict back now has to fire twice (DP_TINYLFU_BACK_CONFIRM). -1.84 -> -0.68.
+@pytest.mark.parametrize("percent", [25, 30, 40])
+def test_tinylfu_within_a_point_of_lru_on_zigzag(percent: int) -> None:
+    size = size_of("zigzag", percent)
+    tinylfu, lru = hit_rate("tinylfu", trace("zigzag"), size), hit_rate("lru", trace("zigzag"), size)
     assert tinylfu >= lru - 0.01, (tinylfu, lru)
 
 
