@@ -503,6 +503,32 @@ static void test_tinylfu_stale_halving(void) {
     }
 }
 
+/* The hill climber turns round when its sample's hit rate drops by more than half a standard
+ * error (sqrt(r (1 - r) / n)) and keeps its direction on a smaller drop: one sample ending with
+ * a drop of 0.76 standard errors (turned round; the climber kept going up to 1.0), one of 0.25. */
+static void test_tinylfu_climber_turns(void) {
+    const uint64_t hits[2] = {2473, 2491}; /* of 5,000 reads, after a sample at 50% */
+    for (int i = 0; i < 2; i++) {
+        dp_lru_t c;
+        CHECK(dp_lru_init(&c, 200, DP_POLICY_TINYLFU) == DP_OK);
+        dp_tinylfu_t *const t = c.policy.state;
+        CHECK(t->sample_size == DP_TINYLFU_MIN_SAMPLE_READS && t->sample_size == 5000);
+        c.policy.seg_max[DP_SEG_WINDOW] = 100; /* mid-range: no bound bounces the step */
+        c.policy.seg_max[DP_SEG_PROTECTED] = 75;
+        t->prev_hit_rate = 0.5;
+        t->step = 0.03;
+        t->sample_reads = t->sample_size - 1;
+        t->sample_hits = hits[i];
+        t->quick_reads = 0;
+        dp_policy_on_miss(&c.policy); /* the sample's last read: the climber runs */
+        CHECK(t->sample_reads == 0 && t->prev_hit_rate == (double)hits[i] / 5000.0);
+        CHECK(i == 0 ? t->step < 0 && c.policy.seg_max[DP_SEG_WINDOW] == 94
+                     : t->step > 0 && c.policy.seg_max[DP_SEG_WINDOW] == 106);
+        CHECK(dp_lru_check(&c) == DP_OK);
+        dp_lru_free(&c);
+    }
+}
+
 /* Random reads and writes over a skewed key space: every invariant holds throughout. */
 static void test_random(int kind) {
     dp_lru_t c;
@@ -535,6 +561,7 @@ int main(void) {
     test_copy_and_clear();
     test_tinylfu_shadows();
     test_tinylfu_stale_halving();
+    test_tinylfu_climber_turns();
     test_random(DP_POLICY_LRU);
     test_random(DP_POLICY_TINYLFU);
     L1_DONE();
