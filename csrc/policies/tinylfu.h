@@ -12,7 +12,8 @@
  * Invariant: n_counted <= n_reads < reads_cap, each buffered read's slot live with the hash it
  * had, or marked removed since (DP_TINYLFU_REMOVED in tinylfu.c); n_promo < promo_cap; protected within seg_max
  * after each insert; sketch and ghosts sized for >= n_slots keys; pending covers n_pending >=
- * n_slots slots, each byte <= DP_POLICY_PENDING_MAX and 0 on a free slot.
+ * n_slots slots, each byte <= DP_POLICY_PENDING_MAX and 0 on a free slot; halved_at <=
+ * sketch.additions.
  * init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
 #define DP_TINYLFU_H
@@ -58,6 +59,17 @@
  * reached without, theine 83.8%). Measured limits: 750 lost moving_hot 5% (840 entries) 0.3-1.3
  * points; 1,500 loses no row by more than 0.2. */
 #define DP_TINYLFU_STALE_MAX_CAP 1500
+/* ... and at most once per DP_TINYLFU_STALE_MIN_COUNTS x cap counts since the sketch last
+ * halved: the ghost returns may shorten the sketch's memory to that, not further. The check
+ * looks at a period of max(cap / 2, 64) reads, and in a cache of 70-212 entries on a
+ * recency-heavy trace (sprite, 1-3% of its keys) a third or more of the periods crossed the 5%
+ * bar, so the sketch halved every 170-290 reads (470-800 halvings in 134,000 reads; theine, which
+ * has no such check, halves every 1,280-2,560 counts there): no count grew past 1 or 2, and
+ * admission could not tell a popular key from a one-off (sprite 1-3%: 2.5-3.3 points under
+ * theine, now 0.9-1.5). Measured: 3 to 6 score alike on sprite (5 and 6 lost multi2 at 1% 1.7
+ * points on relabelled keys, 6 cpp at 7% 0.7); from 7, ps at 1% (30 entries) loses 5.6 points,
+ * as a halving its first few hundred reads need comes too late. */
+#define DP_TINYLFU_STALE_MIN_COUNTS 4
 /* At a halving, caches of at most this many slots fold every pending hit into the sketch first
  * (exact); larger ones halve the pending bytes in place (see dp_tinylfu_age in tinylfu.c). The
  * fold writes the sketch at random once per slot: bounded here to about 0.1-0.3 ms, as the
@@ -149,6 +161,7 @@ typedef struct {
     size_t n_promo, promo_cap;
     size_t n_pending;          /* slots p->pending covers (>= n_slots) */
     int halve_due;             /* 1: halve the sketch at the next dp_tinylfu_age */
+    uint64_t halved_at;        /* sketch.additions just after it last halved (<= additions) */
     dp_tinylfu_shadow_t shadow;
 } dp_tinylfu_t;
 

@@ -509,24 +509,75 @@ static void test_tinylfu_half_way(void) {
 
 /* Many reads back to recent ghosts age the sketch (the hot set moved) only in a cache under
  * DP_TINYLFU_STALE_MAX_CAP entries; in a larger one a loop's returns would halve a hot set's
- * counts in every pass, and its sketch ages every 10 x cap counts anyway. One quick period
- * whose reads were half ghost returns, just below and at the bound. */
+ * counts in every pass, and its sketch ages every 10 x cap counts anyway. And only once the
+ * sketch has counted DP_TINYLFU_STALE_MIN_COUNTS x cap since it last halved. One quick period
+ * whose reads were half ghost returns, just below and at the size bound, first one count short
+ * of that memory (no halving), then with it. */
+static void stale_period(dp_lru_t *c) {
+    dp_tinylfu_t *const t = c->policy.state;
+    t->quick_reads = t->quick_period_reads - 1;
+    t->quick_ghost_hits = t->quick_period_reads / 2;
+    dp_policy_on_miss(&c->policy); /* the period's last read: the quick check runs */
+    CHECK(t->quick_reads == 0 && t->quick_ghost_hits == 0);
+}
+
 static void test_tinylfu_stale_halving(void) {
     const size_t caps[2] = {DP_TINYLFU_STALE_MAX_CAP - 1, DP_TINYLFU_STALE_MAX_CAP};
     for (int i = 0; i < 2; i++) {
         dp_lru_t c;
         CHECK(dp_lru_init(&c, caps[i], DP_POLICY_TINYLFU) == DP_OK);
         dp_tinylfu_t *const t = c.policy.state;
-        const uint64_t hot = 0x5EED5EEDULL;
+        const uint64_t hot = 0x5EED5EEDULL, memory = DP_TINYLFU_STALE_MIN_COUNTS * (uint64_t)caps[i];
         for (int k = 0; k < 12; k++) dp_policy_on_write(&c.policy, hot);
-        CHECK(dp_sketch_estimate(&t->sketch, hot) == 12);
-        t->quick_reads = t->quick_period_reads - 1;
-        t->quick_ghost_hits = t->quick_period_reads / 2;
-        dp_policy_on_miss(&c.policy); /* the period's last read: the quick check runs */
-        CHECK(t->quick_reads == 0 && t->quick_ghost_hits == 0 && t->halve_due == (i == 0));
+        CHECK(dp_sketch_estimate(&t->sketch, hot) == 12 && t->sketch.additions == 12);
+        CHECK(t->halved_at == 0 && memory < t->sketch.sample_size);
+        t->sketch.additions = memory - 1; /* as if the cache had counted that many keys */
+        stale_period(&c);
+        CHECK(t->halve_due == 0);
+        t->sketch.additions = memory;
+        stale_period(&c);
+        CHECK(t->halve_due == (i == 0));
         CHECK(dp_sketch_estimate(&t->sketch, hot) == 12); /* halved at the next settle: */
         dp_policy_drain(&c.policy, &c.slots);
         CHECK(dp_sketch_estimate(&t->sketch, hot) == (i == 0 ? 6u : 12u) && t->halve_due == 0);
+        CHECK(t->halved_at == (i == 0 ? memory / 2 : 0) && dp_lru_check(&c) == DP_OK);
+        if (i == 0) { /* the memory counts from the halving, not from the start */
+            t->sketch.additions = memory / 2 + memory - 1;
+            stale_period(&c);
+            CHECK(t->halve_due == 0);
+            t->sketch.additions++;
+            stale_period(&c);
+            CHECK(t->halve_due == 1);
+            t->halved_at = t->sketch.additions + 1; /* a mark ahead of the counts is caught */
+            CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+            t->halved_at = t->sketch.additions;
+            CHECK(dp_lru_check(&c) == DP_OK);
+        }
+        dp_lru_free(&c);
+    }
+}
+
+/* The hill climber turns round when its sample's hit rate drops by more than half a standard
+ * error (sqrt(r (1 - r) / n)) and keeps its direction on a smaller drop: one sample ending with
+ * a drop of 0.76 standard errors (turned round; the climber kept going up to 1.0), one of 0.25. */
+static void test_tinylfu_climber_turns(void) {
+    const uint64_t hits[2] = {2473, 2491}; /* of 5,000 reads, after a sample at 50% */
+    for (int i = 0; i < 2; i++) {
+        dp_lru_t c;
+        CHECK(dp_lru_init(&c, 200, DP_POLICY_TINYLFU) == DP_OK);
+        dp_tinylfu_t *const t = c.policy.state;
+        CHECK(t->sample_size == DP_TINYLFU_MIN_SAMPLE_READS && t->sample_size == 5000);
+        c.policy.seg_max[DP_SEG_WINDOW] = 100; /* mid-range: no bound bounces the step */
+        c.policy.seg_max[DP_SEG_PROTECTED] = 75;
+        t->prev_hit_rate = 0.5;
+        t->step = 0.03;
+        t->sample_reads = t->sample_size - 1;
+        t->sample_hits = hits[i];
+        t->quick_reads = 0;
+        dp_policy_on_miss(&c.policy); /* the sample's last read: the climber runs */
+        CHECK(t->sample_reads == 0 && t->prev_hit_rate == (double)hits[i] / 5000.0);
+        CHECK(i == 0 ? t->step < 0 && c.policy.seg_max[DP_SEG_WINDOW] == 94
+                     : t->step > 0 && c.policy.seg_max[DP_SEG_WINDOW] == 106);
         CHECK(dp_lru_check(&c) == DP_OK);
         dp_lru_free(&c);
     }
@@ -565,6 +616,7 @@ int main(void) {
     test_tinylfu_shadows();
     test_tinylfu_half_way();
     test_tinylfu_stale_halving();
+    test_tinylfu_climber_turns();
     test_random(DP_POLICY_LRU);
     test_random(DP_POLICY_TINYLFU);
     L1_DONE();
