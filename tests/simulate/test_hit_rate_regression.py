@@ -155,8 +155,9 @@ def test_tinylfu_prompt_moves_and_waiting_promotions(name: str, percent: int, fl
 # Ghost returns age the sketch at most once per 4 x cap counts since it last halved. On sprite
 # at 70-212 entries (1-3% of its keys) the quick check, on a period of 64-106 reads, halved it
 # every 170-200 reads, so no count grew past 1 or 2: 19.87 / 34.62 / 46.81 (theine 22.3 / 37.9
-# / 49.5); now 20.79 / 37.01 / 48.54. Each floor is 0.4 points under the rate now.
-@pytest.mark.parametrize("percent, floor", [(1, 20.39), (2, 36.6), (3, 48.14)])
+# / 49.5); now 20.82 / 36.77 / 47.92 (20.79 / 37.01 / 48.54 before the zigzag change's frozen
+# main region joined it). Each floor is 0.4 points under the rate now.
+@pytest.mark.parametrize("percent, floor", [(1, 20.42), (2, 36.37), (3, 47.52)])
 def test_tinylfu_small_cache_sketch_keeps_a_memory(percent: int, floor: float) -> None:
     assert 100 * hit_rate("tinylfu", trace("sprite"), size_of("sprite", percent)) >= floor
 
