@@ -189,6 +189,7 @@ static void dp_tinylfu_shadow_clear(dp_tinylfu_shadow_t *sh) {
     sh->switched = 0;
     sh->back_pending = 0;
     sh->frozen = 0;
+    sh->frozen_periods = 0;
     sh->hit_used = 0;
     sh->lead_depth = 0;
     sh->n_counted = sh->lru_only = sh->ours_only = 0;
@@ -280,7 +281,8 @@ static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
  * - Back to W-TinyLFU: the TinyLFU shadow beats the LRU shadow (Z = 2, no minimum gain) while
  *   the window holds half the cache or more, or the main region is frozen, and again after the
  *   first firing dropped a part of the counts (DP_TINYLFU_BACK_CONFIRM); the window goes back
- *   to what it was before, the main region unfrozen. The two
+ *   to what it was before, the main region unfrozen. A freeze that lasted
+ *   DP_TINYLFU_FROZEN_PERIODS counting periods thaws the same way, unconfirmed. The two
  *   shadows are equally warm whatever we did, so theirs is a fair comparison, where ours against
  *   a shadow right after a switch is not (when the back switch compared the TinyLFU shadow with
  *   us, zigzag at 50% flip-flopped and trailed LRU by 4.7 points; now 1.9). Z = 3 here left
@@ -293,6 +295,7 @@ static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
 static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash, int ours) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     dp_tinylfu_shadow_t *const sh = &t->shadow;
+    int thaw = 0; /* the main region was frozen for DP_TINYLFU_FROZEN_PERIODS periods */
     sh->clock++;
     const int lru = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_LRU, hash);
     const int lfu = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_TINYLFU, hash);
@@ -316,20 +319,21 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
         sh->n_versus /= 2, sh->lfu_wins /= 2, sh->lru_wins /= 2;
         sh->n_sampled = 0;
         sh->back_pending = 0; /* a confirmation comes within one period (see below) */
+        thaw = sh->frozen && ++sh->frozen_periods >= DP_TINYLFU_FROZEN_PERIODS;
     }
-    if (sh->hold && --sh->hold) return;
+    if (!thaw && sh->hold && --sh->hold) return;
     const size_t w = p->seg_max[DP_SEG_WINDOW];
     const int lfu_ahead =
         dp_tinylfu_lead(sh->lfu_wins, sh->lru_wins, sh->n_versus, DP_TINYLFU_VERSUS_Z, 0.0) > 0.0;
     const int warm = !sh->switched && sh->clock < DP_TINYLFU_SHADOW_WARM * (uint64_t)sh->cap;
     const int to_lru =
-        !lfu_ahead && dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
+        !thaw && !lfu_ahead && dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
                                       warm ? DP_TINYLFU_WARM_Z : DP_TINYLFU_SHADOW_Z,
                                       sh->frozen ? DP_TINYLFU_FROZEN_MIN_GAIN
                                                  : DP_TINYLFU_SHADOW_MIN_GAIN) > 0.0;
-    const int back = lfu_ahead && (w >= p->cap / 2 || sh->frozen);
+    const int back = thaw || (lfu_ahead && (w >= p->cap / 2 || sh->frozen));
     if (!to_lru && !back) return;
-    if (back && !sh->back_pending) { /* the first firing: drop part of the evidence, wait */
+    if (back && !thaw && !sh->back_pending) { /* the first firing: drop part of the evidence, wait */
         sh->back_pending = 1;
         sh->n_versus = sh->n_versus * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM;
         sh->lfu_wins = sh->lfu_wins * (DP_TINYLFU_BACK_CONFIRM - 1) / DP_TINYLFU_BACK_CONFIRM;
@@ -337,6 +341,7 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
         return;
     }
     sh->back_pending = 0;
+    sh->frozen_periods = 0;
     const uint32_t depth = sh->lead_depth;
     sh->n_counted = sh->lru_only = sh->ours_only = 0;
     sh->lead_depth = 0;
@@ -740,6 +745,7 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
     if (sh->cap > DP_TINYLFU_SHADOW_MAX || sh->window_before > p->cap ||
         (unsigned)sh->switched > 1 || (unsigned)sh->back_pending > 1 ||
         (unsigned)sh->frozen > 1 || (sh->frozen && p->seg_max[DP_SEG_WINDOW] >= p->cap) ||
+        sh->frozen_periods >= DP_TINYLFU_FROZEN_PERIODS || (!sh->frozen && sh->frozen_periods) ||
         sh->lead_depth > sh->cap ||
         sh->lru_only + sh->ours_only > sh->n_counted || sh->lfu_wins + sh->lru_wins > sh->n_versus ||
         (sh->cap ? sh->match != 0 || !sh->tag[0] : sh->mask != 0 || sh->match != 1))

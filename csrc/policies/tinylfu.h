@@ -87,6 +87,7 @@
  * matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every used[k][i] <= clock;
  * lru_only + ours_only <= n_counted and lfu_wins + lru_wins <= n_versus; switched,
  * back_pending and frozen are 0 or 1 (frozen only while the window is under the whole cache);
+ * frozen_periods < DP_TINYLFU_FROZEN_PERIODS, and 0 unless frozen;
  * lead_depth <= cap; tag[k] and used[k] are consecutive runs of cap words in one block. */
 #define DP_TINYLFU_SHADOW_MAX 256
 #define DP_TINYLFU_SHADOW_MIN 8
@@ -125,6 +126,15 @@
  * an early verdict's few reads: -5.6 points). */
 #define DP_TINYLFU_REACH_MARGIN 3
 #define DP_TINYLFU_FROZEN_MIN_GAIN 0.3
+/* A freeze lasts at most this many counting periods (DP_TINYLFU_SHADOW_PERIOD x cap reads each),
+ * then thaws as a verdict back would: the two ways out above both need a shadow to prove
+ * something, and a flat working set a few times the cache proves neither (both shadows hit it
+ * alike, and the LRU shadow's lead over our small window stays under 30%), so the main region
+ * kept the previous phase's keys for good (3,000 keys at 1,000 entries: 10% where LRU hits 33%;
+ * tests/structures/test_lru_tinylfu_unfreeze.py). If recency still wins, the next verdict
+ * freezes again. 2 and 4 cost zigzag at 20-40% (tests/simulate) over a point; 8 scores every
+ * regression row as before, and zigzag at 400 x cap reads as LRU. */
+#define DP_TINYLFU_FROZEN_PERIODS 8
 #define DP_TINYLFU_SHADOW_LRU 0
 #define DP_TINYLFU_SHADOW_TINYLFU 1
 #define DP_TINYLFU_SHADOWS 2
@@ -138,6 +148,7 @@ typedef struct {
     int switched;              /* 1 once a verdict switched (the first is quicker) */
     int back_pending;          /* 1: the verdict back fired once this period, awaits a second */
     int frozen;                /* 1: half-way to plain LRU, the main region admits nothing */
+    uint32_t frozen_periods;   /* counting periods ended while frozen (< DP_TINYLFU_FROZEN_PERIODS) */
     uint64_t hit_used;         /* the last LRU shadow hit's last-use clock before that hit */
     uint32_t lead_depth;       /* the deepest read the LRU shadow hit since the last verdict (in
                                 * W-TinyLFU mode): shadow entries more recent, itself included */

@@ -487,7 +487,24 @@ static void test_tinylfu_half_way(void) {
     sh->lead_depth = sh->cap + 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
     sh->lead_depth = 0;
+    sh->frozen_periods = DP_TINYLFU_FROZEN_PERIODS;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->frozen_periods = 0;
     CHECK(dp_lru_check(&c) == DP_OK);
+    /* A flat working set three times the cache: neither way out fires (both shadows hit a
+     * third, we a tenth), so the freeze thaws after DP_TINYLFU_FROZEN_PERIODS periods and the
+     * main region takes the new keys. */
+    hits = 0;
+    const size_t flat = (DP_TINYLFU_FROZEN_PERIODS + 2) * 16 * 1000u; /* periods: 16 x cap reads */
+    for (size_t step = 0; step < flat; step++) {
+        const size_t hit = (size_t)read_key(&c, (l1_rand() % 3000 + 100000) * 7919);
+        if (step >= flat - 20000) hits += hit;
+    }
+    CHECK(sh->frozen == 0 && sh->frozen_periods == 0 && hits > 6000); /* frozen: about 2,000 */
+    CHECK(dp_lru_check(&c) == DP_OK);
+    sh->frozen_periods = 1; /* counted while not frozen */
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->frozen_periods = 0;
     dp_lru_clear(&c);
     CHECK(sh->frozen == 0 && dp_lru_check(&c) == DP_OK);
     dp_lru_free(&c);
