@@ -190,6 +190,7 @@ static void dp_tinylfu_shadow_clear(dp_tinylfu_shadow_t *sh) {
     sh->back_pending = 0;
     sh->frozen = 0;
     sh->frozen_periods = 0;
+    sh->frozen_main_hits = sh->frozen_hits = 0;
     sh->hit_used = 0;
     sh->lead_depth = 0;
     sh->n_counted = sh->lru_only = sh->ours_only = 0;
@@ -296,6 +297,7 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
     dp_tinylfu_t *const t = dp_tinylfu(p);
     dp_tinylfu_shadow_t *const sh = &t->shadow;
     int thaw = 0; /* the main region was frozen for DP_TINYLFU_FROZEN_PERIODS periods */
+    int idle = 0; /* the frozen main region earned too little in the period just ended */
     sh->clock++;
     const int lru = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_LRU, hash);
     const int lfu = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_TINYLFU, hash);
@@ -319,19 +321,26 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
         sh->n_versus /= 2, sh->lfu_wins /= 2, sh->lru_wins /= 2;
         sh->n_sampled = 0;
         sh->back_pending = 0; /* a confirmation comes within one period (see below) */
-        thaw = sh->frozen && ++sh->frozen_periods >= DP_TINYLFU_FROZEN_PERIODS;
+        /* A frozen main region that earned under 1/DP_TINYLFU_FROZEN_IDLE_DIV of the period's
+         * hits holds nothing worth keeping: plain LRU. One frozen for DP_TINYLFU_FROZEN_PERIODS
+         * periods thaws back to W-TinyLFU, whatever it earned. */
+        if (sh->frozen) {
+            idle = DP_TINYLFU_FROZEN_IDLE_DIV * sh->frozen_main_hits < sh->frozen_hits;
+            thaw = !idle && ++sh->frozen_periods >= DP_TINYLFU_FROZEN_PERIODS;
+        }
+        sh->frozen_main_hits = sh->frozen_hits = 0;
     }
-    if (!thaw && sh->hold && --sh->hold) return;
+    if (!thaw && !idle && sh->hold && --sh->hold) return;
     const size_t w = p->seg_max[DP_SEG_WINDOW];
     const int lfu_ahead =
         dp_tinylfu_lead(sh->lfu_wins, sh->lru_wins, sh->n_versus, DP_TINYLFU_VERSUS_Z, 0.0) > 0.0;
     const int warm = !sh->switched && sh->clock < DP_TINYLFU_SHADOW_WARM * (uint64_t)sh->cap;
-    const int to_lru =
-        !thaw && !lfu_ahead && dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
+    const int to_lru = idle ||
+        (!thaw && !lfu_ahead && dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
                                       warm ? DP_TINYLFU_WARM_Z : DP_TINYLFU_SHADOW_Z,
                                       sh->frozen ? DP_TINYLFU_FROZEN_MIN_GAIN
-                                                 : DP_TINYLFU_SHADOW_MIN_GAIN) > 0.0;
-    const int back = thaw || (lfu_ahead && (w >= p->cap / 2 || sh->frozen));
+                                                 : DP_TINYLFU_SHADOW_MIN_GAIN) > 0.0);
+    const int back = !idle && (thaw || (lfu_ahead && (w >= p->cap / 2 || sh->frozen)));
     if (!to_lru && !back) return;
     if (back && !thaw && !sh->back_pending) { /* the first firing: drop part of the evidence, wait */
         sh->back_pending = 1;
@@ -342,6 +351,7 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
     }
     sh->back_pending = 0;
     sh->frozen_periods = 0;
+    sh->frozen_main_hits = sh->frozen_hits = 0;
     const uint32_t depth = sh->lead_depth;
     sh->n_counted = sh->lru_only = sh->ours_only = 0;
     sh->lead_depth = 0;
@@ -468,7 +478,12 @@ static void dp_tinylfu_promote(dp_tinylfu_t *t, dp_slots_t *s) {
 /* The list move of the buffered hit `r`: most recent of its segment, or queued for promotion
  * from probation (DP_TINYLFU_PROMOTION_DIV in tinylfu.h says why it waits). */
 DP_INLINE void dp_tinylfu_reorder(dp_tinylfu_t *t, dp_slots_t *s, const dp_policy_read_t *r) {
-    if (dp_slots_seg(s, r->slot) != DP_SEG_PROBATION) {
+    const int seg = dp_slots_seg(s, r->slot);
+    if (DP_UNLIKELY(t->shadow.frozen)) { /* what the frozen main region earns (see the thaw) */
+        t->shadow.frozen_hits++;
+        t->shadow.frozen_main_hits += (uint64_t)(seg != DP_SEG_WINDOW);
+    }
+    if (seg != DP_SEG_PROBATION) {
         dp_slots_to_front(s, r->slot); /* inline: the common case */
         return;
     }
@@ -746,6 +761,7 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
         (unsigned)sh->switched > 1 || (unsigned)sh->back_pending > 1 ||
         (unsigned)sh->frozen > 1 || (sh->frozen && p->seg_max[DP_SEG_WINDOW] >= p->cap) ||
         sh->frozen_periods >= DP_TINYLFU_FROZEN_PERIODS || (!sh->frozen && sh->frozen_periods) ||
+        sh->frozen_main_hits > sh->frozen_hits || (!sh->frozen && sh->frozen_hits) ||
         sh->lead_depth > sh->cap ||
         sh->lru_only + sh->ours_only > sh->n_counted || sh->lfu_wins + sh->lru_wins > sh->n_versus ||
         (sh->cap ? sh->match != 0 || !sh->tag[0] : sh->mask != 0 || sh->match != 1))

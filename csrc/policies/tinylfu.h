@@ -87,7 +87,8 @@
  * matches). Invariant: n[k] <= cap <= DP_TINYLFU_SHADOW_MAX; every used[k][i] <= clock;
  * lru_only + ours_only <= n_counted and lfu_wins + lru_wins <= n_versus; switched,
  * back_pending and frozen are 0 or 1 (frozen only while the window is under the whole cache);
- * frozen_periods < DP_TINYLFU_FROZEN_PERIODS, and 0 unless frozen;
+ * frozen_periods < DP_TINYLFU_FROZEN_PERIODS, and 0 unless frozen, as are frozen_hits >=
+ * frozen_main_hits;
  * lead_depth <= cap; tag[k] and used[k] are consecutive runs of cap words in one block. */
 #define DP_TINYLFU_SHADOW_MAX 256
 #define DP_TINYLFU_SHADOW_MIN 8
@@ -134,7 +135,13 @@
  * tests/structures/test_lru_tinylfu_unfreeze.py). If recency still wins, the next verdict
  * freezes again. 2 and 4 cost zigzag at 20-40% (tests/simulate) over a point; 8 scores every
  * regression row as before, and zigzag at 400 x cap reads as LRU. */
-#define DP_TINYLFU_FROZEN_PERIODS 8
+#define DP_TINYLFU_FROZEN_PERIODS 32
+/* ... and sooner, at the end of a period in which the frozen main region earned less than
+ * 1/DP_TINYLFU_FROZEN_IDLE_DIV of the hits: the content it keeps is there to be read again (on
+ * zigzag it earns about half of the hits, every period), and a region that is not read is
+ * capacity taken from the window. With this, a fixed 8 periods (which put zigzag at 15% 1.4
+ * points under LRU: a thaw, then a turnover, within its 52,000 reads) became a backstop. */
+#define DP_TINYLFU_FROZEN_IDLE_DIV 16
 #define DP_TINYLFU_SHADOW_LRU 0
 #define DP_TINYLFU_SHADOW_TINYLFU 1
 #define DP_TINYLFU_SHADOWS 2
@@ -149,6 +156,8 @@ typedef struct {
     int back_pending;          /* 1: the verdict back fired once this period, awaits a second */
     int frozen;                /* 1: half-way to plain LRU, the main region admits nothing */
     uint32_t frozen_periods;   /* counting periods ended while frozen (< DP_TINYLFU_FROZEN_PERIODS) */
+    uint64_t frozen_hits;      /* hits in this period while frozen (0 unless frozen), */
+    uint64_t frozen_main_hits; /* of them on the main region (<= frozen_hits) */
     uint64_t hit_used;         /* the last LRU shadow hit's last-use clock before that hit */
     uint32_t lead_depth;       /* the deepest read the LRU shadow hit since the last verdict (in
                                 * W-TinyLFU mode): shadow entries more recent, itself included */

@@ -463,63 +463,73 @@ static void test_tinylfu_shadows(void) {
 /* Half-way to LRU: when the LRU shadow's lead is over a short reach (each key re-read 30 new
  * keys later, a depth of about 60 where the cache holds 1,000), the verdict grows the window to
  * three times that depth and freezes the main region (it admits nothing) instead of turning it
- * over; we hit the re-reads as LRU does. Then a sweep alternating direction (zigzag): frozen,
- * the main region keeps the first sweep's keys, hit at the end of each backward sweep, where a
- * whole-cache switch turned them over (about 0 hits in the second sweep instead of half). */
+ * over; we hit the re-reads as LRU does. The frozen main region earns nothing there (every
+ * re-read hits the window), so at the end of a period the cache goes plain LRU
+ * (DP_TINYLFU_FROZEN_IDLE_DIV), and a flat working set three times the cache then hits as LRU
+ * does (frozen, the main region kept the old keys: about 2,000 of 20,000). Then a sweep
+ * alternating direction (zigzag): frozen, the main region keeps the first sweep's keys, hit at
+ * the end of each backward sweep (so it is not idle), where a whole-cache switch turned them
+ * over (about 0 hits in the second sweep instead of half). */
 static void test_tinylfu_half_way(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
     dp_tinylfu_shadow_t *const sh = &((dp_tinylfu_t *)c.policy.state)->shadow;
-    size_t hits = 0;
+    size_t hits = 0, froze = 0;
     for (uint64_t k = 1; k <= 20000; k++) {
         read_key(&c, k * 7919);
         const size_t hit = k > 30 ? (size_t)read_key(&c, (k - 30) * 7919) : 0;
         if (k > 10000) hits += hit;
+        if (sh->frozen) {
+            const size_t w = c.policy.seg_max[DP_SEG_WINDOW];
+            froze += w > 100 && w < 500 && sh->window_before == 10 &&
+                     c.slots.seg_len[DP_SEG_PROBATION] + c.slots.seg_len[DP_SEG_PROTECTED] ==
+                         1000 - w;
+        }
     }
-    const size_t w = c.policy.seg_max[DP_SEG_WINDOW];
-    CHECK(sh->frozen == 1 && w > 100 && w < 500 && sh->window_before == 10);
-    CHECK(c.slots.seg_len[DP_SEG_PROBATION] + c.slots.seg_len[DP_SEG_PROTECTED] == 1000 - w);
-    CHECK(hits > 9900); /* the window (3 x the re-reads' sampled depth) holds every re-read */
+    CHECK(froze > 0 && sh->frozen == 0 && c.policy.seg_max[DP_SEG_WINDOW] == 1000);
+    CHECK(hits > 9900); /* the window (3 x the re-reads' sampled depth), then LRU */
     CHECK(dp_lru_check(&c) == DP_OK);
     sh->frozen = 2;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
-    sh->frozen = 1;
+    sh->frozen = 0;
     sh->lead_depth = sh->cap + 1;
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
     sh->lead_depth = 0;
-    sh->frozen_periods = DP_TINYLFU_FROZEN_PERIODS;
+    sh->frozen_periods = 1; /* counted while not frozen */
     CHECK(dp_lru_check(&c) == DP_ECORRUPT);
     sh->frozen_periods = 0;
+    sh->frozen_hits = 1; /* counted while not frozen */
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->frozen_hits = 0;
+    sh->frozen_main_hits = 1; /* more main-region hits than hits */
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->frozen_main_hits = 0;
     CHECK(dp_lru_check(&c) == DP_OK);
-    /* A flat working set three times the cache: neither way out fires (both shadows hit a
-     * third, we a tenth), so the freeze thaws after DP_TINYLFU_FROZEN_PERIODS periods and the
-     * main region takes the new keys. */
     hits = 0;
-    const size_t flat = (DP_TINYLFU_FROZEN_PERIODS + 2) * 16 * 1000u; /* periods: 16 x cap reads */
+    const size_t flat = 40000;
     for (size_t step = 0; step < flat; step++) {
         const size_t hit = (size_t)read_key(&c, (l1_rand() % 3000 + 100000) * 7919);
         if (step >= flat - 20000) hits += hit;
     }
-    CHECK(sh->frozen == 0 && sh->frozen_periods == 0 && hits > 6000); /* frozen: about 2,000 */
+    CHECK(sh->frozen == 0 && hits > 6000);
     CHECK(dp_lru_check(&c) == DP_OK);
-    sh->frozen_periods = 1; /* counted while not frozen */
-    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
-    sh->frozen_periods = 0;
     dp_lru_clear(&c);
     CHECK(sh->frozen == 0 && dp_lru_check(&c) == DP_OK);
     dp_lru_free(&c);
 
     CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    const dp_tinylfu_shadow_t *const sh2 = &((dp_tinylfu_t *)c.policy.state)->shadow;
     size_t second = 0, later = 0;
-    for (int sweep = 0; sweep < 6; sweep++)
+    for (int sweep = 0; sweep < 20; sweep++) /* 40,000 reads: 2.5 counting periods */
         for (uint64_t i = 0; i <= 2000; i++) {
             const uint64_t key = (sweep % 2 ? 2000 - i : i) + 1;
             const size_t hit = (size_t)read_key(&c, key * 7919);
             if (sweep == 1) second += hit;
             if (sweep >= 2) later += hit;
         }
-    /* LRU hits 999 of each sweep after the first. */
-    CHECK(second > 500 && later > 4 * 950);
+    /* LRU hits 999 of each sweep after the first; the main region earns its keep, so it
+     * stays frozen. */
+    CHECK(second > 500 && later > 18 * 950 && sh2->frozen == 1);
     CHECK(dp_lru_check(&c) == DP_OK);
     dp_lru_free(&c);
 }

@@ -3,7 +3,9 @@ outlive the workload that froze it. The freeze leaves only two ways out: the Tin
 beating the LRU shadow (a frequency-skewed trace), or the LRU shadow beating us by 30% of the
 sampled reads. A working set a few times the cache with flat popularity takes neither: both
 shadows hit it alike, and the LRU shadow's lead over our small window stays under 30%, so the
-main region kept the previous phase's keys for good (hit rate a third of LRU's, permanently)."""
+main region kept the previous phase's keys for good (hit rate a third of LRU's, permanently).
+Now a frozen main region that earns under 1/16 of a counting period's hits makes the cache plain
+LRU (DP_TINYLFU_FROZEN_IDLE_DIV)."""
 
 from __future__ import annotations
 
@@ -25,13 +27,15 @@ def _read(cache: OptimizedLRU, key: int) -> int:
 def _recency_then_flat(cache: OptimizedLRU, n_flat: int) -> float:
     """Each key re-read 30 new keys later (the shadows' verdict freezes the main region), then
     uniform reads over 3,000 other keys; the hit rate of the last 100,000."""
+    froze = False
     for k in range(1, 20001):
         _read(cache, k)
         if k > 30:
             _read(cache, k - 30)
-    seg = cache._segments()
+        if k % 50 == 0:
+            froze = froze or CAP // 10 < cache._segments()["window_max"] < CAP // 2
     if cache.policy == "tinylfu":  # the precondition: half-way to LRU, the main region frozen
-        assert CAP // 10 < seg["window_max"] < CAP // 2, seg
+        assert froze
     rng = random.Random(1)
     hits = 0
     for i in range(n_flat):
