@@ -548,6 +548,39 @@ static void stale_period(dp_lru_t *c) {
     CHECK(t->quick_reads == 0 && t->quick_ghost_hits == 0);
 }
 
+/* The backstop: a frozen main region that keeps earning (it holds a third of a flat working
+ * set, which it hits) while no verdict frees it (the window catches the re-reads, so the LRU
+ * shadow's lead stays small; the TinyLFU shadow, which turns the new keys away, never beats the
+ * LRU shadow) thaws after DP_TINYLFU_FROZEN_PERIODS counting periods, back to the window it had
+ * before the freeze. */
+static void test_tinylfu_frozen_backstop(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    dp_tinylfu_shadow_t *const sh = &((dp_tinylfu_t *)c.policy.state)->shadow;
+    for (uint64_t k = 1; k <= 1000; k++) read_key(&c, k * 7919);
+    /* Freeze by hand, as the verdict to LRU would over a reach of about 67. */
+    sh->window_before = c.policy.seg_max[DP_SEG_WINDOW];
+    c.policy.seg_max[DP_SEG_WINDOW] = 200;
+    c.policy.seg_max[DP_SEG_PROTECTED] = (1000 - 200) * 3 / 4;
+    sh->frozen = 1;
+    CHECK(sh->window_before == 10 && dp_lru_check(&c) == DP_OK);
+    uint32_t last_periods = 0;
+    size_t n = 0;
+    const size_t limit = (DP_TINYLFU_FROZEN_PERIODS + 4) * 16 * 1000u; /* periods: 16 x cap reads */
+    uint64_t fresh = 100000;
+    while (sh->frozen && n < limit) {
+        last_periods = sh->frozen_periods;
+        read_key(&c, (l1_rand() % 3000 + 1) * 7919);  /* flat: the main region's third */
+        read_key(&c, ++fresh * 7919);                  /* new keys, each read again 30 later: */
+        read_key(&c, (fresh - 30) * 7919);             /* the LRU shadow beats the TinyLFU one */
+        n += 3;
+    }
+    CHECK(!sh->frozen && last_periods == DP_TINYLFU_FROZEN_PERIODS - 1);
+    CHECK(c.policy.seg_max[DP_SEG_WINDOW] == 10 && sh->frozen_periods == 0);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+}
+
 static void test_tinylfu_stale_halving(void) {
     const size_t caps[2] = {DP_TINYLFU_STALE_MAX_CAP - 1, DP_TINYLFU_STALE_MAX_CAP};
     for (int i = 0; i < 2; i++) {
@@ -642,6 +675,7 @@ int main(void) {
     test_copy_and_clear();
     test_tinylfu_shadows();
     test_tinylfu_half_way();
+    test_tinylfu_frozen_backstop();
     test_tinylfu_stale_halving();
     test_tinylfu_climber_turns();
     test_random(DP_POLICY_LRU);
