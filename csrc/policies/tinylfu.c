@@ -25,6 +25,13 @@
 
 DP_INLINE dp_tinylfu_t *dp_tinylfu(const dp_policy_t *p) { return (dp_tinylfu_t *)p->state; }
 
+/* Whether recency rules by the shadows' verdict: plain LRU (the window is the whole cache) or
+ * half-way there (the main region frozen). Then the window's own sizing (climber, doubling)
+ * and its ghosts rest: only a verdict changes the window. */
+DP_INLINE int dp_tinylfu_recency_rules(const dp_policy_t *p) {
+    return p->seg_max[DP_SEG_WINDOW] >= p->cap || dp_tinylfu(p)->shadow.frozen;
+}
+
 static void dp_tinylfu_count_pending(dp_policy_t *p);
 
 /*** Shares and sizing ***/
@@ -283,7 +290,8 @@ static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
  *   the window holds half the cache or more, or the main region is frozen, and again after the
  *   first firing dropped a part of the counts (DP_TINYLFU_BACK_CONFIRM); the window goes back
  *   to what it was before, the main region unfrozen. A freeze that lasted
- *   DP_TINYLFU_FROZEN_PERIODS counting periods thaws the same way, unconfirmed. The two
+ *   DP_TINYLFU_FROZEN_PERIODS counting periods thaws the same way, unconfirmed; one whose
+ *   main region earned under 1/DP_TINYLFU_FROZEN_IDLE_DIV of a period's hits goes plain LRU. The two
  *   shadows are equally warm whatever we did, so theirs is a fair comparison, where ours against
  *   a shadow right after a switch is not (when the back switch compared the TinyLFU shadow with
  *   us, zigzag at 50% flip-flopped and trailed LRU by 4.7 points; now 1.9). Z = 3 here left
@@ -559,7 +567,7 @@ static void dp_tinylfu_climb(dp_policy_t *p) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     /* Plain LRU by the shadows' verdict: only they leave it (a climber stepping down on noise
      * from there cost zigzag a point per step, and a switch back that it cannot see). */
-    if (t->shadow.cap && (p->seg_max[DP_SEG_WINDOW] >= p->cap || t->shadow.frozen)) {
+    if (t->shadow.cap && dp_tinylfu_recency_rules(p)) {
         t->sample_reads = t->sample_hits = 0;
         return;
     }
@@ -604,9 +612,7 @@ static void dp_tinylfu_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slo
      * (plain LRU), an eviction is no such verdict: counted as ghosts, a hot set's returns aged
      * the sketch every cap/2 reads (dp_tinylfu_quick_check), so the TinyLFU shadow could never
      * tell the hot keys from one-offs and prove that frequency pays again. */
-    if (dp_slots_seg(s, slot) != DP_SEG_WINDOW || p->seg_max[DP_SEG_WINDOW] >= p->cap ||
-        t->shadow.frozen)
-        return;
+    if (dp_slots_seg(s, slot) != DP_SEG_WINDOW || dp_tinylfu_recency_rules(p)) return;
     const uint64_t hash = dp_slots_hash(s, slot);
     t->ghost[dp_tinylfu_ghost_index(t, hash)] = (uint64_t)(uint32_t)hash << 32 | (uint32_t)t->read_clock;
 }
@@ -644,9 +650,7 @@ static void dp_tinylfu_quick_check(dp_policy_t *p) {
     if (20 * ghosts > reads && p->cap < DP_TINYLFU_STALE_MAX_CAP &&
         t->sketch.additions >= t->halved_at + DP_TINYLFU_STALE_MIN_COUNTS * (uint64_t)p->cap)
         t->halve_due = 1;
-    if (ghosts <= hits || 100 * ghosts <= reads || p->seg_max[DP_SEG_WINDOW] >= p->cap ||
-        t->shadow.frozen)
-        return;
+    if (ghosts <= hits || 100 * ghosts <= reads || dp_tinylfu_recency_rules(p)) return;
     /* With shadows, the doubling only lifts a window far too small (to 1/16 of the cache; web07
      * at 1% scores 2 points higher with it); beyond that the shadows decide when recency wins.
      * A doubling is a ratchet the climber undoes only slowly: on a Zipf hot set broken by loops

@@ -110,7 +110,8 @@
  * region (it admits nothing) instead of turning it over; only if that reach
  * is the whole cache does it go plain LRU at once. While frozen, a verdict back to W-TinyLFU
  * unfreezes it, and a verdict to LRU needs a lead of DP_TINYLFU_FROZEN_MIN_GAIN of the sampled
- * reads since the last verdict, then goes plain LRU.
+ * reads since the last verdict, then goes plain LRU (as does an idle frozen main region, and a
+ * freeze ends after a while: DP_TINYLFU_FROZEN_PERIODS and DP_TINYLFU_FROZEN_IDLE_DIV below).
  * Why: a trace that favours recency over a short reach (each key re-read a few hundred keys
  * later: reuse_twice at 5-50%) needs a larger window, not the main region's turnover; and on a
  * trace whose recency lead is a transient (zigzag: in each sweep LRU hits first, a main region
