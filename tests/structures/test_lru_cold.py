@@ -5,13 +5,9 @@ cache is exactly as it was."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
+from address_limit import needs_address_limit, run_limited
 from defiperf import OptimizedLRU
 
 
@@ -95,10 +91,8 @@ writes = [
     ("timed insert", lambda: cache.set(-2, None, ttl=5)),
     ("timed replace", lambda: cache.set(7, None, ttl=5)),
 ]
-with open("/proc/self/status") as f:
-    vm_kib = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
 # 8 MiB more address space: the 32 MiB cold array for 2**20 slots cannot be mapped.
-resource.setrlimit(resource.RLIMIT_AS, (vm_kib * 1024 + 2**23, resource.RLIM_INFINITY))
+limit_address_space(2**23)
 for name, write in writes:
     try:
         write()
@@ -119,13 +113,9 @@ print("ok")
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc and RLIMIT_AS")
-@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="ASan reserves terabytes of address space: no RLIMIT_AS under it")
+@needs_address_limit
 def test_memory_error_on_first_use_changes_nothing(tmp_path: Path) -> None:
-    # cwd: not the source tree, whose uncompiled package would shadow the installed one.
-    out = subprocess.run([sys.executable, "-c", OOM_SCRIPT], capture_output=True, text=True,
-                         timeout=300, check=False, cwd=tmp_path)
+    out = run_limited(OOM_SCRIPT, tmp_path)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.split("\n")
     for name in ("weighted insert", "weighted replace", "timed insert", "timed replace"):

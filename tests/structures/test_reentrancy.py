@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import gc
 import math
-import os
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -15,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from address_limit import needs_address_limit, run_limited
 from defiperf import BloomFilter, OptimizedLRU, RingBuffer
 from defiperf.structures.metrics import MetricStore
 
@@ -185,12 +184,9 @@ def test_hot_keys_accepts_any_large_n() -> None:
 
 
 OOM_SCRIPT = """
-import resource, sys
 from defiperf import OptimizedLRU
-with open("/proc/self/status") as f:
-    vm_kib = next(int(line.split()[1]) for line in f if line.startswith("VmSize:"))
 # 256 MiB more address space: the storage's next doubling (a large block) is what fails.
-resource.setrlimit(resource.RLIMIT_AS, (vm_kib * 1024 + 2**28, resource.RLIM_INFINITY))
+limit_address_space(2**28)
 try:
     cache = OptimizedLRU(2**30)
     for i in range(2**30):  # storage grown with the entries: fill until it runs out
@@ -200,12 +196,9 @@ except MemoryError as exc:
 """
 
 
-@pytest.mark.skipif("asan" in os.environ.get("LD_PRELOAD", ""),
-                    reason="ASan reserves terabytes of address space: no RLIMIT_AS under it")
+@needs_address_limit
 def test_memory_error_says_what_could_not_be_allocated(tmp_path: Any) -> None:
-    # cwd: not the source tree, whose uncompiled package would shadow the installed one.
-    out = subprocess.run([sys.executable, "-c", OOM_SCRIPT], capture_output=True, text=True,
-                         timeout=300, check=False, cwd=tmp_path)
+    out = run_limited(OOM_SCRIPT, tmp_path)
     assert out.returncode == 0, out.stderr
     message = out.stdout.strip()
     assert message.startswith("MemoryError: OptimizedLRU"), message
