@@ -19,6 +19,10 @@ class CacheConfig:
     is set (``rediss://`` for TLS, AUTH in the URL; ``redis_cluster=True`` for Redis Cluster),
     L3 on disk when ``disk_enabled`` (``disk_dir=None``: a per-user cache directory).
 
+    ``l1_policy`` is the L1's eviction policy: ``"tinylfu"`` (the default: the best hit rate
+    across the traces we measured, and a burst of one-off keys does not push out the hot ones),
+    ``"lru"`` or ``"sieve"`` (``OptimizedLRU.POLICIES``).
+
     TTLs are seconds: ``default_ttl_s`` (None: no expiry) is how long a value is fresh;
     ``default_stale_ttl_s`` how long after that it may still be served stale while one
     background refresh runs. Keys are namespaced with ``namespace`` in every shared tier.
@@ -49,7 +53,7 @@ class CacheConfig:
     l1_enabled: bool = True
     l1_max_entries: int = 100_000
     l1_max_weight_bytes: int | None = None
-    l1_policy: str = "lru"
+    l1_policy: str = "tinylfu"
     redis_url: str | None = None
     redis_cluster: bool = False
     redis_timeout_s: float = 0.25

@@ -162,7 +162,8 @@ def _cache(monitor: MonitorView, found: list[Bottleneck]) -> None:
             "cache_hit_rate", front[0] if len(tiers) == 1 else "cache", cfg.cache_hit_rate_target - hit_rate,
             f"hit rate {hit_rate:.1%} (all tiers) below the {cfg.cache_hit_rate_target:.0%} "
             f"target over {lookups} lookups",
-            "warm the hot keys, raise the capacity or TTL, or use the tinylfu policy",
+            "warm the hot keys or raise the capacity or TTL (an L1 set to lru: try tinylfu, "
+            "the default)",
         ))
 
 
