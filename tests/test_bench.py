@@ -20,7 +20,8 @@ def test_lru_suite_measures_every_operation_for_both_key_kinds() -> None:
     for kind in ("int", "str"):
         for op in ("get-hit", "get-miss", "set-evict", "overwrite"):
             assert f"{op} {kind}" in ops
-    assert ops[-1].startswith("memory")
+    assert ops[-2] == "memory 30,000 int->int"
+    assert ops[-1] == "memory 10,000 int->int, capacity 30,000"  # storage follows the entries
     for row in rows:
         assert row.ours > 0 and math.isfinite(row.ours)
         assert "defiperf" not in row.peers  # ours is not listed as its own peer

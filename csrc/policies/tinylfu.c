@@ -81,11 +81,11 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     while (n_ghosts < keys / 2) n_ghosts <<= 1;
     uint64_t *ghost = dp_big_alloc(n_ghosts * sizeof(uint64_t));
     dp_sketch_t sketch;
-    /* Two sketch words (32 counters) per key up to DP_TINYLFU_FIRST_SKETCH_KEYS keys, twice
+    /* Two sketch words (32 counters) per key up to DP_TINYLFU_TWO_WORD_KEYS keys, twice
      * Caffeine's: fewer collisions between the keys of a block (one word scored 0.09 points
      * lower on average over the simulator's table). Beyond, Caffeine's one word per key: the
      * table keeps the 1 MiB it had (a power of two), and a million entries pay 8 B each, not 16. */
-    const unsigned words_per_key = keys > DP_TINYLFU_FIRST_SKETCH_KEYS ? 1 : 2;
+    const unsigned words_per_key = keys > DP_TINYLFU_TWO_WORD_KEYS ? 1 : 2;
     if (!ghost || dp_sketch_init_grown(&sketch, &t->sketch, keys, words_per_key) != DP_OK) {
         dp_big_free(ghost, n_ghosts * sizeof(uint64_t));
         return DP_ENOMEM;

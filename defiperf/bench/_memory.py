@@ -1,7 +1,7 @@
 """Resident memory of one structure, measured in a fresh child process.
 
-``python -m defiperf.bench._memory MODULE:FACTORY N`` builds ``N`` int->int entries with the
-factory and prints the growth of the process's resident set, in bytes. A fresh process per
+``python -m defiperf.bench._memory MODULE:FACTORY N [CAPACITY]`` builds ``N`` int->int entries
+in a structure made by the factory for ``CAPACITY`` entries (default ``N``) and prints the growth of the process's resident set, in bytes. A fresh process per
 contender keeps allocator state from one measurement out of the next.
 """
 
@@ -23,12 +23,14 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure_in_child(factory: str, n_items: int) -> float:
-    """Bytes per entry for ``factory`` (``module:callable`` taking a capacity)."""
+def measure_in_child(factory: str, n_items: int, capacity: int | None = None) -> float:
+    """Bytes per entry for ``factory`` (``module:callable`` taking a capacity), holding
+    ``n_items`` entries in a structure made for ``capacity`` (default ``n_items``)."""
     # Run where this process found defiperf, so that the child imports the same build (from a
     # source checkout, `python -m` would otherwise find the uncompiled tree in the cwd first).
     out = subprocess.run(
-        [sys.executable, "-m", "defiperf.bench._memory", factory, str(n_items)],
+        [sys.executable, "-m", "defiperf.bench._memory", factory, str(n_items),
+         str(capacity or n_items)],
         capture_output=True, text=True, cwd=Path(defiperf.__file__).resolve().parent.parent,
     )
     if out.returncode != 0:
@@ -36,13 +38,13 @@ def measure_in_child(factory: str, n_items: int) -> float:
     return int(out.stdout.strip()) / n_items
 
 
-def _main(factory: str, n_items: int) -> None:
+def _main(factory: str, n_items: int, capacity: int) -> None:
     module, _, name = factory.partition(":")
     make = getattr(importlib.import_module(module), name)
     keys = list(range(1_000_000, 1_000_000 + n_items))  # the same int objects for everyone
     gc.collect()
     before = rss_bytes()
-    cache = make(n_items)
+    cache = make(capacity)
     for k in keys:
         cache[k] = k
     gc.collect()
@@ -50,4 +52,4 @@ def _main(factory: str, n_items: int) -> None:
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1], int(sys.argv[2]))
+    _main(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]) if len(sys.argv) > 3 else int(sys.argv[2]))

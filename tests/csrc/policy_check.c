@@ -182,7 +182,7 @@ static void test_tinylfu_promotion_queue(void) {
 }
 
 /* Sketch and ghost table grow with the slots, keeping counts and ghosts; above
- * DP_TINYLFU_FIRST_SKETCH_KEYS keys the sketch has one word per key, not two. */
+ * DP_TINYLFU_TWO_WORD_KEYS keys the sketch has one word per key, not two. */
 static void test_tinylfu_sizing(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 200000, DP_POLICY_TINYLFU) == DP_OK);
