@@ -32,13 +32,13 @@ static void test_init_and_growth(void) {
     for (int i = 0; i < 4; i++) slot[i] = dp_slots_alloc(&s, 1000 + i, i, DP_SEG_WINDOW);
     CHECK(dp_slots_alloc(&s, 99, 0, DP_SEG_WINDOW) == DP_EFULL); /* needs a reserve first */
     CHECK(dp_slots_reserve(&s, 11) == DP_EINVAL);
-    CHECK(dp_slots_grown(&s, 5) == 8);
-    CHECK(dp_slots_reserve(&s, 5) == DP_OK && s.n_slots == 8);
+    CHECK(dp_slots_grown(&s, 5) == 10); /* 11 fit the next table (16 buckets): capped at 10 */
+    CHECK(dp_slots_reserve(&s, 5) == DP_OK && s.n_slots == 10);
     for (int i = 4; i < 10; i++) {
         if (s.len == s.n_slots) CHECK(dp_slots_reserve(&s, s.len + 1) == DP_OK);
         slot[i] = dp_slots_alloc(&s, 1000 + i, i, DP_SEG_WINDOW);
     }
-    CHECK(s.n_slots == 10 && s.len == 10); /* doubling stops at cap */
+    CHECK(s.n_slots == 10 && s.len == 10); /* growth stops at cap */
     CHECK(s.total_weight == 45);
     for (int i = 0; i < 10; i++) CHECK(found(&s, 1000 + i, slot[i])); /* numbers kept */
     CHECK(!found(&s, 999, -2));
@@ -269,9 +269,38 @@ static void test_tag_and_rest_are_the_hash(void) {
     dp_slots_free(&s);
 }
 
+/* Growth fills each index table to its bound (buckets >= 1.5 x slots) and about doubles: a
+ * growth that would add under half the slots goes to the next table. */
+static void test_growth_fills_the_table(void) {
+    dp_slots_t s;
+    CHECK(dp_slots_init(&s, 1000) == DP_OK);
+    static const size_t sizes[] = {DP_SLOTS_FIRST, 11, 21, 43, 85, 171, 341, 683, 1000};
+    for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+        CHECK(s.n_slots == sizes[k]);
+        if (sizes[k] < 1000) {
+            /* the table indexes these slots and not one more */
+            CHECK(s.n_buckets >= s.n_slots + s.n_slots / 2);
+            if (k) CHECK(s.n_buckets < (s.n_slots + 1) + (s.n_slots + 1) / 2);
+        }
+        while (s.len < s.n_slots) dp_slots_alloc(&s, 0x9E3779B97F4A7C15ULL * (s.len + 1), 0,
+                                                 DP_SEG_WINDOW);
+        CHECK(dp_slots_check(&s) == DP_OK);
+        if (s.len < 1000) CHECK(dp_slots_reserve(&s, s.len + 1) == DP_OK);
+    }
+    CHECK(s.n_slots == 1000 && s.len == 1000 && dp_slots_grown(&s, 1000) == 1000);
+    /* A request past the next bound is met exactly. */
+    dp_slots_t t;
+    CHECK(dp_slots_init(&t, 1000) == DP_OK);
+    CHECK(dp_slots_grown(&t, 500) == 500 && dp_slots_reserve(&t, 500) == DP_OK);
+    CHECK(t.n_slots == 500 && t.n_buckets == 1024 && dp_slots_check(&t) == DP_OK);
+    dp_slots_free(&t);
+    dp_slots_free(&s);
+}
+
 int main(void) {
     test_tag_and_rest_are_the_hash();
     test_init_and_growth();
+    test_growth_fills_the_table();
     test_collisions_and_delete();
     test_segments();
     test_locality();
