@@ -181,15 +181,12 @@ static int dp_tinylfu_shadow_init(dp_tinylfu_shadow_t *sh, size_t cap) {
     if ((cap >> shift) < DP_TINYLFU_SHADOW_MIN) return DP_OK;
     sh->cap = (uint32_t)(cap >> shift);
     sh->wcap = sh->cap / DP_TINYLFU_SHADOW_WINDOW_DIV ? sh->cap / DP_TINYLFU_SHADOW_WINDOW_DIV : 1;
-    /* The words, then the W-TinyLFU shadow's window flags (cap bytes): one block. */
-    const size_t n_words = 2 * DP_TINYLFU_SHADOWS * (size_t)sh->cap;
-    uint64_t *const words = calloc(1, n_words * sizeof(uint64_t) + sh->cap);
+    uint64_t *const words = calloc(2 * DP_TINYLFU_SHADOWS * (size_t)sh->cap, sizeof(uint64_t));
     if (!words) return DP_ENOMEM;
     for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) {
         sh->tag[k] = words + 2 * (size_t)k * sh->cap;
         sh->used[k] = sh->tag[k] + sh->cap;
     }
-    sh->in_window = (uint8_t *)(words + n_words);
     sh->mask = shift ? ~(uint64_t)0 << (64 - shift) : 0;
     sh->match = 0;
     return DP_OK;
@@ -234,43 +231,44 @@ static int dp_tinylfu_shadow_lru_read(dp_tinylfu_shadow_t *sh, uint64_t hash) {
     return 0;
 }
 
-/* The same through the W-TinyLFU shadow: a window of the wcap most recent new keys (in_window
- * 1), in front of a main LRU that admits the window's oldest only if the sketch rates it above
- * the main region's oldest (the same scan finds both). A hit stays in its part. */
+/* The same through the W-TinyLFU shadow: its first wcap entries are the window (an LRU of the
+ * most recent new keys), the rest the main region, an LRU that admits the window's oldest only
+ * if the sketch rates it above the main region's oldest. A hit stays in its part. The scan of
+ * the main region costs what the plain TinyLFU shadow's did; the window's is a word or two. */
 static int dp_tinylfu_shadow_wtinylfu_read(dp_tinylfu_t *t, uint64_t hash) {
     dp_tinylfu_shadow_t *const sh = &t->shadow;
     uint64_t *const tag = sh->tag[DP_TINYLFU_SHADOW_WTINYLFU];
     uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_WTINYLFU];
-    uint8_t *const in_window = sh->in_window;
     const uint32_t n = sh->n[DP_TINYLFU_SHADOW_WTINYLFU];
-    uint32_t oldest_window = UINT32_MAX, oldest_main = UINT32_MAX, n_window = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    const uint32_t n_window = n < sh->wcap ? n : sh->wcap;
+    uint32_t oldest_window = 0, oldest_main = sh->wcap;
+    for (uint32_t i = 0; i < n_window; i++) {
         if (tag[i] == hash) {
             used[i] = sh->clock;
             return 1;
         }
-        if (in_window[i]) {
-            n_window++;
-            if (oldest_window == UINT32_MAX || used[i] < used[oldest_window]) oldest_window = i;
-        } else if (oldest_main == UINT32_MAX || used[i] < used[oldest_main]) {
-            oldest_main = i;
+        if (used[i] < used[oldest_window]) oldest_window = i;
+    }
+    for (uint32_t i = sh->wcap; i < n; i++) {
+        if (tag[i] == hash) {
+            used[i] = sh->clock;
+            return 1;
         }
+        if (used[i] < used[oldest_main]) oldest_main = i;
     }
-    uint32_t i;
-    if (n < sh->cap) { /* room: the window's overflow joins the main region as it is */
-        i = sh->n[DP_TINYLFU_SHADOW_WTINYLFU]++;
-        if (n_window >= sh->wcap) in_window[oldest_window] = 0;
-    } else if (n_window < sh->wcap || oldest_main == UINT32_MAX) {
-        /* (never once full, as wcap < cap: a guard for the invariant's sake) */
-        i = oldest_main == UINT32_MAX ? oldest_window : oldest_main;
-    } else if (dp_sketch_estimate(&t->sketch, tag[oldest_window]) >
-               dp_sketch_estimate(&t->sketch, tag[oldest_main])) {
-        in_window[oldest_window] = 0; /* admitted; the main region's oldest makes room */
-        i = oldest_main;
-    } else {
-        i = oldest_window; /* turned away */
+    uint32_t i = n; /* where the new key goes: the window, while it fills */
+    if (n >= sh->wcap) {
+        i = oldest_window; /* the window's oldest makes room, and is the candidate: */
+        if (n < sh->cap) { /* room in the main region: it moves there */
+            tag[n] = tag[i];
+            used[n] = used[i];
+        } else if (dp_sketch_estimate(&t->sketch, tag[i]) >
+                   dp_sketch_estimate(&t->sketch, tag[oldest_main])) {
+            tag[oldest_main] = tag[i]; /* admitted over the main region's oldest */
+            used[oldest_main] = used[i];
+        } /* else turned away */
     }
-    in_window[i] = 1;
+    if (n < sh->cap) sh->n[DP_TINYLFU_SHADOW_WTINYLFU]++;
     tag[i] = hash;
     used[i] = sh->clock;
     return 0;
@@ -825,17 +823,7 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
         for (uint32_t i = 0; i < sh->n[k]; i++)
             if (sh->used[k][i] > sh->clock) return DP_ECORRUPT;
     }
-    if (sh->cap) { /* the W-TinyLFU shadow's window */
-        if (sh->wcap < 1 || sh->wcap >= sh->cap ||
-            sh->in_window != (const uint8_t *)(sh->tag[0] + 2 * DP_TINYLFU_SHADOWS * (size_t)sh->cap))
-            return DP_ECORRUPT;
-        uint32_t n_window = 0;
-        for (uint32_t i = 0; i < sh->n[DP_TINYLFU_SHADOW_WTINYLFU]; i++) {
-            if (sh->in_window[i] > 1) return DP_ECORRUPT;
-            n_window += sh->in_window[i];
-        }
-        if (n_window > sh->wcap) return DP_ECORRUPT;
-    }
+    if (sh->cap && (sh->wcap < 1 || sh->wcap >= sh->cap)) return DP_ECORRUPT; /* the window */
     return DP_OK;
 }
 

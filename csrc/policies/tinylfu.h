@@ -90,9 +90,8 @@
  * back_pending and frozen are 0 or 1 (frozen only while the window is under the whole cache);
  * frozen_periods < DP_TINYLFU_FROZEN_PERIODS, and 0 unless frozen, as are frozen_hits >=
  * frozen_main_hits;
- * lead_depth <= cap; tag[k] and used[k] are consecutive runs of cap words in one block, and
- * in_window (cap bytes, each 0 or 1; at most wcap of the first n[DP_TINYLFU_SHADOW_WTINYLFU] set;
- * 1 <= wcap < cap) follows them in it. */
+ * lead_depth <= cap; 1 <= wcap < cap (the W-TinyLFU shadow's window is its first wcap
+ * entries); tag[k] and used[k] are consecutive runs of cap words in one block. */
 #define DP_TINYLFU_SHADOW_MAX 256
 #define DP_TINYLFU_SHADOW_MIN 8
 #define DP_TINYLFU_SHADOW_MIN_SHIFT 3  /* 1 key in 8 at most sampled, */
@@ -176,7 +175,6 @@
 typedef struct {
     uint64_t mask, match;      /* sampled: (dp_fmix64(hash) & mask) == match */
     uint64_t *tag[DP_TINYLFU_SHADOWS], *used[DP_TINYLFU_SHADOWS]; /* hashes, last-use clocks */
-    uint8_t *in_window;        /* the W-TinyLFU shadow's entry i is in its window (1) or main (0) */
     uint32_t n[DP_TINYLFU_SHADOWS], cap;
     uint32_t wcap;             /* the W-TinyLFU shadow's window: max(1, cap / DIV) entries */
     uint64_t clock;            /* sampled reads so far: the shadows' last-use clock */
