@@ -317,11 +317,11 @@ static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
  *   the LRU shadow; or, in W-TinyLFU mode and not frozen, the LRU shadow beats the W-TinyLFU
  *   shadow by far (Z = 4) and us on a lower bar (Z = 2, no minimum gain; tinylfu.h,
  *   DP_TINYLFU_AGREE_VERSUS_Z, says why). The first verdict, while no switch was made and the
- *   shadows have seen fewer than DP_TINYLFU_SHADOW_WARM x cap sampled reads, needs Z = 2 (on the
- *   first comparison): a recency-heavy trace loses every read until it (reuse_twice at 50% of
- *   its keys: 1.2 points behind LRU, now 0.5), and
- *   with little in the cache yet a wrong switch costs little. Later, Z = 2 let noise switch
- *   (drift at 25%, seed 2: -3.1 points, its first switch at 8 x cap sampled reads). The
+ *   shadows have seen fewer than DP_TINYLFU_SHADOW_WARM x cap sampled reads, needs Z = 2 (for
+ *   the lead over us): a recency-heavy trace loses every read until it (reuse_twice at 50% of
+ *   its keys: 1.2 points behind LRU, now 0.5), and with little in the cache yet a wrong switch
+ *   costs little. Later, Z = 2 let noise switch (drift at 25%, seed 2: -3.1 points, its first
+ *   switch at 8 x cap sampled reads). The
  *   window grows to DP_TINYLFU_REACH_MARGIN x the depth of the LRU shadow's lead and the main
  *   region freezes (tinylfu.h says why); if that reach is the whole cache, or the main region
  *   is frozen already (then the lead must be DP_TINYLFU_FROZEN_MIN_GAIN of the reads), the
@@ -385,10 +385,11 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
         dp_tinylfu_lead(sh->lfu_wins, sh->lru_wins, sh->n_versus, DP_TINYLFU_VERSUS_Z, 0.0) > 0.0;
     const int warm = !sh->switched && sh->clock < DP_TINYLFU_SHADOW_WARM * (uint64_t)sh->cap;
     /* Both comparisons agree that recency rules (see DP_TINYLFU_AGREE_VERSUS_Z in tinylfu.h). */
-    const int agree =
-        !sh->frozen && w < p->cap &&
-        dp_tinylfu_lead(sh->lru_wins, sh->lfu_wins, sh->n_versus, DP_TINYLFU_AGREE_VERSUS_Z, 0.0) &&
-        dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted, DP_TINYLFU_AGREE_LEAD_Z, 0.0);
+    const double versus_lead =
+        dp_tinylfu_lead(sh->lru_wins, sh->lfu_wins, sh->n_versus, DP_TINYLFU_AGREE_VERSUS_Z, 0.0);
+    const int agree = !sh->frozen && w < p->cap && versus_lead > 0.0 &&
+                      dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
+                                      DP_TINYLFU_AGREE_LEAD_Z, 0.0) > 0.0;
     const int to_lru = idle || (!thaw && agree) ||
         (!thaw && !lfu_ahead && dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
                                       warm ? DP_TINYLFU_WARM_Z : DP_TINYLFU_SHADOW_Z,
@@ -656,8 +657,8 @@ static void dp_tinylfu_on_evict(dp_policy_t *p, const dp_slots_t *s, int32_t slo
     dp_tinylfu_count_pending(p);
     /* A ghost is a window entry turned away at admission. When the window is the whole cache
      * (plain LRU), an eviction is no such verdict: counted as ghosts, a hot set's returns aged
-     * the sketch every cap/2 reads (dp_tinylfu_quick_check), so the TinyLFU shadow could
-     * never tell the hot keys from one-offs and prove that frequency pays again. */
+     * the sketch every cap/2 reads (dp_tinylfu_quick_check), so the TinyLFU shadow could never
+     * tell the hot keys from one-offs and prove that frequency pays again. */
     if (dp_slots_seg(s, slot) != DP_SEG_WINDOW || dp_tinylfu_recency_rules(p)) return;
     const uint64_t hash = dp_slots_hash(s, slot);
     t->ghost[dp_tinylfu_ghost_index(t, hash)] = (uint64_t)(uint32_t)hash << 32 | (uint32_t)t->read_clock;
