@@ -162,7 +162,7 @@ static int dp_tinylfu_size_pending(dp_policy_t *p, size_t n_slots) {
     return DP_OK;
 }
 
-/*** The shadows (see tinylfu.h): would plain LRU, or plain TinyLFU, do better now? ***/
+/*** The shadows (see tinylfu.h): would plain LRU, or W-TinyLFU at a 1% window, do better now? ***/
 
 /* Sampled keys are 1 in 2**shift: the smallest shift for which a shadow holds at most
  * DP_TINYLFU_SHADOW_MAX entries, raised towards DP_TINYLFU_SHADOW_MIN_SHIFT while the shadows
@@ -180,6 +180,7 @@ static int dp_tinylfu_shadow_init(dp_tinylfu_shadow_t *sh, size_t cap) {
     sh->window_before = cap / 100;
     if ((cap >> shift) < DP_TINYLFU_SHADOW_MIN) return DP_OK;
     sh->cap = (uint32_t)(cap >> shift);
+    sh->wcap = sh->cap / DP_TINYLFU_SHADOW_WINDOW_DIV ? sh->cap / DP_TINYLFU_SHADOW_WINDOW_DIV : 1;
     uint64_t *const words = calloc(2 * DP_TINYLFU_SHADOWS * (size_t)sh->cap, sizeof(uint64_t));
     if (!words) return DP_ENOMEM;
     for (int k = 0; k < DP_TINYLFU_SHADOWS; k++) {
@@ -209,28 +210,65 @@ DP_INLINE int dp_tinylfu_sampled(const dp_tinylfu_t *t, uint64_t hash) {
     return (dp_fmix64(hash) & t->shadow.mask) == t->shadow.match;
 }
 
-/* One read of a sampled key through shadow k: 1 if it hit there. Both are exact LRU lists by
- * last-use clock (a linear scan of at most DP_TINYLFU_SHADOW_MAX words, on 1 read in 2**shift);
- * the TinyLFU shadow admits a missed key only if the sketch rates it above its LRU victim. */
-static int dp_tinylfu_shadow_read(dp_tinylfu_t *t, int k, uint64_t hash) {
-    dp_tinylfu_shadow_t *const sh = &t->shadow;
-    uint64_t *const tag = sh->tag[k], *const used = sh->used[k];
+/* One read of a sampled key through the LRU shadow: 1 if it hit there. An exact LRU list by
+ * last-use clock (a linear scan of at most DP_TINYLFU_SHADOW_MAX words, on 1 read in 2**shift). */
+static int dp_tinylfu_shadow_lru_read(dp_tinylfu_shadow_t *sh, uint64_t hash) {
+    uint64_t *const tag = sh->tag[DP_TINYLFU_SHADOW_LRU];
+    uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_LRU];
     uint32_t oldest = 0;
-    for (uint32_t i = 0; i < sh->n[k]; i++) {
+    for (uint32_t i = 0; i < sh->n[DP_TINYLFU_SHADOW_LRU]; i++) {
         if (tag[i] == hash) {
-            if (k == DP_TINYLFU_SHADOW_LRU) sh->hit_used = used[i]; /* see dp_tinylfu_lead_depth */
+            sh->hit_used = used[i]; /* see dp_tinylfu_lead_depth */
             used[i] = sh->clock;
             return 1;
         }
         if (used[i] < used[oldest]) oldest = i;
     }
     uint32_t i = oldest;
-    if (sh->n[k] < sh->cap) {
-        i = sh->n[k]++;
-    } else if (k == DP_TINYLFU_SHADOW_TINYLFU &&
-               dp_sketch_estimate(&t->sketch, hash) <= dp_sketch_estimate(&t->sketch, tag[i])) {
-        return 0;
+    if (sh->n[DP_TINYLFU_SHADOW_LRU] < sh->cap) i = sh->n[DP_TINYLFU_SHADOW_LRU]++;
+    tag[i] = hash;
+    used[i] = sh->clock;
+    return 0;
+}
+
+/* The same through the W-TinyLFU shadow: its first wcap entries are the window (an LRU of the
+ * most recent new keys), the rest the main region, an LRU that admits the window's oldest only
+ * if the sketch rates it above the main region's oldest. A hit stays in its part. The scan of
+ * the main region costs what the plain TinyLFU shadow's did; the window's is a word or two. */
+static int dp_tinylfu_shadow_wtinylfu_read(dp_tinylfu_t *t, uint64_t hash) {
+    dp_tinylfu_shadow_t *const sh = &t->shadow;
+    uint64_t *const tag = sh->tag[DP_TINYLFU_SHADOW_WTINYLFU];
+    uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_WTINYLFU];
+    const uint32_t n = sh->n[DP_TINYLFU_SHADOW_WTINYLFU];
+    const uint32_t n_window = n < sh->wcap ? n : sh->wcap;
+    uint32_t oldest_window = 0, oldest_main = sh->wcap;
+    for (uint32_t i = 0; i < n_window; i++) {
+        if (tag[i] == hash) {
+            used[i] = sh->clock;
+            return 1;
+        }
+        if (used[i] < used[oldest_window]) oldest_window = i;
     }
+    for (uint32_t i = sh->wcap; i < n; i++) {
+        if (tag[i] == hash) {
+            used[i] = sh->clock;
+            return 1;
+        }
+        if (used[i] < used[oldest_main]) oldest_main = i;
+    }
+    uint32_t i = n; /* where the new key goes: the window, while it fills */
+    if (n >= sh->wcap) {
+        i = oldest_window; /* the window's oldest makes room, and is the candidate: */
+        if (n < sh->cap) { /* room in the main region: it moves there */
+            tag[n] = tag[i];
+            used[n] = used[i];
+        } else if (dp_sketch_estimate(&t->sketch, tag[i]) >
+                   dp_sketch_estimate(&t->sketch, tag[oldest_main])) {
+            tag[oldest_main] = tag[i]; /* admitted over the main region's oldest */
+            used[oldest_main] = used[i];
+        } /* else turned away */
+    }
+    if (n < sh->cap) sh->n[DP_TINYLFU_SHADOW_WTINYLFU]++;
     tag[i] = hash;
     used[i] = sh->clock;
     return 0;
@@ -275,18 +313,21 @@ static uint32_t dp_tinylfu_lead_depth(const dp_tinylfu_shadow_t *sh) {
 /* A read of a sampled key that hit (ours = 1) or missed (0) the cache. The counts halve every
  * DP_TINYLFU_SHADOW_PERIOD x cap sampled reads, so the verdicts follow the workload's phase.
  * - To plain LRU: the LRU shadow beats us (Z = 3, and by DP_TINYLFU_SHADOW_MIN_GAIN of the
- *   reads: a switch costs a turnover of the content) while the TinyLFU shadow does not beat the
- *   LRU shadow. The first verdict, while no switch was made and the shadows have seen fewer
- *   than DP_TINYLFU_SHADOW_WARM x cap sampled reads, needs Z = 2: a recency-heavy trace loses
- *   every read until it (reuse_twice at 50% of its keys: 1.2 points behind LRU, now 0.5), and
- *   with little in the cache yet a wrong switch costs little. Later, Z = 2 let noise switch
- *   (drift at 25%, seed 2: -3.1 points, its first switch at 8 x cap sampled reads). The
+ *   reads: a switch costs a turnover of the content) while the W-TinyLFU shadow does not beat
+ *   the LRU shadow; or, in W-TinyLFU mode and not frozen, the LRU shadow beats the W-TinyLFU
+ *   shadow by far (Z = 4) and us on a lower bar (Z = 2, no minimum gain; tinylfu.h,
+ *   DP_TINYLFU_AGREE_VERSUS_Z, says why). The first verdict, while no switch was made and the
+ *   shadows have seen fewer than DP_TINYLFU_SHADOW_WARM x cap sampled reads, needs Z = 2 (for
+ *   the lead over us): a recency-heavy trace loses every read until it (reuse_twice at 50% of
+ *   its keys: 1.2 points behind LRU, now 0.5), and with little in the cache yet a wrong switch
+ *   costs little. Later, Z = 2 let noise switch (drift at 25%, seed 2: -3.1 points, its first
+ *   switch at 8 x cap sampled reads). The
  *   window grows to DP_TINYLFU_REACH_MARGIN x the depth of the LRU shadow's lead and the main
  *   region freezes (tinylfu.h says why); if that reach is the whole cache, or the main region
  *   is frozen already (then the lead must be DP_TINYLFU_FROZEN_MIN_GAIN of the reads), the
  *   window becomes the whole cache and absorbs the main region. The window it had is
  *   remembered. (Already LRU: our content is still turning over; gather fresh evidence.)
- * - Back to W-TinyLFU: the TinyLFU shadow beats the LRU shadow (Z = 2, no minimum gain) while
+ * - Back to W-TinyLFU: the W-TinyLFU shadow beats the LRU shadow (Z = 2, no minimum gain) while
  *   the window holds half the cache or more, or the main region is frozen, and again after the
  *   first firing dropped a part of the counts (DP_TINYLFU_BACK_CONFIRM); the window goes back
  *   to what it was before, the main region unfrozen. A freeze that lasted
@@ -307,8 +348,8 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
     int thaw = 0; /* the main region was frozen for DP_TINYLFU_FROZEN_PERIODS periods */
     int idle = 0; /* the frozen main region earned too little in the period just ended */
     sh->clock++;
-    const int lru = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_LRU, hash);
-    const int lfu = dp_tinylfu_shadow_read(t, DP_TINYLFU_SHADOW_TINYLFU, hash);
+    const int lru = dp_tinylfu_shadow_lru_read(sh, hash);
+    const int lfu = dp_tinylfu_shadow_wtinylfu_read(t, hash);
     sh->n_counted++;
     sh->lru_only += (uint64_t)(lru && !ours);
     /* The reach, in W-TinyLFU mode. The scan is skipped where it cannot raise the deepest hit:
@@ -343,7 +384,13 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
     const int lfu_ahead =
         dp_tinylfu_lead(sh->lfu_wins, sh->lru_wins, sh->n_versus, DP_TINYLFU_VERSUS_Z, 0.0) > 0.0;
     const int warm = !sh->switched && sh->clock < DP_TINYLFU_SHADOW_WARM * (uint64_t)sh->cap;
-    const int to_lru = idle ||
+    /* Both comparisons agree that recency rules (see DP_TINYLFU_AGREE_VERSUS_Z in tinylfu.h). */
+    const double versus_lead =
+        dp_tinylfu_lead(sh->lru_wins, sh->lfu_wins, sh->n_versus, DP_TINYLFU_AGREE_VERSUS_Z, 0.0);
+    const int agree = !sh->frozen && w < p->cap && versus_lead > 0.0 &&
+                      dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
+                                      DP_TINYLFU_AGREE_LEAD_Z, 0.0) > 0.0;
+    const int to_lru = idle || (!thaw && agree) ||
         (!thaw && !lfu_ahead && dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
                                       warm ? DP_TINYLFU_WARM_Z : DP_TINYLFU_SHADOW_Z,
                                       sh->frozen ? DP_TINYLFU_FROZEN_MIN_GAIN
@@ -777,6 +824,7 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
         for (uint32_t i = 0; i < sh->n[k]; i++)
             if (sh->used[k][i] > sh->clock) return DP_ECORRUPT;
     }
+    if (sh->cap && (sh->wcap < 1 || sh->wcap >= sh->cap)) return DP_ECORRUPT; /* the window */
     return DP_OK;
 }
 

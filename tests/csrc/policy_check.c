@@ -1,9 +1,11 @@
 /* Unit tests of csrc/policy.c and csrc/tinylfu.c through the composed core (lru.c): the policy
  * table, LRU order and victims, and W-TinyLFU's window, admission by frequency, promotion on a
- * (buffered) hit, pending hits, ghosts, the sampled shadows' switches, copy and clear; dp_lru_check after
- * every step and catching a broken policy bound. Built and run by test_l1_core.py. */
+ * (buffered) hit, pending hits, ghosts, the sampled shadows (LRU, W-TinyLFU) and their switches,
+ * copy and clear; dp_lru_check after every step and catching a broken policy bound. Built and
+ * run by test_l1_core.py. */
 #include <string.h>
 
+#include "hash.h"
 #include "l1_check.h"
 #include "lru.h"
 #include "tinylfu.h"
@@ -643,6 +645,85 @@ static void test_tinylfu_climber_turns(void) {
     }
 }
 
+/* The W-TinyLFU shadow: a window of max(1, cap / DP_TINYLFU_SHADOW_WINDOW_DIV) entries before
+ * a main LRU that admits the window's oldest by the sketch. After a hot set of 1,200 keys read
+ * five times each (every shadow entry counted high), 2,000 new keys each re-read at once: the
+ * LRU shadow hits every sampled re-read, and so does the W-TinyLFU shadow (the key is in its
+ * window), so the LRU shadow wins none of them. A plain TinyLFU shadow (no window: the new key
+ * must beat the victim's count at once) turned each one away and lost them all, and "the LRU
+ * shadow beats it" was then no evidence against W-TinyLFU (docs/hit-rate.md, "Two comparisons
+ * that agree"). dp_lru_check catches a broken window size. */
+static void test_tinylfu_wtinylfu_shadow(void) {
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    dp_tinylfu_shadow_t *const sh = &((dp_tinylfu_t *)c.policy.state)->shadow;
+    CHECK(sh->cap == 125 && sh->wcap == 1);
+    for (int pass = 0; pass < 5; pass++)
+        for (uint64_t k = 1; k <= 1200; k++) read_key(&c, k * 7919);
+    CHECK(sh->n[DP_TINYLFU_SHADOW_WTINYLFU] == sh->cap && dp_lru_check(&c) == DP_OK);
+    const uint64_t lru_wins = sh->lru_wins, n_versus = sh->n_versus;
+    uint64_t last = 0;
+    size_t sampled = 0;
+    for (uint64_t k = 1; k <= 2000; k++) {
+        const uint64_t key = (100000 + k) * 7919;
+        read_key(&c, key);
+        read_key(&c, key);
+        if ((dp_fmix64(key) & sh->mask) == sh->match) {
+            sampled++;
+            last = key;
+        }
+    }
+    CHECK(sampled > 150 && sh->n_versus == n_versus + 2 * sampled); /* no halving in between */
+    /* the last sampled key, just read twice, is the window's one entry */
+    CHECK(sh->lru_wins == lru_wins && sh->tag[DP_TINYLFU_SHADOW_WTINYLFU][0] == last);
+    CHECK(dp_lru_check(&c) == DP_OK);
+    sh->wcap = 0;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->wcap = sh->cap;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    sh->wcap = 1;
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+}
+
+/* A second way to plain LRU: the LRU shadow beats the W-TinyLFU shadow by more than
+ * DP_TINYLFU_AGREE_VERSUS_Z standard deviations and us by more than DP_TINYLFU_AGREE_LEAD_Z,
+ * with no minimum gain. With a lead over us of 20 sampled reads of 5,000 (0.4%, under the usual
+ * verdict's 1%) the verdict fires when the LRU shadow also won 30 of 30 discordant reads
+ * against the W-TinyLFU shadow (5.5 standard deviations), not when it won 15 (3.9), nor while
+ * the main region is frozen. One fresh sampled key's read (a miss everywhere) runs the verdict. */
+static void test_tinylfu_agree(void) {
+    const uint64_t versus[3] = {15, 30, 30};
+    for (int i = 0; i < 3; i++) {
+        dp_lru_t c;
+        CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+        dp_tinylfu_shadow_t *const sh = &((dp_tinylfu_t *)c.policy.state)->shadow;
+        for (uint64_t k = 1; k <= 3000; k++) read_key(&c, k % 700 * 7919 + 1); /* warm, no verdict */
+        CHECK(c.policy.seg_max[DP_SEG_WINDOW] < 100 && !sh->frozen && sh->switched == 0);
+        sh->switched = 1; /* past the quicker first verdict */
+        sh->hold = 0;
+        sh->n_sampled = 0;
+        sh->n_counted = sh->n_versus = 5000;
+        sh->lru_only = 20;
+        sh->ours_only = sh->lfu_wins = 0;
+        sh->lru_wins = versus[i];
+        if (i == 2) {
+            sh->frozen = 1; /* half-way to LRU already: then only a 30% lead goes on */
+            sh->window_before = c.policy.seg_max[DP_SEG_WINDOW];
+        }
+        CHECK(dp_lru_check(&c) == DP_OK);
+        const size_t window = c.policy.seg_max[DP_SEG_WINDOW];
+        uint64_t key = 7;
+        while ((dp_fmix64(key * 7919) & sh->mask) != sh->match) key++;
+        read_key(&c, key * 7919);
+        const int moved = c.policy.seg_max[DP_SEG_WINDOW] != window || sh->frozen != (i == 2);
+        CHECK(moved == (i == 1));
+        CHECK(i != 1 || (sh->n_counted == 0 && sh->hold > 0)); /* a verdict was taken */
+        CHECK(dp_lru_check(&c) == DP_OK);
+        dp_lru_free(&c);
+    }
+}
+
 /* Random reads and writes over a skewed key space: every invariant holds throughout. */
 static void test_random(int kind) {
     dp_lru_t c;
@@ -674,6 +755,8 @@ int main(void) {
     test_tinylfu_admission();
     test_copy_and_clear();
     test_tinylfu_shadows();
+    test_tinylfu_wtinylfu_shadow();
+    test_tinylfu_agree();
     test_tinylfu_half_way();
     test_tinylfu_frozen_backstop();
     test_tinylfu_stale_halving();
