@@ -167,8 +167,9 @@ DP_INLINE void dp_tinylfu_age(dp_policy_t *p, const dp_slots_t *s) {
 
 /* A live slot's frequency: the sketch's estimate plus its pending hits (at most 15). */
 static unsigned dp_tinylfu_estimate(const dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
-    const unsigned e = dp_sketch_estimate(&dp_tinylfu(p)->sketch, dp_slots_hash(s, slot)) +
-                       p->pending[slot];
+    const unsigned e =
+        dp_sketch_estimate_mixed(&dp_tinylfu(p)->sketch, dp_fmix64(dp_slots_hash(s, slot))) +
+        p->pending[slot];
     return e < 15 ? e : 15;
 }
 
@@ -703,7 +704,8 @@ static void dp_tinylfu_on_miss(dp_policy_t *p) {
 static void dp_tinylfu_on_write(dp_policy_t *p, uint64_t hash) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     dp_tinylfu_count_pending(p);
-    t->sketch.additions += dp_sketch_add(&t->sketch, hash, 1); /* halved by dp_tinylfu_age */
+    /* halved by dp_tinylfu_age */
+    t->sketch.additions += dp_sketch_add_one_mixed(&t->sketch, dp_fmix64(hash));
 }
 
 static void dp_tinylfu_on_remove(dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
