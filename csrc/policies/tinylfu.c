@@ -118,6 +118,8 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     if (t->halved_at > sketch.additions) t->halved_at = sketch.additions; /* nothing kept */
     t->ghost = ghost;
     t->ghost_mask = n_ghosts - 1;
+    p->key_words = ghost; /* a write prefetches the new key's ghost word (policy.h) */
+    p->key_mask = t->ghost_mask;
     t->sketch_keys = keys;
     return DP_OK;
 }
@@ -424,6 +426,7 @@ static void dp_tinylfu_free(dp_policy_t *p) {
     free(t);
     p->state = NULL;
     p->sketch = NULL;
+    p->key_words = NULL;
 }
 
 static int dp_tinylfu_init(dp_policy_t *p, size_t n_slots) {
@@ -746,7 +749,9 @@ static int32_t dp_tinylfu_victim(dp_policy_t *p, dp_slots_t *s) {
 
 static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
     const dp_tinylfu_t *const t = dp_tinylfu(p);
-    if (!t || p->sketch != &t->sketch || !p->reads || !t->ghost) return DP_ECORRUPT;
+    if (!t || p->sketch != &t->sketch || !p->reads || !t->ghost || p->key_words != t->ghost ||
+        p->key_mask != t->ghost_mask)
+        return DP_ECORRUPT;
     if (p->n_reads >= p->reads_cap || t->n_counted > p->n_reads || p->reads_cap == 0 ||
         p->reads_cap > DP_TINYLFU_READS_MAX || p->sample_mask != t->shadow.mask ||
         p->sample_match != t->shadow.match)
