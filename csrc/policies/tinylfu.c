@@ -167,8 +167,9 @@ DP_INLINE void dp_tinylfu_age(dp_policy_t *p, const dp_slots_t *s) {
         dp_tinylfu_halve(p, s);
 }
 
-/* A live slot's frequency: the sketch's estimate plus its pending hits (at most 15). */
-static unsigned dp_tinylfu_estimate(const dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
+/* A live slot's frequency: the sketch's estimate plus its pending hits (at most 15). Inline:
+ * every write into a full cache compares two. */
+DP_INLINE unsigned dp_tinylfu_estimate(const dp_policy_t *p, const dp_slots_t *s, int32_t slot) {
     const unsigned e =
         dp_sketch_estimate_mixed(&dp_tinylfu(p)->sketch, dp_fmix64(dp_slots_hash(s, slot))) +
         p->pending[slot];
