@@ -34,6 +34,22 @@ DP_INLINE int dp_tinylfu_recency_rules(const dp_policy_t *p) {
 
 static void dp_tinylfu_count_reads(dp_policy_t *p, uint64_t n, uint64_t hit);
 
+/* dp_tinylfu_count_reads, inline where no check falls due within the n reads (usually: a hit or
+ * a few since the last write, or one miss): then they are one run of it. */
+DP_INLINE void dp_tinylfu_count(dp_policy_t *p, uint64_t n, uint64_t hit) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
+    if (DP_LIKELY(t->quick_reads + n < t->quick_period_reads &&
+                  t->sample_reads + n < t->sample_size)) {
+        t->read_clock += n;
+        t->sample_hits += hit * n;
+        t->quick_hits += hit * n;
+        t->quick_reads += n;
+        t->sample_reads += n;
+        return;
+    }
+    dp_tinylfu_count_reads(p, n, hit);
+}
+
 /* Count the buffered hits not counted yet. Inline, and a call only if there are any: a write
  * settles up to four times (on_write, victim, on_evict, on_insert), and after the first there
  * is nothing left to count. */
@@ -45,7 +61,7 @@ DP_INLINE void dp_tinylfu_count_pending(dp_policy_t *p) {
     t->sketch.additions += p->n_pending_added;
     p->n_pending_added = 0;
     if (p->n_reads != t->n_counted) {
-        dp_tinylfu_count_reads(p, p->n_reads - t->n_counted, 1);
+        dp_tinylfu_count(p, p->n_reads - t->n_counted, 1);
         t->n_counted = p->n_reads;
     }
 }
@@ -702,7 +718,7 @@ static void dp_tinylfu_on_miss(dp_policy_t *p) {
     /* As in Caffeine, a miss does not count towards the key's frequency: the write that follows
      * it (the load) counts it once. It does count in the climber's sample. */
     dp_tinylfu_count_pending(p);
-    dp_tinylfu_count_reads(p, 1, 0);
+    dp_tinylfu_count(p, 1, 0);
 }
 
 static void dp_tinylfu_on_write(dp_policy_t *p, uint64_t hash) {
