@@ -38,29 +38,9 @@ int dp_lru_reserve(dp_lru_t *lru, size_t n) {
     return rc;
 }
 
-int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns) {
-    if (lru->slots.len >= lru->slots.cap) return DP_EFULL;
-    if (dp_lru_need_cold(lru, weight, expires_ns) != DP_OK) return DP_ENOMEM;
-    if (lru->slots.len >= lru->slots.n_slots) {
-        const int rc = dp_lru_reserve(lru, lru->slots.len + 1);
-        if (rc != DP_OK) return rc;
-    }
-    const int32_t slot = dp_slots_alloc(&lru->slots, hash, weight, DP_SEG_WINDOW);
-    dp_policy_on_insert(&lru->policy, &lru->slots, slot);
-    if (expires_ns != DP_LRU_NEVER) dp_expiry_set(&lru->expiry, &lru->slots, slot, expires_ns);
-    return slot;
-}
-
-void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
-    dp_policy_on_remove(&lru->policy, &lru->slots, slot);
-    dp_expiry_untime(&lru->expiry, &lru->slots, slot);
-    dp_slots_release(&lru->slots, slot);
-}
-
-int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep) {
-    dp_slots_t *const s = &lru->slots;
-    const int32_t victim = dp_policy_victim(&lru->policy, s);
-    if (victim != keep) return victim;
+int32_t dp_lru_victim_instead(dp_lru_t *lru, int32_t keep) {
+    const dp_slots_t *const s = &lru->slots;
+    if (keep < 0) return -1; /* the policy had no victim */
     if (dp_slots_prev(s, keep) >= 0) return dp_slots_prev(s, keep);
     static const int order[3] = {DP_SEG_PROBATION, DP_SEG_WINDOW, DP_SEG_PROTECTED};
     for (int i = 0; i < 3; i++) {

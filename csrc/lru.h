@@ -32,14 +32,8 @@ void dp_lru_clear(dp_lru_t *lru);
 /* Make room for n entries (n <= cap) without further allocation: DP_OK, DP_EINVAL if n > cap,
  * DP_ENOMEM (no entry changed) if the grown arrays cannot be allocated. */
 int dp_lru_reserve(dp_lru_t *lru, size_t n);
-/* Insert a new entry as most recent; needs len < cap. Returns its slot, DP_EFULL, or DP_ENOMEM
- * if the storage had to grow and could not (dp_lru_reserve first to rule that out). */
-int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns);
-/* Remove a live slot from every part and free it. */
-void dp_lru_remove(dp_lru_t *lru, int32_t slot);
-/* Like dp_policy_victim, but never `keep` (a key just written): the next entry up keep's own
- * list, else the oldest of another segment; -1 if `keep` is the only live entry. */
-int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep);
+/* The victim when the policy's own is `keep` (see dp_lru_victim_except). */
+int32_t dp_lru_victim_instead(dp_lru_t *lru, int32_t keep);
 /* Make room in `dst` for a copy of n of src's entries (with the slots' cold array if src's
  * entries need it): DP_OK, DP_EINVAL if n > dst's cap, DP_ENOMEM (no entry changed). */
 int dp_lru_reserve_copy(dp_lru_t *dst, const dp_lru_t *src, size_t n);
@@ -58,6 +52,36 @@ int dp_lru_check(const dp_lru_t *lru);
 DP_INLINE int dp_lru_need_cold(dp_lru_t *lru, int64_t weight, int64_t expires_ns) {
     if (DP_LIKELY(weight == 0 && expires_ns == DP_LRU_NEVER)) return DP_OK;
     return dp_slots_need_cold(&lru->slots);
+}
+
+/* Insert a new entry as most recent; needs len < cap. Returns its slot, DP_EFULL, or DP_ENOMEM
+ * if the storage had to grow and could not (dp_lru_reserve first to rule that out). Inline, as
+ * the two below: each is once on every write into a full cache. */
+DP_INLINE int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns) {
+    if (lru->slots.len >= lru->slots.cap) return DP_EFULL;
+    if (dp_lru_need_cold(lru, weight, expires_ns) != DP_OK) return DP_ENOMEM;
+    if (lru->slots.len >= lru->slots.n_slots) {
+        const int rc = dp_lru_reserve(lru, lru->slots.len + 1);
+        if (rc != DP_OK) return rc;
+    }
+    const int32_t slot = dp_slots_alloc(&lru->slots, hash, weight, DP_SEG_WINDOW);
+    dp_policy_on_insert(&lru->policy, &lru->slots, slot);
+    if (expires_ns != DP_LRU_NEVER) dp_expiry_set(&lru->expiry, &lru->slots, slot, expires_ns);
+    return slot;
+}
+
+/* Remove a live slot from every part and free it. */
+DP_INLINE void dp_lru_remove(dp_lru_t *lru, int32_t slot) {
+    dp_policy_on_remove(&lru->policy, &lru->slots, slot);
+    dp_expiry_untime(&lru->expiry, &lru->slots, slot);
+    dp_slots_release(&lru->slots, slot);
+}
+
+/* Like dp_policy_victim, but never `keep` (a key just written, or -1): the next entry up keep's
+ * own list, else the oldest of another segment; -1 if `keep` is the only live entry. */
+DP_INLINE int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep) {
+    const int32_t victim = dp_policy_victim(&lru->policy, &lru->slots);
+    return DP_LIKELY(victim != keep) ? victim : dp_lru_victim_instead(lru, keep);
 }
 
 /* A read hit on a live slot: count it and let the policy reorder. */

@@ -62,6 +62,11 @@ struct dp_policy {
     size_t seg_max[3];     /* bound of each segment list */
     dp_sketch_t *sketch;   /* the policy's frequency sketch if it keeps one (a write
                             * prefetches its block), else NULL */
+    /* With a sketch: a table of words, indexed by the key's mixed hash & key_mask, whose word
+     * a write of a new key reads later (W-TinyLFU's ghosts), prefetched with the sketch block
+     * while the caller's own work hides the miss; or NULL. The policy's own table. */
+    const uint64_t *key_words;
+    uint64_t key_mask;
     void *state;           /* the policy's own */
     /* The read buffer, if the policy defers its hits (else reads NULL): a hit only appends
      * here (inline, no call), and calls on_hit once n_reads reaches reads_cap or when its
@@ -95,8 +100,13 @@ int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s);
 
 /*** Inline hot path ***/
 
+/* A write of `hash` will come: fetch the lines the policy will read for it. */
 DP_INLINE void dp_policy_prefetch(const dp_policy_t *p, uint64_t hash) {
-    if (p->sketch) dp_sketch_prefetch(p->sketch, hash);
+    if (p->sketch) {
+        const uint64_t mixed = dp_fmix64(hash);
+        dp_sketch_prefetch_mixed(p->sketch, mixed);
+        if (p->key_words) DP_PREFETCH(&p->key_words[mixed & p->key_mask]);
+    }
 }
 
 /* Count a hit on a live slot and tell the policy (or buffer it for the policy). `hash` is the

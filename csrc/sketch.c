@@ -70,13 +70,5 @@ unsigned dp_sketch_add(dp_sketch_t *s, uint64_t hash, unsigned k) {
 }
 
 unsigned dp_sketch_estimate(const dp_sketch_t *s, uint64_t hash) {
-    const uint64_t mixed = dp_fmix64(hash);
-    const size_t block = dp_sketch_block(s, mixed);
-    unsigned best = 15;
-    for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
-        const unsigned v = (unsigned)((s->table[dp_sketch_word(block, mixed, row)] >>
-                                       dp_sketch_shift(mixed, row)) & 15);
-        if (v < best) best = v;
-    }
-    return best;
+    return dp_sketch_estimate_mixed(s, dp_fmix64(hash));
 }

@@ -62,9 +62,10 @@ DP_INLINE unsigned dp_sketch_shift(uint64_t mixed, int row) {
     return (unsigned)((mixed >> (40 + 4 * row)) & 15) * 4;
 }
 
-/* Count one occurrence of the key whose mixed hash (dp_fmix64 of its hash) is `mixed`; may
- * trigger a halving. Inline: it is on every W-TinyLFU hit. */
-DP_INLINE void dp_sketch_increment_mixed(dp_sketch_t *s, uint64_t mixed) {
+/* dp_sketch_add(s, hash, 1) for the key whose mixed hash (dp_fmix64 of its hash) is `mixed`:
+ * one occurrence added to each of its counters (saturating at 15), not counted towards the
+ * halving; 1 if a counter rose, else 0. Inline: it is on every W-TinyLFU write. */
+DP_INLINE unsigned dp_sketch_add_one_mixed(dp_sketch_t *s, uint64_t mixed) {
     const size_t block = dp_sketch_block(s, mixed);
     uint64_t added = 0;
     for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
@@ -74,7 +75,25 @@ DP_INLINE void dp_sketch_increment_mixed(dp_sketch_t *s, uint64_t mixed) {
         *w += room << shift;
         added |= room;
     }
-    if (added && ++s->additions >= s->sample_size) dp_sketch_halve(s);
+    return (unsigned)added;
+}
+
+/* Count one occurrence of the key whose mixed hash is `mixed`; may trigger a halving. */
+DP_INLINE void dp_sketch_increment_mixed(dp_sketch_t *s, uint64_t mixed) {
+    if (dp_sketch_add_one_mixed(s, mixed) && ++s->additions >= s->sample_size) dp_sketch_halve(s);
+}
+
+/* dp_sketch_estimate for the key whose mixed hash is `mixed`. Inline: a W-TinyLFU write
+ * compares two keys' estimates. */
+DP_INLINE unsigned dp_sketch_estimate_mixed(const dp_sketch_t *s, uint64_t mixed) {
+    const size_t block = dp_sketch_block(s, mixed);
+    unsigned best = 15;
+    for (int row = 0; row < DP_SKETCH_DEPTH; row++) {
+        const unsigned v = (unsigned)((s->table[dp_sketch_word(block, mixed, row)] >>
+                                       dp_sketch_shift(mixed, row)) & 15);
+        if (v < best) best = v;
+    }
+    return best;
 }
 
 /* Count one occurrence of the key with this hash; may trigger a halving. */

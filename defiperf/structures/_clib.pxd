@@ -83,6 +83,7 @@ cdef extern from "lru.h" nogil:
     int32_t dp_lru_insert(dp_lru_t *lru, uint64_t hash, int64_t weight, int64_t expires_ns)
     void dp_lru_remove(dp_lru_t *lru, int32_t slot)
     int32_t dp_lru_victim_except(dp_lru_t *lru, int32_t keep)
+    int32_t dp_lru_victim_instead(dp_lru_t *lru, int32_t keep)
     int dp_lru_reserve_copy(dp_lru_t *dst, const dp_lru_t *src, size_t n)
     int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap)
     int dp_lru_check(const dp_lru_t *lru)

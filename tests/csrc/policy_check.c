@@ -58,6 +58,29 @@ static void test_lru(void) {
     dp_lru_free(&c);
 }
 
+/* The write path's edges: an empty cache has no victim under any policy (the "victim is keep"
+ * fallback must not read a node for keep -1), and W-TinyLFU exposes its ghost table for the
+ * write's prefetch, which dp_lru_check holds to the policy's own table. */
+static void test_write_path_edges(void) {
+    for (int kind = 0; kind < dp_policy_count(); kind++) {
+        dp_lru_t c;
+        CHECK(dp_lru_init(&c, 4, kind) == DP_OK);
+        CHECK(dp_lru_victim_except(&c, -1) == -1);
+        const int32_t a = insert(&c, 1);
+        CHECK(dp_lru_victim_except(&c, a) == -1 && dp_lru_victim_except(&c, -1) == a);
+        dp_lru_free(&c);
+    }
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 1000, DP_POLICY_TINYLFU) == DP_OK);
+    const dp_tinylfu_t *const t = c.policy.state;
+    CHECK(c.policy.key_words == t->ghost && c.policy.key_mask == t->ghost_mask);
+    c.policy.key_mask >>= 1;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    c.policy.key_mask = t->ghost_mask;
+    CHECK(dp_lru_check(&c) == DP_OK);
+    dp_lru_free(&c);
+}
+
 static void test_tinylfu_segments(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 100, DP_POLICY_TINYLFU) == DP_OK);
@@ -748,6 +771,7 @@ static void test_random(int kind) {
 int main(void) {
     test_table();
     test_lru();
+    test_write_path_edges();
     test_tinylfu_segments();
     test_tinylfu_promotion_queue();
     test_tinylfu_sizing();
