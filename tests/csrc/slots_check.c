@@ -297,10 +297,47 @@ static void test_growth_fills_the_table(void) {
     dp_slots_free(&s);
 }
 
+/* The growth chain from DP_SLOTS_FIRST to cap, for every cap up to 2**17 and the caps around
+ * DP_SLOTS_MAX_CAP, without allocating (dp_slots_grown reads n_slots, n_buckets and cap only):
+ * each step grows, stays within cap, grows at least 1.5x until cap (amortised O(1)) and at most
+ * about 3x, and is a fixed point (dp_lru_reserve asks dp_slots_grown, then dp_slots_reserve
+ * asks it again with that answer). The table it implies indexes the slots at 1.5 buckets each. */
+static size_t buckets_for(size_t n_slots) { /* dp_slots_size_table's answer */
+    size_t n = 8;
+    while (n < n_slots + n_slots / 2) n <<= 1;
+    return n;
+}
+
+static int growth_chain_ok(size_t cap) {
+    dp_slots_t s = {0};
+    s.cap = cap;
+    s.n_slots = cap < DP_SLOTS_FIRST ? cap : DP_SLOTS_FIRST;
+    s.n_buckets = buckets_for(s.n_slots);
+    for (int steps = 0; s.n_slots < cap; steps++) {
+        const size_t g = dp_slots_grown(&s, s.n_slots + 1);
+        if (steps > 64 || g <= s.n_slots || g > cap || dp_slots_grown(&s, g) != g) return 0;
+        if (g < cap && (g < s.n_slots + s.n_slots / 2 || g > 3 * s.n_slots + 8)) return 0;
+        s.n_slots = g;
+        s.n_buckets = buckets_for(g);
+    }
+    return dp_slots_grown(&s, cap) == cap;
+}
+
+static void test_growth_chain_every_cap(void) {
+    size_t bad = 0;
+    for (size_t cap = 1; cap <= ((size_t)1 << 17); cap++) bad += !growth_chain_ok(cap);
+    for (size_t cap = DP_SLOTS_MAX_CAP - 1000; cap <= DP_SLOTS_MAX_CAP; cap++)
+        bad += !growth_chain_ok(cap);
+    for (unsigned sh = 18; sh <= 30; sh++)
+        for (size_t d = 0; d < 3; d++) bad += !growth_chain_ok(((size_t)1 << sh) - 1 + d);
+    CHECK(bad == 0);
+}
+
 int main(void) {
     test_tag_and_rest_are_the_hash();
     test_init_and_growth();
     test_growth_fills_the_table();
+    test_growth_chain_every_cap();
     test_collisions_and_delete();
     test_segments();
     test_locality();
