@@ -133,7 +133,7 @@ static size_t dp_slots_fit(size_t n_buckets) {
 /* Growth fills the index to its bound: as many slots as the current table indexes, or if that
  * is under 1.5 x as many as now, as many as a table twice as large does (about doubling).
  * Doubling a power of two instead gave 2 buckets per slot after each growth (16 B per slot
- * where 12 do): 10,000 entries took 92 B each, now 57. */
+ * where 12 do): 10,000 entries in a cache made for 1M took 92 B each, now 61. */
 size_t dp_slots_grown(const dp_slots_t *s, size_t n) {
     if (n <= s->n_slots) return s->n_slots;
     size_t n_slots = dp_slots_fit(s->n_buckets);

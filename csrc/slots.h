@@ -73,7 +73,8 @@ int dp_slots_init(dp_slots_t *s, size_t cap);
 void dp_slots_free(dp_slots_t *s);
 /* Forget every entry (arrays kept). */
 void dp_slots_clear(dp_slots_t *s);
-/* How many slots dp_slots_reserve(s, n) allocates: doubling, at least n, at most cap. */
+/* How many slots dp_slots_reserve(s, n) allocates: the index table's bound, about doubling
+ * (see slots.c), at least n, at most cap. */
 size_t dp_slots_grown(const dp_slots_t *s, size_t n);
 /* Room for n entries (n <= cap), every array grown together: DP_OK, DP_EINVAL if n > cap,
  * DP_ENOMEM (nothing changed). */

@@ -37,7 +37,7 @@
 #define DP_TINYLFU_PROMOTIONS_MAX 128
 #define DP_TINYLFU_PROMOTION_DIV 8
 /* The sketch and ghosts are sized for DP_TINYLFU_FIRST_SKETCH_KEYS keys (or cap) at first, then
- * grow with the slots, keeping their counts: 72 KiB at first, where 65,536 keys took 1.1 MiB
+ * grow with the slots, keeping their counts: 80 KiB at first, where 65,536 keys took 1.1 MiB
  * as soon as a big cache held a thousand entries (the simulator's table moved by under 0.1
  * point). Up to DP_TINYLFU_TWO_WORD_KEYS keys the sketch has two words per key, beyond one. */
 #define DP_TINYLFU_FIRST_SKETCH_KEYS 4096

@@ -1,8 +1,9 @@
 """Resident memory of one structure, measured in a fresh child process.
 
 ``python -m defiperf.bench._memory MODULE:FACTORY N [CAPACITY]`` builds ``N`` int->int entries
-in a structure made by the factory for ``CAPACITY`` entries (default ``N``) and prints the growth of the process's resident set, in bytes. A fresh process per
-contender keeps allocator state from one measurement out of the next.
+in a structure made by the factory for ``CAPACITY`` entries (default ``N``) and prints the
+growth of the process's resident set, in bytes. A fresh process per contender keeps allocator
+state from one measurement out of the next.
 """
 
 from __future__ import annotations

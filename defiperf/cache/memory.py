@@ -15,7 +15,7 @@ class MemoryTier:
     name = "l1"
 
     def __init__(self, max_entries: int, *, max_weight_bytes: int | None = None,
-                 policy: str = "lru", timer: Callable[[], float] | None = None) -> None:
+                 policy: str = "tinylfu", timer: Callable[[], float] | None = None) -> None:
         self._lru: OptimizedLRU[Hashable, Entry] = OptimizedLRU(
             max_entries, max_weight=max_weight_bytes,
             size_of=(lambda k, e: max(e.weight, 1)) if max_weight_bytes else None,

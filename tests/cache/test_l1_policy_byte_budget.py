@@ -2,18 +2,22 @@
 scan resistance docs/cache.md ("The L1's policy", "Scans") and CacheConfig promise should hold
 there too. It does not yet: W-TinyLFU's window is 1% of ``max_size`` entries (1,000 of the
 default 100,000), which is every entry a 10 KB budget holds, so the L1 is plain LRU and the
-burst evicts every hot key (measured: 200 of 200 reloaded, as with ``l1_policy="lru"``)."""
+burst evicts every hot key (measured: 200 of 200 reloaded, as with ``l1_policy="lru"``).
+docs/cache.md says so, and what to do: an ``l1_max_entries`` within a few times the entries
+the budget holds (tested below: 6 of 200 reloaded with 5,000 for about 1,150 held)."""
 
 from __future__ import annotations
 
 import uuid
+
+import pytest
 
 from defiperf.cache import CacheConfig, SyncCacheManager
 
 HOT, SCAN = 200, 5000
 
 
-def reloads_after_a_scan(budget: int) -> tuple[int, int]:
+def reloads_after_a_scan(budget: int, **kw: int) -> tuple[int, int]:
     """Hot keys read 20 times, a burst of one-off keys, the hot keys again: how many of the
     last round were loaded again, and how many entries the L1 held."""
     loads: list[str] = []
@@ -23,7 +27,7 @@ def reloads_after_a_scan(budget: int) -> tuple[int, int]:
         return key.upper()
 
     config = CacheConfig(namespace="b" + uuid.uuid4().hex[:8], disk_enabled=False,
-                         default_ttl_s=None, l1_max_weight_bytes=budget)
+                         default_ttl_s=None, l1_max_weight_bytes=budget, **kw)
     with SyncCacheManager(config) as cache:
         for _ in range(20):
             for i in range(HOT):
@@ -37,7 +41,16 @@ def reloads_after_a_scan(budget: int) -> tuple[int, int]:
         return len(loads) - before, len(cache.l1)
 
 
+@pytest.mark.xfail(strict=True, reason="known gap: W-TinyLFU's shares are sized in entries "
+                   "from max_size, so a byte budget that binds far below it leaves a plain LRU "
+                   "(docs/cache.md, 'The L1's policy')")
 def test_default_l1_keeps_the_hot_keys_through_a_scan_under_a_byte_budget() -> None:
     reloaded, held = reloads_after_a_scan(10_000)
     assert held < CacheConfig().l1_max_entries // 10  # the budget binds, not the entry bound
+    assert reloaded <= HOT // 10, f"{reloaded} of {HOT} hot keys loaded again ({held} held)"
+
+
+def test_an_entry_bound_near_what_the_budget_holds_keeps_them() -> None:
+    reloaded, held = reloads_after_a_scan(10_000, l1_max_entries=5_000)
+    assert held < 5_000  # the budget still binds
     assert reloaded <= HOT // 10, f"{reloaded} of {HOT} hot keys loaded again ({held} held)"
