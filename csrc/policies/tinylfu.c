@@ -252,19 +252,35 @@ DP_INLINE int dp_tinylfu_sampled(const dp_tinylfu_t *t, uint64_t hash) {
     return (dp_fmix64(hash) & t->shadow.mask) == t->shadow.match;
 }
 
-/* One read of a sampled key through the LRU shadow: 1 if it hit there. An exact LRU list by
- * last-use clock (a linear scan of at most DP_TINYLFU_SHADOW_MAX words, on 1 read in 2**shift). */
+#define DP_TINYLFU_NOT_FOUND UINT32_MAX
+
+/* The entry of tag[from..to) holding `hash`, or DP_TINYLFU_NOT_FOUND with *oldest the one of
+ * them used least recently (`from` if there are none). A shadow is an array of entries ordered
+ * by last-use clock, not a list: a linear scan, of at most DP_TINYLFU_SHADOW_MAX words. */
+DP_INLINE uint32_t dp_tinylfu_shadow_find(const uint64_t *tag, const uint64_t *used,
+                                          uint32_t from, uint32_t to, uint64_t hash,
+                                          uint32_t *oldest) {
+    uint32_t o = from;
+    for (uint32_t i = from; i < to; i++) {
+        if (tag[i] == hash) return i;
+        if (used[i] < used[o]) o = i;
+    }
+    *oldest = o;
+    return DP_TINYLFU_NOT_FOUND;
+}
+
+/* One read of a sampled key through the LRU shadow: 1 if it hit there. An exact LRU by last-use
+ * clock (on 1 read in 2**shift). */
 static int dp_tinylfu_shadow_lru_read(dp_tinylfu_shadow_t *sh, uint64_t hash) {
     uint64_t *const tag = sh->tag[DP_TINYLFU_SHADOW_LRU];
     uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_LRU];
-    uint32_t oldest = 0;
-    for (uint32_t i = 0; i < sh->n[DP_TINYLFU_SHADOW_LRU]; i++) {
-        if (tag[i] == hash) {
-            sh->hit_used = used[i]; /* see dp_tinylfu_lead_depth */
-            used[i] = sh->clock;
-            return 1;
-        }
-        if (used[i] < used[oldest]) oldest = i;
+    uint32_t oldest;
+    const uint32_t hit = dp_tinylfu_shadow_find(tag, used, 0, sh->n[DP_TINYLFU_SHADOW_LRU], hash,
+                                                &oldest);
+    if (hit != DP_TINYLFU_NOT_FOUND) {
+        sh->hit_used = used[hit]; /* see dp_tinylfu_lead_depth */
+        used[hit] = sh->clock;
+        return 1;
     }
     uint32_t i = oldest;
     if (sh->n[DP_TINYLFU_SHADOW_LRU] < sh->cap) i = sh->n[DP_TINYLFU_SHADOW_LRU]++;
@@ -283,20 +299,13 @@ static int dp_tinylfu_shadow_wtinylfu_read(dp_tinylfu_t *t, uint64_t hash) {
     uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_WTINYLFU];
     const uint32_t n = sh->n[DP_TINYLFU_SHADOW_WTINYLFU];
     const uint32_t n_window = n < sh->wcap ? n : sh->wcap;
-    uint32_t oldest_window = 0, oldest_main = sh->wcap;
-    for (uint32_t i = 0; i < n_window; i++) {
-        if (tag[i] == hash) {
-            used[i] = sh->clock;
-            return 1;
-        }
-        if (used[i] < used[oldest_window]) oldest_window = i;
-    }
-    for (uint32_t i = sh->wcap; i < n; i++) {
-        if (tag[i] == hash) {
-            used[i] = sh->clock;
-            return 1;
-        }
-        if (used[i] < used[oldest_main]) oldest_main = i;
+    uint32_t oldest_window, oldest_main;
+    uint32_t hit = dp_tinylfu_shadow_find(tag, used, 0, n_window, hash, &oldest_window);
+    if (hit == DP_TINYLFU_NOT_FOUND)
+        hit = dp_tinylfu_shadow_find(tag, used, sh->wcap, n, hash, &oldest_main);
+    if (hit != DP_TINYLFU_NOT_FOUND) {
+        used[hit] = sh->clock;
+        return 1;
     }
     uint32_t i = n; /* where the new key goes: the window, while it fills */
     if (n >= sh->wcap) {
