@@ -436,9 +436,9 @@ static void dp_tinylfu_shadow_count(dp_policy_t *p, dp_slots_t *s, uint64_t hash
         dp_tinylfu_lead(sh->lfu_wins, sh->lru_wins, sh->n_versus, DP_TINYLFU_VERSUS_Z, 0.0) > 0.0;
     const int warm = !sh->switched && sh->clock < DP_TINYLFU_SHADOW_WARM * (uint64_t)sh->cap;
     /* Both comparisons agree that recency rules (see DP_TINYLFU_AGREE_VERSUS_Z in tinylfu.h). */
-    const double versus_lead =
-        dp_tinylfu_lead(sh->lru_wins, sh->lfu_wins, sh->n_versus, DP_TINYLFU_AGREE_VERSUS_Z, 0.0);
-    const int agree = !sh->frozen && w < p->cap && versus_lead > 0.0 &&
+    const int agree = !sh->frozen && w < p->cap &&
+                      dp_tinylfu_lead(sh->lru_wins, sh->lfu_wins, sh->n_versus,
+                                      DP_TINYLFU_AGREE_VERSUS_Z, 0.0) > 0.0 &&
                       dp_tinylfu_lead(sh->lru_only, sh->ours_only, sh->n_counted,
                                       DP_TINYLFU_AGREE_LEAD_Z, 0.0) > 0.0;
     const int to_lru = idle || (!thaw && agree) ||
