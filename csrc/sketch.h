@@ -106,8 +106,4 @@ DP_INLINE void dp_sketch_prefetch_mixed(const dp_sketch_t *s, uint64_t mixed) {
     DP_PREFETCH(&s->table[dp_sketch_block(s, mixed)]);
 }
 
-DP_INLINE void dp_sketch_prefetch(const dp_sketch_t *s, uint64_t hash) {
-    dp_sketch_prefetch_mixed(s, dp_fmix64(hash));
-}
-
 #endif /* DP_SKETCH_H */
