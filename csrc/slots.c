@@ -21,11 +21,17 @@ static void *dp_slots_big_alloc(size_t n_bytes) {
 
 /*** Allocation ***/
 
-/* n_buckets and its log2 for a table of n_slots entries: a power of two >= 1.5 * n_slots. */
+/* The index's load bound: a table of n_buckets indexes n_slots if it has 1.5 buckets per slot. */
+DP_INLINE int dp_slots_table_holds(size_t n_buckets, size_t n_slots) {
+    return n_slots + n_slots / 2 <= n_buckets;
+}
+
+/* n_buckets and its log2 for a table of n_slots entries: the smallest power of two (>= 8)
+ * that holds them. */
 static void dp_slots_size_table(size_t n_slots, size_t *n_buckets, unsigned *log2_buckets) {
     size_t n = 8;
     unsigned log2_n = 3;
-    while (n < n_slots + n_slots / 2) {
+    while (!dp_slots_table_holds(n, n_slots)) {
         n <<= 1;
         log2_n++;
     }
@@ -126,7 +132,7 @@ static void dp_slots_index_del(dp_slots_t *s, int32_t slot) {
 /* The most slots a table of n_buckets indexes (the inverse of dp_slots_size_table). */
 static size_t dp_slots_fit(size_t n_buckets) {
     size_t m = n_buckets / 3 * 2;
-    while ((m + 1) + (m + 1) / 2 <= n_buckets) m++;
+    while (dp_slots_table_holds(n_buckets, m + 1)) m++;
     return m;
 }
 
@@ -383,7 +389,7 @@ size_t dp_slots_top_hits(const dp_slots_t *s, int32_t *out, size_t n) {
 
 int dp_slots_check(const dp_slots_t *s) {
     if (s->len > s->n_slots || s->n_slots > s->cap) return DP_ECORRUPT;
-    if (s->n_buckets < s->n_slots + s->n_slots / 2 || (s->n_buckets & (s->n_buckets - 1)))
+    if (!dp_slots_table_holds(s->n_buckets, s->n_slots) || (s->n_buckets & (s->n_buckets - 1)))
         return DP_ECORRUPT;
     size_t n = 0;
     int64_t weight = 0;
