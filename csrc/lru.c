@@ -38,6 +38,22 @@ int dp_lru_reserve(dp_lru_t *lru, size_t n) {
     return rc;
 }
 
+void dp_lru_follow_weight(dp_lru_t *lru, int64_t max_weight) {
+    dp_policy_t *const p = &lru->policy;
+    const dp_slots_t *const s = &lru->slots;
+    if (!dp_policy_can_recap(p) || max_weight <= 0) return;
+    size_t holds = s->cap;
+    if (s->total_weight > 0) {
+        const double est = (double)s->len * (double)max_weight / (double)s->total_weight;
+        if (est < (double)s->cap) holds = (size_t)est;
+    }
+    if (holds < s->len) holds = s->len; /* over the budget until the caller evicts */
+    if (holds < 1) holds = 1;
+    /* 1/8 to spare; resized when the estimate passes the cap, or falls 10% under it. */
+    const size_t want = holds + holds / 8 < s->cap ? holds + holds / 8 : s->cap;
+    if (holds > p->cap || holds + holds / 4 < p->cap) dp_policy_recap(p, &lru->slots, want);
+}
+
 int32_t dp_lru_victim_instead(dp_lru_t *lru, int32_t keep) {
     const dp_slots_t *const s = &lru->slots;
     if (keep < 0) return -1; /* the policy had no victim */

@@ -75,8 +75,14 @@ void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s) {
     if (p->ops->rebalance) p->ops->rebalance(p, s);
 }
 
+void dp_policy_recap(dp_policy_t *p, dp_slots_t *s, size_t cap) {
+    if (p->ops->recap && cap >= 1 && cap <= s->cap) p->ops->recap(p, s, cap);
+}
+
 int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s) {
-    if (!p->ops || p->ops != dp_policies[p->kind] || p->cap != s->cap) return DP_ECORRUPT;
+    if (!p->ops || p->ops != dp_policies[p->kind] || p->cap < 1 || p->cap > s->cap ||
+        (!p->ops->recap && p->cap != s->cap))
+        return DP_ECORRUPT;
     if (p->reads ? p->n_reads >= p->reads_cap : p->n_reads != 0) return DP_ECORRUPT;
     if (p->reads ? !p->pending : p->n_pending_added != 0) return DP_ECORRUPT; /* see on_hit */
     return p->ops->check ? p->ops->check(p, s) : DP_OK;

@@ -53,12 +53,16 @@ typedef struct {
     /* Restore the segment bounds after slots were placed by hand (copy). */
     void (*rebalance)(dp_policy_t *p, dp_slots_t *s);
     int (*check)(const dp_policy_t *p, const dp_slots_t *s);
+    /* The cache holds at most `cap` (1 .. the slots' cap) entries for now, as a weight budget
+     * binds below its max_size: size by it what is sized by the cache's entries. Cannot fail.
+     * NULL: the policy sizes nothing by cap, which stays the slots' (dp_lru_follow_weight). */
+    void (*recap)(dp_policy_t *p, dp_slots_t *s, size_t cap);
 } dp_policy_ops_t;
 
 struct dp_policy {
     const dp_policy_ops_t *ops;
     int kind;              /* index in the table */
-    size_t cap;
+    size_t cap;            /* the entries it sizes for: the slots' cap, or less (recap) */
     size_t seg_max[3];     /* bound of each segment list */
     dp_sketch_t *sketch;   /* the policy's frequency sketch if it keeps one (a write
                             * prefetches its block), else NULL */
@@ -95,6 +99,9 @@ void dp_policy_free(dp_policy_t *p);
 void dp_policy_clear(dp_policy_t *p);
 int dp_policy_reserve(dp_policy_t *p, size_t n_slots);
 void dp_policy_rebalance(dp_policy_t *p, dp_slots_t *s);
+/* Whether the policy sizes anything by cap (has a recap op), and the recap itself. */
+DP_INLINE int dp_policy_can_recap(const dp_policy_t *p) { return p->ops->recap != NULL; }
+void dp_policy_recap(dp_policy_t *p, dp_slots_t *s, size_t cap);
 /* The segment bounds and the policy's own invariants, else DP_ECORRUPT. */
 int dp_policy_check(const dp_policy_t *p, const dp_slots_t *s);
 

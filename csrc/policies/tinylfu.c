@@ -502,27 +502,48 @@ static void dp_tinylfu_free(dp_policy_t *p) {
     p->key_words = NULL;
 }
 
+/* The promotion queue's length for a cache of `cap` entries (see DP_TINYLFU_PROMOTION_DIV). */
+static size_t dp_tinylfu_promo_cap(size_t cap) {
+    const size_t n = cap / DP_TINYLFU_PROMOTION_DIV;
+    if (n > DP_TINYLFU_PROMOTIONS_MAX) return DP_TINYLFU_PROMOTIONS_MAX;
+    return n < 1 ? 1 : n; /* under 16 entries: promoted with the other moves */
+}
+
+/* What follows p->cap, but the shares and shadows: the read buffer's and promotion queue's
+ * lengths (within what is allocated), and the periods of the climber, the window doubling and
+ * the sketch's ageing (a count already past its new period restarts). */
+static void dp_tinylfu_size_periods(dp_policy_t *p) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
+    const size_t cap = p->cap;
+    p->reads_cap = cap < DP_TINYLFU_READS_MAX ? cap : DP_TINYLFU_READS_MAX;
+    const size_t promo = dp_tinylfu_promo_cap(cap);
+    t->promo_cap = promo < t->promo_alloc ? promo : t->promo_alloc;
+    t->quick_period_reads = cap / 2 > 64 ? cap / 2 : 64;
+    if (t->quick_reads >= t->quick_period_reads) t->quick_reads = t->quick_hits = t->quick_ghost_hits = 0;
+    t->sample_size = dp_tinylfu_sample_floor(10 * (uint64_t)cap, DP_TINYLFU_MIN_SAMPLE_READS);
+    if (t->sample_reads >= t->sample_size) t->sample_reads = t->sample_hits = 0;
+    t->sketch.sample_size = dp_tinylfu_sample_floor(10 * (uint64_t)cap, DP_TINYLFU_MIN_SKETCH_SAMPLE);
+}
+
 static int dp_tinylfu_init(dp_policy_t *p, size_t n_slots) {
     dp_tinylfu_t *const t = calloc(1, sizeof(dp_tinylfu_t));
     if (!t) return DP_ENOMEM;
     p->state = t;
     p->sketch = &t->sketch;
     const size_t cap = p->cap;
-    p->reads_cap = cap < DP_TINYLFU_READS_MAX ? cap : DP_TINYLFU_READS_MAX;
-    p->reads = malloc(p->reads_cap * sizeof(dp_policy_read_t));
-    t->promo_cap = cap / DP_TINYLFU_PROMOTION_DIV;
-    if (t->promo_cap > DP_TINYLFU_PROMOTIONS_MAX) t->promo_cap = DP_TINYLFU_PROMOTIONS_MAX;
-    if (t->promo_cap < 1) t->promo_cap = 1; /* under 16 entries: promoted with the other moves */
-    t->promo = malloc(t->promo_cap * sizeof(dp_policy_read_t));
-    t->quick_period_reads = cap / 2 > 64 ? cap / 2 : 64;
+    /* The read buffer at its largest (256 bytes): a weight budget may raise reads_cap later. */
+    p->reads = malloc(DP_TINYLFU_READS_MAX * sizeof(dp_policy_read_t));
+    t->promo_alloc = dp_tinylfu_promo_cap(cap);
+    t->promo = malloc(t->promo_alloc * sizeof(dp_policy_read_t));
     if (!p->reads || !t->promo || dp_tinylfu_size_pending(p, n_slots) != DP_OK ||
         dp_tinylfu_size_frequency(p, n_slots) != DP_OK ||
         dp_tinylfu_shadow_init(&t->shadow, cap) != DP_OK)
         return DP_ENOMEM;
+    t->shadow_cap_for = cap;
     p->sample_mask = t->shadow.mask; /* a sampled hit reaches on_hit at once */
     p->sample_match = t->shadow.match;
     dp_tinylfu_set_shares(p, cap / 100);
-    t->sample_size = dp_tinylfu_sample_floor(10 * (uint64_t)cap, DP_TINYLFU_MIN_SAMPLE_READS);
+    dp_tinylfu_size_periods(p);
     /* First try a smaller window (by 3% of the cache; Caffeine's 6.25% overshoots on short
      * traces); the climber reverses if that hurts. */
     t->step = -DP_TINYLFU_FIRST_STEP;
@@ -820,6 +841,53 @@ static int32_t dp_tinylfu_victim(dp_policy_t *p, dp_slots_t *s) {
     return main_victim >= 0 ? main_victim : candidate;
 }
 
+/* The cache holds at most `cap` entries for now: a weight budget binds below max_size (see
+ * dp_lru_follow_weight). Everything sized in entries follows: the shares (the window keeps its
+ * fraction of the cache, or stays the whole of it), the periods (dp_tinylfu_size_periods), and
+ * the shadows, rebuilt for `cap` once it moved by a factor 2 from the size they simulate (a
+ * verdict's evidence is lost then: they restart, unfrozen). The sketch's counts and the ghosts
+ * stay: they are by key, not by size. Cannot fail: without memory for new shadows the old ones
+ * go on (simulating the old size) until a later call. O(entries moved between segments). */
+static void dp_tinylfu_recap(dp_policy_t *p, dp_slots_t *s, size_t cap) {
+    dp_tinylfu_t *const t = dp_tinylfu(p);
+    const size_t old = p->cap;
+    if (cap == old || cap == 0) return;
+    dp_tinylfu_drain(p, s); /* the buffers may shrink below what they hold */
+    dp_tinylfu_shadow_t *const sh = &t->shadow;
+    int rebuilt = 0;
+    if (cap < DP_TINYLFU_SHADOW_MIN || 2 * cap <= t->shadow_cap_for || cap >= 2 * t->shadow_cap_for) {
+        dp_tinylfu_shadow_t fresh;
+        memset(&fresh, 0, sizeof(fresh));
+        rebuilt = dp_tinylfu_shadow_init(&fresh, cap) == DP_OK;
+        if (rebuilt) {
+            free(sh->tag[0]);
+            *sh = fresh;
+            t->shadow_cap_for = cap;
+            p->sample_mask = sh->mask;
+            p->sample_match = sh->match;
+        }
+    }
+    const size_t w = p->seg_max[DP_SEG_WINDOW];
+    if (!rebuilt) /* (fresh shadows have their own, 1% of cap) */
+        sh->window_before = (size_t)((double)sh->window_before * (double)cap / (double)old);
+    p->cap = cap;
+    if (sh->lead_depth > sh->cap) sh->lead_depth = sh->cap;
+    size_t window = w >= old ? cap : (size_t)((double)w * (double)cap / (double)old);
+    if (sh->frozen && cap < 2) { /* no main region left to freeze */
+        sh->frozen = 0;
+        sh->frozen_periods = 0;
+        sh->frozen_hits = sh->frozen_main_hits = 0;
+    }
+    if (sh->frozen && window >= cap) window = cap - 1; /* frozen => window < cap (tinylfu.h) */
+    dp_tinylfu_set_shares(p, window);
+    dp_tinylfu_size_periods(p);
+    if (t->promo_alloc < dp_tinylfu_promo_cap(cap)) { /* a longer queue, if memory allows */
+        dp_policy_read_t *const q = realloc(t->promo, dp_tinylfu_promo_cap(cap) * sizeof(*q));
+        if (q) t->promo = q, t->promo_alloc = dp_tinylfu_promo_cap(cap), t->promo_cap = t->promo_alloc;
+    }
+    dp_tinylfu_rebalance(p, s);
+}
+
 static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
     const dp_tinylfu_t *const t = dp_tinylfu(p);
     if (!t || p->sketch != &t->sketch || !p->reads || !t->ghost || p->key_words != t->ghost ||
@@ -838,7 +906,7 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
                                         (size_t)DP_TINYLFU_REMOVED(p->reads[i].slot) >= s->n_slots)
             return DP_ECORRUPT;
     if (!t->promo || t->promo_cap < 1 || t->promo_cap > DP_TINYLFU_PROMOTIONS_MAX ||
-        t->n_promo >= t->promo_cap)
+        t->promo_cap > t->promo_alloc || t->n_promo >= t->promo_cap || t->shadow_cap_for < 1)
         return DP_ECORRUPT;
     for (size_t i = 0; i < t->n_promo; i++)
         if (t->promo[i].slot < 0 || (size_t)t->promo[i].slot >= s->n_slots) return DP_ECORRUPT;
@@ -886,5 +954,6 @@ const dp_policy_ops_t dp_tinylfu_ops = {
     .on_remove = dp_tinylfu_on_remove,
     .drain = dp_tinylfu_drain,
     .rebalance = dp_tinylfu_rebalance,
+    .recap = dp_tinylfu_recap,
     .check = dp_tinylfu_check,
 };

@@ -210,11 +210,12 @@ typedef struct {
     uint64_t quick_period_reads, quick_reads, quick_hits, quick_ghost_hits; /* window doubling */
     size_t n_counted;          /* the read buffer's reads[0 .. n_counted) are counted already */
     dp_policy_read_t *promo;   /* probation hits waiting for their promotion (see above) */
-    size_t n_promo, promo_cap;
+    size_t n_promo, promo_cap, promo_alloc; /* promo holds promo_alloc >= promo_cap */
     size_t n_pending;          /* slots p->pending covers (>= n_slots) */
     int halve_due;             /* 1: halve the sketch at the next dp_tinylfu_age */
     uint64_t halved_at;        /* sketch.additions just after it last halved (<= additions) */
     dp_tinylfu_shadow_t shadow;
+    size_t shadow_cap_for;     /* the cache size the shadows simulate (p->cap when built) */
 } dp_tinylfu_t;
 
 extern const dp_policy_ops_t dp_tinylfu_ops;

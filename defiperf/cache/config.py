@@ -21,9 +21,8 @@ class CacheConfig:
 
     ``l1_policy`` is the L1's eviction policy: ``"tinylfu"`` (the default: the best hit rate
     across the traces we measured, and a burst of one-off keys does not push out the hot ones),
-    ``"lru"`` or ``"sieve"`` (``OptimizedLRU.POLICIES``). Its shares are sized in entries from
-    ``l1_max_entries``: with ``l1_max_weight_bytes``, set ``l1_max_entries`` within a few times
-    the entries the budget holds, or the L1 behaves as plain LRU (docs/cache.md).
+    ``"lru"`` or ``"sieve"`` (``OptimizedLRU.POLICIES``). Under ``l1_max_weight_bytes`` its shares
+    follow the entries the budget holds, not ``l1_max_entries`` (docs/cache.md).
 
     TTLs are seconds: ``default_ttl_s`` (None: no expiry) is how long a value is fresh;
     ``default_stale_ttl_s`` how long after that it may still be served stale while one

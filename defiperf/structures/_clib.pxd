@@ -55,6 +55,7 @@ cdef extern from "expiry.h" nogil:
 cdef extern from "policy.h" nogil:
     ctypedef struct dp_policy_t:
         int kind
+        size_t cap
         size_t seg_max[3]
 
     int dp_policy_count()
@@ -87,6 +88,7 @@ cdef extern from "lru.h" nogil:
     int dp_lru_reserve_copy(dp_lru_t *dst, const dp_lru_t *src, size_t n)
     int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap)
     int dp_lru_check(const dp_lru_t *lru)
+    void dp_lru_follow_weight(dp_lru_t *lru, int64_t max_weight)
     int dp_lru_need_cold(dp_lru_t *lru, int64_t weight, int64_t expires_ns)
     void dp_lru_touch(dp_lru_t *lru, int32_t slot)
     void dp_lru_touch_hash(dp_lru_t *lru, int32_t slot, uint64_t hash)

@@ -27,6 +27,7 @@ from defiperf.structures._clib cimport (
     dp_lru_check,
     dp_lru_clear,
     dp_lru_copy_into,
+    dp_lru_follow_weight,
     dp_lru_free,
     dp_lru_init,
     dp_lru_insert,
@@ -659,6 +660,9 @@ cdef class OptimizedLRU:
                 _adopt(self, slot, key, value)
             while self.c_max_weight and self.c.slots.total_weight > self.c_max_weight:
                 self._evict_one(&v, now, slot)  # the new value outweighs the old one
+            if self.c_max_weight:
+                # W-TinyLFU's shares follow the entries the budget holds, not max_size.
+                dp_lru_follow_weight(&self.c, self.c_max_weight)
         finally:
             self._release(&v)
         return 0
@@ -1095,10 +1099,11 @@ cdef class OptimizedLRU:
 
     def _segments(self):
         """Debug view of the W-TinyLFU state: {window, probation, protected} lengths and the
-        current window and protected bounds (under LRU everything is in the window)."""
+        current window and protected bounds (under LRU everything is in the window), and the
+        entries they are sized for (``max_size``, or what a binding ``max_weight`` holds)."""
         return {"window": self.c.slots.seg_len[0], "probation": self.c.slots.seg_len[1],
                 "protected": self.c.slots.seg_len[2], "window_max": self.c.policy.seg_max[0],
-                "protected_max": self.c.policy.seg_max[2]}
+                "protected_max": self.c.policy.seg_max[2], "policy_cap": self.c.policy.cap}
 
     @property
     def max_size(self):
