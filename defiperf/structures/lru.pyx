@@ -918,6 +918,8 @@ cdef class OptimizedLRU:
         out._initialised = True
         out.ttl_ns = self.ttl_ns
         out.c_max_weight = self.c_max_weight
+        if out.c_max_weight:  # W-TinyLFU's shares as the original's: for what the budget holds
+            dp_lru_follow_weight(&out.c, out.c_max_weight)
         out.size_of = self.size_of
         out.on_evict = self.on_evict
         out.timer = self.timer
@@ -1028,6 +1030,8 @@ cdef class OptimizedLRU:
             dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh has room reserved
             dp_lru_free(&self.c)
             self.c = fresh
+            if self.c_max_weight:  # a fresh policy: sized for what the budget holds again
+                dp_lru_follow_weight(&self.c, self.c_max_weight)
             self.version += 1
             done = True
         finally:

@@ -29,8 +29,12 @@ def _burst(cache: OptimizedLRU, hot: int = 200, scan: int = 5000) -> int:
     return sum(not read(("hot", i)) for i in range(hot))
 
 
+def _eight(key: object, value: object) -> int:
+    return 8
+
+
 def _weighted(policy: str, budget: int, max_size: int = 100_000) -> OptimizedLRU:
-    return OptimizedLRU(max_size, policy=policy, max_weight=budget, size_of=lambda k, v: 8)
+    return OptimizedLRU(max_size, policy=policy, max_weight=budget, size_of=_eight)
 
 
 @pytest.mark.parametrize("budget", [2_400, 8_000, 40_000])
@@ -67,6 +71,28 @@ def test_lighter_entries_raise_it_and_an_unbinding_budget_gives_max_size() -> No
     for i in range(4_000):
         c[i] = 2  # 5,000 would fit: the count bound binds first
     assert c._segments()["policy_cap"] == 5_000 and len(c) == 4_000
+    c._check()
+
+
+def test_copy_and_resize_keep_the_budget_sizing() -> None:
+    import copy
+    import pickle
+
+    c = _weighted("tinylfu", 8_000)
+    for i in range(3_000):
+        c[i] = i
+    cap = c._segments()["policy_cap"]
+    assert cap <= 1_125
+    for other in (copy.copy(c), c.copy()):
+        assert other._segments()["policy_cap"] == cap
+        other._check()
+    restored = pickle.loads(pickle.dumps(c))  # rebuilt write by write: sized the same way
+    assert len(restored) <= restored._segments()["policy_cap"] <= 1_125
+    restored._check()
+    c.resize(50_000)
+    assert c._segments()["policy_cap"] == cap and len(c) == 1_000
+    c.resize(500)  # now the entry bound binds first
+    assert c._segments()["policy_cap"] == 500
     c._check()
 
 
