@@ -49,9 +49,9 @@ void dp_lru_follow_weight(dp_lru_t *lru, int64_t max_weight) {
     }
     if (holds < s->len) holds = s->len; /* over the budget until the caller evicts */
     if (holds < 1) holds = 1;
-    /* 1/8 to spare; resized when the estimate passes the cap, or falls 10% under it. */
-    const size_t want = holds + holds / 8 < s->cap ? holds + holds / 8 : s->cap;
-    if (holds > p->cap || holds + holds / 4 < p->cap) dp_policy_recap(p, &lru->slots, want);
+    /* Exactly what it holds: the shadows simulate a cache of p->cap entries, and one even 1/8
+     * larger than the real one fits a loop the real one cannot (its LRU shadow would win). */
+    if (holds > p->cap + p->cap / 8 || holds + holds / 8 < p->cap) dp_policy_recap(p, &lru->slots, holds);
 }
 
 int32_t dp_lru_victim_instead(dp_lru_t *lru, int32_t keep) {

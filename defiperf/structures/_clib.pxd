@@ -36,6 +36,7 @@ cdef extern from "slots.h" nogil:
     int32_t dp_slots_first(const dp_slots_t *s)
     int32_t dp_slots_next(const dp_slots_t *s, int32_t slot)
     int dp_slots_set_weight(dp_slots_t *s, int32_t slot, int64_t weight)
+    int64_t dp_slots_weight(const dp_slots_t *s, int32_t slot)
     size_t dp_slots_top_hits(const dp_slots_t *s, int32_t *out, size_t n)
     uint64_t dp_slots_hash(const dp_slots_t *s, int32_t slot)
     uint32_t dp_slots_hits(const dp_slots_t *s, int32_t slot)

@@ -59,6 +59,7 @@ from defiperf.structures._clib cimport (
     dp_slots_probe_start,
     dp_slots_probe_step,
     dp_slots_set_weight,
+    dp_slots_weight,
     dp_slots_top_hits,
     dp_slots_user,
 )
@@ -174,6 +175,9 @@ cdef inline void _victims_free(_Victims *v) noexcept:
     _victims_init(v)
 
 cdef object _MISSING = object()
+# The bound on a weight, on max_weight, and on the total weight without a budget: int64 headroom
+# (a total and one more weight never pass 2**63).
+cdef int64_t _MAX_WEIGHT = 4_611_686_018_427_387_904  # 2**62
 
 
 cdef inline int _refuse_reinit(bint initialised) except -1:
@@ -421,7 +425,7 @@ cdef class OptimizedLRU:
         if max_weight is not None:
             if isinstance(max_weight, bool) or not isinstance(max_weight, int):
                 raise TypeError(f"max_weight must be an int, not {type(max_weight).__name__}")
-            if max_weight <= 0 or max_weight > 2**62:
+            if max_weight <= 0 or max_weight > _MAX_WEIGHT:
                 raise ValueError(f"max_weight must be in 1..2**62, got {max_weight}")
             if size_of is None:
                 raise ValueError("max_weight needs size_of(key, value) to weigh entries")
@@ -591,7 +595,7 @@ cdef class OptimizedLRU:
             raise ValueError(f"size_of returned a negative weight: {w}")
         if self.c_max_weight and w > self.c_max_weight:
             raise ValueError(f"entry weight {w} exceeds max_weight {self.c_max_weight}")
-        if w > 2**62:
+        if w > _MAX_WEIGHT:
             raise ValueError(f"size_of returned a weight above 2**62: {w}")
         return w
 
@@ -639,6 +643,10 @@ cdef class OptimizedLRU:
         paths stay small."""
         cdef int rc
         cdef _Victims v
+        cdef int64_t kept = self.c.slots.total_weight - (dp_slots_weight(&self.c.slots, slot)
+                                                         if slot >= 0 else 0)
+        if not self.c_max_weight and weight > _MAX_WEIGHT - kept:  # (a budget bounds it)
+            raise ValueError(f"the total weight would exceed 2**62 (size_of returned {weight})")
         _victims_init(&v)
         try:
             if slot >= 0:
@@ -652,7 +660,8 @@ cdef class OptimizedLRU:
                         check_status(rc, f"OptimizedLRU: cannot grow past {self.c.slots.n_slots} entries")
                 while self.c.slots.len >= self.c.slots.cap:
                     self._evict_one(&v, now, -1)
-                while self.c_max_weight and self.c.slots.total_weight + weight > self.c_max_weight:
+                # (as a difference: total_weight + weight may pass int64 at 2**62 each)
+                while self.c_max_weight and weight > self.c_max_weight - self.c.slots.total_weight:
                     self._evict_one(&v, now, -1)
                 slot = dp_lru_insert(&self.c, h, weight, expires)
                 if slot < 0:  # cannot happen: room was reserved above
