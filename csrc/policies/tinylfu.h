@@ -49,7 +49,7 @@
  * reads it (but for the shadows' sample and a binding weight budget): it only keeps the counts
  * for later, and its size was most of W-TinyLFU's cost in a cache holding a fraction of its
  * entries (10,000 entries in a cache made for 1M: 26 of 91 B/entry, where lru-dict takes 78;
- * with one word per key, 13; now 6.5). The grid's caches over 4,096 entries (all under
+ * with one word per key, 13; now 6.6). The grid's caches over 4,096 entries (all under
  * DP_TINYLFU_TWO_WORD_KEYS) now fill at one word per key where they had two: no row moved by
  * 0.3 point. With the thresholds lowered, so that most grid caches fill at half a word per key
  * and then hold one, every mean stayed within 0.01 point (single rows +-1), but 4 (a quarter of
