@@ -84,6 +84,33 @@ static size_t dp_tinylfu_sketch_keys(const dp_policy_t *p, size_t n_slots) {
     return n_slots > first ? n_slots : first;
 }
 
+/* The sketch's words for `keys` (dp_tinylfu_sketch_keys), a power of two (see tinylfu.h):
+ * - keys >= cap (the slots reached cap): two words per key in caches of up to
+ *   DP_TINYLFU_TWO_WORD_KEYS entries, twice Caffeine's: fewer collisions between the keys of a
+ *   block (one word scored 0.09 points lower on average over the simulator's table); in larger
+ *   ones Caffeine's one, so that a million entries pay 8 B each, not 16;
+ * - before: 1/DP_TINYLFU_FILL_DIV of that, but never under the first sketch's
+ *   2 x DP_TINYLFU_FIRST_SKETCH_KEYS words. */
+static size_t dp_tinylfu_sketch_words(const dp_policy_t *p, size_t keys) {
+    const uint64_t per_key = p->cap > DP_TINYLFU_TWO_WORD_KEYS ? 1 : 2;
+    uint64_t want = (uint64_t)keys * per_key;
+    if (keys < p->cap) {
+        want /= DP_TINYLFU_FILL_DIV;
+        if (want < 2 * DP_TINYLFU_FIRST_SKETCH_KEYS) want = 2 * DP_TINYLFU_FIRST_SKETCH_KEYS;
+    }
+    if (want > DP_SKETCH_MAX_CAP) want = DP_SKETCH_MAX_CAP;
+    size_t n_words = 8; /* dp_sketch_init's rounding */
+    while (n_words < want) n_words <<= 1;
+    return n_words;
+}
+
+/* The ghost table's words for `keys`: one per two keys, a power of two. */
+static size_t dp_tinylfu_ghost_words(size_t keys) {
+    size_t n_ghosts = 8;
+    while (n_ghosts < keys / 2) n_ghosts <<= 1;
+    return n_ghosts;
+}
+
 /* A sample of 10 x cap reads or counts, but never under `n_min` (see tinylfu.h). */
 static uint64_t dp_tinylfu_sample_floor(uint64_t n, uint64_t n_min) { return n > n_min ? n : n_min; }
 
@@ -108,17 +135,16 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     const size_t keys = dp_tinylfu_sketch_keys(p, n_slots);
     if (keys == t->sketch_keys) return DP_OK;
-    /* Ghosts: one word per two slots (a power of two), direct-mapped by hash. */
-    size_t n_ghosts = 8;
-    while (n_ghosts < keys / 2) n_ghosts <<= 1;
+    const size_t n_words = dp_tinylfu_sketch_words(p, keys);
+    const size_t n_ghosts = dp_tinylfu_ghost_words(keys);
+    if (t->ghost && n_words == t->sketch.n_words && n_ghosts == t->ghost_mask + 1) {
+        t->sketch_keys = keys; /* the same tables: nothing to copy */
+        return DP_OK;
+    }
     uint64_t *ghost = dp_big_alloc(n_ghosts * sizeof(uint64_t));
     dp_sketch_t sketch;
-    /* Two sketch words (32 counters) per key up to DP_TINYLFU_TWO_WORD_KEYS keys, twice
-     * Caffeine's: fewer collisions between the keys of a block (one word scored 0.09 points
-     * lower on average over the simulator's table). Beyond, Caffeine's one word per key: the
-     * table keeps the 1 MiB it had (a power of two), and a million entries pay 8 B each, not 16. */
-    const unsigned words_per_key = keys > DP_TINYLFU_TWO_WORD_KEYS ? 1 : 2;
-    if (!ghost || dp_sketch_init_grown(&sketch, &t->sketch, keys, words_per_key) != DP_OK) {
+    /* n_words keys at one word each: dp_sketch_init rounds nothing further. */
+    if (!ghost || dp_sketch_init_grown(&sketch, &t->sketch, n_words, 1) != DP_OK) {
         dp_big_free(ghost, n_ghosts * sizeof(uint64_t));
         return DP_ENOMEM;
     }
@@ -917,7 +943,11 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
         if (p->pending[i] > DP_POLICY_PENDING_MAX ||
             (p->pending[i] && (i >= s->n_slots || dp_slots_seg(s, (int32_t)i) == DP_SEG_FREE)))
             return DP_ECORRUPT;
-    if (t->sketch_keys < s->n_slots || ((t->ghost_mask + 1) & t->ghost_mask)) return DP_ECORRUPT;
+    if (t->sketch_keys < s->n_slots ||
+        t->sketch_keys != dp_tinylfu_sketch_keys(p, t->sketch_keys) ||
+        t->sketch.n_words != dp_tinylfu_sketch_words(p, t->sketch_keys) ||
+        t->ghost_mask + 1 != dp_tinylfu_ghost_words(t->sketch_keys))
+        return DP_ECORRUPT;
     const dp_tinylfu_shadow_t *const sh = &t->shadow;
     if (sh->cap > DP_TINYLFU_SHADOW_MAX || sh->window_before > p->cap ||
         (unsigned)sh->switched > 1 || (unsigned)sh->back_pending > 1 ||

@@ -11,9 +11,10 @@
  * the buffer samples as the shadows do.
  * Invariant: n_counted <= n_reads < reads_cap, each buffered read's slot live with the hash it
  * had, or marked removed since (DP_TINYLFU_REMOVED in tinylfu.c); n_promo < promo_cap; protected within seg_max
- * after each insert; sketch and ghosts sized for >= n_slots keys; pending covers n_pending >=
- * n_slots slots, each byte <= DP_POLICY_PENDING_MAX and 0 on a free slot; halved_at <=
- * sketch.additions.
+ * after each insert; sketch and ghosts sized for sketch_keys >= n_slots keys (their words as
+ * dp_tinylfu_sketch_words and dp_tinylfu_ghost_words in tinylfu.c give); pending covers
+ * n_pending >= n_slots slots, each byte <= DP_POLICY_PENDING_MAX and 0 on a free slot;
+ * halved_at <= sketch.additions.
  * init allocates the state, free releases it. */
 #ifndef DP_TINYLFU_H
 #define DP_TINYLFU_H
@@ -39,9 +40,21 @@
 /* The sketch and ghosts are sized for DP_TINYLFU_FIRST_SKETCH_KEYS keys (or cap) at first, then
  * grow with the slots, keeping their counts: 80 KiB at first, where 65,536 keys took 1.1 MiB
  * as soon as a big cache held a thousand entries (the simulator's table moved by under 0.1
- * point). Up to DP_TINYLFU_TWO_WORD_KEYS keys the sketch has two words per key, beyond one. */
+ * point). Once the slots reach cap, the sketch has two words per key in caches of up to
+ * DP_TINYLFU_TWO_WORD_KEYS entries, one in larger ones (a power of two either way). */
 #define DP_TINYLFU_FIRST_SKETCH_KEYS 4096
 #define DP_TINYLFU_TWO_WORD_KEYS 65536
+/* Until the slots reach cap, the sketch has 1/DP_TINYLFU_FILL_DIV of those words per key (and
+ * never fewer than the first sketch's). Until then nothing is evicted for room, so no admission
+ * reads it (but for the shadows' sample and a binding weight budget): it only keeps the counts
+ * for later, and its size was most of W-TinyLFU's cost in a cache holding a fraction of its
+ * entries (10,000 entries in a cache made for 1M: 26 of 91 B/entry, where lru-dict takes 78;
+ * with one word per key, 13; now 6.6). The grid's caches over 4,096 entries (all under
+ * DP_TINYLFU_TWO_WORD_KEYS) now fill at one word per key where they had two: no row moved by
+ * 0.3 point. With the thresholds lowered, so that most grid caches fill at half a word per key
+ * and then hold one, every mean stayed within 0.01 point (single rows +-1), but 4 (a quarter of
+ * a word) put 3 held-out rows more than a point under LRU (docs/hit-rate.md, s7). */
+#define DP_TINYLFU_FILL_DIV 2
 /* Sample floors. The climber compares hit rates of successive samples of 10 x cap reads: under
  * ~5,000 reads the standard error (0.5 / sqrt(n)) exceeds the one-point differences it must
  * resolve, so a small cache's window wandered. The sketch halves after 10 x cap counts: for a

@@ -206,8 +206,9 @@ static void test_tinylfu_promotion_queue(void) {
     dp_lru_free(&c);
 }
 
-/* Sketch and ghost table grow with the slots, keeping counts and ghosts; above
- * DP_TINYLFU_TWO_WORD_KEYS keys the sketch has one word per key, not two. */
+/* Sketch and ghost table grow with the slots, keeping counts and ghosts; in a cache of over
+ * DP_TINYLFU_TWO_WORD_KEYS entries the sketch has one word per key once the slots reach cap
+ * (two would take 2**19 words here), half that before (see DP_TINYLFU_FILL_DIV). */
 static void test_tinylfu_sizing(void) {
     dp_lru_t c;
     CHECK(dp_lru_init(&c, 200000, DP_POLICY_TINYLFU) == DP_OK);
@@ -219,15 +220,78 @@ static void test_tinylfu_sizing(void) {
     for (int i = 0; i < 3; i++) dp_policy_on_write(&c.policy, key);
     t->ghost[dp_fmix64(key) & t->ghost_mask] = ghost;
     CHECK(dp_lru_reserve(&c, 150000) == DP_OK && dp_lru_check(&c) == DP_OK);
-    /* 150000 keys: 2**18 words at one word per key (two would take 2**19). */
-    CHECK(t->sketch_keys == c.slots.n_slots && c.slots.n_slots >= 150000);
-    CHECK(t->sketch.n_words == 262144);
+    /* 150,000 to 200,000 slots, under cap: half a word per key, 2**17 words. */
+    CHECK(t->sketch_keys == c.slots.n_slots && c.slots.n_slots >= 150000 &&
+          c.slots.n_slots < 200000);
+    CHECK(t->sketch.n_words == 131072);
     CHECK(dp_sketch_estimate(&t->sketch, key) == 3);
     CHECK(t->ghost_mask + 1 == 131072 && t->ghost[dp_fmix64(key) & t->ghost_mask] == ghost);
     /* The ghost is tiled, once per copy of the old table, and nothing else appears. */
     size_t live = 0;
     for (size_t i = 0; i <= t->ghost_mask; i++) live += t->ghost[i] != 0;
     CHECK(live == 131072 / (DP_TINYLFU_FIRST_SKETCH_KEYS / 2));
+    /* The slots reach cap: one word per key, 2**18 words, the counts kept. */
+    CHECK(dp_lru_reserve(&c, 200000) == DP_OK && dp_lru_check(&c) == DP_OK);
+    CHECK(c.slots.n_slots == 200000 && t->sketch_keys == 200000);
+    CHECK(t->sketch.n_words == 262144);
+    CHECK(dp_sketch_estimate(&t->sketch, key) == 3);
+    dp_lru_free(&c);
+}
+
+/* The sizes along a fill, by insertion as a user fills a cache: in a cache of up to
+ * DP_TINYLFU_TWO_WORD_KEYS entries two words per key once full and one before (never under the
+ * first sketch); no growth step ever shrinks a table (the counts tile forward). The sketch of
+ * 10,000 entries in a cache made for 1M takes 64 KiB, 6.6 B/entry (it took 256 KiB, 26 B/entry:
+ * the row of the `lru` bench where W-TinyLFU cost more than lru-dict). */
+static void test_tinylfu_fill_sizes(void) {
+    static const size_t caps[] = {100, 4096, 4097, 50000, 65536, 65537, 1000000};
+    for (size_t k = 0; k < sizeof(caps) / sizeof(caps[0]); k++) {
+        const size_t cap = caps[k], n_fill = cap < 120000 ? cap : 120000;
+        const size_t per_key = cap > DP_TINYLFU_TWO_WORD_KEYS ? 1 : 2;
+        dp_lru_t c;
+        CHECK(dp_lru_init(&c, cap, DP_POLICY_TINYLFU) == DP_OK);
+        const dp_tinylfu_t *const t = c.policy.state;
+        size_t words = t->sketch.n_words, ghosts = t->ghost_mask + 1, growths = 0;
+        for (size_t i = 0; i < n_fill; i++) {
+            CHECK(dp_lru_insert(&c, dp_fmix64(i + 1), 0, DP_LRU_NEVER) >= 0);
+            if (t->sketch.n_words == words && t->ghost_mask + 1 == ghosts) continue;
+            CHECK(t->sketch.n_words > words || t->ghost_mask + 1 > ghosts);
+            CHECK(t->sketch.n_words >= words && t->ghost_mask + 1 >= ghosts);
+            words = t->sketch.n_words;
+            ghosts = t->ghost_mask + 1;
+            growths++;
+            /* At least the words per key the fill allows, at most twice (a power of two). */
+            const size_t keys = t->sketch_keys, first = 2 * DP_TINYLFU_FIRST_SKETCH_KEYS;
+            const size_t want = c.slots.n_slots == cap ? keys * per_key
+                                                       : keys * per_key / DP_TINYLFU_FILL_DIV;
+            CHECK(words >= want && (words < 2 * want || words == first || words == 8));
+        }
+        if (cap == 1000000) {
+            /* 120,000 entries of 1M: the fill-time size of 2**17 words (1 MiB). */
+            CHECK(t->sketch.n_words == 131072 && growths > 0);
+        } else {
+            CHECK(c.slots.n_slots == cap && t->sketch_keys == cap);
+            size_t full = 8;
+            while (full < cap * per_key) full <<= 1;
+            CHECK(t->sketch.n_words == full);
+        }
+        CHECK(dp_lru_check(&c) == DP_OK);
+        dp_lru_free(&c);
+    }
+    /* The bench's row: 10,000 entries in a cache made for 1M. */
+    dp_lru_t c;
+    CHECK(dp_lru_init(&c, 1000000, DP_POLICY_TINYLFU) == DP_OK);
+    for (size_t i = 0; i < 10000; i++) CHECK(dp_lru_insert(&c, dp_fmix64(i + 1), 0, DP_LRU_NEVER) >= 0);
+    const dp_tinylfu_t *const t = c.policy.state;
+    CHECK(t->sketch.n_words * sizeof(uint64_t) == 65536);
+    CHECK(t->sketch.n_words * sizeof(uint64_t) <= 7 * c.slots.len); /* B/entry */
+    /* _check sees a sketch of the wrong size for its keys (here: as if the slots were full). */
+    dp_tinylfu_t *const tm = c.policy.state;
+    const size_t keys = tm->sketch_keys;
+    tm->sketch_keys = 1000000;
+    CHECK(dp_lru_check(&c) == DP_ECORRUPT);
+    tm->sketch_keys = keys;
+    CHECK(dp_lru_check(&c) == DP_OK);
     dp_lru_free(&c);
 }
 
@@ -775,6 +839,7 @@ int main(void) {
     test_tinylfu_segments();
     test_tinylfu_promotion_queue();
     test_tinylfu_sizing();
+    test_tinylfu_fill_sizes();
     test_tinylfu_pending();
     test_tinylfu_admission();
     test_copy_and_clear();
