@@ -80,21 +80,23 @@ static void dp_tinylfu_set_shares(dp_policy_t *p, size_t window_max) {
 
 /* How many keys the sketch and ghosts are sized for when n_slots are allocated. */
 static size_t dp_tinylfu_sketch_keys(const dp_policy_t *p, size_t n_slots) {
-    const size_t first = p->cap < DP_TINYLFU_FIRST_SKETCH_KEYS ? p->cap : DP_TINYLFU_FIRST_SKETCH_KEYS;
+    const size_t cap = dp_tinylfu(p)->size_cap;
+    const size_t first = cap < DP_TINYLFU_FIRST_SKETCH_KEYS ? cap : DP_TINYLFU_FIRST_SKETCH_KEYS;
     return n_slots > first ? n_slots : first;
 }
 
 /* The sketch's words for `keys` (dp_tinylfu_sketch_keys), a power of two (see tinylfu.h):
- * - keys >= cap (the slots reached cap): two words per key in caches of up to
+ * - `full` (the cache holds what it can: the slots reached cap, or a weight budget binds,
+ *   see dp_tinylfu_size_frequency): two words per key in caches of up to
  *   DP_TINYLFU_TWO_WORD_KEYS entries, twice Caffeine's: fewer collisions between the keys of a
  *   block (one word scored 0.09 points lower on average over the simulator's table); in larger
  *   ones Caffeine's one, so that a million entries pay 8 B each, not 16;
  * - before: 1/DP_TINYLFU_FILL_DIV of that, but never under the first sketch's
  *   2 x DP_TINYLFU_FIRST_SKETCH_KEYS words. */
-static size_t dp_tinylfu_sketch_words(const dp_policy_t *p, size_t keys) {
-    const uint64_t per_key = p->cap > DP_TINYLFU_TWO_WORD_KEYS ? 1 : 2;
+static size_t dp_tinylfu_sketch_words(const dp_policy_t *p, size_t keys, int full) {
+    const uint64_t per_key = dp_tinylfu(p)->size_cap > DP_TINYLFU_TWO_WORD_KEYS ? 1 : 2;
     uint64_t want = (uint64_t)keys * per_key;
-    if (keys < p->cap) {
+    if (!full) {
         want /= DP_TINYLFU_FILL_DIV;
         if (want < 2 * DP_TINYLFU_FIRST_SKETCH_KEYS) want = 2 * DP_TINYLFU_FIRST_SKETCH_KEYS;
     }
@@ -130,15 +132,20 @@ static void dp_tinylfu_tile_ghosts(uint64_t *to, size_t n_to, const uint64_t *fr
 }
 
 /* The sketch and ghost table for n_slots entries, keeping what t's hold: both are indexed by
- * a hash's low bits, so the old tables tile the new ones. DP_ENOMEM leaves t unchanged. */
+ * a hash's low bits, so the old tables tile the new ones. Full density once the cache holds
+ * what it can (its keys reach p->cap: the slots' cap, or what a binding weight budget holds,
+ * see dp_tinylfu_recap), from then on; never smaller than it was. DP_ENOMEM leaves t unchanged. */
 static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     dp_tinylfu_t *const t = dp_tinylfu(p);
     const size_t keys = dp_tinylfu_sketch_keys(p, n_slots);
-    if (keys == t->sketch_keys) return DP_OK;
-    const size_t n_words = dp_tinylfu_sketch_words(p, keys);
+    const int full = t->sketch_full || keys >= p->cap;
+    if (keys == t->sketch_keys && full == t->sketch_full) return DP_OK;
+    size_t n_words = dp_tinylfu_sketch_words(p, keys, full);
+    if (t->ghost && n_words < t->sketch.n_words) n_words = t->sketch.n_words;
     const size_t n_ghosts = dp_tinylfu_ghost_words(keys);
     if (t->ghost && n_words == t->sketch.n_words && n_ghosts == t->ghost_mask + 1) {
         t->sketch_keys = keys; /* the same tables: nothing to copy */
+        t->sketch_full = full;
         return DP_OK;
     }
     uint64_t *ghost = dp_big_alloc(n_ghosts * sizeof(uint64_t));
@@ -163,6 +170,7 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
     p->key_words = ghost; /* a write prefetches the new key's ghost word (policy.h) */
     p->key_mask = t->ghost_mask;
     t->sketch_keys = keys;
+    t->sketch_full = full;
     return DP_OK;
 }
 
@@ -300,7 +308,7 @@ DP_INLINE uint32_t dp_tinylfu_shadow_find(const uint64_t *tag, const uint64_t *u
 static int dp_tinylfu_shadow_lru_read(dp_tinylfu_shadow_t *sh, uint64_t hash) {
     uint64_t *const tag = sh->tag[DP_TINYLFU_SHADOW_LRU];
     uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_LRU];
-    uint32_t oldest;
+    uint32_t oldest = 0; /* set by the scan whenever n > 0 (gcc -O1 cannot tell) */
     const uint32_t hit = dp_tinylfu_shadow_find(tag, used, 0, sh->n[DP_TINYLFU_SHADOW_LRU], hash,
                                                 &oldest);
     if (hit != DP_TINYLFU_NOT_FOUND) {
@@ -325,7 +333,7 @@ static int dp_tinylfu_shadow_wtinylfu_read(dp_tinylfu_t *t, uint64_t hash) {
     uint64_t *const used = sh->used[DP_TINYLFU_SHADOW_WTINYLFU];
     const uint32_t n = sh->n[DP_TINYLFU_SHADOW_WTINYLFU];
     const uint32_t n_window = n < sh->wcap ? n : sh->wcap;
-    uint32_t oldest_window, oldest_main;
+    uint32_t oldest_window = 0, oldest_main = 0; /* (as above) */
     uint32_t hit = dp_tinylfu_shadow_find(tag, used, 0, n_window, hash, &oldest_window);
     if (hit == DP_TINYLFU_NOT_FOUND)
         hit = dp_tinylfu_shadow_find(tag, used, sh->wcap, n, hash, &oldest_main);
@@ -557,6 +565,7 @@ static int dp_tinylfu_init(dp_policy_t *p, size_t n_slots) {
     p->state = t;
     p->sketch = &t->sketch;
     const size_t cap = p->cap;
+    t->size_cap = cap;
     /* The read buffer at its largest (256 bytes): a weight budget may raise reads_cap later. */
     p->reads = malloc(DP_TINYLFU_READS_MAX * sizeof(dp_policy_read_t));
     t->promo_alloc = dp_tinylfu_promo_cap(cap);
@@ -907,6 +916,9 @@ static void dp_tinylfu_recap(dp_policy_t *p, dp_slots_t *s, size_t cap) {
     if (sh->frozen && window >= cap) window = cap - 1; /* frozen => window < cap (tinylfu.h) */
     dp_tinylfu_set_shares(p, window);
     dp_tinylfu_size_periods(p);
+    /* Full density once the budget holds what the sketch is sized for (if memory allows; else
+     * at a later call): admissions read it now. */
+    (void)dp_tinylfu_size_frequency(p, s->n_slots);
     if (t->promo_alloc < dp_tinylfu_promo_cap(cap)) { /* a longer queue, if memory allows */
         dp_policy_read_t *const q = realloc(t->promo, dp_tinylfu_promo_cap(cap) * sizeof(*q));
         if (q) t->promo = q, t->promo_alloc = dp_tinylfu_promo_cap(cap), t->promo_cap = t->promo_alloc;
@@ -945,7 +957,11 @@ static int dp_tinylfu_check(const dp_policy_t *p, const dp_slots_t *s) {
             return DP_ECORRUPT;
     if (t->sketch_keys < s->n_slots ||
         t->sketch_keys != dp_tinylfu_sketch_keys(p, t->sketch_keys) ||
-        t->sketch.n_words != dp_tinylfu_sketch_words(p, t->sketch_keys) ||
+        t->sketch.n_words < dp_tinylfu_sketch_words(p, t->sketch_keys, t->sketch_full) ||
+        (t->sketch.n_words > dp_tinylfu_sketch_words(p, t->sketch_keys, 0) &&
+         t->sketch.n_words > dp_tinylfu_sketch_words(p, t->sketch_keys, 1)) ||
+        (t->sketch.n_words & (t->sketch.n_words - 1)) || (unsigned)t->sketch_full > 1 ||
+        t->size_cap < p->cap ||
         t->ghost_mask + 1 != dp_tinylfu_ghost_words(t->sketch_keys))
         return DP_ECORRUPT;
     const dp_tinylfu_shadow_t *const sh = &t->shadow;

@@ -214,6 +214,8 @@ typedef struct {
 typedef struct {
     dp_sketch_t sketch;
     size_t sketch_keys;        /* keys the sketch and ghost table are sized for */
+    int sketch_full;           /* 1: at full density (dp_tinylfu_size_frequency), for good */
+    size_t size_cap;           /* the slots' cap (p->cap at init; p->cap may follow a budget) */
     uint64_t sample_size, sample_reads, sample_hits;  /* hill climber */
     double prev_hit_rate, step;
     uint64_t read_clock;       /* hits + misses so far: the ghosts' clock */
