@@ -7,16 +7,12 @@ The xfails are findings (strict: the fix flips them); the rest pin what held up:
 from __future__ import annotations
 
 import copy
-import os
 import pickle
 import random
 
 import pytest
 
 from defiperf.structures import OptimizedLRU
-
-_UNDER_ASAN = "asan" in os.environ.get("LD_PRELOAD", "")
-
 
 def _loop_hit_rate(cache: OptimizedLRU, n_keys: int, reads: int, weight: int) -> float:
     """Read-through over keys 0 .. n_keys-1 in a cycle: the fraction of reads that hit."""
@@ -54,10 +50,10 @@ def test_a_loop_just_over_what_the_budget_holds_is_not_lost(held: int) -> None:
     assert by_weight >= by_count - 0.05, (by_weight, by_count, weighted._segments())
 
 
-@pytest.mark.skipif(_UNDER_ASAN, reason="the signed overflow aborts under UBSan")
-@pytest.mark.xfail(strict=True, reason="total_weight + weight overflows int64 (UB) when both "
-                   "are 2**62: no eviction runs, total_weight wraps to -2**63 and the budget "
-                   "holds twice its weight (also under main 8b1271c)")
+@pytest.mark.xfail(strict=True, reason="total_weight + weight overflows int64 when both are "
+                   "2**62 (wraps under the -fwrapv the extensions build with, UB without): no "
+                   "eviction runs, total_weight reads -2**63 and the budget holds twice its "
+                   "weight (also under main 8b1271c)")
 @pytest.mark.parametrize("policy", ["tinylfu", "lru"])
 def test_a_budget_of_2_62_holds_one_entry_of_2_62(policy: str) -> None:
     c = OptimizedLRU(10, policy=policy, max_weight=2**62, size_of=lambda k, v: v)
@@ -67,9 +63,9 @@ def test_a_budget_of_2_62_holds_one_entry_of_2_62(policy: str) -> None:
     c._check()
 
 
-@pytest.mark.skipif(_UNDER_ASAN, reason="the signed overflow aborts under UBSan")
 @pytest.mark.xfail(strict=True, reason="without max_weight, weights up to 2**62 each sum past "
-                   "int64 (UB in slots.c): total_weight reads -2**63 (also under main 8b1271c)")
+                   "int64 in slots.c (wraps under -fwrapv): total_weight reads -2**63 (also "
+                   "under main 8b1271c)")
 def test_total_weight_without_a_budget_never_wraps() -> None:
     c = OptimizedLRU(10, policy="tinylfu", size_of=lambda k, v: v)
     c["a"] = 2**62
