@@ -184,8 +184,8 @@ def test_resize_to_tiny_caps_and_back_with_weights() -> None:
 
 def test_threads_resize_clear_copy_and_pickle_while_the_budget_moves() -> None:
     """8 threads at a 1 µs switch interval: writes whose weights swing the held count between
-    about 700 and max_size (5,000), reads, pops, popitem, resizes down to 1 and back, clears, copies and
-    pickling round trips: no error, and every invariant holds at the end."""
+    about 700 and max_size (5,000), reads, pops, popitem, resizes down to 1 and back, clears,
+    copies and pickling round trips: no error, and every invariant holds at the end."""
     c = _weighted(5_000, 20_000)
 
     def work(seed: int) -> None:
