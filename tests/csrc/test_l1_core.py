@@ -38,7 +38,8 @@ def _build(cc: str, program: str, exe: Path) -> None:
 
 @pytest.mark.skipif(not (CSRC / "slots.h").exists(), reason="csrc/ is not beside the tests")
 @pytest.mark.parametrize("program", ["slots_check.c", "cold_check.c", "expiry_check.c",
-                                     "policy_check.c", "sieve_check.c", "recap_check.c"])
+                                     "policy_check.c", "sieve_check.c", "recap_check.c",
+                                     "recap_fuzz_check.c"])
 def test_l1_core_part(tmp_path: Path, program: str) -> None:
     compilers = c_compilers.compilers()
     if not compilers:
