@@ -38,6 +38,10 @@ int dp_lru_reserve(dp_lru_t *lru, size_t n) {
     return rc;
 }
 
+/* How far the held estimate may move from the policy's cap before it follows: 1/8, and at
+ * least 4 entries (a tiny cache's 1/8 rounds to 0: it re-sized on 40% of its writes). */
+static size_t dp_lru_weight_slack(size_t n) { return n / 8 > 4 ? n / 8 : 4; }
+
 void dp_lru_follow_weight(dp_lru_t *lru, int64_t max_weight) {
     dp_policy_t *const p = &lru->policy;
     const dp_slots_t *const s = &lru->slots;
@@ -51,7 +55,8 @@ void dp_lru_follow_weight(dp_lru_t *lru, int64_t max_weight) {
     if (holds < 1) holds = 1;
     /* Exactly what it holds: the shadows simulate a cache of p->cap entries, and one even 1/8
      * larger than the real one fits a loop the real one cannot (its LRU shadow would win). */
-    if (holds > p->cap + p->cap / 8 || holds + holds / 8 < p->cap) dp_policy_recap(p, &lru->slots, holds);
+    if (holds > p->cap + dp_lru_weight_slack(p->cap) || holds + dp_lru_weight_slack(holds) < p->cap)
+        dp_policy_recap(p, &lru->slots, holds);
 }
 
 int32_t dp_lru_victim_instead(dp_lru_t *lru, int32_t keep) {
