@@ -36,7 +36,8 @@ typedef struct {
     /* A new slot was linked at the head of DP_SEG_WINDOW. */
     void (*on_insert)(dp_policy_t *p, dp_slots_t *s, int32_t slot);
     /* A hit on a live slot, after its hit count. With a read buffer: the hit was appended to
-     * it, and on_hit runs only when the buffer is full or the hit is sampled (see below). */
+     * it (its last read), and on_hit runs only when the buffer is full or the hit is sampled
+     * (see below). */
     void (*on_hit)(dp_policy_t *p, dp_slots_t *s, int32_t slot);
     void (*on_miss)(dp_policy_t *p);
     void (*on_write)(dp_policy_t *p, uint64_t hash);

@@ -32,6 +32,29 @@ def test_lru_suite_measures_every_operation_for_both_key_kinds() -> None:
     assert "dict" not in evict.peers  # a dict never evicts: no fake figure
 
 
+@pytest.mark.parametrize("order", ["", "seq", "zipf"])
+def test_every_set_evict_pass_evicts_for_every_contender(order: str) -> None:
+    """Each timed set-evict pass must evict in every contender: two fixed Zipf draws fitted
+    the cache together after two passes (overwrites only), W-TinyLFU kept the first keys and
+    overwrote them every other pass, and a rotation shared by the contenders gave some of them
+    only the keys they held."""
+    capacity = 2_000
+    present, _, fresh = lru.key_sets("int", capacity, 1)
+    order_keys, writes = lru.orders("int", capacity, 1)[order]
+    for make in (lru.make_ours, lru.make_ours_tinylfu):
+        caches = [make(capacity) for _ in range(2)]  # two contenders sharing `writes`
+        passes = []
+        for cache in caches:
+            for k in present:
+                cache[k] = k
+            passes.append(lru._pass("set-evict", cache, order_keys, present, fresh, writes))
+        for _ in range(2 * lru.WRITE_ROUNDS):
+            for cache, run in zip(caches, passes):
+                before = cache.stats().evictions
+                run()
+                assert cache.stats().evictions - before > capacity // 20, (order, make)
+
+
 def test_table_shows_ratio_peer_over_ours() -> None:
     rows = [Row("s", "op", "ns/op", 10.0, {"peer": 25.0}),
             Row("s", "rate", "ops/s", 50.0, {"peer": 100.0}, lower_is_better=False)]

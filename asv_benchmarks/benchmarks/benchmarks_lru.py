@@ -40,6 +40,10 @@ class LRUOps(Benchmark):
         self.present, self.order, self.fresh = bench_lru.key_sets(keys, CAPACITY, SEED)
         for k in self.present:
             self.cache[k] = k
+        # Rounds of keys the cache does not hold, cycled: every call evicts, under W-TinyLFU too
+        # (writing back the first keys, which it keeps, only overwrote).
+        self.rounds = bench_lru.write_rounds(keys, CAPACITY, SEED, "")
+        self.next_round = 0
 
     def time_get_hit(self, impl: str, keys: str) -> None:
         c = self.cache
@@ -58,9 +62,9 @@ class LRUOps(Benchmark):
 
     def time_set_with_eviction(self, impl: str, keys: str) -> None:
         c = self.cache
-        for k in self.fresh:
-            c[k] = k
-        for k in self.present:
+        keys_now = self.rounds[self.next_round % len(self.rounds)]
+        self.next_round += 1
+        for k in keys_now:
             c[k] = k
 
 

@@ -815,7 +815,8 @@ static void dp_tinylfu_quick_check(dp_policy_t *p) {
  * on multi2 and loop in the simulator: a burst of hits no longer reshuffles the segments hit by
  * hit. */
 static void dp_tinylfu_on_hit(dp_policy_t *p, dp_slots_t *s, int32_t slot) {
-    const uint64_t hash = dp_slots_hash(s, slot);
+    /* The hit is the buffer's last read, with its slot's hash (no read of the hash array). */
+    const uint64_t hash = p->reads[p->n_reads - 1].hash;
     if (dp_tinylfu_sampled(dp_tinylfu(p), hash)) {
         /* The shadows read the sketch by hash: count up to this hit first, and a sampled
          * key's hits go to the sketch at once. */

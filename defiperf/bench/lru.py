@@ -6,8 +6,11 @@ a present key), for int keys and ``"token:%d"`` str keys. Keys are visited in on
 order (a cache is read in the order requests arrive); get-hit and set-evict are also measured
 in insertion order (``seq``: the best case for a structure whose nodes sit in memory in
 insertion order, as lru-dict's do) and in a Zipf order (``zipf``: ``capacity`` draws with
-exponent ZIPF_S, the popular keys scattered over the key range; for set-evict the draws span
-the present and the fresh keys, so some writes overwrite and the others evict).
+exponent ZIPF_S, the popular keys scattered over the key range; for set-evict each pass is a new
+draw over ``2 x capacity`` keys, the range sliding by ``capacity // 2`` a pass, so that in every
+pass some writes overwrite and the others evict). Every set-evict pass writes keys the cache
+does not hold (``write_rounds``): two fixed rounds, alternating, fitted the cache together
+(zipf: overwrites only) or, under W-TinyLFU, wrote back the keys it had kept.
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ from defiperf.structures import OptimizedLRU
 TTL_SECONDS = 3600.0
 ZIPF_S = 1.0
 ORDERS = ("", "seq", "zipf")  # "" = shuffled (the plain operation name)
+# set-evict passes cycle through this many write rounds of keys the cache does not hold: more
+# than the rounds a cache keeps (one, or 3-4 Zipf draws), so that every pass evicts, whatever
+# the policy admits (W-TinyLFU turns new keys away: a round of the keys it kept only overwrote).
+WRITE_ROUNDS = 6
 
 
 def make_ours(capacity: int) -> Any:
@@ -93,6 +100,28 @@ def key_sets(kind: str, capacity: int, seed: int) -> tuple[list[Any], list[Any],
     return present, order, fresh
 
 
+def _keys(kind: str, lo: int, hi: int) -> list[Any]:
+    return list(range(lo, hi)) if kind == "int" else [f"token:{i}" for i in range(lo, hi)]
+
+
+def write_rounds(kind: str, capacity: int, seed: int, order: str) -> list[list[Any]]:
+    """The set-evict passes: WRITE_ROUNDS rounds of ``capacity`` writes of keys never held at
+    first. "" and "seq": round r writes the keys (r + 1) x capacity .. (r + 2) x capacity, shuffled
+    or in order; "zipf": a Zipf draw over the keys r x capacity // 2 .. that + 2 x capacity,
+    popular keys ranked apart (some writes overwrite, the others evict)."""
+    rounds = []
+    for r in range(WRITE_ROUNDS):
+        if order == "zipf":
+            lo = r * (capacity // 2)
+            rounds.append(zipf_order(_keys(kind, lo, lo + 2 * capacity), capacity, seed + 3 + r))
+            continue
+        keys = _keys(kind, (r + 1) * capacity, (r + 2) * capacity)
+        if order == "":
+            random.Random(seed + 10 + r).shuffle(keys)
+        rounds.append(keys)
+    return rounds
+
+
 def zipf_order(keys: list[Any], n: int, seed: int) -> list[Any]:
     """`n` draws from `keys` with P(rank r) ~ 1 / r**ZIPF_S, ranks given to keys at random."""
     rng = random.Random(seed)
@@ -103,17 +132,12 @@ def zipf_order(keys: list[Any], n: int, seed: int) -> list[Any]:
 
 
 def orders(kind: str, capacity: int, seed: int) -> dict[str, tuple[list[Any], list[list[Any]]]]:
-    """Per order: (the get-hit read order, the set-evict write rounds, which alternate)."""
-    present, shuffled, fresh = key_sets(kind, capacity, seed)
-    fresh_shuffled = fresh[:]
-    random.Random(seed + 1).shuffle(fresh_shuffled)
+    """Per order: (the get-hit read order, the set-evict write rounds, which cycle)."""
+    present, shuffled, _ = key_sets(kind, capacity, seed)
     return {
-        "": (shuffled, [fresh_shuffled, shuffled]),
-        "seq": (present, [fresh, present]),
-        "zipf": (zipf_order(present, capacity, seed + 2),
-                 # two draws, popular keys ranked apart: each round's writes evict the other's
-                 [zipf_order(present + fresh, capacity, seed + 3),
-                  zipf_order(present + fresh, capacity, seed + 4)]),
+        "": (shuffled, write_rounds(kind, capacity, seed, "")),
+        "seq": (present, write_rounds(kind, capacity, seed, "seq")),
+        "zipf": (zipf_order(present, capacity, seed + 2), write_rounds(kind, capacity, seed, "zipf")),
     }
 
 
@@ -135,7 +159,9 @@ def _pass(op: str, cache: Any, order: list[Any], present: list[Any],
             return len(fresh)
         return get_miss
     if op == "set-evict":
-        rotation = writes if writes is not None else [fresh, present]
+        # Each contender its own rotation, from the same first round: a shared one handed the
+        # contenders alternate rounds, and with an even count of them some only overwrote.
+        rotation = list(writes) if writes is not None else [fresh, present]
 
         def set_evict() -> int:
             # Alternate between the key sets so that every insert evicts.
