@@ -46,7 +46,8 @@
 #define DP_TINYLFU_TWO_WORD_KEYS 65536
 /* Until the slots reach cap, the sketch has 1/DP_TINYLFU_FILL_DIV of those words per key (and
  * never fewer than the first sketch's). Until then nothing is evicted for room, so no admission
- * reads it (but for the shadows' sample and a binding weight budget): it only keeps the counts
+ * reads it (but for the shadows' sample, and a binding weight budget: then the recap gives it
+ * full density for what the budget holds, dp_tinylfu_size_frequency): it only keeps the counts
  * for later, and its size was most of W-TinyLFU's cost in a cache holding a fraction of its
  * entries (10,000 entries in a cache made for 1M: 26 of 91 B/entry, where lru-dict takes 78;
  * with one word per key, 13; now 6.6). The grid's caches over 4,096 entries (all under
