@@ -42,13 +42,14 @@ int dp_lru_reserve_copy(dp_lru_t *dst, const dp_lru_t *src, size_t n);
  * Cannot fail once dp_lru_reserve_copy(dst, src, src->len) succeeded; else it may return
  * DP_ENOMEM. */
 int dp_lru_copy_into(const dp_lru_t *src, dp_lru_t *dst, int32_t *remap);
-/* After a write into a cache with a weight budget of max_weight: the policy sizes its shares
- * for the entries the budget holds at the entries' mean weight (holds = len x max_weight /
- * total_weight, within len .. cap; dp_policy_recap), as Caffeine's window is 1% of the weight,
- * not of the entries. From the first write on, so that hot keys read while the cache fills are
- * promoted as in a cache of that size. Moved to holds once holds is 1/8 (at least 4) away from
- * it, so that a budget holding a steady count does not resize it on every write (len may then
- * pass it by that much, in probation). A no-op for a policy that sizes nothing by cap (plain LRU). Cannot fail. */
+/* After a write into a cache with a weight budget of max_weight (0: none, a no-op): the policy
+ * sizes its shares for the entries the budget holds at the entries' mean weight (holds = len x
+ * max_weight / total_weight, within len .. cap; dp_policy_recap), as Caffeine's window is 1% of
+ * the weight, not of the entries. From the first write on, so that hot keys read while the cache
+ * fills are promoted as in a cache of that size. Moved to holds once holds is 1/8 (at least 4)
+ * away from it, so that a budget holding a steady count does not resize it on every write (len may
+ * then pass it by that much, in probation). A no-op for a policy that sizes nothing by cap (plain
+ * LRU). Cannot fail. */
 void dp_lru_follow_weight(dp_lru_t *lru, int64_t max_weight);
 /* DP_OK if every part's invariant holds, else DP_ECORRUPT. O(n_slots + n_buckets). */
 int dp_lru_check(const dp_lru_t *lru);

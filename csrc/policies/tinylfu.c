@@ -116,6 +116,13 @@ static size_t dp_tinylfu_ghost_words(size_t keys) {
 /* A sample of 10 x cap reads or counts, but never under `n_min` (see tinylfu.h). */
 static uint64_t dp_tinylfu_sample_floor(uint64_t n, uint64_t n_min) { return n > n_min ? n : n_min; }
 
+/* The sketch's halving period: 10 x the cache's counts, as a sketch sized for p->cap would
+ * age (a small early sketch halving every 10 x n_slots counts would forget what the filling
+ * cache learnt). */
+static uint64_t dp_tinylfu_sketch_sample(const dp_policy_t *p) {
+    return dp_tinylfu_sample_floor(10 * (uint64_t)p->cap, DP_TINYLFU_MIN_SKETCH_SAMPLE);
+}
+
 #define DP_TINYLFU_GHOST_CHUNK 512 /* words: one 4 KiB page */
 
 /* Tile the old ghost table `from` (n_from words) over `to` (n_to, a multiple), copying only the
@@ -155,10 +162,7 @@ static int dp_tinylfu_size_frequency(dp_policy_t *p, size_t n_slots) {
         dp_big_free(ghost, n_ghosts * sizeof(uint64_t));
         return DP_ENOMEM;
     }
-    /* Age by the full cache's sample, as a sketch sized for cap would: a small early sketch
-     * halving every 10 x n_slots counts would forget what the filling cache learnt. */
-    sketch.sample_size =
-        dp_tinylfu_sample_floor(10 * (uint64_t)p->cap, DP_TINYLFU_MIN_SKETCH_SAMPLE);
+    sketch.sample_size = dp_tinylfu_sketch_sample(p);
     const size_t n_old = t->ghost ? t->ghost_mask + 1 : 0;
     if (n_old && n_old <= n_ghosts) dp_tinylfu_tile_ghosts(ghost, n_ghosts, t->ghost, n_old);
     dp_sketch_free(&t->sketch);
@@ -556,7 +560,7 @@ static void dp_tinylfu_size_periods(dp_policy_t *p) {
     if (t->quick_reads >= t->quick_period_reads) t->quick_reads = t->quick_hits = t->quick_ghost_hits = 0;
     t->sample_size = dp_tinylfu_sample_floor(10 * (uint64_t)cap, DP_TINYLFU_MIN_SAMPLE_READS);
     if (t->sample_reads >= t->sample_size) t->sample_reads = t->sample_hits = 0;
-    t->sketch.sample_size = dp_tinylfu_sample_floor(10 * (uint64_t)cap, DP_TINYLFU_MIN_SKETCH_SAMPLE);
+    t->sketch.sample_size = dp_tinylfu_sketch_sample(p);
 }
 
 static int dp_tinylfu_init(dp_policy_t *p, size_t n_slots) {
@@ -916,14 +920,15 @@ static void dp_tinylfu_recap(dp_policy_t *p, dp_slots_t *s, size_t cap) {
     }
     if (sh->frozen && window >= cap) window = cap - 1; /* frozen => window < cap (tinylfu.h) */
     dp_tinylfu_set_shares(p, window);
+    const size_t promo = dp_tinylfu_promo_cap(cap);
+    if (t->promo_alloc < promo) { /* a longer queue, if memory allows (size_periods clamps) */
+        dp_policy_read_t *const q = realloc(t->promo, promo * sizeof(*q));
+        if (q) t->promo = q, t->promo_alloc = promo;
+    }
     dp_tinylfu_size_periods(p);
     /* Full density once the budget holds what the sketch is sized for (if memory allows; else
      * at a later call): admissions read it now. */
     (void)dp_tinylfu_size_frequency(p, s->n_slots);
-    if (t->promo_alloc < dp_tinylfu_promo_cap(cap)) { /* a longer queue, if memory allows */
-        dp_policy_read_t *const q = realloc(t->promo, dp_tinylfu_promo_cap(cap) * sizeof(*q));
-        if (q) t->promo = q, t->promo_alloc = dp_tinylfu_promo_cap(cap), t->promo_cap = t->promo_alloc;
-    }
     dp_tinylfu_rebalance(p, s);
 }
 

@@ -643,9 +643,9 @@ cdef class OptimizedLRU:
         paths stay small."""
         cdef int rc
         cdef _Victims v
-        cdef int64_t kept = self.c.slots.total_weight - (dp_slots_weight(&self.c.slots, slot)
-                                                         if slot >= 0 else 0)
-        if not self.c_max_weight and weight > _MAX_WEIGHT - kept:  # (a budget bounds it)
+        if (not self.c_max_weight and weight  # (a budget bounds the total itself)
+                and weight > _MAX_WEIGHT - self.c.slots.total_weight
+                + (dp_slots_weight(&self.c.slots, slot) if slot >= 0 else 0)):
             raise ValueError(f"the total weight would exceed 2**62 (size_of returned {weight})")
         _victims_init(&v)
         try:
@@ -669,9 +669,8 @@ cdef class OptimizedLRU:
                 _adopt(self, slot, key, value)
             while self.c_max_weight and self.c.slots.total_weight > self.c_max_weight:
                 self._evict_one(&v, now, slot)  # the new value outweighs the old one
-            if self.c_max_weight:
-                # W-TinyLFU's shares follow the entries the budget holds, not max_size.
-                dp_lru_follow_weight(&self.c, self.c_max_weight)
+            # W-TinyLFU's shares follow the entries a weight budget holds, not max_size.
+            dp_lru_follow_weight(&self.c, self.c_max_weight)
         finally:
             self._release(&v)
         return 0
@@ -927,8 +926,7 @@ cdef class OptimizedLRU:
         out._initialised = True
         out.ttl_ns = self.ttl_ns
         out.c_max_weight = self.c_max_weight
-        if out.c_max_weight:  # W-TinyLFU's shares as the original's: for what the budget holds
-            dp_lru_follow_weight(&out.c, out.c_max_weight)
+        dp_lru_follow_weight(&out.c, out.c_max_weight)  # sized as the original's
         out.size_of = self.size_of
         out.on_evict = self.on_evict
         out.timer = self.timer
@@ -1039,8 +1037,7 @@ cdef class OptimizedLRU:
             dp_lru_copy_into(&self.c, &fresh, remap)  # cannot fail: fresh has room reserved
             dp_lru_free(&self.c)
             self.c = fresh
-            if self.c_max_weight:  # a fresh policy: sized for what the budget holds again
-                dp_lru_follow_weight(&self.c, self.c_max_weight)
+            dp_lru_follow_weight(&self.c, self.c_max_weight)  # a fresh policy: sized again
             self.version += 1
             done = True
         finally:
