@@ -669,8 +669,9 @@ cdef class OptimizedLRU:
                 _adopt(self, slot, key, value)
             while self.c_max_weight and self.c.slots.total_weight > self.c_max_weight:
                 self._evict_one(&v, now, slot)  # the new value outweighs the old one
-            # W-TinyLFU's shares follow the entries a weight budget holds, not max_size.
-            dp_lru_follow_weight(&self.c, self.c_max_weight)
+            if self.c_max_weight:  # (a TTL or on_evict write comes here too: no call for it)
+                # W-TinyLFU's shares follow the entries the budget holds, not max_size.
+                dp_lru_follow_weight(&self.c, self.c_max_weight)
         finally:
             self._release(&v)
         return 0
